@@ -1,0 +1,15 @@
+# The two commands of the README. Each sets up .venv first (idempotent, CPU PyTorch only).
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/eft-eval demo
+
+test: setup
+	.venv/bin/python -m pytest

@@ -1,0 +1,21 @@
+"""`eft-eval bench ...`: speed and memory benchmarks, each printing ratios measured in one run."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+# Modules exposing `register(bench_subparsers)`; each adds one benchmark.
+BENCH_MODULES: tuple[str, ...] = ()
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("bench", help="run a benchmark (decode, judge, speculative)")
+    bench_subparsers = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for module_name in BENCH_MODULES:
+        importlib.import_module(module_name).register(bench_subparsers)
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
