@@ -1,0 +1,226 @@
+"""`EFTModel`: an EFT spec bound to loaded components, with `generate` and `score`.
+
+    model = EFTModel.from_spec("base=LARGE_BASE,ft=SMALL_CHAT,ref=SMALL_BASE")
+    [generation] = model.generate(["Why is the sky blue?"], max_new_tokens=64, seed=0)
+
+Components that compute identical log-probs (same weights, same prompt format) share one forward
+pass; weights named twice share one copy in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from eft_eval.models.components import (
+    Component,
+    ModelCache,
+    Prompt,
+    check_shared_vocabulary,
+    eos_token_ids,
+)
+from eft_eval.models.compose import compose_logprobs
+from eft_eval.models.decoding import ComponentStream, Generation, decode
+from eft_eval.models.sampling import SamplingConfig, prompt_key
+from eft_eval.models.scoring import continuation_logprobs
+from eft_eval.models.spec import EFTSpec, parse_spec
+
+
+@dataclass
+class ContinuationScore:
+    """EFT log-probs of a given continuation, token by token."""
+
+    token_logprobs: list[float]
+    is_greedy: bool
+    """Whether every continuation token is the argmax of the EFT distribution."""
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.token_logprobs))
+
+
+class EFTModel:
+    """An EFT model: base log-probs plus `beta` times the weighted deltas, renormalized per step."""
+
+    def __init__(self, spec: EFTSpec, components: Sequence[Component]) -> None:
+        self.spec = spec
+        self.components = list(components)  # one per role, in spec order (base, ft, ref, ...)
+        self.unique: list[Component] = []  # one per distinct (weights, prompt format)
+        index_of_key: dict[tuple[Any, ...], int] = {}
+        self._role_index: dict[str, int] = {}
+        for component in self.components:
+            key = component.render_key
+            if key not in index_of_key:
+                index_of_key[key] = len(self.unique)
+                self.unique.append(component)
+            self._role_index[component.role] = index_of_key[key]
+        self.vocab_size = check_shared_vocabulary(self.components)
+        # The fine-tuned model's tokenizer decodes and its EOS ends a response (base if no delta).
+        self.lead = self.components[1] if spec.deltas else self.components[0]
+        self.tokenizer = self.lead.tokenizer
+        self.eos_token_ids = eos_token_ids(self.lead)
+        pad = self.tokenizer.pad_token_id
+        self.pad_token_id = int(pad if pad is not None else next(iter(self.eos_token_ids), 0))
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: EFTSpec | str | dict[str, Any] | Path,
+        *,
+        dtype: str | None = None,
+        device: str | None = None,
+        model_cache: ModelCache | None = None,
+    ) -> EFTModel:
+        """Load every component of a spec; `dtype` / `device` override all components."""
+        spec = parse_spec(spec)
+        overrides = {k: v for k, v in (("dtype", dtype), ("device", device)) if v is not None}
+        if overrides:
+            spec = _override_components(spec, **overrides)
+        model_cache = model_cache or ModelCache()
+        components = [Component(role, c, model_cache.get(c)) for role, c in spec.components()]
+        return cls(spec, components)
+
+    # -- composition ---------------------------------------------------------------------------
+
+    def compose(self, unique_logprobs: Sequence[torch.Tensor]) -> torch.Tensor:
+        """EFT log-probs from the log-probs of `self.unique` (same order, same shape)."""
+        device = unique_logprobs[self._role_index["base"]].device
+
+        def of(role: str) -> torch.Tensor:
+            return unique_logprobs[self._role_index[role]].to(device)
+
+        deltas, weights = [], []
+        for index, delta in enumerate(self.spec.deltas, start=1):
+            suffix = "" if index == 1 else str(index)
+            deltas.append((of(f"ft{suffix}"), of(f"ref{suffix}")))
+            weights.append(delta.weight)
+        return compose_logprobs(of("base"), deltas, weights, self.spec.beta, self.spec.top_p_weights)
+
+    def component_for(self, role: str) -> Component:
+        return self.unique[self._role_index[role]]
+
+    # -- prompts -------------------------------------------------------------------------------
+
+    def encode(self, prompts: Sequence[Prompt], raw: bool = False) -> list[list[list[int]]]:
+        """Token ids of every prompt for every unique component: `[component][prompt] -> ids`.
+
+        `raw=True` feeds strings verbatim (lm-eval contexts) instead of rendering them as queries.
+        """
+        if raw:
+            return [[c.encode_raw(str(p)) for p in prompts] for c in self.unique]
+        return [[c.encode(p) for p in prompts] for c in self.unique]
+
+    def detokenize(self, token_ids: list[int]) -> str:
+        return str(self.tokenizer.decode(token_ids, skip_special_tokens=True))
+
+    # -- generation ----------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        max_new_tokens: int = 256,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        seed: int = 0,
+        stop: Sequence[str] = (),
+        batch_size: int = 8,
+        raw: bool = False,
+        progress: bool = False,
+    ) -> list[Generation]:
+        """Generate one response per prompt, in input order.
+
+        A prompt's response depends only on the prompt, the seed and the settings, never on the
+        other prompts in its batch.
+        """
+        config = SamplingConfig(
+            max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
+            top_p=top_p, top_k=top_k, seed=seed, stop=tuple(stop),
+        )
+        return self.generate_ids(self.encode(prompts, raw=raw), config, [prompt_key(p) for p in prompts],
+                                 batch_size=batch_size, progress=progress)
+
+    def generate_ids(
+        self,
+        prompt_ids: list[list[list[int]]],
+        config: SamplingConfig,
+        keys: Sequence[str],
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> list[Generation]:
+        """`generate` on already-encoded prompts (`[component][prompt] -> ids`, as `encode` gives)."""
+        count = len(keys)
+        results: list[Generation | None] = [None] * count
+        # Longest first: similar lengths share a batch (less padding) and memory errors come early.
+        order = sorted(range(count), key=lambda i: -len(prompt_ids[0][i]))
+        bar = _progress(count, "generating", progress)
+        for batch in _chunks(order, batch_size):
+            streams = [
+                ComponentStream(c.model, [ids[i] for i in batch], self.pad_token_id, self.vocab_size)
+                for c, ids in zip(self.unique, prompt_ids)
+            ]
+            outputs = decode(streams, self.compose, config, [keys[i] for i in batch], self.eos_token_ids,
+                             self.detokenize)
+            for i, output in zip(batch, outputs):
+                results[i] = output
+            if bar is not None:
+                bar.update(len(batch))
+        if bar is not None:
+            bar.close()
+        return [r for r in results if r is not None]
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    def score_ids(
+        self, prompt_ids: list[list[list[int]]], continuations: Sequence[Sequence[int]]
+    ) -> list[torch.Tensor]:
+        """EFT log-prob distributions `[len(continuation), vocab]` at each continuation position."""
+        per_component = [
+            continuation_logprobs(c.model, ids, continuations, self.pad_token_id, self.vocab_size)
+            for c, ids in zip(self.unique, prompt_ids)
+        ]
+        return [self.compose([rows[i] for rows in per_component]) for i in range(len(continuations))]
+
+    def score(
+        self, prompts: Sequence[Prompt], continuations: Sequence[str | Sequence[int]], raw: bool = False
+    ) -> list[ContinuationScore]:
+        """Log-probs of each continuation (text or token ids) after its prompt, under the EFT model."""
+        continuation_ids = [
+            self.tokenizer(c, add_special_tokens=False)["input_ids"] if isinstance(c, str) else list(c)
+            for c in continuations
+        ]
+        distributions = self.score_ids(self.encode(prompts, raw=raw), continuation_ids)
+        scores = []
+        for ids, dist in zip(continuation_ids, distributions):
+            target = torch.tensor(ids, dtype=torch.long, device=dist.device)
+            picked = dist.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+            scores.append(ContinuationScore(picked.tolist(), bool((dist.argmax(-1) == target).all())))
+        return scores
+
+
+def _override_components(spec: EFTSpec, **overrides: str) -> EFTSpec:
+    deltas = tuple(
+        dataclasses.replace(d, ft=dataclasses.replace(d.ft, **overrides), ref=dataclasses.replace(d.ref, **overrides))
+        for d in spec.deltas
+    )
+    return dataclasses.replace(spec, base=dataclasses.replace(spec.base, **overrides), deltas=deltas)
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), max(1, size)):
+        yield items[start:start + size]
+
+
+def _progress(total: int, description: str, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="prompt")
