@@ -1,0 +1,36 @@
+"""LLM judges: YAML judge specs, reasoning-then-score parsing, a cached, retrying, concurrent engine.
+
+Typical use (what `eft-eval judge` and the pipeline do):
+
+    judges = load_judges(["factuality", "helpfulness"])
+    results = judge_items_sync([JudgeItem(query, response)], judges, JudgeConfig(concurrency=16))
+    results[0]["factuality"]  # {"status": "scored", "score": 2.0, "reason": ..., "raw": ..., ...}
+"""
+
+from eft_eval.judging._cache import Completion, JudgeCache
+from eft_eval.judging._config import JudgeConfig, default_cache_path
+from eft_eval.judging._engine import JudgeItem, Judgment, OnResult, judge_items, judge_items_sync
+from eft_eval.judging._parse import ParsedAnswer, parse_answer, parse_score
+from eft_eval.judging._spec import JudgeSpec, ScoreSpec, discover_judges, load_judge_file, load_judges
+from eft_eval.judging._summary import summarize_judgments
+
+__all__ = [
+    "Completion",
+    "JudgeCache",
+    "JudgeConfig",
+    "JudgeItem",
+    "JudgeSpec",
+    "Judgment",
+    "OnResult",
+    "ParsedAnswer",
+    "ScoreSpec",
+    "default_cache_path",
+    "discover_judges",
+    "judge_items",
+    "judge_items_sync",
+    "load_judge_file",
+    "load_judges",
+    "parse_answer",
+    "parse_score",
+    "summarize_judgments",
+]

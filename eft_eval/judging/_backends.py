@@ -1,0 +1,102 @@
+"""Where judge answers come from: the backend interface and the OpenAI-compatible backend."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.judging._cache import Completion
+from eft_eval.judging._config import JudgeConfig
+from eft_eval.judging._retry import backoff_delay, classify, describe_error, retry_after_seconds
+from eft_eval.judging._spec import JudgeSpec, Message
+
+logger = logging.getLogger(__name__)
+
+
+class RequestFailed(Exception):
+    """A request that still failed after every retry; the judgment is recorded as failed."""
+
+
+class JudgeBackend(Protocol):
+    """Answers chat messages. `spec` lets a backend constrain the answer to valid scores."""
+
+    async def complete(self, messages: list[Message], model: str, params: dict[str, Any],
+                       spec: JudgeSpec) -> Completion: ...
+
+    async def aclose(self) -> None: ...
+
+
+def make_backend(config: JudgeConfig) -> JudgeBackend:
+    if config.backend == "local":
+        from eft_eval.judging._local import LocalBackend
+
+        return LocalBackend(config)
+    return OpenAIBackend(config)
+
+
+class OpenAIBackend:
+    """Chat completions from OpenAI or any OpenAI-compatible server, through `openai.AsyncOpenAI`.
+
+    At most `config.concurrency` requests are in flight; a request waiting to retry gives its slot
+    back so that one throttled item does not slow the others.
+    """
+
+    def __init__(self, config: JudgeConfig) -> None:
+        from openai import AsyncOpenAI
+
+        self.config = config
+        # Our own retry loop (see _retry.py), hence max_retries=0 for the client's.
+        self._client = AsyncOpenAI(
+            api_key=config.resolved_api_key(),
+            base_url=config.resolved_base_url(),
+            timeout=config.timeout,
+            max_retries=0,
+        )
+        self._slots = asyncio.Semaphore(config.concurrency)
+
+    async def complete(self, messages: list[Message], model: str, params: dict[str, Any],
+                       spec: JudgeSpec) -> Completion:
+        retries = self.config.max_retries
+        for retry in range(retries + 1):
+            try:
+                async with self._slots:
+                    response = await self._client.chat.completions.create(
+                        model=model, messages=messages, **params  # type: ignore[arg-type]
+                    )
+                    return _to_completion(response, model)
+            except Exception as error:  # sorted by classify(); anything unexpected is re-raised
+                verdict = classify(error)
+                if verdict == "fatal":
+                    raise EFTEvalError(
+                        f"the judge server refused the request ({describe_error(error)}); check the API key, "
+                        f"--base-url and --judge-model {model!r}"
+                    ) from error
+                if verdict == "unexpected":
+                    raise
+                if verdict == "give_up" or retry == retries:
+                    tries = retry + 1
+                    raise RequestFailed(f"{describe_error(error)} (after {tries} tr{'y' if tries == 1 else 'ies'})") from error
+                delay = backoff_delay(retry, self.config.backoff_base, self.config.backoff_max,
+                                      retry_after_seconds(error))
+                logger.debug("judge request failed (%s); retry %d in %.2fs", describe_error(error), retry + 1, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def _to_completion(response: Any, model: str) -> Completion:
+    """Text and usage of a chat completion; a body without a message raises (and is retried)."""
+    if not response.choices:
+        raise ValueError("the response has no choices")
+    text = response.choices[0].message.content
+    usage = response.usage
+    counts = {
+        "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+        "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+    }
+    counts["total_tokens"] = counts["prompt_tokens"] + counts["completion_tokens"]
+    return Completion(text=text or "", usage=counts, model=str(getattr(response, "model", "") or model))

