@@ -1,0 +1,148 @@
+"""Pick the items of a human study from judged samples (`samples.jsonl`, docs/formats.md).
+
+The judge's label is reduced to "any factual error" (score >= threshold, 1 by default). Items the
+judge abstained on or failed have no label to compare with, so they are excluded from the
+selection and counted in the project manifest.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.study._io import iter_jsonl
+
+
+@dataclass(frozen=True)
+class JudgedSample:
+    """One response with the judge's verdict on it."""
+
+    source_line: int
+    doc_id: int | str | None
+    task: str
+    model: str
+    query: str
+    response: str
+    judge_status: str
+    judge_score: float | None
+
+    def judge_label(self, threshold: float) -> bool | None:
+        """True = the judge found at least one factual error; None = no usable score."""
+        if self.judge_status != "scored" or self.judge_score is None:
+            return None
+        return self.judge_score >= threshold
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """How items are drawn from the judged samples."""
+
+    n: int
+    """Number of items to annotate."""
+    seed: int = 0
+    """Seed of the random draw (the same seed and file give the same items)."""
+    judge: str = "factuality"
+    """Name of the judge whose labels are checked (key under `judgments`)."""
+    error_threshold: float = 1.0
+    """A judge score at or above this counts as "any factual error"."""
+    model: str | None = None
+    """Only draw from this model's responses."""
+    target_error_rate: float | None = None
+    """Draw from the model whose judged error rate is nearest this (ties: first model name)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The drawn items and what was left out, for the manifest."""
+
+    items: list[JudgedSample]
+    model: str | None
+    excluded: dict[str, int] = field(default_factory=dict)
+    """Count of excluded samples by reason (judge status, or another model)."""
+    model_error_rates: dict[str, float] = field(default_factory=dict)
+
+
+def _text(record: dict[str, object], key: str, where: str) -> str:
+    value = record.get(key)
+    if not isinstance(value, str):
+        raise EFTEvalError(f"{where}: field {key!r} must be a string")
+    return value
+
+
+def read_judged_samples(path: Path, judge: str) -> list[JudgedSample]:
+    """Every line of `samples.jsonl`, with `judge`'s status and score (missing = "missing")."""
+    samples = []
+    for line, record in iter_jsonl(path):
+        where = f"{path}:{line}"
+        verdict = (record.get("judgments") or {}).get(judge)
+        status, score = "missing", None
+        if isinstance(verdict, dict):
+            status = str(verdict.get("status", "missing"))
+            raw_score = verdict.get("score")
+            if status == "scored":
+                if not isinstance(raw_score, (int, float)) or isinstance(raw_score, bool):
+                    raise EFTEvalError(f"{where}: judgments.{judge} is scored but its score is {raw_score!r}")
+                score = float(raw_score)
+        samples.append(
+            JudgedSample(
+                source_line=line,
+                doc_id=record.get("doc_id"),  # type: ignore[arg-type]
+                task=str(record.get("task", "")),
+                model=str(record.get("model", "")),
+                query=_text(record, "query", where),
+                response=_text(record, "response", where),
+                judge_status=status,
+                judge_score=score,
+            )
+        )
+    return samples
+
+
+def judged_error_rates(samples: list[JudgedSample], threshold: float) -> dict[str, float]:
+    """Per model: share of scored responses the judge found a factual error in."""
+    labels: dict[str, list[bool]] = {}
+    for sample in samples:
+        label = sample.judge_label(threshold)
+        if label is not None:
+            labels.setdefault(sample.model, []).append(label)
+    return {model: sum(v) / len(v) for model, v in sorted(labels.items())}
+
+
+def select_items(samples: list[JudgedSample], config: SelectionConfig, source: Path) -> Selection:
+    """Draw `config.n` scored items at random with `config.seed`."""
+    if config.n < 1:
+        raise EFTEvalError(f"--n must be at least 1, got {config.n}")
+    if not samples:
+        raise EFTEvalError(f"{source}: no samples in the file; nothing to annotate")
+    rates = judged_error_rates(samples, config.error_threshold)
+    model = config.model
+    if config.target_error_rate is not None:
+        if model is not None:
+            raise EFTEvalError("give either --model or --target-error-rate, not both")
+        if not rates:
+            raise EFTEvalError(f"{source}: no response has a {config.judge!r} score; cannot pick a model by error rate")
+        model = min(rates, key=lambda m: (abs(rates[m] - config.target_error_rate), m))  # type: ignore[operator]
+    excluded: Counter[str] = Counter()
+    eligible = []
+    for sample in samples:
+        if model is not None and sample.model != model:
+            excluded["other model"] += 1
+        elif sample.judge_label(config.error_threshold) is None:
+            excluded[f"judge {sample.judge_status}"] += 1
+        else:
+            eligible.append(sample)
+    if model is not None and not any(s.model == model for s in samples):
+        raise EFTEvalError(f"{source}: no responses from model {model!r} (models: {', '.join(sorted({s.model for s in samples}))})")
+    if len(eligible) < config.n:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(excluded.items())) or "none"
+        raise EFTEvalError(
+            f"{source}: only {len(eligible)} responses have a {config.judge!r} score"
+            f"{' for model ' + repr(model) if model else ''}, fewer than --n {config.n} (excluded: {reasons})"
+        )
+    # Sorting by file position first makes the draw depend on the seed alone, not on dict order.
+    eligible.sort(key=lambda s: s.source_line)
+    drawn = random.Random(config.seed).sample(eligible, config.n)
+    return Selection(items=drawn, model=model, excluded=dict(excluded), model_error_rates=rates)
