@@ -28,6 +28,7 @@ from eft_eval.models.compose import compose_logprobs
 from eft_eval.models.decoding import ComponentStream, Generation, decode
 from eft_eval.models.sampling import SamplingConfig, prompt_key
 from eft_eval.models.scoring import continuation_logprobs
+from eft_eval.models.speculative import SpeculativeStats, speculative_decoder
 from eft_eval.models.spec import EFTSpec, parse_spec
 
 
@@ -134,18 +135,23 @@ class EFTModel:
         batch_size: int = 8,
         raw: bool = False,
         progress: bool = False,
+        speculative_block: int = 0,
+        speculative_mode: str = "exact",
     ) -> list[Generation]:
         """Generate one response per prompt, in input order.
 
         A prompt's response depends only on the prompt, the seed and the settings, never on the
-        other prompts in its batch.
+        other prompts in its batch. `speculative_block=K > 0` decodes speculatively (the first
+        fine-tuned model drafts K tokens a round, see `speculative.py`): `speculative_mode="exact"`
+        gives the same tokens as plain decoding, `"rejection"` the same distribution, faster.
         """
         config = SamplingConfig(
             max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
             top_p=top_p, top_k=top_k, seed=seed, stop=tuple(stop),
         )
         return self.generate_ids(self.encode(prompts, raw=raw), config, [prompt_key(p) for p in prompts],
-                                 batch_size=batch_size, progress=progress)
+                                 batch_size=batch_size, progress=progress,
+                                 speculative_block=speculative_block, speculative_mode=speculative_mode)
 
     def generate_ids(
         self,
@@ -154,8 +160,17 @@ class EFTModel:
         keys: Sequence[str],
         batch_size: int = 8,
         progress: bool = False,
+        speculative_block: int = 0,
+        speculative_mode: str = "exact",
+        speculative_stats: SpeculativeStats | None = None,
     ) -> list[Generation]:
-        """`generate` on already-encoded prompts (`[component][prompt] -> ids`, as `encode` gives)."""
+        """`generate` on already-encoded prompts (`[component][prompt] -> ids`, as `encode` gives).
+
+        `speculative_stats`, if given, accumulates the speculative decoder's acceptance counts.
+        """
+        decoder = decode
+        if speculative_block > 0:
+            decoder = speculative_decoder(self, speculative_block, speculative_mode, speculative_stats)
         count = len(keys)
         results: list[Generation | None] = [None] * count
         # Longest first: similar lengths share a batch (less padding) and memory errors come early.
@@ -166,7 +181,7 @@ class EFTModel:
                 ComponentStream(c.model, [ids[i] for i in batch], self.pad_token_id, self.vocab_size)
                 for c, ids in zip(self.unique, prompt_ids)
             ]
-            outputs = decode(streams, self.compose, config, [keys[i] for i in batch], self.eos_token_ids,
+            outputs = decoder(streams, self.compose, config, [keys[i] for i in batch], self.eos_token_ids,
                              self.detokenize)
             for i, output in zip(batch, outputs):
                 results[i] = output
