@@ -12,4 +12,5 @@ demo: setup
 	.venv/bin/eft-eval demo
 
 test: setup
+	bash scripts/install_test_system_deps.sh
 	.venv/bin/python -m pytest
