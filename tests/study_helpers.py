@@ -108,3 +108,31 @@ class PotatoAnnotator:
             done.append(item["instance_id"])
             self.next_item(item["instance_id"])
         return done
+
+
+def write_potato_state(project: Path, annotator: str, answers: dict[str, tuple[str, str]], assigned: list[str] | None = None) -> Path:
+    """An annotator's `annotation_output/<annotator>/user_state.json` in the shape Potato 2.x
+    writes it (checked against a real server by test_study_potato.py / test_study_browser.py):
+    item -> [[{"schema", "name"}, value], ...] for the count and yes/no questions."""
+    labels = {
+        item_id: [[{"schema": "num_errors", "name": count}, count], [{"schema": "any_error", "name": yes_no}, yes_no]]
+        for item_id, (count, yes_no) in answers.items()
+    }
+    state = {
+        "user_id": annotator,
+        "instance_id_ordering": list(assigned if assigned is not None else answers),
+        "current_instance_index": 0,
+        "current_phase_and_page": ["annotation", "annotation"],
+        "instance_id_to_label_to_value": labels,
+        "instance_id_to_span_to_value": {},
+    }
+    path = project / "annotation_output" / annotator / "user_state.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(state), encoding="utf-8")
+    return path
+
+
+def item_ids_by_doc(project: Path) -> dict[int, str]:
+    """doc_id -> item id, from the project's manifest."""
+    manifest = json.loads((project / "study.json").read_text())
+    return {item["source"]["doc_id"]: item["item_id"] for item in manifest["items"]}
