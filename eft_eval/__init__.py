@@ -18,12 +18,14 @@ _LAZY = {
     "DeltaSpec": "eft_eval.models.spec",
     "parse_spec": "eft_eval.models.spec",
     "compose_logprobs": "eft_eval.models.compose",
+    "EFTLM": "eft_eval.models.lm_eval_backend",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from eft_eval.models.compose import compose_logprobs
     from eft_eval.models.decoding import Generation
     from eft_eval.models.eft_model import EFTModel
+    from eft_eval.models.lm_eval_backend import EFTLM
     from eft_eval.models.spec import ComponentSpec, DeltaSpec, EFTSpec, parse_spec
 
 
@@ -37,3 +39,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["__version__", *_LAZY]
+
+# `import eft_eval` is enough for `lm_eval.simple_evaluate(model="eft", ...)`: registers with
+# lm-eval now if it is imported, else the moment it is (no lm-eval / torch import here).
+from eft_eval.models import lm_eval_registration as _lm_eval_registration  # noqa: E402
+
+_lm_eval_registration.install()

@@ -19,6 +19,7 @@ from eft_eval.errors import EFTEvalError
 # Modules exposing `register(subparsers)`; each adds its sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
     "eft_eval.bench.commands",
+    "eft_eval.lm_eval_cli",
     "eft_eval.study.commands",
 )
 
