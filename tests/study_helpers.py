@@ -67,12 +67,12 @@ class PotatoAnnotator:
 
     def register(self) -> str:
         """The home page's register form; returns the page it lands on (the annotation page)."""
-        status, url, page = self._form("/register", {"email": self.name, "pass": self.password})
+        status, _, page = self._form("/register", {"email": self.name, "pass": self.password})
         assert status == 200, (status, page[:300])
         return page
 
     def login(self) -> str:
-        status, url, page = self._form("/auth", {"email": self.name, "pass": self.password})
+        status, _, page = self._form("/auth", {"email": self.name, "pass": self.password})
         assert status == 200, (status, page[:300])
         return page
 

@@ -6,7 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from study_helpers import item_ids_by_doc, judged_sample, write_potato_state, write_samples
+from study_helpers import (
+    item_ids_by_doc,
+    judged_sample,
+    write_potato_state,
+    write_samples,
+)
 
 from eft_eval.cli import main
 

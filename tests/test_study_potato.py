@@ -4,6 +4,12 @@ HTTP as the annotation page does, import, adjudicate (a second served project), 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +18,7 @@ import pytest
 from study_helpers import PotatoAnnotator, judged_sample, write_samples
 
 from eft_eval.cli import main
-from eft_eval.study.potato import PotatoServer
+from eft_eval.study.potato import PotatoServer, free_port
 
 Served = Callable[[Path], str]
 
@@ -113,3 +119,33 @@ def test_potato_study_end_to_end(tmp_path: Path, serve: Served, capsys: pytest.C
     assert report["gold"]["humans_match_gold"]["value"] == pytest.approx(1 - sum(judge_right) / len(disagree_docs))
     assert [a["annotator"] for a in report["annotators"]] == ["alice", "bob", "carol"]
     assert "<svg" in (out / "report.html").read_text()
+
+
+def test_serve_command_runs_potato_on_loopback_until_interrupted(tmp_path: Path) -> None:
+    samples = write_samples(tmp_path / "samples.jsonl", [judged_sample(d, "m", score=0.0) for d in range(2)])
+    project = tmp_path / "study"
+    assert main(["human-study", "prepare", "--samples", str(samples), "--n", "2", "--out", str(project)]) == 0
+    port = free_port()
+    command = [sys.executable, "-m", "eft_eval.cli", "human-study", "serve", str(project), "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline, status = time.monotonic() + 90, None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                    status = response.status
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200
+        process.send_signal(signal.SIGINT)  # Ctrl-C in the terminal
+        process.wait(timeout=30)
+        output = process.stdout.read().decode() if process.stdout else ""
+        assert f"http://127.0.0.1:{port}/" in output
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    # Potato is gone with it: nothing answers on the port any more.
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)

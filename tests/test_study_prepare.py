@@ -36,7 +36,7 @@ def _prepare(samples: Path, out: Path, *flags: str) -> dict:  # type: ignore[typ
 
 def test_seeded_draw_excludes_unscored_items(samples: Path) -> None:
     loaded = read_judged_samples(samples, "factuality")
-    draw = lambda seed: [s.source_line for s in select_items(loaded, SelectionConfig(n=10, seed=seed), samples).items]  # noqa: E731
+    draw = lambda seed: [s.source_line for s in select_items(loaded, SelectionConfig(n=10, seed=seed), samples).items]
     assert draw(3) == draw(3) and draw(3) != draw(4)
     chosen = select_items(loaded, SelectionConfig(n=24, seed=0), samples)
     assert all(s.judge_status == "scored" for s in chosen.items)  # the 3 failed ones can never be drawn
@@ -68,7 +68,7 @@ def test_project_shows_query_and_response_and_hides_the_judge(samples: Path, tmp
     assert [s["name"] for s in config["annotation_schemes"]] == ["num_errors", "any_error"]
     assert "factual errors" in config["annotation_instructions"]
     # Potato's own validator accepts the written project.
-    check = subprocess.run([sys.executable, "-m", "potato", "validate", str(out / "config.yaml")], capture_output=True, text=True, timeout=120)
+    check = subprocess.run([sys.executable, "-m", "potato", "validate", str(out / "config.yaml")], capture_output=True, text=True, timeout=120, check=False)
     assert check.returncode == 0 and "no issues found" in check.stdout, check.stdout + check.stderr
 
 

@@ -114,7 +114,7 @@ def cohens_kappa(a: Sequence[bool], b: Sequence[bool]) -> float:
 
 
 def bootstrap_estimate(
-    arrays: Sequence[Sequence[bool] | Sequence[float]],
+    arrays: Sequence[Sequence[bool] | Sequence[float] | np.ndarray],
     statistic: Callable[..., np.ndarray],
     *,
     n_resamples: int = DEFAULT_N_RESAMPLES,

@@ -13,7 +13,13 @@ from pathlib import Path
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.study.combine import ItemLabel, read_labels
-from eft_eval.study.project import StudyItem, StudyManifest, StudyProject, load_project, write_project
+from eft_eval.study.project import (
+    StudyItem,
+    StudyManifest,
+    StudyProject,
+    load_project,
+    write_project,
+)
 from eft_eval.study.templates import StudyTemplate
 
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.study._io import iter_jsonl, refuse_overwrite, write_jsonl
-from eft_eval.study.annotations import Answer, AnnotationImport
+from eft_eval.study.annotations import AnnotationImport, Answer
 from eft_eval.study.project import StudyProject
 
 LabelSource = Literal["count", "yes_no"]

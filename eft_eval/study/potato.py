@@ -134,7 +134,7 @@ class PotatoServer:
         except ProcessLookupError:
             process.wait()
 
-    def __enter__(self) -> PotatoServer:
+    def __enter__(self) -> PotatoServer:  # noqa: PYI034  (Self needs Python 3.11)
         self.start()
         return self
 

@@ -23,7 +23,14 @@ import yaml
 
 from eft_eval import __version__
 from eft_eval.errors import EFTEvalError
-from eft_eval.study._io import iter_jsonl, read_json, refuse_overwrite, write_json, write_jsonl, write_text_atomic
+from eft_eval.study._io import (
+    iter_jsonl,
+    read_json,
+    refuse_overwrite,
+    write_json,
+    write_jsonl,
+    write_text_atomic,
+)
 from eft_eval.study.templates import LabelQuestions, StudyTemplate
 
 CONFIG_FILE = "config.yaml"

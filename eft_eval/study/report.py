@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,8 +128,10 @@ def confusion_svg(m: ConfusionMatrix) -> str:
     peak = max(1, *(v for row in m.as_rows() for v in row))
     names = ["error", "no error"]
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + 2 * cell + 20}" height="{top + 2 * cell + 20}" '
-        'font-family="sans-serif" font-size="14" role="img" aria-label="Confusion matrix, judge versus humans">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + 2 * cell + 20}" height="{top + 2 * cell + 20}" '
+            'font-family="sans-serif" font-size="14" role="img" aria-label="Confusion matrix, judge versus humans">'
+        ),
         f'<text x="{left + cell}" y="20" text-anchor="middle" font-weight="bold">Humans</text>',
         f'<text x="20" y="{top + cell}" text-anchor="middle" font-weight="bold" transform="rotate(-90 20 {top + cell})">Judge</text>',
     ]
@@ -174,7 +177,7 @@ def render_html(results: StudyResults, title: str, svg: str) -> str:
     )
 
 
-def write_report(results: StudyResults, out: Path, *, title: str = "Human study: judge versus humans", extra: dict[str, object] | None = None, force: bool = False) -> ReportFiles:
+def write_report(results: StudyResults, out: Path, *, title: str = "Human study: judge versus humans", extra: Mapping[str, object] | None = None, force: bool = False) -> ReportFiles:
     """Write the four report files under `out`; existing ones are replaced only with `force`."""
     files = ReportFiles(*(out / name for name in (MARKDOWN_FILE, HTML_FILE, JSON_FILE, PICTURE_FILE)))
     # Check all four before writing any, so a refusal leaves no half-replaced report behind.

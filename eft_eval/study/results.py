@@ -133,8 +133,8 @@ def _annotator_figures(
     for annotator, item_ids in sorted(by_annotator.items()):
         own = [answers_by_item[i][annotator] for i in item_ids]
         judge = [items[i].judge_label for i in item_ids]
-        pairs = [(answers_by_item[i][annotator], _others_majority(answers_by_item, annotator, i)) for i in item_ids]
-        pairs = [(mine, theirs) for mine, theirs in pairs if theirs is not None]
+        others = [(answers_by_item[i][annotator], _others_majority(answers_by_item, annotator, i)) for i in item_ids]
+        pairs = [(mine, theirs) for mine, theirs in others if theirs is not None]
         gold_pairs = [(answers_by_item[i][annotator], gold[i]) for i in item_ids if i in gold]
         figures.append(
             AnnotatorFigures(

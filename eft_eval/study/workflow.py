@@ -11,12 +11,33 @@ from pathlib import Path
 from eft_eval.errors import EFTEvalError
 from eft_eval.study.adjudication import build_adjudication_project, load_gold
 from eft_eval.study.annotations import AnnotationImport, read_annotations
-from eft_eval.study.combine import ItemLabel, LabelSource, combine, read_labels, write_labels
-from eft_eval.study.project import StudyItem, StudyManifest, StudyProject, load_project, write_project
+from eft_eval.study.combine import (
+    ItemLabel,
+    LabelSource,
+    combine,
+    read_labels,
+    write_labels,
+)
+from eft_eval.study.project import (
+    StudyItem,
+    StudyManifest,
+    StudyProject,
+    load_project,
+    write_project,
+)
 from eft_eval.study.report import ReportFiles, write_report
 from eft_eval.study.results import BootstrapSettings, StudyResults, compute_results
-from eft_eval.study.selection import Selection, SelectionConfig, read_judged_samples, select_items
-from eft_eval.study.templates import DEFAULT_ADJUDICATION_TEMPLATE, DEFAULT_TEMPLATE, load_template
+from eft_eval.study.selection import (
+    Selection,
+    SelectionConfig,
+    read_judged_samples,
+    select_items,
+)
+from eft_eval.study.templates import (
+    DEFAULT_ADJUDICATION_TEMPLATE,
+    DEFAULT_TEMPLATE,
+    load_template,
+)
 
 
 @dataclass(frozen=True)
