@@ -91,3 +91,42 @@ def test_labels_can_come_from_the_yes_no_question(study: Path) -> None:
     # By yes/no, bob says "no" on d3: one vote each way, a tie.
     assert labels[ids[3]]["tie"] and labels[ids[3]]["label"] is None
     assert labels[ids[1]]["label"] is True and labels[ids[1]]["label_from"] == "yes_no"
+
+
+def test_gold_ties_and_stale_adjudication(study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = item_ids_by_doc(study)
+    assert main(["human-study", "import", str(study)]) == 0
+    adjudication = tmp_path / "adjudication"
+    assert main(["human-study", "adjudicate", str(study), "--out", str(adjudication), "--annotators-per-item", "2"]) == 0
+    write_potato_state(adjudication, "expert1", {ids[2]: ("1", "yes"), ids[3]: ("0", "no")})
+    write_potato_state(adjudication, "expert2", {ids[2]: ("0", "no"), ids[3]: ("0", "no")})
+    assert main(["human-study", "import", str(adjudication)]) == 0
+    out = tmp_path / "report"
+    assert main(["human-study", "report", str(study), "--adjudication", str(adjudication), "--out", str(out)]) == 0
+    gold = json.loads((out / "report.json").read_text())["gold"]
+    # d2: the experts split, no gold; d3: gold "no error", the judge's label.
+    assert (gold["n_adjudicated"], gold["n_gold_ties"], gold["tied_item_ids"]) == (1, 1, [ids[2]])
+    assert gold["judge_matches_gold"]["value"] == 1.0 and gold["humans_match_gold"]["value"] == 0.0
+    assert "Disagreements the experts tied on" in (out / "report.md").read_text()
+    # Reporting on the adjudication project itself is a mistake with a clear message.
+    assert main(["human-study", "report", str(adjudication), "--out", str(tmp_path / "r2")]) == 2
+    assert "is an adjudication project" in capsys.readouterr().err
+
+    # The crowd labels change after adjudication (bob now says d3 has no error: a tie): the gold no
+    # longer answers the same question, and the report refuses to mix them.
+    write_potato_state(study, "bob", {ids[d]: a for d, a in BOB.items()} | {ids[3]: ("0", "no")})
+    assert main(["human-study", "import", str(study), "--force"]) == 0
+    assert main(["human-study", "report", str(study), "--adjudication", str(adjudication), "--out", str(out), "--force"]) == 2
+    assert repr(ids[3]) in capsys.readouterr().err
+
+
+def test_nothing_to_adjudicate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    samples = write_samples(tmp_path / "samples.jsonl", [judged_sample(d, "m", score=float(d % 2)) for d in range(4)])
+    project = tmp_path / "study"
+    assert main(["human-study", "prepare", "--samples", str(samples), "--n", "4", "--out", str(project)]) == 0
+    ids = item_ids_by_doc(project)
+    write_potato_state(project, "alice", {ids[d]: ("1", "yes") if d % 2 else ("0", "no") for d in range(4)})
+    assert main(["human-study", "import", str(project)]) == 0
+    assert main(["human-study", "adjudicate", str(project), "--out", str(tmp_path / "adj")]) == 2
+    assert "nothing to adjudicate" in capsys.readouterr().err
+    assert not (tmp_path / "adj").exists()
