@@ -164,7 +164,7 @@ class EFTLM(TemplateLM):
         return json.dumps(formats, ensure_ascii=False)
 
     def get_model_info(self) -> dict[str, Any]:
-        return {"eft_spec": self.spec.to_string(), "eft_identity": self.identity}
+        return {"eft_spec": self.spec.to_string(), "eft_identity": self.identity, "eft_processes": self.world_size}
 
     def set_cache_hook(self, cache_hook: CacheHook) -> None:
         """lm-eval's response cache keys requests without the model; give this model its own table."""
@@ -358,7 +358,13 @@ def _distributed_accelerator() -> Any:
 
     # As `hf`: long evaluations must not hit the process group's default 30-minute timeout.
     accelerator = Accelerator(kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(weeks=52))])
-    return accelerator if accelerator.num_processes > 1 else None
+    if accelerator.num_processes <= 1:
+        logger.warning(
+            "WORLD_SIZE=%s but accelerate set up no process group (on CPU set ACCELERATE_USE_CPU=1): "
+            "every process evaluates every request", os.environ["WORLD_SIZE"],
+        )
+        return None
+    return accelerator
 
 
 def _placement(accelerator: Any, requested: str | None, explicit: bool) -> str | None:
