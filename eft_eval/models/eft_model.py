@@ -82,7 +82,7 @@ class EFTModel:
         overrides = {k: v for k, v in (("dtype", dtype), ("device", device)) if v is not None}
         if overrides:
             spec = _override_components(spec, **overrides)
-        model_cache = model_cache or ModelCache()
+        model_cache = ModelCache() if model_cache is None else model_cache
         components = [Component(role, c, model_cache.get(c)) for role, c in spec.components()]
         return cls(spec, components)
 
