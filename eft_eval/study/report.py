@@ -89,7 +89,7 @@ ANNOTATOR_HEADER = ["Annotator", "Items", "Agreement with judge", "Kappa with ju
 def _method_note(results: StudyResults) -> str:
     b = results.bootstrap
     return (
-        f"Labels are reduced to \"any factual error\" (judge: score >= threshold; humans: "
+        f"Labels are reduced to \"any factual error\" (judge {results.judge!r}: score >= {results.error_threshold:g}; humans: "
         f"{'number-of-errors answer >= 1' if results.label_from == 'count' else 'yes/no answer'}), "
         f"several annotators combined by majority vote. ± is one bootstrap standard error; intervals are "
         f"{b.confidence_level:.0%} percentile intervals from scipy.stats.bootstrap resampling items "

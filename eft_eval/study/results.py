@@ -64,6 +64,8 @@ class GoldFigures:
 class StudyResults:
     """Everything the report shows; `to_dict` is the JSON report."""
 
+    judge: str
+    error_threshold: float
     n_items: int
     n_labelled: int
     n_ties: int
@@ -184,6 +186,8 @@ def compute_results(
     label_from = labels[0].label_from if labels else "count"
     per_annotator = len(annotators) > 1
     return StudyResults(
+        judge=project.manifest.judge,
+        error_threshold=project.manifest.error_threshold,
         n_items=len(project.manifest.items),
         n_labelled=len(labelled),
         n_ties=sum(1 for label in labels if label.tie),

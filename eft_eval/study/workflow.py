@@ -142,7 +142,5 @@ def report(
     extra = {
         "project": str(project.path.resolve()),
         "adjudication": str(adjudication_dir.resolve()) if adjudication_dir else None,
-        "judge": project.manifest.judge,
-        "error_threshold": project.manifest.error_threshold,
     }
     return results, write_report(results, out, extra=extra, force=force)
