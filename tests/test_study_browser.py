@@ -90,6 +90,7 @@ def test_chromium_clicks_through_one_item(browser: WebDriver, served_project: tu
     page_text = browser.find_element(By.TAG_NAME, "body").text
     assert items[first]["query"] in page_text and items[first]["response"] in page_text
     assert JUDGE_MARKER not in browser.page_source  # the judge's verdict never reaches the page
+    assert "count the <strong>factual errors</strong>" in browser.page_source  # the template's instructions
 
     _click(browser, "num_errors_2_radio")
     _click(browser, "any_error_yes_radio")
