@@ -7,7 +7,9 @@ import importlib
 from typing import Any
 
 # Modules exposing `register(bench_subparsers)`; each adds one benchmark.
-BENCH_MODULES: tuple[str, ...] = ()
+BENCH_MODULES: tuple[str, ...] = (
+    "eft_eval.bench.speculative",
+)
 
 
 def register(subparsers: Any) -> None:
