@@ -58,11 +58,14 @@ class JudgeConfig:
     """local backend: most reasoning tokens generated before the score is read from log-probs."""
     local_max_count: int = 20
     """local backend: largest score considered for judges whose range has no upper bound."""
+    local_threads: int = field(default_factory=lambda: max(1, min(4, (os.cpu_count() or 2) // 2)))
+    """local backend: torch threads while judging. Half the cores: a small model decodes token by
+    token, and oversubscribed cores (other processes, tokenizers) slow that down many times over."""
 
     def __post_init__(self) -> None:
         if self.backend not in ("openai", "local"):
             raise EFTEvalError(f"unknown judge backend {self.backend!r}; use 'openai' or 'local'")
-        for name in ("concurrency", "local_max_new_tokens", "local_max_count"):
+        for name in ("concurrency", "local_max_new_tokens", "local_max_count", "local_threads"):
             if getattr(self, name) < 1:
                 raise EFTEvalError(f"judge setting {name} must be at least 1")
         for name in ("max_retries", "max_parse_retries"):
