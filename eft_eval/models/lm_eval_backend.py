@@ -86,7 +86,12 @@ class EFTLM(TemplateLM):
         parsed = parse_model_spec(spec, spec_keys)
         self.accelerator = _distributed_accelerator()
         placement = _placement(self.accelerator, device, explicit=mentions_device(spec, spec_keys))
-        self.model = EFTModel.from_spec(parsed, device=placement)
+        try:
+            self.model = EFTModel.from_spec(parsed, device=placement)
+        except EFTEvalError as error:
+            # Name the model_args key(s) whose model failed to load.
+            roles = [role for role, component in parsed.components() if repr(component.label) in str(error)]
+            raise EFTEvalError(f"eft model_args: {', '.join(roles) or 'model'}: {error}") from None
         self.spec = self.model.spec
         self.tokenizer = self.model.tokenizer  # the fine-tuned model's; all components share its vocabulary
         self.batch_size = options.batch_size
@@ -374,7 +379,7 @@ def _placement(accelerator: Any, requested: str | None, explicit: bool) -> str |
     if explicit or not requested:
         return None
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        logger.info("device %s requested but CUDA is not available: using cpu", requested)
+        logger.debug("device %s requested but CUDA is not available: using cpu", requested)
         return "cpu"
     return requested
 
