@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "eft_eval.bench.commands",
     "eft_eval.lm_eval_cli",
     "eft_eval.study.commands",
+    "eft_eval.judging.commands",
 )
 
 
