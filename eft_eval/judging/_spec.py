@@ -7,6 +7,7 @@ editing a prompt should not have to read a traceback to find a typo.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -227,6 +228,7 @@ def _build_score(raw: Any, bad: Callable[[str, str], EFTEvalError]) -> ScoreSpec
     return ScoreSpec(kind=raw["kind"], min=low, max=high)
 
 
+@functools.lru_cache(maxsize=None)  # parse_answer runs per answer; import each plugin once
 def _import_parser(reference: str, source: Path | None) -> Callable[[str, JudgeSpec], Any]:
     """Resolve `module:function`; a `module.py` next to the YAML file wins over installed modules."""
     where = f"{source}: field 'parser'" if source else "parser"

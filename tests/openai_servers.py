@@ -1,0 +1,118 @@
+"""Test helpers: real OpenAI-compatible servers on 127.0.0.1.
+
+- `LoopbackServer` (from the library) scripts faults: 429 + Retry-After, 500s, hangs, drops.
+- `transformers_serve(model_dir)` runs the real `transformers serve` on a tiny local model.
+- `build_chain_model(folder, answer)` saves that tiny model: a llama whose weights make it a
+  deterministic bigram chain, so greedy decoding after any chat prompt writes exactly `answer`.
+  The tokenizer is a small byte-level BPE trained in-process (no downloads, milliseconds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from eft_eval.judging.loopback import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
+
+__all__ = ["Drop", "Hang", "LoopbackServer", "Reply", "ScriptByMarker", "build_chain_model", "transformers_serve"]
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+_CORPUS = (
+    "Reason: Looks accurate overall. Score: 2\nScore: None\nThe response is helpful and harmless. "
+    "Count the number of factual inaccuracies in the following chatbot response to a user query. "
+    "0 1 2 3 4 5 6 7 8 9 10 100 None\n"
+)
+
+
+def build_chain_model(folder: Path, answer: str) -> Path:
+    """Save a tiny llama + tokenizer to `folder` that answers every chat prompt with `answer`."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator([_CORPUS * 20, answer * 20], trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                        pad_token="<|endoftext|>", unk_token="<|endoftext|>")
+    tokenizer.chat_template = CHAT_TEMPLATE
+
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "x"}], add_generation_prompt=True,
+                                           tokenize=False)
+    start = tokenizer(prompt, add_special_tokens=False)["input_ids"][-1]
+    chain = [start, *tokenizer(answer, add_special_tokens=False)["input_ids"], tokenizer.eos_token_id]
+    assert len(set(chain)) == len(chain), f"answer tokens must not repeat for a bigram chain: {chain}"
+
+    hidden = 32
+    assert len(chain) <= hidden
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
+                         tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model = LlamaForCausalLM(config)
+    with torch.no_grad():
+        # All blocks add zero to the residual stream, so the last hidden state is the (normalized)
+        # embedding of the last token; the head maps each chain token's direction to its successor.
+        for name, parameter in model.named_parameters():
+            parameter.fill_(1.0 if "norm" in name else 0.0)
+        for position, token in enumerate(chain[:-1]):
+            model.model.embed_tokens.weight[token, position] = 1.0
+            model.lm_head.weight[chain[position + 1], position] = 10.0
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def transformers_serve(model_dir: Path, log_path: Path, startup_timeout: float = 180.0) -> Iterator[str]:
+    """Run `transformers serve` pinned to `model_dir`; yields its base URL (…/v1)."""
+    port = free_port()
+    transformers_cli = Path(sys.executable).with_name("transformers")
+    command = [str(transformers_cli), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
+               "--device", "cpu", "--log-level", "warning"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + startup_timeout
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"transformers serve exited: {log_path.read_text()[-2000:]}")
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"transformers serve did not start: {log_path.read_text()[-2000:]}")
+                    time.sleep(0.25)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
