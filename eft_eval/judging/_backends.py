@@ -55,6 +55,7 @@ class OpenAIBackend:
             max_retries=0,
         )
         self._slots = asyncio.Semaphore(config.concurrency)
+        self._fatal: EFTEvalError | None = None
 
     async def complete(self, messages: list[Message], model: str, params: dict[str, Any],
                        spec: JudgeSpec) -> Completion:
@@ -62,17 +63,22 @@ class OpenAIBackend:
         for retry in range(retries + 1):
             try:
                 async with self._slots:
+                    if self._fatal is not None:  # another request found the configuration wrong
+                        raise self._fatal
                     response = await self._client.chat.completions.create(
                         model=model, messages=messages, **params  # type: ignore[arg-type]
                     )
                     return _to_completion(response, model)
             except Exception as error:  # sorted by classify(); anything unexpected is re-raised
+                if isinstance(error, EFTEvalError):
+                    raise
                 verdict = classify(error)
                 if verdict == "fatal":
-                    raise EFTEvalError(
+                    self._fatal = EFTEvalError(
                         f"the judge server refused the request ({describe_error(error)}); check the API key, "
                         f"--base-url and --judge-model {model!r}"
-                    ) from error
+                    )
+                    raise self._fatal from error
                 if verdict == "unexpected":
                     raise
                 if verdict == "give_up" or retry == retries:

@@ -15,6 +15,8 @@ from typing import Literal
 
 Verdict = Literal["retry", "give_up", "fatal", "unexpected"]
 
+# Longest Retry-After honoured, seconds; a server asking for more is treated as asking for this.
+MAX_RETRY_AFTER = 300.0
 # Statuses worth retrying: rate limits, timeouts, conflicts, server errors.
 _RETRY_STATUSES = {408, 409, 429}
 # Statuses that mean the whole run is misconfigured (bad key, no access, no such model or URL).
@@ -70,7 +72,8 @@ def backoff_delay(retry: int, base: float, cap: float, retry_after: float | None
     requests failing together do not retry in lock step.
     """
     if retry_after is not None:
-        return min(retry_after, cap)
+        # Not limited by `cap`: waiting less than asked only earns another 429.
+        return min(retry_after, MAX_RETRY_AFTER)
     exponential = min(cap, base * 2**retry)
     return exponential / 2 + (rng or random).uniform(0, exponential / 2)
 

@@ -73,6 +73,7 @@ class LoopbackServer:
         self.latency = latency
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str] = []
+        self.request_times: list[float] = []  # time.monotonic() at arrival, parallel to `requests`
         self.in_flight = 0
         self.peak_in_flight = 0
         self._lock = threading.Lock()
@@ -90,6 +91,8 @@ class LoopbackServer:
     def reset_counts(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.authorizations.clear()
+            self.request_times.clear()
             self.peak_in_flight = 0
 
     def start(self) -> LoopbackServer:
@@ -111,6 +114,7 @@ class LoopbackServer:
         with self._lock:
             self.requests.append(body)
             self.authorizations.append(authorization)
+            self.request_times.append(time.monotonic())
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
@@ -122,6 +126,13 @@ class LoopbackServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # many clients connect at once; the default backlog of 5 is too small
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out or drop connections are part of the script, not server errors.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 def _completion_body(body: dict[str, Any], text: str | None, number: int) -> str:

@@ -1,0 +1,185 @@
+"""The engine against a scriptable OpenAI-compatible server on 127.0.0.1: faults, limits, cache."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from pathlib import Path
+
+import pytest
+from openai_servers import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.judging import JudgeConfig, JudgeItem, judge_items, judge_items_sync, load_judges
+from eft_eval.judging._retry import backoff_delay
+
+OK = Reply(text="Reason: The response is accurate.\nScore: 1")
+FACTUALITY, HELPFULNESS = load_judges(["factuality", "helpfulness"])
+STATUSES = {"scored", "abstained", "failed"}
+
+
+def marker(index: int) -> str:
+    return f"[ITEM-{index:02d}]"
+
+
+def make_items(n: int) -> list[JudgeItem]:
+    return [JudgeItem(query=f"Question {i}?", response=f"{marker(i)} An answer.") for i in range(n)]
+
+
+def config(server: LoopbackServer, tmp_path: Path, **overrides: object) -> JudgeConfig:
+    settings: dict = dict(base_url=server.base_url, api_key="sk-test", concurrency=4, max_retries=3, timeout=1.0,
+                          backoff_base=0.05, backoff_max=0.5, max_parse_retries=2,
+                          cache_path=tmp_path / "cache.sqlite", progress=False)
+    settings.update(overrides)
+    return JudgeConfig(**settings)
+
+
+def requests_for(server: LoopbackServer, index: int) -> list[int]:
+    """Positions of the requests about item `index`."""
+    return [n for n, body in enumerate(server.requests) if marker(index) in body["messages"][0]["content"]]
+
+
+def test_faults_end_scored_abstained_or_failed_and_a_rerun_resumes(tmp_path: Path) -> None:
+    script = ScriptByMarker(
+        {
+            marker(0): [Reply(text=None, status=429, headers={"Retry-After": "1"}), OK],
+            marker(1): [Reply(text=None, status=500), Reply(text=None, status=503), OK],
+            marker(2): [Hang(30), OK],
+            marker(3): [Drop(), OK],
+            marker(4): [Reply(text="It looks fine to me."), OK],  # malformed: re-asked
+            marker(5): [Reply(text="Reason: many errors\nScore: -3")] * 3,  # out of range every time
+            marker(6): [Reply(text="Reason: an unethical request.\nScore: None")],
+            marker(7): [Reply(text=None, status=500)] * 4,  # every try fails
+            marker(8): [Reply(body="this is not json"), OK],
+            marker(9): [Reply(text=None), OK],  # empty content
+        },
+        default=OK,
+    )
+    items = make_items(20)
+    seen: list[tuple[int, str]] = []
+    with LoopbackServer(script) as server:
+        settings = config(server, tmp_path)
+        results = judge_items_sync(items, [FACTUALITY], settings, on_result=lambda i, name, j: seen.append((i, name)))
+
+        # every item judged exactly once, none lost or duplicated
+        assert sorted(seen) == [(i, "factuality") for i in range(20)]
+        assert len(results) == 20 and all(list(r) == ["factuality"] for r in results)
+        judgments = [r["factuality"] for r in results]
+        assert all(j["status"] in STATUSES for j in judgments)
+        assert all((j["score"] is None) == (j["status"] != "scored") for j in judgments)  # never a 0 for a failure
+
+        by_status = {i: j["status"] for i, j in enumerate(judgments)}
+        assert [i for i, s in by_status.items() if s == "failed"] == [5, 7]
+        assert [i for i, s in by_status.items() if s == "abstained"] == [6]
+
+        # 429: waited for Retry-After (1 s, far above the 0.05 s backoff) before the second try
+        first, second = requests_for(server, 0)
+        assert server.request_times[second] - server.request_times[first] >= 0.95
+        assert len(requests_for(server, 1)) == 3 and judgments[1]["score"] == 1.0
+        assert len(requests_for(server, 2)) == 2 and judgments[2]["status"] == "scored"  # hang timed out
+        assert len(requests_for(server, 3)) == 2 and judgments[3]["status"] == "scored"  # dropped connection
+        assert len(requests_for(server, 8)) == 2 and judgments[8]["status"] == "scored"  # body not JSON
+
+        # malformed answer: re-asked in the same conversation, with the reason it could not be read
+        assert judgments[4]["attempts"] == 2 and judgments[4]["status"] == "scored"
+        reask = server.requests[requests_for(server, 4)[1]]["messages"]
+        assert [m["role"] for m in reask] == ["user", "assistant", "user"]
+        assert reask[1]["content"] == "It looks fine to me." and "could not read a score" in reask[2]["content"]
+        assert judgments[9]["attempts"] == 2 and judgments[9]["status"] == "scored"
+
+        # out of range three times: failed with the raw answer kept
+        assert judgments[5]["attempts"] == 3 and judgments[5]["raw"] == "Reason: many errors\nScore: -3"
+        assert "outside" in judgments[5]["error"]
+        # request failures: failed after 1 + max_retries tries, reason recorded
+        assert len(requests_for(server, 7)) == 4 and "HTTP 500" in judgments[7]["error"]
+        assert judgments[6]["reason"] == "an unethical request."
+        assert all(j["usage"]["prompt_tokens"] > 0 for i, j in enumerate(judgments) if i != 7)
+
+        # re-run: only the item whose requests failed is asked again (and now succeeds)
+        server.reset_counts()
+        again = judge_items_sync(items, [FACTUALITY], settings)
+        assert server.request_count == 1 and requests_for(server, 7) == [0]
+        assert again[7]["factuality"]["status"] == "scored"
+        assert [r for i, r in enumerate(again) if i != 7] == [r for i, r in enumerate(results) if i != 7]
+
+        server.reset_counts()
+        judge_items_sync(items, [FACTUALITY], settings)
+        assert server.request_count == 0
+
+
+def test_peak_concurrency_equals_the_limit_and_a_second_run_is_free(tmp_path: Path) -> None:
+    answers = {"Count the number": "Reason: fine\nScore: 0", "Imagine an extremely": "Reason: good\nScore: 80"}
+
+    def script(body: dict) -> Reply:
+        prompt = body["messages"][0]["content"]
+        return Reply(text=next(text for start, text in answers.items() if prompt.startswith(start)), delay=0.15)
+
+    items = make_items(30)
+    with LoopbackServer(script) as server:
+        settings = config(server, tmp_path, concurrency=6)
+        results = judge_items_sync(items, [FACTUALITY, HELPFULNESS], settings)
+        assert server.peak_in_flight == 6
+        assert server.request_count == 60
+        assert all(r["factuality"]["score"] == 0.0 and r["helpfulness"]["score"] == 80.0 for r in results)
+        assert all(list(r) == ["factuality", "helpfulness"] for r in results)
+
+        server.reset_counts()
+        start = time.monotonic()
+        assert judge_items_sync(items, [FACTUALITY, HELPFULNESS], settings) == results
+        assert server.request_count == 0
+        assert time.monotonic() - start < 5  # no request was waited on (60 x 0.15 s / 6 would be 1.5 s)
+
+        # a different judge model is a different cache key: asked again
+        server.reset_counts()
+        judge_items_sync(items[:3], [FACTUALITY], config(server, tmp_path, judge_model="other-model"))
+        assert server.request_count == 3 and {b["model"] for b in server.requests} == {"other-model"}
+
+
+def test_results_stream_to_the_callback_as_they_arrive(tmp_path: Path) -> None:
+    """A slow item does not hold back the others' callbacks (so a caller can persist them)."""
+    script = ScriptByMarker({marker(0): [Reply(text="Reason: slow\nScore: 2", delay=1.5)]}, default=OK)
+    arrivals: dict[int, float] = {}
+    with LoopbackServer(script) as server:
+        start = time.monotonic()
+        judge_items_sync(make_items(5), [FACTUALITY], config(server, tmp_path),
+                         on_result=lambda i, name, j: arrivals.setdefault(i, time.monotonic() - start))
+    assert max(arrivals[i] for i in range(1, 5)) < arrivals[0] - 0.5
+
+
+def test_missing_key_and_base_url_says_how_to_fix_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(EFTEvalError) as error:
+        judge_items_sync(make_items(1), [FACTUALITY], JudgeConfig(cache_path=tmp_path / "c.sqlite", progress=False))
+    message = str(error.value)
+    assert "OPENAI_API_KEY" in message and "--base-url" in message and "--backend local" in message
+    assert "\n" not in message
+
+
+def test_rejected_key_stops_the_run_with_a_clear_error(tmp_path: Path) -> None:
+    with LoopbackServer(lambda body: Reply(text=None, status=401)) as server:
+        with pytest.raises(EFTEvalError, match="API key"):
+            judge_items_sync(make_items(8), [FACTUALITY], config(server, tmp_path))
+        assert server.request_count <= 4  # stopped, not retried item after item
+
+
+def test_async_api_runs_inside_an_existing_event_loop(tmp_path: Path) -> None:
+    with LoopbackServer(lambda body: OK) as server:
+        async def main() -> list:
+            return await judge_items(make_items(3), [FACTUALITY], config(server, tmp_path))
+
+        results = asyncio.run(main())
+    assert [r["factuality"]["score"] for r in results] == [1.0, 1.0, 1.0]
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
+    rng = random.Random(0)
+    delays = [backoff_delay(retry, base=1.0, cap=60.0, rng=rng) for retry in range(5)]
+    for retry, delay in enumerate(delays):
+        assert 2**retry / 2 <= delay <= 2**retry  # "equal jitter": half fixed, half random
+    assert len({round(d / 2**r, 6) for r, d in enumerate(delays)}) > 1  # jittered, not lock-step
+    assert backoff_delay(0, base=1.0, cap=60.0, retry_after=7.0) == 7.0
+    assert backoff_delay(0, base=1.0, cap=5.0, retry_after=70.0) == 70.0  # the server knows best
+    assert backoff_delay(0, base=1.0, cap=5.0, retry_after=1e6) == 300.0
+    assert backoff_delay(10, base=1.0, cap=8.0, rng=rng) <= 8.0
