@@ -18,6 +18,7 @@ from eft_eval.errors import EFTEvalError
 
 # Modules exposing `register(subparsers)`; each adds its sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
+    "eft_eval.models.commands",
     "eft_eval.bench.commands",
     "eft_eval.lm_eval_cli",
     "eft_eval.study.commands",

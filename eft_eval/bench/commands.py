@@ -8,6 +8,7 @@ from typing import Any
 
 # Modules exposing `register(bench_subparsers)`; each adds one benchmark.
 BENCH_MODULES: tuple[str, ...] = (
+    "eft_eval.bench.decode",
     "eft_eval.bench.speculative",
     "eft_eval.bench.judge",
 )
