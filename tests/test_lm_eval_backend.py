@@ -113,12 +113,17 @@ def test_base_equal_to_ref_gives_the_fine_tuned_models_numbers(
     assert any(text for [text] in answers(eft, "tiny_gen"))  # non-empty generations were compared
 
 
+@pytest.fixture(scope="module")
+def upscaled_mc(tiny_family: dict[str, Path], task_manager: Any) -> list[list[Any]]:
+    """tiny_mc answers of a real up-scaling spec (large base), without any cache."""
+    return answers(evaluate(task_manager, "eft", eft_args(tiny_family, base="large_base"), ["tiny_mc"]), "tiny_mc")
+
+
 def test_a_different_base_moves_the_numbers_away_from_hf(
-    tiny_family: dict[str, Path], task_manager: Any, hf_reference: dict[str, Any]
+    upscaled_mc: list[list[Any]], hf_reference: dict[str, Any]
 ) -> None:
     """The cross-check above is not vacuous: a real up-scaling spec (large base) scores differently."""
-    eft = evaluate(task_manager, "eft", eft_args(tiny_family, base="large_base"), ["tiny_mc"])
-    assert max_loglikelihood_gap(answers(eft, "tiny_mc"), answers(hf_reference["plain"], "tiny_mc")) > 0.1
+    assert max_loglikelihood_gap(upscaled_mc, answers(hf_reference["plain"], "tiny_mc")) > 0.1
 
 
 def test_chat_template_renders_per_component(
@@ -154,17 +159,16 @@ def test_conversation_is_rendered_in_each_components_format(tiny_family: dict[st
 
 
 def test_use_cache_never_shares_answers_between_specs(
-    tiny_family: dict[str, Path], task_manager: Any, tmp_path: Path
+    tiny_family: dict[str, Path], task_manager: Any, tmp_path: Path, upscaled_mc: list[list[Any]]
 ) -> None:
     cache = str(tmp_path / "cache" / "responses")
     small = eft_args(tiny_family)
     large = eft_args(tiny_family, base="large_base")
     first = evaluate(task_manager, "eft", small, ["tiny_mc", "tiny_gen"], use_cache=cache)
     second = evaluate(task_manager, "eft", large, ["tiny_mc", "tiny_gen"], use_cache=cache)
-    uncached = evaluate(task_manager, "eft", large, ["tiny_mc"])
     # The second spec computed its own answers instead of reading the first one's.
     assert max_loglikelihood_gap(answers(first, "tiny_mc"), answers(second, "tiny_mc")) > 0.1
-    assert max_loglikelihood_gap(answers(second, "tiny_mc"), answers(uncached, "tiny_mc")) < 1e-5
+    assert max_loglikelihood_gap(answers(second, "tiny_mc"), upscaled_mc) < 1e-5
     # One file per --use_cache path, one table per model, both filled.
     [database] = (tmp_path / "cache").glob("responses_rank0.db")
     with sqlite3.connect(database) as connection:

@@ -92,25 +92,40 @@ def test_two_processes_under_accelerate_give_the_one_process_results(
             assert ll_two == pytest.approx(ll_one, abs=1e-4) and greedy_two == greedy_one
 
 
+def test_bad_model_args_fail_on_one_line_naming_the_key(
+    tiny_family: dict[str, Path], include_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = f"{spec(tiny_family)},temprature=0.5"
+    code = main(["lm-eval", "--model", "eft", "--model_args", args, "--tasks", "tiny_mc",
+                 "--include_path", str(include_path)])
+    assert code == 2
+    assert "eft model_args: spec: unknown key 'temprature'" in capsys.readouterr().err.splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     ("model_args", "named"),
     [
         ("base={small_base},ft={small_ft},ref={small_base},temprature=0.5", "unknown key 'temprature'"),
-        ("ft={small_ft},ref={small_base}", "base=MODEL_OR_PATH"),
+        ("ft={small_ft},ref={small_base}", "no base model: add base=MODEL_OR_PATH"),
         ("base={small_base},ft={small_ft}", "add ref=MODEL"),
         ("base={small_base}/missing,ft={small_ft},ref={small_base}", "eft model_args: base: cannot load model"),
-        ("base={small_base},batch_size=two", "batch_size='two'"),
+        ("base={small_base},batch_size=two", "batch_size='two' is not an integer"),
     ],
 )
-def test_bad_model_args_name_the_key(
-    model_args: str, named: str, tiny_family: dict[str, Path], include_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    args = model_args.format(**{k: str(v) for k, v in tiny_family.items()})
-    code = main(["lm-eval", "--model", "eft", "--model_args", args, "--tasks", "tiny_mc",
-                 "--include_path", str(include_path)])
-    error = capsys.readouterr().err
-    assert code == 2
-    assert named in error.splitlines()[-1]
+@pytest.mark.parametrize("form", ["string", "dict"])
+def test_bad_model_args_name_the_key(model_args: str, named: str, form: str, tiny_family: dict[str, Path]) -> None:
+    """Both ways lm-eval builds a model: from a model_args string (Python API) or a dict (its CLI)."""
+    from lm_eval.api.registry import get_model
+
+    from eft_eval.errors import EFTEvalError
+
+    text = model_args.format(**{k: str(v) for k, v in tiny_family.items()})
+    backend = get_model("eft")
+    with pytest.raises(EFTEvalError, match=named.replace("(", r"\(")):
+        if form == "string":
+            backend.create_from_arg_string(text, {"batch_size": 1, "device": "cpu"})
+        else:
+            backend.create_from_arg_obj(dict(item.split("=", 1) for item in text.split(",")), {"device": "cpu"})
 
 
 def test_lm_evals_own_unknown_task_error_comes_through(tiny_family: dict[str, Path], include_path: Path) -> None:
