@@ -11,7 +11,11 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from eft_eval.bench.speculative_family import FamilyShape, build_family, family_eft_model
+from eft_eval.bench.speculative_family import (
+    FamilyShape,
+    build_family,
+    family_eft_model,
+)
 from eft_eval.errors import EFTEvalError
 from eft_eval.models.compose import filter_for_sampling
 from eft_eval.models.decoding import ComponentStream
@@ -88,7 +92,7 @@ def test_exact_mode_reproduces_plain_decoding(eft, plain_outputs, block, decodin
 
 
 def test_generate_hook_matches_plain_and_validates(eft, family, tokenizer):
-    kwargs = dict(max_new_tokens=12, do_sample=True, temperature=1.2, top_k=20, seed=7, batch_size=3)
+    kwargs = {"max_new_tokens": 12, "do_sample": True, "temperature": 1.2, "top_k": 20, "seed": 7, "batch_size": 3}
     assert ([g.token_ids for g in eft.generate(PROMPTS, speculative_block=3, **kwargs)]
             == [g.token_ids for g in eft.generate(PROMPTS, **kwargs)])
     with pytest.raises(EFTEvalError, match="mode"):

@@ -21,26 +21,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 
 @dataclass(frozen=True)
 class FamilyShape:
     small_hidden: int = 64
     small_layers: int = 2
-    extra_layers: int = 14
+    extra_layers: int = 28
     """Layers the large base has beyond the small models'."""
-    large_intermediate: int = 2048
+    large_intermediate: int = 512
     """MLP width of the large base (the small models use 4 * small_hidden)."""
     ft_noise: float = 0.3
     """Relative weight noise turning `ref` into `ft`."""
-    base_noise: float = 0.05
+    base_noise: float = 0.004
     """Scale of the large base's extra layers' output projections (0: base computes `ref`)."""
     seed: int = 0
 
 
 def build_family(tokenizer: Any, shape: FamilyShape = FamilyShape()) -> dict[str, Any]:
     """`{"base": large pre-trained, "ft": small fine-tuned, "ref": small pre-trained}` models."""
+    import torch  # here, not at import time: the CLI registers the bench without loading torch
     from transformers import LlamaForCausalLM
 
     from eft_eval.models.tiny import tiny_llama
@@ -58,11 +57,11 @@ def build_family(tokenizer: Any, shape: FamilyShape = FamilyShape()) -> dict[str
     config.intermediate_size = shape.large_intermediate
     torch.manual_seed(shape.seed + 2)
     base = LlamaForCausalLM(config).eval()
-    _embed_small_model(base, ref, shape)
+    with torch.no_grad():
+        _embed_small_model(base, ref, shape)
     return {"base": base, "ft": ft, "ref": ref}
 
 
-@torch.no_grad()
 def _embed_small_model(base: Any, ref: Any, shape: FamilyShape) -> None:
     """Copy `ref` into the first layers of `base` and shrink the extra layers' contributions."""
     base.model.embed_tokens.weight.copy_(ref.model.embed_tokens.weight)

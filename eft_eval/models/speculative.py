@@ -39,8 +39,18 @@ import torch
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.models.compose import filter_for_sampling
-from eft_eval.models.decoding import ComponentStream, Generation, StepComposer, _finish_reason
-from eft_eval.models.sampling import SamplingConfig, choose_next_tokens, sample_with_uniforms, uniform_for
+from eft_eval.models.decoding import (
+    ComponentStream,
+    Generation,
+    StepComposer,
+    _finish_reason,
+)
+from eft_eval.models.sampling import (
+    SamplingConfig,
+    choose_next_tokens,
+    sample_with_uniforms,
+    uniform_for,
+)
 
 if TYPE_CHECKING:
     from eft_eval.models.eft_model import EFTModel
@@ -87,7 +97,7 @@ def extend_stream(stream: ComponentStream, tokens: torch.Tensor) -> torch.Tensor
     Row `i` of the result at column `j` is the distribution of the token after `tokens[:, j]`.
     """
     tokens = tokens.to(stream.device)
-    rows, width = tokens.shape
+    width = tokens.shape[1]
     stream.attention_mask = torch.cat([stream.attention_mask, torch.ones_like(tokens)], dim=-1)
     offsets = torch.arange(width, device=stream.device)
     out = stream.model(
