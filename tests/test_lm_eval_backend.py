@@ -4,25 +4,19 @@ chat rendering per component, the per-model response cache, sampling with repeat
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
-
-from tests.lm_eval_helpers import responses, write_tasks
 
 import eft_eval  # noqa: F401  (registers `eft` with lm-eval)
+from tests.lm_eval_helpers import (
+    one_torch_thread,  # noqa: F401  (a fixture, used via pytestmark)
+    responses,
+    write_tasks,
+)
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    # The machine's two cores are shared with other test runs; one thread avoids oversubscription.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.models.spec import EFTSpec, parse_spec
 
-SpecInput = Union[EFTSpec, str, Mapping[str, Any], Path]
+SpecInput = EFTSpec | str | Mapping[str, Any] | Path
 
 DEFAULT_AUTO_BATCH_SIZE = 16
 

@@ -23,7 +23,11 @@ import lm_eval.models  # noqa: F401  (lm-eval's own backends are registered befo
 import torch
 from lm_eval.api.model import CacheHook, TemplateLM
 from lm_eval.api.registry import register_model
-from lm_eval.models.utils import normalize_gen_kwargs, postprocess_generated_text, resolve_max_length
+from lm_eval.models.utils import (
+    normalize_gen_kwargs,
+    postprocess_generated_text,
+    resolve_max_length,
+)
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
@@ -197,14 +201,18 @@ class EFTLM(TemplateLM):
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         results: list[tuple[float, bool] | None] = [None] * len(requests)
-        plain, chats = [], []
+        plain: list[tuple[int, Any]] = []
+        chats: list[tuple[int, Any, Conversation]] = []
         for index, request in enumerate(requests):
             conversation = Conversation.from_context(request.args[0])
-            (plain if conversation is None else chats).append((index, request, conversation))
+            if conversation is None:
+                plain.append((index, request))
+            else:
+                chats.append((index, request, conversation))
         if plain:
             # lm-eval's own encoding (empty contexts, trailing spaces), then `_loglikelihood_tokens`.
-            scores = super().loglikelihood([request for _, request, _ in plain], disable_tqdm=disable_tqdm)
-            for (index, _, _), score in zip(plain, scores):
+            scores = super().loglikelihood([request for _, request in plain], disable_tqdm=disable_tqdm)
+            for (index, _), score in zip(plain, scores):
                 results[index] = score
         if chats:
             items = [self._chat_item(request.args, conversation) for _, request, conversation in chats]

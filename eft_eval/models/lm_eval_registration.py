@@ -60,7 +60,7 @@ class _RegisterOnImport(importlib.abc.MetaPathFinder):
                 del loader.exec_module  # back to the loader's own method
             try:
                 register()
-            except Exception as error:  # never break lm-eval itself because of the plugin
+            except Exception as error:  # noqa: BLE001  (never break lm-eval itself because of the plugin)
                 logger.warning("could not register the eft model with lm-eval: %s", error)
 
         loader.exec_module = exec_then_register
@@ -76,11 +76,11 @@ def install() -> None:
     if "lm_eval" in sys.modules:
         try:
             register()
-        except Exception as error:  # a broken lm-eval install must not break `import eft_eval`
+        except Exception as error:  # noqa: BLE001  (a broken lm-eval must not break `import eft_eval`)
             logger.warning("could not register the eft model with lm-eval: %s", error)
         return
     if not any(isinstance(finder, _RegisterOnImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _RegisterOnImport())
 
 
-__all__ = ["MODEL_NAME", "BACKEND_TARGET", "register", "install"]
+__all__ = ["BACKEND_TARGET", "MODEL_NAME", "install", "register"]
