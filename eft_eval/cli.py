@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "eft_eval.lm_eval_cli",
     "eft_eval.study.commands",
     "eft_eval.judging.commands",
+    "eft_eval.analysis.commands",
 )
 
 

@@ -289,9 +289,14 @@ def speculative_decoder(
         raise EFTEvalError(f"speculative mode must be one of {', '.join(SPECULATIVE_MODES)}, got {mode!r}")
     if block < 1:
         raise EFTEvalError(f"speculative block size must be >= 1, got {block}")
+    return functools.partial(speculative_decode, draft_index=draft_component_index(model), block=block,
+                             mode=mode, stats=stats)
+
+
+def draft_component_index(model: EFTModel) -> int:
+    """Position in `model.unique` of the first delta's fine-tuned component (the draft model)."""
     draft = model.component_for("ft")
-    draft_index = next(i for i, c in enumerate(model.unique) if c is draft)
-    return functools.partial(speculative_decode, draft_index=draft_index, block=block, mode=mode, stats=stats)
+    return next(i for i, c in enumerate(model.unique) if c is draft)
 
 
 def _accept_token(
