@@ -6,6 +6,7 @@ Compact string (shared by the CLI, the library and lm-eval's `model_args`):
     base=B,ft=HELPFUL,ft2=HARMLESS,ref=R,alpha=0.7          # reward interpolation, shared ref
     base=B,ft=F,ref=R,beta=1.5,top_p_weights=0.9,dtype=bf16,device=cuda,ft_system_prompt=...
     path/to/model                                            # a plain model (no delta)
+    preset=llama2:up,dtype=bf16                              # a preset (eft_eval/models/presets.py)
 
 Per-component settings are `<role>_<field>` with role `base`, `ft`, `ref`, `ft2`, `ref2`, ... and
 field `format` (chat | plain | auto | a template containing {query}), `system_prompt`, `dtype`,
@@ -201,6 +202,10 @@ def _number(key: str, raw: Any, source: str) -> float:
 
 def _parse_mapping(data: dict[str, Any], source: str, compact: bool = False) -> EFTSpec:
     data = dict(data)
+    if "preset" in data:  # `preset=llama2:up` names the models (eft_eval/models/presets.py)
+        from eft_eval.models.presets import expand_preset
+
+        data = expand_preset(data)
     models: dict[tuple[str, str], Any] = {}  # (role, index) -> model value
     settings: dict[tuple[str, str], dict[str, Any]] = {}
     weights: dict[int, float] = {}
