@@ -172,3 +172,13 @@ def test_backend_options_and_spec_keys_are_split() -> None:
     assert backend_options({**options, "max_batch_size": 4}) == backend_options(
         {"batch_size": 4, "max_length": 64, "seed": 3}
     )
+
+
+def test_spec_device_wins_over_lm_evals_device(tiny_family: dict[str, Path]) -> None:
+    """lm-eval's CLI always passes --device (default cuda:0) next to model_args' own device key."""
+    from lm_eval.api.registry import get_model
+
+    lm = get_model("eft").create_from_arg_obj(
+        {"base": str(tiny_family["small_base"]), "device": "meta"}, {"device": "cpu", "batch_size": 1}
+    )
+    assert lm.spec.base.device == "meta" and str(lm.device) == "meta"

@@ -121,8 +121,9 @@ class EFTLM(TemplateLM):
     def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None) -> EFTLM:
         options = {k: v for k, v in arg_dict.items() if k in BACKEND_KEYS}
         spec_keys = {k: v for k, v in arg_dict.items() if k not in BACKEND_KEYS}
-        spec = spec_keys.pop("spec", None)
-        return cls(spec=spec, **_merge_options(options, additional_config), **spec_keys)
+        # Spec keys go in as one mapping: `device`/`dtype` are spec keys here, not lm-eval's `--device`.
+        spec = spec_keys["spec"] if set(spec_keys) == {"spec"} else spec_keys
+        return cls(spec=spec, **_merge_options(options, additional_config))
 
     # -- what lm-eval asks of a model ------------------------------------------------------------
 
