@@ -165,13 +165,23 @@ def test_import_eft_eval_after_lm_eval_also_registers() -> None:
 
 
 def test_backend_options_and_spec_keys_are_split() -> None:
-    from eft_eval.models.lm_eval_args import backend_options, split_model_args
+    from eft_eval.models.lm_eval_args import (
+        backend_options,
+        parse_model_spec,
+        split_model_args,
+    )
+    from eft_eval.models.presets import resolve_preset
 
     spec_text, options = split_model_args("base=a/1e5,ft=b,ref=c,batch_size=auto,max_length=64,seed=3")
     assert spec_text == "base=a/1e5,ft=b,ref=c"
+    assert parse_model_spec(spec_text, {}).base.model == "a/1e5"  # stays a string, not a float
     assert backend_options({**options, "max_batch_size": 4}) == backend_options(
         {"batch_size": 4, "max_length": 64, "seed": 3}
     )
+    spec_text, options = split_model_args("preset=llama2:up,dtype=bf16,batch_size=4")
+    assert options == {"batch_size": "4"}
+    preset = parse_model_spec(spec_text, {})
+    assert (preset.base.model, preset.base.dtype) == (resolve_preset("llama2:up")["base"], "bf16")
 
 
 def test_spec_device_wins_over_lm_evals_device(tiny_family: dict[str, Path]) -> None:

@@ -3,8 +3,8 @@
     --model_args base=LARGE,ft=SMALL_CHAT,ref=SMALL,beta=1.0,batch_size=8,max_length=2048,seed=0
 
 Every key that is not a backend option is an EFT spec key and goes to `parse_spec` unchanged, so
-`model_args` accept exactly what the rest of the project accepts and fail with the same messages.
-(Presets, when added, resolve here: `preset=NAME` expands to spec keys before `parse_spec`.)
+`model_args` accept exactly what the rest of the project accepts (presets included:
+`preset=llama2:up,dtype=bf16,batch_size=8`) and fail with the same messages.
 """
 
 from __future__ import annotations
