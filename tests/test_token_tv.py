@@ -11,7 +11,11 @@ import pytest
 import torch
 
 from eft_eval.analysis.token_tv import LOW_TV, render_html, summarize, token_tv
-from eft_eval.bench.speculative_family import FamilyShape, build_family, family_eft_model
+from eft_eval.bench.speculative_family import (
+    FamilyShape,
+    build_family,
+    family_eft_model,
+)
 from eft_eval.cli import main
 from eft_eval.models.tiny import save_model, tiny_tokenizer
 

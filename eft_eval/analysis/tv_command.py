@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.models.commands import MODEL_HELP, add_sampling_arguments, read_prompts, sampling_kwargs
+from eft_eval.models.commands import (
+    MODEL_HELP,
+    add_sampling_arguments,
+    read_prompts,
+    sampling_kwargs,
+)
 
 
 def register(subparsers: Any) -> None:

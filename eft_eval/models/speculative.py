@@ -243,9 +243,10 @@ def speculative_decode(
         eft = compose([lp.flatten(0, 1) for lp in logprobs])
         flat_keys = [k for k in row_keys for _ in range(width)]
         flat_steps = [s + offset for s in starts for offset in range(width)]
-        tokens, accepted = verify(eft, draft_logprobs.flatten(0, 1), drafts.flatten().to(eft.device),
-                                  config, flat_keys, flat_steps)
-        tokens, accepted = tokens.view(-1, width).tolist(), accepted.view(-1, width).tolist()
+        chosen, agrees = verify(eft, draft_logprobs.flatten(0, 1), drafts.flatten().to(eft.device),
+                                config, flat_keys, flat_steps)
+        tokens: list[list[int]] = chosen.view(-1, width).tolist()
+        accepted: list[list[bool]] = agrees.view(-1, width).tolist()
 
         # Each row keeps drafts up to its first rejection, which the EFT token replaces.
         kept, survivors, next_pending = [], [], []
@@ -289,8 +290,9 @@ def speculative_decoder(
         raise EFTEvalError(f"speculative mode must be one of {', '.join(SPECULATIVE_MODES)}, got {mode!r}")
     if block < 1:
         raise EFTEvalError(f"speculative block size must be >= 1, got {block}")
+    checked_mode: SpeculativeMode = "exact" if mode == "exact" else "rejection"
     return functools.partial(speculative_decode, draft_index=draft_component_index(model), block=block,
-                             mode=mode, stats=stats)
+                             mode=checked_mode, stats=stats)
 
 
 def draft_component_index(model: EFTModel) -> int:
