@@ -210,3 +210,34 @@ def test_sampled_copies_differ_but_do_not_depend_on_batching(tiny_family: dict[s
     assert batched == one_by_one
     assert len(set(batched[:3])) == 3  # three copies, three different samples
     assert other_seed != batched
+
+
+def test_speculative_generation_gives_the_plain_generations(
+    tiny_family: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`speculative_block=K` runs the speculative EFT decoder, whose exact mode keeps every token."""
+    from lm_eval.api.instance import Instance
+
+    from eft_eval.models import eft_model
+    from eft_eval.models.lm_eval_backend import EFTLM
+
+    drafted: list[int] = []
+    real_decoder = eft_model.speculative_decoder
+
+    def spy(model: Any, block: int, *args: Any, **kwargs: Any) -> Any:
+        drafted.append(block)
+        return real_decoder(model, block, *args, **kwargs)
+
+    monkeypatch.setattr(eft_model, "speculative_decoder", spy)
+    requests = [
+        Instance("generate_until", doc={}, arguments=(context, dict(gen_kwargs)), idx=0)
+        for context in ["The quick brown fox", "Why is the sky blue?"]
+        for gen_kwargs in ({"until": ["\n\n"], "max_gen_toks": 10, "do_sample": False},
+                           {"until": ["\n\n"], "max_gen_toks": 10, "do_sample": True, "temperature": 1.0})
+    ]
+    spec = spec_of(tiny_family, base="large_base")
+    plain = EFTLM(spec=spec, batch_size=4).generate_until(requests, disable_tqdm=True)
+    assert not drafted
+    speculative = EFTLM(spec=spec, batch_size=4, speculative_block=3).generate_until(requests, disable_tqdm=True)
+    assert drafted and set(drafted) == {3}
+    assert speculative == plain

@@ -34,9 +34,13 @@ class BackendOptions:
     """Context window in tokens; default: the smallest any component supports."""
     seed: int = 0
     """Seed of the EFT sampler (per prompt and step, so results do not depend on batching)."""
+    speculative_block: int = 0
+    """K > 0: speculative EFT decoding for `generate_until`, the fine-tuned model drafting K tokens."""
+    speculative_mode: str = "exact"
+    """`exact` (the same tokens as plain decoding) or `rejection` (the same distribution)."""
 
 
-BACKEND_KEYS = ("batch_size", "max_batch_size", "max_length", "seed")
+BACKEND_KEYS = ("batch_size", "max_batch_size", "max_length", "seed", "speculative_block", "speculative_mode")
 
 
 def split_model_args(text: str) -> tuple[str, dict[str, str]]:
@@ -67,7 +71,15 @@ def backend_options(values: Mapping[str, Any]) -> BackendOptions:
     if max_length is not None and max_length < 2:
         raise EFTEvalError(f"eft model_args: max_length={max_length} must be at least 2")
     seed = _optional_int(values, "seed")
-    return BackendOptions(batch_size=batch_size, max_length=max_length, seed=seed or 0)
+    block = _optional_int(values, "speculative_block") or 0
+    mode = str(values.get("speculative_mode") or "exact")
+    if block < 0 or mode not in ("exact", "rejection"):
+        raise EFTEvalError(
+            f"eft model_args: speculative_block={block} must be >= 0 and speculative_mode={mode!r} exact or rejection"
+        )
+    return BackendOptions(
+        batch_size=batch_size, max_length=max_length, seed=seed or 0, speculative_block=block, speculative_mode=mode
+    )
 
 
 def _optional_int(values: Mapping[str, Any], key: str) -> int | None:

@@ -75,6 +75,8 @@ class EFTLM(TemplateLM):
         max_batch_size: int | None = None,
         max_length: int | None = None,
         seed: int = 0,
+        speculative_block: int = 0,
+        speculative_mode: str = "exact",
         device: str | None = None,
         **spec_keys: Any,
     ) -> None:
@@ -84,10 +86,13 @@ class EFTLM(TemplateLM):
         Under `accelerate launch` with several processes each rank uses its own device instead.
         """
         super().__init__()
-        options = backend_options(
-            {"batch_size": batch_size, "max_batch_size": max_batch_size, "max_length": max_length, "seed": seed}
-        )
+        options = backend_options({
+            "batch_size": batch_size, "max_batch_size": max_batch_size, "max_length": max_length, "seed": seed,
+            "speculative_block": speculative_block, "speculative_mode": speculative_mode,
+        })
         parsed = parse_model_spec(spec, spec_keys)
+        if options.speculative_block and not parsed.deltas:
+            raise EFTEvalError("eft model_args: speculative_block needs an EFT spec with ft= (the draft model)")
         self.accelerator = _distributed_accelerator()
         placement = _placement(self.accelerator, device, explicit=mentions_device(spec, spec_keys))
         try:
@@ -98,6 +103,7 @@ class EFTLM(TemplateLM):
             raise EFTEvalError(f"eft model_args: {', '.join(roles) or 'model'}: {error}") from None
         self.spec = self.model.spec
         self.tokenizer = self.model.tokenizer  # the fine-tuned model's; all components share its vocabulary
+        self.options = options
         self.batch_size = options.batch_size
         self.seed = options.seed
         self._max_length = options.max_length or min(
@@ -312,7 +318,10 @@ class EFTLM(TemplateLM):
             indices.sort(key=lambda i: -max(len(ids) for ids in prompts[i]))
             for batch in _chunks(indices, self.batch_size):
                 prompt_ids = [[prompts[i][c] for i in batch] for c in range(len(self.model.unique))]
-                outputs = self.model.generate_ids(prompt_ids, config, [keys[i] for i in batch], batch_size=len(batch))
+                outputs = self.model.generate_ids(
+                    prompt_ids, config, [keys[i] for i in batch], batch_size=len(batch),
+                    speculative_block=self.options.speculative_block, speculative_mode=self.options.speculative_mode,
+                )
                 for i, output in zip(batch, outputs):
                     text = postprocess_generated_text(output.text, list(config.stop), None)
                     results[i] = text
