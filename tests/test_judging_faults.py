@@ -183,3 +183,25 @@ def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
     assert backoff_delay(0, base=1.0, cap=5.0, retry_after=70.0) == 70.0  # the server knows best
     assert backoff_delay(0, base=1.0, cap=5.0, retry_after=1e6) == 300.0
     assert backoff_delay(10, base=1.0, cap=8.0, rng=rng) <= 8.0
+
+
+def test_a_killed_run_keeps_every_answer_it_received(tmp_path: Path) -> None:
+    """Interrupt a run while one request hangs: the re-run asks only for that one."""
+    script = ScriptByMarker({marker(0): [Hang(30)]}, default=OK)
+    items = make_items(10)
+    done: list[int] = []
+    with LoopbackServer(script) as server:
+        settings = config(server, tmp_path, timeout=60)
+
+        async def interrupted() -> None:
+            await asyncio.wait_for(judge_items(items, [FACTUALITY], settings,
+                                               on_result=lambda i, name, j: done.append(i)), timeout=2.0)
+
+        with pytest.raises(asyncio.TimeoutError):
+            asyncio.run(interrupted())
+        assert sorted(done) == list(range(1, 10))  # the others were handed over as they arrived
+
+        server.reset_counts()
+        results = judge_items_sync(items, [FACTUALITY], settings)
+        assert server.request_count == 1 and requests_for(server, 0) == [0]
+        assert all(r["factuality"]["status"] == "scored" for r in results)

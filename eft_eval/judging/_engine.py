@@ -64,8 +64,17 @@ async def judge_items(
         if on_result is not None:
             on_result(index, spec.name, judgment)
 
+    jobs = iter([(i, item, spec) for i, item in enumerate(items) for spec in judges])
+
+    async def worker() -> None:
+        for index, item, spec in jobs:  # shared iterator: each job is taken by one worker
+            await run_one(index, item, spec)
+
+    # A fixed pool of workers rather than a task per judgment, so memory does not grow with the
+    # input. More workers than request slots: some wait out a backoff, others replay the cache.
+    workers = min(len(items) * len(judges), max(4 * config.concurrency, 32))
     try:
-        tasks = [asyncio.ensure_future(run_one(i, item, spec)) for i, item in enumerate(items) for spec in judges]
+        tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
