@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from openai_servers import LoopbackServer, Reply, ScriptByMarker
+from openai_servers import LoopbackServer, Reply
 
 from eft_eval.cli import main
 

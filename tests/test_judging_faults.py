@@ -11,7 +11,13 @@ import pytest
 from openai_servers import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.judging import JudgeConfig, JudgeItem, judge_items, judge_items_sync, load_judges
+from eft_eval.judging import (
+    JudgeConfig,
+    JudgeItem,
+    judge_items,
+    judge_items_sync,
+    load_judges,
+)
 from eft_eval.judging._retry import backoff_delay
 
 OK = Reply(text="Reason: The response is accurate.\nScore: 1")
@@ -28,9 +34,9 @@ def make_items(n: int) -> list[JudgeItem]:
 
 
 def config(server: LoopbackServer, tmp_path: Path, **overrides: object) -> JudgeConfig:
-    settings: dict = dict(base_url=server.base_url, api_key="sk-test", concurrency=4, max_retries=3, timeout=1.0,
-                          backoff_base=0.05, backoff_max=0.5, max_parse_retries=2,
-                          cache_path=tmp_path / "cache.sqlite", progress=False)
+    settings: dict = {"base_url": server.base_url, "api_key": "sk-test", "concurrency": 4, "max_retries": 3,
+                      "timeout": 1.0, "backoff_base": 0.05, "backoff_max": 0.5, "max_parse_retries": 2,
+                      "cache_path": tmp_path / "cache.sqlite", "progress": False}
     settings.update(overrides)
     return JudgeConfig(**settings)
 

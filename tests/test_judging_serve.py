@@ -13,7 +13,13 @@ import pytest
 from openai_servers import build_chain_model, transformers_serve
 
 from eft_eval.cli import main
-from eft_eval.judging import JudgeConfig, JudgeItem, judge_items_sync, load_judges, parse_score
+from eft_eval.judging import (
+    JudgeConfig,
+    JudgeItem,
+    judge_items_sync,
+    load_judges,
+    parse_score,
+)
 
 ANSWER = "Looks accurate overall. Score: 2"
 

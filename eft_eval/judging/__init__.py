@@ -7,13 +7,26 @@ Typical use (what `eft-eval judge` and the pipeline do):
     results[0]["factuality"]  # {"status": "scored", "score": 2.0, "reason": ..., "raw": ..., ...}
 """
 
+from eft_eval.judging._backends import JudgeBackend
 from eft_eval.judging._cache import Completion, JudgeCache
 from eft_eval.judging._config import JudgeConfig, default_cache_path
-from eft_eval.judging._backends import JudgeBackend
-from eft_eval.judging._engine import JudgeItem, Judgment, OnResult, judge_items, judge_items_sync, judge_model_name
+from eft_eval.judging._engine import (
+    JudgeItem,
+    Judgment,
+    OnResult,
+    judge_items,
+    judge_items_sync,
+    judge_model_name,
+)
 from eft_eval.judging._parse import ParsedAnswer, parse_answer, parse_score
-from eft_eval.judging._spec import JudgeSpec, ScoreSpec, discover_judges, load_judge_file, load_judges
 from eft_eval.judging._run import judge_files, summarize_samples
+from eft_eval.judging._spec import (
+    JudgeSpec,
+    ScoreSpec,
+    discover_judges,
+    load_judge_file,
+    load_judges,
+)
 from eft_eval.judging._summary import summarize_judgments
 
 __all__ = [

@@ -9,7 +9,12 @@ from typing import Any, Protocol
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging._cache import Completion
 from eft_eval.judging._config import JudgeConfig
-from eft_eval.judging._retry import backoff_delay, classify, describe_error, retry_after_seconds
+from eft_eval.judging._retry import (
+    backoff_delay,
+    classify,
+    describe_error,
+    retry_after_seconds,
+)
 from eft_eval.judging._spec import JudgeSpec, Message
 
 logger = logging.getLogger(__name__)

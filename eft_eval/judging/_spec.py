@@ -228,7 +228,7 @@ def _build_score(raw: Any, bad: Callable[[str, str], EFTEvalError]) -> ScoreSpec
     return ScoreSpec(kind=raw["kind"], min=low, max=high)
 
 
-@functools.lru_cache(maxsize=None)  # parse_answer runs per answer; import each plugin once
+@functools.cache  # parse_answer runs per answer; import each plugin once
 def _import_parser(reference: str, source: Path | None) -> Callable[[str, JudgeSpec], Any]:
     """Resolve `module:function`; a `module.py` next to the YAML file wins over installed modules."""
     where = f"{source}: field 'parser'" if source else "parser"
