@@ -11,10 +11,8 @@ renders the conversation in its own prompt format (see `lm_eval_chat.py`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +41,12 @@ from eft_eval.models.lm_eval_args import (
 )
 from eft_eval.models.lm_eval_chat import Conversation, conversation_marker
 from eft_eval.models.lm_eval_registration import MODEL_NAME
+from eft_eval.models.lm_eval_runtime import (
+    device_override,
+    distributed_accelerator,
+    model_identity,
+    scope_cache_to_model,
+)
 from eft_eval.models.sampling import SamplingConfig, prompt_key
 from eft_eval.models.spec import DEFAULT_PLAIN_TEMPLATE
 
@@ -93,8 +97,8 @@ class EFTLM(TemplateLM):
         parsed = parse_model_spec(spec, spec_keys)
         if options.speculative_block and not parsed.deltas:
             raise EFTEvalError("eft model_args: speculative_block needs an EFT spec with ft= (the draft model)")
-        self.accelerator = _distributed_accelerator()
-        placement = _placement(self.accelerator, device, explicit=mentions_device(spec, spec_keys))
+        self.accelerator = distributed_accelerator()
+        placement = device_override(self.accelerator, device, explicit=mentions_device(spec, spec_keys))
         try:
             self.model = EFTModel.from_spec(parsed, device=placement)
         except EFTEvalError as error:
@@ -113,7 +117,7 @@ class EFTLM(TemplateLM):
         if self.accelerator is not None:
             self._rank = self.accelerator.process_index
             self._world_size = self.accelerator.num_processes
-        self.identity = _identity(self.spec.to_dict(), self._max_length)
+        self.identity = model_identity(self.spec.to_dict(), self._max_length)
         self._warned_gen_keys: set[str] = set()
 
     # -- construction from lm-eval's model_args --------------------------------------------------
@@ -186,7 +190,7 @@ class EFTLM(TemplateLM):
         """lm-eval's response cache keys requests without the model; give this model its own table."""
         super().set_cache_hook(cache_hook)
         if cache_hook.dbdict is not None:
-            _scope_cache_to_model(cache_hook.dbdict, self.identity)
+            scope_cache_to_model(cache_hook.dbdict, self.identity)
 
     # -- several processes (accelerate launch) ---------------------------------------------------
 
@@ -369,59 +373,6 @@ def _merge_options(options: Mapping[str, Any], additional: Mapping[str, Any] | N
     merged = {k: v for k, v in (additional or {}).items() if v is not None}
     merged.update(options)
     return merged
-
-
-def _distributed_accelerator() -> Any:
-    """accelerate's `Accelerator` when launched with several processes, else None."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None
-    from datetime import timedelta
-
-    from accelerate import Accelerator, InitProcessGroupKwargs
-
-    # As `hf`: long evaluations must not hit the process group's default 30-minute timeout.
-    accelerator = Accelerator(kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(weeks=52))])
-    if accelerator.num_processes <= 1:
-        logger.warning(
-            "WORLD_SIZE=%s but accelerate set up no process group (on CPU set ACCELERATE_USE_CPU=1): "
-            "every process evaluates every request", os.environ["WORLD_SIZE"],
-        )
-        return None
-    return accelerator
-
-
-def _placement(accelerator: Any, requested: str | None, explicit: bool) -> str | None:
-    """Device override for every component, or None to keep the spec's placement."""
-    if accelerator is not None:
-        return str(accelerator.device)  # one device per process: the processes split the requests
-    if explicit or not requested:
-        return None
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        logger.debug("device %s requested but CUDA is not available: using cpu", requested)
-        return "cpu"
-    return requested
-
-
-def _identity(spec: Mapping[str, Any], max_length: int) -> str:
-    """Everything that changes this model's answers: the full spec and the context window."""
-    text = json.dumps({"spec": spec, "max_length": max_length}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _scope_cache_to_model(dbdict: Any, identity: str) -> None:
-    """Point lm-eval's cache (a SqliteDict) at a table of its own for this model.
-
-    lm-eval keys cached answers by the request only and names the file after `--use_cache` only,
-    so two EFT specs sharing one path would read each other's answers. SqliteDict keeps several
-    tables per file and builds every query from `tablename`; switching it keeps one file per
-    `--use_cache` path with one table per model.
-    """
-    from sqlitedict import SqliteDict
-
-    table = f"eft_{identity}"
-    SqliteDict(dbdict.filename, tablename=table, autocommit=True).close()  # creates the table
-    dbdict.tablename = table
-    logger.info("eft: cached answers for this model go to table %s of %s", table, dbdict.filename)
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
