@@ -189,3 +189,22 @@ def test_rejection_mode_samples_the_eft_distribution(tokenizer):
     assert _chi_square_pvalue([tuple(g.token_ids) for g in plain], expected) > 1e-3
     hotter = eft.generate_ids(ids, dataclasses.replace(config, temperature=2.0), keys, batch_size=1000)
     assert _chi_square_pvalue([tuple(g.token_ids) for g in hotter], expected) < 1e-6
+
+
+@pytest.mark.parametrize("mode", ["exact", "rejection"])
+def test_rows_finishing_mid_block_on_stop_strings(eft, plain_outputs, mode):
+    """Rows that end at a stop string inside a block are dropped while the others go on."""
+    texts = [g.text for g in plain_outputs["sampled"]]
+    stop = texts[0][5:8]  # occurs in the first response, so that row stops early
+    assert len(stop) == 3
+    config = dataclasses.replace(CONFIGS["sampled"], stop=(stop,))
+    ids, keys = eft.encode(PROMPTS), [f"prompt-{i}" for i in range(len(PROMPTS))]
+    plain = eft.generate_ids(ids, config, keys, batch_size=4)
+    assert plain[0].finish_reason == "stop"
+    assert len({len(g.token_ids) for g in plain}) > 1  # rows end at different steps
+    fast = eft.generate_ids(ids, config, keys, batch_size=4, speculative_block=8, speculative_mode=mode)
+    if mode == "exact":
+        assert [(g.token_ids, g.text, g.finish_reason) for g in fast] == [
+            (g.token_ids, g.text, g.finish_reason) for g in plain]
+    for generation in fast:  # the stop string is cut, and nothing runs past max_new_tokens
+        assert stop not in generation.text and len(generation.token_ids) <= config.max_new_tokens
