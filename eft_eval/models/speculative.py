@@ -207,23 +207,20 @@ def speculative_decode(
         raise ValueError(f"speculative mode must be one of {SPECULATIVE_MODES}, got {mode!r}")
     verify = _VERIFIERS[mode]
     stats = stats if stats is not None else SpeculativeStats()
-    rows = len(keys)
-    generated: list[list[int]] = [[] for _ in range(rows)]
-    results: list[Generation | None] = [None] * rows
+    responses = _Responses(len(keys), eos_ids, config, detokenize)
     draft = streams[draft_index]
     others = [i for i in range(len(streams)) if i != draft_index]
 
     # The first token is chosen from the prefill, as in plain decoding; it becomes the pending token.
     first = choose_next_tokens(compose([s.prefill() for s in streams]), config, keys, 0)
-    active = [row for row, token in zip(range(rows), first.tolist())
-              if _accept_token(row, token, generated, results, eos_ids, config, detokenize)]
+    active = [row for row, token in enumerate(first.tolist()) if responses.add(row, token)]
     pending = first[torch.tensor(active, dtype=torch.long)] if active else first[:0]
-    if len(active) < rows:
+    if len(active) < len(keys):
         _keep(streams, active)  # rows are still in their original order here
 
     while active:
         row_keys = [keys[r] for r in active]
-        starts = [len(generated[r]) for r in active]  # step index of each row's next token
+        starts = [len(responses.generated[r]) for r in active]  # step index of each row's next token
         width = min(block, config.max_new_tokens - min(starts))
 
         # 1. Draft: feed the pending token, then each drafted token but the last.
@@ -234,7 +231,7 @@ def speculative_decode(
             drafted.append(fed)
         drafts = torch.stack(drafted, dim=1)  # [rows, width]
         draft_logprobs = torch.stack(draft_steps, dim=1)  # [rows, width, vocab]
-        inputs = torch.cat([pending.view(-1, 1), drafts[:, :-1]], dim=1)
+        inputs = torch.cat([pending.to(drafts.device).view(-1, 1), drafts[:, :-1]], dim=1)
 
         # 2-3. Verify: every other component scores the block in one pass; compose in hindsight.
         logprobs: list[torch.Tensor] = [draft_logprobs] * len(streams)
@@ -245,29 +242,9 @@ def speculative_decode(
         flat_steps = [s + offset for s in starts for offset in range(width)]
         chosen, agrees = verify(eft, draft_logprobs.flatten(0, 1), drafts.flatten().to(eft.device),
                                 config, flat_keys, flat_steps)
-        tokens: list[list[int]] = chosen.view(-1, width).tolist()
-        accepted: list[list[bool]] = agrees.view(-1, width).tolist()
-
-        # Each row keeps drafts up to its first rejection, which the EFT token replaces.
-        kept, survivors, next_pending = [], [], []
-        for position, row in enumerate(active):
-            count, alive = 0, True
-            while alive and count < width:
-                alive = _accept_token(row, tokens[position][count], generated, results, eos_ids, config, detokenize)
-                count += 1
-                stats.verified += 1
-                if not accepted[position][count - 1]:
-                    break
-                stats.accepted += 1
-            kept.append(count)
-            stats.emitted_per_block.append(count)
-            if alive:
-                survivors.append(position)
-                next_pending.append(tokens[position][count - 1])
-        stats.rounds += 1
-        stats.blocks += len(active)
-        stats.emitted += sum(kept)
-        stats.uneven_rounds += int(len(set(kept)) > 1)
+        kept, survivors, next_pending = _take_blocks(
+            responses, active, chosen.view(-1, width).tolist(), agrees.view(-1, width).tolist(), stats
+        )
 
         # 4. Rewind: a row's cache keeps the pending token and the drafts before its new pending one.
         kept_tensor = torch.tensor(kept, dtype=torch.long)
@@ -277,7 +254,38 @@ def speculative_decode(
             _keep(streams, survivors)
         active = [active[p] for p in survivors]
         pending = torch.tensor(next_pending, dtype=torch.long)
-    return [result for result in results if result is not None]
+    return responses.finished()
+
+
+def _take_blocks(
+    responses: _Responses, active: list[int], tokens: list[list[int]], accepted: list[list[bool]],
+    stats: SpeculativeStats,
+) -> tuple[list[int], list[int], list[int]]:
+    """Append each row's tokens up to its first rejected draft (whose EFT token replaces it).
+
+    Returns per row the number of tokens kept, the positions of rows still running, and their new
+    pending token (the last one kept).
+    """
+    kept, survivors, next_pending = [], [], []
+    for position, row in enumerate(active):
+        count, alive = 0, True
+        while alive and count < len(tokens[position]):
+            alive = responses.add(row, tokens[position][count])
+            count += 1
+            stats.verified += 1
+            if not accepted[position][count - 1]:
+                break
+            stats.accepted += 1
+        kept.append(count)
+        if alive:
+            survivors.append(position)
+            next_pending.append(tokens[position][count - 1])
+    stats.rounds += 1
+    stats.blocks += len(active)
+    stats.emitted += sum(kept)
+    stats.emitted_per_block += kept
+    stats.uneven_rounds += int(len(set(kept)) > 1)
+    return kept, survivors, next_pending
 
 
 def speculative_decoder(
@@ -301,19 +309,30 @@ def draft_component_index(model: EFTModel) -> int:
     return next(i for i, c in enumerate(model.unique) if c is draft)
 
 
-def _accept_token(
-    row: int, token: int, generated: list[list[int]], results: list[Generation | None],
-    eos_ids: set[int], config: SamplingConfig, detokenize: Callable[[list[int]], str],
-) -> bool:
-    """Append a chosen token to its row (as plain decoding does); False if it ended the row."""
-    finish = _finish_reason(generated[row], token, eos_ids, config, len(generated[row]), detokenize)
-    if finish is None:
-        generated[row].append(token)
-        return True
-    if finish[0] != "eos":
-        generated[row].append(token)
-    results[row] = Generation(text=finish[1], token_ids=generated[row], finish_reason=finish[0])
-    return False
+class _Responses:
+    """The tokens generated so far per row, and the finished `Generation`s."""
+
+    def __init__(
+        self, rows: int, eos_ids: set[int], config: SamplingConfig, detokenize: Callable[[list[int]], str]
+    ) -> None:
+        self.generated: list[list[int]] = [[] for _ in range(rows)]
+        self.results: list[Generation | None] = [None] * rows
+        self.eos_ids, self.config, self.detokenize = eos_ids, config, detokenize
+
+    def add(self, row: int, token: int) -> bool:
+        """Append a chosen token to its row (as plain decoding does); False if it ended the row."""
+        so_far = self.generated[row]
+        finish = _finish_reason(so_far, token, self.eos_ids, self.config, len(so_far), self.detokenize)
+        if finish is None:
+            so_far.append(token)
+            return True
+        if finish[0] != "eos":
+            so_far.append(token)
+        self.results[row] = Generation(text=finish[1], token_ids=so_far, finish_reason=finish[0])
+        return False
+
+    def finished(self) -> list[Generation]:
+        return [result for result in self.results if result is not None]
 
 
 def _keep(streams: Sequence[ComponentStream], positions: list[int]) -> None:
