@@ -69,14 +69,15 @@ def family(tiny_family: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def hf_reference(family: dict[str, Path], task_manager: Any) -> dict[str, dict[str, Any]]:
     """lm-eval's `hf` backend on the small fine-tuned model: plain and chat-templated runs."""
-    def args(ft: str) -> str:
-        return f"pretrained={family[ft]},max_length=24,dtype=float32"
+    def args(ft: str, max_length: int) -> str:
+        return f"pretrained={family[ft]},max_length={max_length},dtype=float32"
 
     return {
-        "plain": evaluate(task_manager, "hf", args("small_ft"), ["tiny_gen", "tiny_mc", "tiny_roll"],
+        "plain": evaluate(task_manager, "hf", args("small_ft", 24), ["tiny_gen", "tiny_mc", "tiny_roll"],
                           batch_size=2, device="cpu"),
-        "chat": evaluate(task_manager, "hf", args("chat_ft"), ["tiny_gen", "tiny_mc"], batch_size=2, device="cpu",
-                         apply_chat_template=True),
+        # Longer: chat prompts cut to the last few tokens would all look alike.
+        "chat": evaluate(task_manager, "hf", args("chat_ft", 64), ["tiny_gen", "tiny_mc"], batch_size=2,
+                         device="cpu", apply_chat_template=True),
     }
 
 
@@ -85,8 +86,9 @@ def spec_of(family: dict[str, Path], base: str = "small_base", ft: str = "small_
 
 
 def eft_args(family: dict[str, Path], base: str = "small_base", ft: str = "small_ft", **extra: Any) -> str:
-    """model_args: the spec plus backend options; max_length=24 forces rolling windows."""
-    return ",".join([spec_of(family, base, ft), "max_length=24", *(f"{k}={v}" for k, v in extra.items())])
+    """model_args: the spec plus backend options; max_length=24 (default) forces rolling windows."""
+    options = {"max_length": 24, **extra}
+    return ",".join([spec_of(family, base, ft), *(f"{k}={v}" for k, v in options.items())])
 
 
 def test_base_equal_to_ref_gives_the_fine_tuned_models_numbers(
@@ -125,11 +127,12 @@ def test_chat_template_renders_per_component(
 ) -> None:
     """Under --apply_chat_template the fine-tuned component gets its chat template and base/ref
     the plain dialogue; with base == ref that equals `hf` applying the fine-tuned chat template."""
-    eft = evaluate(task_manager, "eft", eft_args(family, ft="chat_ft"), ["tiny_gen", "tiny_mc"],
+    eft = evaluate(task_manager, "eft", eft_args(family, ft="chat_ft", max_length=64), ["tiny_gen", "tiny_mc"],
                    apply_chat_template=True)
     hf_chat = hf_reference["chat"]
     assert max_loglikelihood_gap(answers(eft, "tiny_mc"), answers(hf_chat, "tiny_mc")) < 1e-4
     assert answers(eft, "tiny_gen") == answers(hf_chat, "tiny_gen")
+    assert len({text for [text] in answers(eft, "tiny_gen")}) > 1  # each prompt reached the models whole
     # ... and chat numbers differ from plain ones, so the chat rendering really reached the models.
     assert max_loglikelihood_gap(answers(eft, "tiny_mc"), answers(hf_reference["plain"], "tiny_mc")) > 0.1
 
