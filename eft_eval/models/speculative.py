@@ -22,6 +22,10 @@ Two ways to choose "the true token" (`mode`):
   distribution p exactly, but are not the plain decoder's samples; per token it accepts with
   probability 1 - TV(q, p), the best any coupling can do, so it accepts at least as often.
 
+"Identical" is up to floating point: the verifying components score a block in one forward pass
+where plain decoding feeds one token at a time, so their log-probs can differ in the last bits; a
+choice flips only if a uniform lands within ~1e-7 of a CDF boundary (or two logits tie).
+
 Rows of a batch accept different numbers of tokens. Rather than re-feeding tokens, rejected
 positions stay in the KV caches but are masked out of attention (exactly as left padding is) and
 each row's next position id only advances over what it kept; trailing positions no row kept are
