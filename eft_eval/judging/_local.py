@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+from pathlib import Path
 from typing import Any
 
 from eft_eval.judging._cache import Completion
@@ -51,9 +52,48 @@ class LocalBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path, gguf_file = self.config.resolved_local_model()
+        converted = self._converted_folder(path, gguf_file)
+        if converted is not None and (converted / "config.json").is_file():
+            path, gguf_file = str(converted), None
         extra = {"gguf_file": gguf_file} if gguf_file else {}
         self._tokenizer = AutoTokenizer.from_pretrained(path, **extra)
         self._model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **extra).eval()
+        if gguf_file and converted is not None:
+            # Reading a GGUF file means parsing its tokenizer and de-quantizing every tensor (tens of
+            # seconds on a small CPU); the float32 copy saved once loads in about a second, same weights.
+            self._save_converted(converted)
+
+    def _save_converted(self, folder: Path) -> None:
+        import shutil
+
+        from safetensors.torch import save_model
+
+        # `save_pretrained` refuses models read from GGUF; the de-quantized weights are plain float32.
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        config = self._model.config
+        quantization = getattr(config, "quantization_config", None)
+        if quantization is not None:
+            del config.quantization_config
+        try:
+            config.save_pretrained(partial)
+        finally:
+            if quantization is not None:
+                config.quantization_config = quantization
+        self._model.generation_config.save_pretrained(partial)
+        save_model(self._model, str(partial / "model.safetensors"), metadata={"format": "pt"})
+        self._tokenizer.save_pretrained(partial)
+        shutil.rmtree(folder, ignore_errors=True)
+        partial.replace(folder)
+
+    def _converted_folder(self, path: str, gguf_file: str | None) -> Path | None:
+        """Where a GGUF model's converted copy lives: next to the judge cache (none without a cache)."""
+        if not gguf_file or self.config.cache_path is None:
+            return None
+        source = Path(path) / gguf_file
+        stamp = f"{source.stat().st_size}-{int(source.stat().st_mtime)}" if source.is_file() else "hub"
+        return self.config.cache_path.parent / "local-models" / f"{Path(gguf_file).stem}-{stamp}"
 
     def _complete(self, messages: list[Message], model_name: str, spec: JudgeSpec) -> Completion:
         import torch
