@@ -56,13 +56,15 @@ def _from_plain(record: dict[str, Any], index: int, where: str, model_label: str
     judgments = record.get("judgments") or {}
     if not isinstance(judgments, dict):
         raise EFTEvalError(f"{where}: field 'judgments' must be an object")
-    return {
-        **record,  # extra keys are kept (docs/formats.md)
+    row = {
         "doc_id": record.get("doc_id", index),
         "task": record.get("task", "judge"),
         "model": model_label or record.get("model") or "unknown",
+        "query": record["query"],
+        "response": record["response"],
         "judgments": dict(judgments),
     }
+    return {**row, **{key: value for key, value in record.items() if key not in row}}  # extra keys kept
 
 
 def _from_lm_eval(record: dict[str, Any], path: Path, where: str, model_label: str | None,
