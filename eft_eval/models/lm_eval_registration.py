@@ -10,16 +10,13 @@ is first imported. What gets registered is lm-eval's own lazy placeholder
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
-import logging
 import sys
-from collections.abc import Sequence
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:  # this module is imported by `import eft_eval`: only `sys` at run time
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
 
 MODEL_NAME = "eft"
 BACKEND_TARGET = "eft_eval.models.lm_eval_backend:EFTLM"
@@ -37,16 +34,18 @@ def register() -> None:
         model_registry.register(MODEL_NAME, target=BACKEND_TARGET)
 
 
-class _RegisterOnImport(importlib.abc.MetaPathFinder):
-    """Finds nothing itself; when `lm_eval` is about to be imported, makes its loader register
-    `eft` right after lm-eval's package body has run. Removes itself on first use."""
+class _RegisterOnImport:
+    """A `sys.meta_path` finder that finds nothing itself: when `lm_eval` is about to be imported,
+    it makes lm-eval's loader register `eft` right after the package body has run. One-shot."""
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
+    ) -> ModuleSpec | None:
         if fullname != "lm_eval":
             return None
         _remove_hook()
+        import importlib.util
+
         spec = importlib.util.find_spec(fullname)  # the normal finders, now without this one
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
@@ -61,10 +60,16 @@ class _RegisterOnImport(importlib.abc.MetaPathFinder):
             try:
                 register()
             except Exception as error:  # noqa: BLE001  (never break lm-eval itself because of the plugin)
-                logger.warning("could not register the eft model with lm-eval: %s", error)
+                _warn(error)
 
         loader.exec_module = exec_then_register
         return spec
+
+
+def _warn(error: Exception) -> None:
+    import logging
+
+    logging.getLogger(__name__).warning("could not register the eft model with lm-eval: %s", error)
 
 
 def _remove_hook() -> None:
@@ -77,7 +82,7 @@ def install() -> None:
         try:
             register()
         except Exception as error:  # noqa: BLE001  (a broken lm-eval must not break `import eft_eval`)
-            logger.warning("could not register the eft model with lm-eval: %s", error)
+            _warn(error)
         return
     if not any(isinstance(finder, _RegisterOnImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _RegisterOnImport())
