@@ -18,7 +18,7 @@ from eft_eval.judging import (
     judge_items_sync,
     load_judges,
 )
-from eft_eval.judging._retry import backoff_delay
+from eft_eval.judging._retry import backoff_delay, retry_after_seconds
 
 OK = Reply(text="Reason: The response is accurate.\nScore: 1")
 FACTUALITY, HELPFULNESS = load_judges(["factuality", "helpfulness"])
@@ -211,3 +211,28 @@ def test_a_killed_run_keeps_every_answer_it_received(tmp_path: Path) -> None:
         results = judge_items_sync(items, [FACTUALITY], settings)
         assert server.request_count == 1 and requests_for(server, 0) == [0]
         assert all(r["factuality"]["status"] == "scored" for r in results)
+
+
+def test_retry_after_header_forms() -> None:
+    import email.utils
+    import types
+
+    def error(headers: dict[str, str]) -> object:
+        return types.SimpleNamespace(response=types.SimpleNamespace(headers=headers))
+
+    assert retry_after_seconds(error({"retry-after": "3"})) == 3.0
+    assert retry_after_seconds(error({"retry-after-ms": "250", "retry-after": "9"})) == 0.25
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert 55 <= (retry_after_seconds(error({"retry-after": in_a_minute})) or 0) <= 61
+    assert retry_after_seconds(error({})) is None
+    assert retry_after_seconds(ValueError("no response")) is None
+
+
+def test_registering_the_commands_imports_neither_openai_nor_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, eft_eval.judging.commands, eft_eval.bench.judge, eft_eval.judging; "
+            "print(sorted(m for m in ('openai', 'torch', 'transformers', 'httpx2') if m in sys.modules))")
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == "[]"
