@@ -64,7 +64,7 @@ async def judge_items(
         if on_result is not None:
             on_result(index, spec.name, judgment)
 
-    jobs = iter([(i, item, spec) for i, item in enumerate(items) for spec in judges])
+    jobs = ((i, item, spec) for i, item in enumerate(items) for spec in judges)
 
     async def worker() -> None:
         for index, item, spec in jobs:  # shared iterator: each job is taken by one worker
