@@ -21,7 +21,8 @@ from pathlib import Path
 
 from eft_eval.judging.loopback import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
 
-__all__ = ["Drop", "Hang", "LoopbackServer", "Reply", "ScriptByMarker", "build_chain_model", "transformers_serve"]
+__all__ = ["Drop", "Hang", "LoopbackServer", "Reply", "ScriptByMarker", "build_chain_model", "save_as_gguf",
+           "transformers_serve"]
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -78,6 +79,62 @@ def build_chain_model(folder: Path, answer: str) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def save_as_gguf(model_dir: Path, gguf_path: Path) -> Path:
+    """Write a `build_chain_model` folder as a (float32) GGUF file, as llama.cpp names things."""
+    import json
+
+    import gguf
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    config = model.config
+    writer = gguf.GGUFWriter(str(gguf_path), "llama")
+    writer.add_context_length(config.max_position_embeddings)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_vocab_size(config.vocab_size)
+
+    saved = json.loads(tokenizer.backend_tokenizer.to_str())
+    tokens = [""] * len(tokenizer)
+    for token, index in saved["model"]["vocab"].items():
+        tokens[index] = token
+    specials = {added["content"] for added in saved["added_tokens"]}
+    for added in saved["added_tokens"]:
+        tokens[added["id"]] = added["content"]
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(tokens)
+    writer.add_token_merges([" ".join(m) if isinstance(m, list) else m for m in saved["model"]["merges"]])
+    writer.add_token_types([3 if token in specials else 1 for token in tokens])  # 3: control, 1: normal
+    writer.add_bos_token_id(tokenizer.bos_token_id)
+    writer.add_eos_token_id(tokenizer.eos_token_id)
+    writer.add_pad_token_id(tokenizer.pad_token_id)
+    writer.add_chat_template(tokenizer.chat_template)
+
+    names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
+             "lm_head.weight": "output.weight"}
+    parts = [("input_layernorm", "attn_norm"), ("post_attention_layernorm", "ffn_norm"), ("self_attn.q_proj", "attn_q"),
+             ("self_attn.k_proj", "attn_k"), ("self_attn.v_proj", "attn_v"), ("self_attn.o_proj", "attn_output"),
+             ("mlp.gate_proj", "ffn_gate"), ("mlp.up_proj", "ffn_up"), ("mlp.down_proj", "ffn_down")]
+    for layer in range(config.num_hidden_layers):
+        for ours, theirs in parts:
+            names[f"model.layers.{layer}.{ours}.weight"] = f"blk.{layer}.{theirs}.weight"
+    # (llama.cpp permutes q/k rows for its rope layout; these are all zero, so no permutation is needed.)
+    for name, tensor in model.state_dict().items():
+        writer.add_tensor(names[name], tensor.float().numpy())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return gguf_path
 
 
 def free_port() -> int:

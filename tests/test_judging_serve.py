@@ -7,10 +7,11 @@ Both use tiny llamas whose weights make greedy decoding write a known answer (se
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
-from openai_servers import build_chain_model, transformers_serve
+from openai_servers import build_chain_model, save_as_gguf, transformers_serve
 
 from eft_eval.cli import main
 from eft_eval.judging import (
@@ -99,3 +100,29 @@ def test_local_backend_always_parses_abstains_only_where_allowed(abstaining_mode
     helpfulness = result["helpfulness"]
     assert helpfulness["status"] == "scored" and 0 <= helpfulness["score"] <= 100
     assert helpfulness["attempts"] == 1
+
+
+def test_local_backend_reads_a_gguf_once_then_its_converted_copy(chain_model: Path, tmp_path: Path) -> None:
+    gguf_path = save_as_gguf(chain_model, tmp_path / "chain.gguf")
+    judges = load_judges(["factuality"])
+    items = [JudgeItem("What is 1+1?", "It is 2.")]
+
+    def run(cache_file: str | None) -> dict:
+        config = JudgeConfig(backend="local", local_model=str(tmp_path), local_gguf_file="chain.gguf",
+                             cache_path=tmp_path / "cache" / cache_file if cache_file else None,
+                             progress=False, local_max_new_tokens=8)
+        return judge_items_sync(items, judges, config)[0]["factuality"]
+
+    first = run("first.sqlite")
+    assert first["status"] == "scored" and first["score"] == 2.0 and first["judge_model"] == "local:chain.gguf"
+    (converted,) = (tmp_path / "cache" / "local-models").iterdir()
+    assert (converted / "model.safetensors").is_file() and (converted / "tokenizer.json").is_file()
+
+    # Spoil the GGUF but keep its size and time stamp: only the converted copy can still answer.
+    stat = gguf_path.stat()
+    gguf_path.write_bytes(b"\0" * stat.st_size)
+    os.utime(gguf_path, (stat.st_atime, stat.st_mtime))
+    with pytest.raises(Exception):  # noqa: B017 - whatever the GGUF reader raises: the file is garbage
+        run(None)  # no cache folder, so no converted copy: reads the spoiled file
+    second = run("second.sqlite")  # a fresh answer cache, so the model itself is asked again
+    assert {k: second[k] for k in ("status", "score", "raw")} == {k: first[k] for k in ("status", "score", "raw")}
