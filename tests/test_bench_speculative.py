@@ -23,6 +23,7 @@ def test_bench_speculative_json_has_every_row(capsys):
         ("exact", 2), ("exact", 4), ("rejection", 2), ("rejection", 4)]
     assert all(r["tokens_per_s"] > 0 and 0 <= r["acceptance_rate"] <= 1 for r in result["rows"])
     assert all(1 <= r["mean_tokens_per_block"] <= r["block"] for r in result["rows"])
+    assert all(0 <= r["mean_accepted_per_block"] <= r["mean_tokens_per_block"] for r in result["rows"])
     # The exact mode reproduced plain decoding inside the benchmark too.
     assert all(r["identical_to_plain"] for r in result["rows"] if r["mode"] == "exact")
     assert 0 < result["agreement"] <= 1

@@ -148,6 +148,7 @@ def measure(
             rows.append({
                 "mode": mode, "block": block, "tokens_per_s": round(tps, 2), "speedup": round(tps / plain_tps, 3),
                 "acceptance_rate": round(stats.acceptance_rate, 4),
+                "mean_accepted_per_block": round(stats.mean_accepted_per_block, 3),
                 "mean_tokens_per_block": round(stats.mean_tokens_per_block, 3),
                 "identical_to_plain": outputs == fastest["plain"][2],
             })
@@ -176,11 +177,12 @@ def measure(
 def format_table(result: dict[str, Any]) -> str:
     lines = [
         (f"speculative EFT decoding, {result['decoding']}, {result['prompts']} prompts x "
-         f"{result['max_new_tokens']} tokens, batch {result['batch_size']}, {result['threads']} thread(s)"),
+         f"{result['max_new_tokens']} tokens, batch {result['batch_size']}, {result['threads']} thread(s), "
+         f"clock: {result['clock']}"),
         (f"large base costs {result['base_cost_ratio']}x the small fine-tuned model per token; "
          f"draft/EFT agreement {result['agreement']:.1%}"),
         "",
-        f"{'configuration':<26}{'tokens/s':>10}{'speedup':>9}{'accept':>8}{'tok/block':>11}",
+        f"{'configuration':<26}{'tokens/s':>10}{'speedup':>9}{'accept':>8}{'kept/block':>12}{'tok/block':>11}",
         f"{'plain EFT':<26}{result['plain_tokens_per_s']:>10.1f}{1.0:>9.2f}",
         f"{'large base alone':<26}{result['base_alone_tokens_per_s']:>10.1f}",
         f"{'small fine-tuned alone':<26}{result['ft_alone_tokens_per_s']:>10.1f}",
@@ -188,7 +190,8 @@ def format_table(result: dict[str, Any]) -> str:
     for row in result["rows"]:
         name = f"speculative {row['mode']} k={row['block']}"
         lines.append(f"{name:<26}{row['tokens_per_s']:>10.1f}{row['speedup']:>9.2f}"
-                     f"{row['acceptance_rate']:>8.1%}{row['mean_tokens_per_block']:>11.2f}")
+                     f"{row['acceptance_rate']:>8.1%}{row['mean_accepted_per_block']:>12.2f}"
+                     f"{row['mean_tokens_per_block']:>11.2f}")
     lines += ["", (f"best speedup: exact {result['best_speedup']}x (k={result['best_block']}), "
                    f"rejection {result['best_speedup_rejection']}x (k={result['best_block_rejection']})")]
     return "\n".join(lines)

@@ -88,7 +88,13 @@ class SpeculativeStats:
 
     @property
     def mean_tokens_per_block(self) -> float:
+        """Tokens produced per verification of one row's block (accepted drafts + the EFT token)."""
         return self.emitted / self.blocks if self.blocks else 0.0
+
+    @property
+    def mean_accepted_per_block(self) -> float:
+        """Drafted tokens kept per block."""
+        return self.accepted / self.blocks if self.blocks else 0.0
 
 
 # -- cache surgery --------------------------------------------------------------------------------
