@@ -208,3 +208,26 @@ def test_rows_finishing_mid_block_on_stop_strings(eft, plain_outputs, mode):
             (g.token_ids, g.text, g.finish_reason) for g in plain]
     for generation in fast:  # the stop string is cut, and nothing runs past max_new_tokens
         assert stop not in generation.text and len(generation.token_ids) <= config.max_new_tokens
+
+
+def test_reward_interpolation_with_padded_vocabulary(family, tokenizer):
+    """Two deltas sharing one reference, one model with output rows past the tokenizer's vocabulary."""
+    from eft_eval.models.components import Component, LoadedModel
+    from eft_eval.models.eft_model import EFTModel
+    from eft_eval.models.spec import ComponentSpec, DeltaSpec, EFTSpec
+
+    models = {**family, "ft2": tiny_llama(tokenizer, hidden_size=32, vocab_padding=8, seed=9)}
+    specs = {name: ComponentSpec(model=f"<{name}>", format="chat" if name.startswith("ft") else "plain")
+             for name in models}
+    spec = EFTSpec(base=specs["base"], deltas=(DeltaSpec(specs["ft"], specs["ref"], 0.7),
+                                               DeltaSpec(specs["ft2"], specs["ref"], 0.3)))
+    roles = [("base", "base"), ("ft", "ft"), ("ref", "ref"), ("ft2", "ft2"), ("ref2", "ref")]
+    eft = EFTModel(spec, [Component(role, specs[name], LoadedModel(models[name], tokenizer)) for role, name in roles])
+    assert len(eft.unique) == 4  # the shared reference runs once
+    ids, keys = eft.encode(PROMPTS), [f"prompt-{i}" for i in range(len(PROMPTS))]
+    config = CONFIGS["sampled"]
+    plain = eft.generate_ids(ids, config, keys, batch_size=4)
+    stats = SpeculativeStats()
+    fast = eft.generate_ids(ids, config, keys, batch_size=4, speculative_block=4, speculative_stats=stats)
+    assert [g.token_ids for g in fast] == [g.token_ids for g in plain]
+    assert 0 < stats.accepted < stats.verified
