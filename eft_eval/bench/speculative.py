@@ -76,12 +76,18 @@ def run_speculative_bench(args: argparse.Namespace) -> int:
         raise EFTEvalError(f"--prompts must be between 1 and {len(PROMPTS)}, got {args.prompts}")
     if args.repeats < 1 or args.max_new_tokens < 1 or args.batch_size < 1:
         raise EFTEvalError("--repeats, --max-new-tokens and --batch-size must be >= 1")
-    result = measure(
-        blocks=blocks, prompts=list(PROMPTS[: args.prompts]), max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size, greedy=args.greedy, temperature=args.temperature, top_p=args.top_p,
-        seed=args.seed, repeats=args.repeats, threads=args.threads, extra_layers=args.extra_layers,
-        base_noise=args.base_noise, cpu_clock=args.clock == "cpu",
-    )
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        result = measure(
+            blocks=blocks, prompts=list(PROMPTS[: args.prompts]), max_new_tokens=args.max_new_tokens,
+            batch_size=args.batch_size, greedy=args.greedy, temperature=args.temperature, top_p=args.top_p,
+            seed=args.seed, repeats=args.repeats, threads=args.threads, extra_layers=args.extra_layers,
+            base_noise=args.base_noise, cpu_clock=args.clock == "cpu",
+        )
+    finally:  # `measure` sets the process-wide thread count; callers in the same process get theirs back
+        torch.set_num_threads(threads)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
     return 0
 
