@@ -9,7 +9,7 @@ Typical use (what `eft-eval judge` and the pipeline do):
 
 from eft_eval.judging._backends import JudgeBackend
 from eft_eval.judging._cache import Completion, JudgeCache
-from eft_eval.judging._config import JudgeConfig, default_cache_path
+from eft_eval.judging._config import SMOLLM2_GGUF, JudgeConfig, default_cache_path
 from eft_eval.judging._engine import (
     JudgeItem,
     Judgment,
@@ -19,7 +19,8 @@ from eft_eval.judging._engine import (
     judge_model_name,
 )
 from eft_eval.judging._parse import ParsedAnswer, parse_answer, parse_score
-from eft_eval.judging._run import judge_files, summarize_samples
+from eft_eval.judging._records import QUERY_FIELDS, read_records
+from eft_eval.judging._run import describe_config, judge_files, summarize_samples
 from eft_eval.judging._spec import (
     JudgeSpec,
     ScoreSpec,
@@ -30,6 +31,8 @@ from eft_eval.judging._spec import (
 from eft_eval.judging._summary import summarize_judgments
 
 __all__ = [
+    "QUERY_FIELDS",
+    "SMOLLM2_GGUF",
     "Completion",
     "JudgeBackend",
     "JudgeCache",
@@ -41,6 +44,7 @@ __all__ = [
     "ParsedAnswer",
     "ScoreSpec",
     "default_cache_path",
+    "describe_config",
     "discover_judges",
     "judge_files",
     "judge_items",
@@ -50,6 +54,7 @@ __all__ = [
     "load_judges",
     "parse_answer",
     "parse_score",
+    "read_records",
     "summarize_judgments",
     "summarize_samples",
 ]
