@@ -100,3 +100,13 @@ def test_analyze_tv_command(family, tokenizer, tmp_path, capsys):
     records.write_text('{"response": "no query"}\n')
     assert main(["analyze", "tv", "--model", spec, "--responses", str(records)]) == 2
     assert "samples.jsonl:1" in capsys.readouterr().err
+
+
+def test_token_pieces_join_up_to_the_response(family, tokenizer):
+    eft = family_eft_model(family, tokenizer)
+    # "é" and "…" are several bytes: byte-level BPE splits them over tokens.
+    text = "Café au lait… Paris is the capital of France."
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    [result] = token_tv(eft, PROMPTS[:1], [ids])
+    assert "".join(t.text for t in result.tokens) == text == result.response
+    assert len(result.tokens) == len(ids)

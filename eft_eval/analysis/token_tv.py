@@ -71,9 +71,10 @@ def token_tv(
         p_eft, p_ft = eft_logprobs.double().exp(), ft_logprobs.to(eft_logprobs.device).double().exp()
         tv = 0.5 * (p_eft - p_ft).abs().sum(-1)
         shift = p_eft - p_ft
+        pieces = _token_texts(model, [int(token) for token in ids])
         tokens = [
             TokenTV(
-                token_id=int(token), text=model.detokenize([int(token)]), tv=float(tv[t]),
+                token_id=int(token), text=pieces[t], tv=float(tv[t]),
                 up=_reweighted(model, shift[t], p_ft[t], p_eft[t], top, largest=True),
                 down=_reweighted(model, shift[t], p_ft[t], p_eft[t], top, largest=False),
             )
@@ -81,6 +82,23 @@ def token_tv(
         ]
         results.append(ResponseTV(prompt=prompt, response=model.detokenize(list(ids)), tokens=tokens))
     return results
+
+
+def _token_texts(model: EFTModel, ids: list[int]) -> list[str]:
+    """Each token's share of the decoded response, so that the pieces join up to the response.
+
+    Decoding tokens one by one would break characters split across byte-level tokens; here a
+    character belongs to the token that completes it.
+    """
+    pieces, previous = [], ""
+    for end in range(1, len(ids) + 1):
+        text = model.detokenize(ids[:end])
+        if text.endswith("\ufffd") and end < len(ids):  # an incomplete character: wait for its rest
+            pieces.append("")
+            continue
+        pieces.append(text.removeprefix(previous))
+        previous = text
+    return pieces
 
 
 def _reweighted(
