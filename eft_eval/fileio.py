@@ -1,5 +1,5 @@
-"""Small file helpers shared by the study modules: JSON(L) reading with located errors, and
-writes that never replace an existing output unless the user asked for it."""
+"""Small file helpers shared by every step: JSON(L) reading with located errors, atomic writes,
+and a guard that never replaces an existing output unless the user asked for it."""
 
 from __future__ import annotations
 

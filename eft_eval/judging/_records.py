@@ -6,12 +6,12 @@ judgments, plus any extra keys of the input, which are kept.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import iter_jsonl
 
 # Fields of an lm-eval document that hold the user's prompt, most specific first.
 QUERY_FIELDS = ("query", "prompt", "question", "instruction")
@@ -22,20 +22,8 @@ _LM_EVAL_FILE = re.compile(r"^samples_(?P<task>.+)_\d{4}-\d{2}-\d{2}T[\d\-.]+$")
 def read_records(path: str | Path, model_label: str | None = None, query_field: str | None = None) -> list[dict[str, Any]]:
     """Rows to judge from one JSONL file, in file order."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise EFTEvalError(f"cannot read {path}: {error.strerror or error}") from error
     rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise EFTEvalError(f"{path}:{number}: not valid JSON ({error.msg})") from error
-        if not isinstance(record, dict):
-            raise EFTEvalError(f"{path}:{number}: each line must be a JSON object")
+    for number, record in iter_jsonl(path):
         where = f"{path}:{number}"
         if "doc" in record and ("filtered_resps" in record or "resps" in record):
             rows.append(_from_lm_eval(record, path, where, model_label, query_field))

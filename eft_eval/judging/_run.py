@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import write_json, write_jsonl
 from eft_eval.judging._config import JudgeConfig
 from eft_eval.judging._engine import JudgeItem, judge_items_sync, judge_model_name
 from eft_eval.judging._records import read_records
@@ -79,18 +78,3 @@ def describe_config(config: JudgeConfig, judges: Sequence[JudgeSpec]) -> dict[st
         "show_query": config.show_query,
         "max_parse_retries": config.max_parse_retries,
     }
-
-
-def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    _write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    _write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    # Write then rename: an interrupted run never leaves a half-written file behind.
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.study._io import read_json
+from eft_eval.fileio import read_json
 from eft_eval.study.project import StudyProject
 from eft_eval.study.templates import LabelQuestions
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.study._io import iter_jsonl, refuse_overwrite, write_jsonl
+from eft_eval.fileio import iter_jsonl, refuse_overwrite, write_jsonl
 from eft_eval.study.annotations import AnnotationImport, Answer
 from eft_eval.study.project import StudyProject
 

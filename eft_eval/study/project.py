@@ -23,7 +23,7 @@ import yaml
 
 from eft_eval import __version__
 from eft_eval.errors import EFTEvalError
-from eft_eval.study._io import (
+from eft_eval.fileio import (
     iter_jsonl,
     read_json,
     refuse_overwrite,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eft_eval.analysis.agreement import ConfusionMatrix, Estimate
-from eft_eval.study._io import refuse_overwrite, write_json, write_text_atomic
+from eft_eval.fileio import refuse_overwrite, write_json, write_text_atomic
 from eft_eval.study.results import StudyResults
 
 MARKDOWN_FILE = "report.md"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.study._io import iter_jsonl
+from eft_eval.fileio import iter_jsonl
 
 
 @dataclass(frozen=True)
