@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "eft_eval.study.commands",
     "eft_eval.judging.commands",
     "eft_eval.analysis.commands",
+    "eft_eval.pipeline.commands",
 )
 
 

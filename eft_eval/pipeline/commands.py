@@ -1,0 +1,135 @@
+"""`eft-eval run`, `report`, `list` and `demo`. Registration imports nothing heavy."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from eft_eval.judging.commands import add_judge_arguments, config_from_args, quiet_http_logs
+
+
+def register(subparsers: Any) -> None:
+    run = subparsers.add_parser(
+        "run", help="generate with a (EFT) model on a task, judge every response, aggregate",
+        description="Generate with lm-eval and the eft backend, judge every response concurrently, write "
+        "DIR/run.json, DIR/samples.jsonl and DIR/results.json. Re-running the same command resumes: "
+        "finished generations and judgments are reused.",
+    )
+    run.add_argument("task", metavar="TASK", help="a task name (`eft-eval list`), e.g. hh, hh_harmless, eli5, demo")
+    model = run.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model", help="a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..]', a spec YAML")
+    model.add_argument("--preset", help="FAMILY:CONFIG, e.g. llama2:up, smollm2:down (`eft-eval list presets`)")
+    run.add_argument("--judges", help="comma-separated judge names (default: the task's judges)")
+    run.add_argument("--output", metavar="DIR", help="run folder (default runs/TASK/MODEL_LABEL)")
+    run.add_argument("--limit", type=int, help="run only the first N documents of the task's selection")
+    run.add_argument("--seed", type=int, default=0, help="selects the task's documents and seeds sampling (default 0)")
+    run.add_argument("--data-files", nargs="+", default=[], metavar="FILE",
+                     help="local .jsonl/.jsonl.gz files replacing the task's hub data set")
+    run.add_argument("--max-new-tokens", type=int, help="override the task's max_gen_toks")
+    run.add_argument("--gen-kwargs", help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
+    run.add_argument("--batch-size", type=int, default=8, help="prompts per decoding batch (default 8)")
+    add_judge_arguments(run)
+    _describe_include_path(run)
+    run.set_defaults(handler=_run)
+
+    report = subparsers.add_parser("report", help="aggregate a run's judged samples again and print the results",
+                                   description="Recompute DIR/results.json from DIR/samples.jsonl (after "
+                                   "`eft-eval judge` or edits) and print one table for all DIRs.")
+    report.add_argument("folders", nargs="+", metavar="DIR", help="run folders")
+    report.add_argument("--include-path", action="append", default=[], metavar="DIR", help="extra judge folder")
+    report.set_defaults(handler=_report)
+
+    listing = subparsers.add_parser("list", help="list tasks, judges and presets")
+    listing.add_argument("sections", nargs="*", metavar="SECTION",
+                         help="tasks, judges and/or presets (default: all)")
+    listing.add_argument("--include-path", action="append", default=[], metavar="DIR", help="extra task/judge folder")
+    listing.set_defaults(handler=_list)
+
+    demo = subparsers.add_parser(
+        "demo", help="run the whole pipeline offline on SmolLM2-135M-Instruct (a few minutes on a CPU)",
+        description="eft-eval run demo with an EFT model built from SmolLM2-135M-Instruct (beta=1.5 reward "
+        "amplification: no base model of that family is available offline), judged offline by the local backend.",
+    )
+    demo.add_argument("--output", default="runs/demo", metavar="DIR", help="run folder (default runs/demo)")
+    demo.add_argument("--limit", type=int, default=6, help="prompts (default 6)")
+    demo.add_argument("--max-new-tokens", type=int, default=48, help="tokens per response (default 48)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.set_defaults(handler=_demo)
+
+
+def _describe_include_path(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if action.dest == "include_path":
+            action.help = "extra folder of task YAMLs (lm-eval format) or judge YAMLs (repeatable)"
+
+
+def _quiet(args: argparse.Namespace) -> None:
+    """lm-eval logs every step at INFO and warns about settings we pass on purpose; -v shows them."""
+    quiet_http_logs(args)
+    if not getattr(args, "verbose", False):
+        logging.getLogger("lm_eval").setLevel(logging.ERROR)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from eft_eval.pipeline.run import RunConfig, run_task
+
+    _quiet(args)
+    judge = config_from_args(args)
+    config = RunConfig(
+        task=args.task, model=args.model, preset=args.preset, output=args.output,
+        judges=[n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None,
+        judge=judge, judge_cache_in_run=not (args.cache_dir or args.no_cache), limit=args.limit, seed=args.seed,
+        include_paths=list(args.include_path), data_files=list(args.data_files), max_new_tokens=args.max_new_tokens,
+        gen_kwargs=args.gen_kwargs, batch_size=args.batch_size, progress=not args.no_progress,
+    )
+    result = run_task(config)
+    _print_results(str(result.folder.root), result.results)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from eft_eval.pipeline.report import format_table, report_folder
+
+    reports = [(folder, report_folder(folder, args.include_path)) for folder in args.folders]
+    print(format_table(reports))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from eft_eval.errors import EFTEvalError
+    from eft_eval.pipeline.listing import SECTIONS, listing
+
+    unknown = [s for s in args.sections if s not in SECTIONS]
+    if unknown:
+        raise EFTEvalError(f"unknown section {unknown[0]!r}; choose from {', '.join(SECTIONS)}")
+    print(listing(args.sections or SECTIONS, args.include_path))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from eft_eval.pipeline.demo import run_demo
+
+    _quiet(args)
+    started = time.monotonic()
+    result = run_demo(args.output, limit=args.limit, max_new_tokens=args.max_new_tokens, progress=not args.no_progress)
+    for row in result.rows[:3]:
+        print(f"\n[{row['doc'].get('category', '')}] {row['query']}\n  -> {row['response'].strip()[:200]}")
+    print()
+    _print_results(str(result.folder.root), result.results)
+    print(f"demo finished in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _print_results(folder: str, results: dict[str, Any]) -> None:
+    from eft_eval.pipeline.report import format_table
+
+    print(f"{results['task']} x {results['model']}: {results['n_docs']} responses judged", file=sys.stderr)
+    print(format_table([(Path(folder).name, results)]))
+    print(f"wrote {folder}/run.json, samples.jsonl, results.json")
+
+
+__all__ = ["register"]

@@ -1,0 +1,45 @@
+"""`eft-eval list`: the tasks, judges and presets a run can name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eft_eval.judging import discover_judges
+from eft_eval.models.presets import CONFIGURATIONS, FAMILIES
+from eft_eval.pipeline.run import judge_folders
+from eft_eval.pipeline.tasks import our_task_entries
+
+SECTIONS = ("tasks", "judges", "presets")
+
+
+def list_tasks(include_paths: Sequence[str] = ()) -> list[str]:
+    lines = []
+    for name, entry in sorted(our_task_entries(include_paths).items()):
+        meta = (entry.cfg or {}).get("metadata") or {}
+        judges = ", ".join(meta.get("judges") or []) or "all"
+        lines.append(f"  {name:<14} {meta.get('about') or entry.yaml_path}  [judges: {judges}]")
+    lines.append("  (and any lm-eval generation task; `eft-eval lm-eval --tasks list` lists them)")
+    return lines
+
+
+def list_judges(include_paths: Sequence[str] = ()) -> list[str]:
+    judges = discover_judges(judge_folders(list(include_paths)))
+    return [f"  {name:<14} {spec.description}" for name, spec in sorted(judges.items())]
+
+
+def list_presets() -> list[str]:
+    lines = [f"  {family}:{{{','.join(CONFIGURATIONS)}}}  {spec.description}" for family, spec in FAMILIES.items()]
+    lines += [f"    {config:<9} {about}" for config, about in CONFIGURATIONS.items()]
+    return lines
+
+
+def listing(sections: Sequence[str] = SECTIONS, include_paths: Sequence[str] = ()) -> str:
+    parts = []
+    for section in sections:
+        lines = {"tasks": lambda: list_tasks(include_paths), "judges": lambda: list_judges(include_paths),
+                 "presets": list_presets}[section]()
+        parts.append("\n".join([f"{section}:", *lines]))
+    return "\n\n".join(parts)
+
+
+__all__ = ["SECTIONS", "listing", "list_judges", "list_presets", "list_tasks"]

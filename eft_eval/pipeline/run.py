@@ -1,0 +1,238 @@
+"""`eft-eval run TASK`: generate with lm-eval and the `eft` backend, judge, aggregate, write.
+
+    result = run_task(RunConfig(task="hh_harmless", model="base=B,ft=F,ref=R", output="runs/x"))
+
+Each step leaves its output in the run folder before the next starts (see `outputs.py`), so a
+killed run re-run with the same arguments reuses every finished generation and judgment.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.judging import JudgeConfig, JudgeItem, JudgeSpec, judge_items_sync, load_judges
+from eft_eval.judging._records import QUERY_FIELDS
+from eft_eval.judging._run import describe_config, summarize_samples, write_json, write_jsonl
+from eft_eval.models.lm_eval_chat import Conversation
+from eft_eval.models.spec import EFTSpec, parse_spec
+from eft_eval.pipeline.outputs import RunFolder, file_digest, now, open_run_folder, versions
+from eft_eval.pipeline.tasks import LoadedTask, load_task
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunConfig:
+    """Everything `eft-eval run` needs; the CLI flags map one to one."""
+
+    task: str
+    model: str | None = None
+    """A model or EFT spec (compact string, YAML path); exclusive with `preset`."""
+    preset: str | None = None
+    """`FAMILY:CONFIG`, e.g. `llama2:up` (see `eft_eval.models.presets`)."""
+    output: str | Path | None = None
+    """Run folder; default `runs/<task>/<model label>`."""
+    judges: list[str] | None = None
+    """Judge names; default the task's `metadata.judges` (all judges if it names none)."""
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    """Judge settings; a `cache_path` of None-by-default is replaced by the run folder's cache."""
+    judge_cache_in_run: bool = True
+    """Keep judge answers in `DIR/judge-cache.sqlite` (what resumes judging) instead of `judge.cache_path`."""
+    limit: int | None = None
+    """Documents to run: the first N of the task's (randomly drawn) selection."""
+    seed: int = 0
+    """Selects the task's documents and seeds the EFT sampler."""
+    include_paths: list[str] = field(default_factory=list)
+    data_files: list[str] = field(default_factory=list)
+    """Local data files replacing the task's hub data set."""
+    max_new_tokens: int | None = None
+    gen_kwargs: str | None = None
+    """lm-eval generation kwargs overriding the task's, e.g. `do_sample=true,temperature=0.7`."""
+    batch_size: int = 8
+    progress: bool = True
+
+
+@dataclass
+class RunResult:
+    folder: RunFolder
+    results: dict[str, Any]
+    rows: list[dict[str, Any]]
+
+
+def resolve_spec(config: RunConfig) -> EFTSpec:
+    if (config.model is None) == (config.preset is None):
+        raise EFTEvalError("give the model with --model SPEC or --preset NAME (exactly one)")
+    return parse_spec(config.model) if config.model is not None else parse_spec({"preset": config.preset})
+
+
+def run_task(config: RunConfig) -> RunResult:
+    """Generate, judge and aggregate one task for one model; returns what was written."""
+    if config.limit is not None and config.limit < 1:
+        raise EFTEvalError(f"--limit must be at least 1, got {config.limit}")
+    spec = resolve_spec(config)
+    for path in config.data_files:
+        if not Path(path).is_file():
+            raise EFTEvalError(f"data file {path} does not exist")
+    metadata: dict[str, Any] = {"selection_seed": config.seed}
+    if config.data_files:
+        metadata["data_files"] = [str(Path(p).resolve()) for p in config.data_files]
+    loaded = load_task(config.task, config.include_paths, metadata)
+    judges = load_judges(config.judges or loaded.default_judges or None, judge_folders(config.include_paths))
+    folder = open_run_folder(config.output or default_output(config.task, spec, config.preset),
+                             run_record(config, spec, loaded, judges))
+    judge_config = config.judge
+    if config.judge_cache_in_run:
+        judge_config = _with_cache(config.judge, folder.judge_cache)
+
+    samples = generate(config, spec, loaded, folder)
+    rows = [_sample_row(sample, loaded.name, spec) for sample in samples]
+    items = [JudgeItem(query=row["query"], response=row["response"]) for row in rows]
+    logger.info("judging %d responses with %s", len(rows), ", ".join(j.name for j in judges))
+    for row, judgments in zip(rows, judge_items_sync(items, judges, judge_config)):
+        row["judgments"] = judgments
+    results = {
+        "task": loaded.name,
+        "model": spec.to_string(),
+        "preset": config.preset,
+        "n_docs": len(rows),
+        **summarize_samples(rows, judges),
+        "judge_config": describe_config(judge_config, judges),
+        "finished": now(),
+    }
+    write_jsonl(folder.samples, rows)
+    write_json(folder.results, results)
+    return RunResult(folder=folder, results=results, rows=rows)
+
+
+def generate(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, folder: RunFolder) -> list[dict[str, Any]]:
+    """lm-eval's evaluation of the task with the resumable `eft` model; its logged samples."""
+    import lm_eval
+
+    from eft_eval.models.lm_eval_backend import EFTLM
+    from eft_eval.pipeline.resumable import ResumableLM
+    from eft_eval.pipeline.store import GenerationStore
+
+    def make_model() -> EFTLM:
+        try:
+            return EFTLM(spec=spec, batch_size=config.batch_size, seed=config.seed)
+        except OSError as error:  # a hub id that cannot be downloaded, a folder without weights
+            raise EFTEvalError(f"cannot load the model: {error}") from error
+
+    store = GenerationStore(folder.generations)
+    model = ResumableLM(make_model, store, {"eft_spec": spec.to_string()}, progress=config.progress)
+    gen_kwargs = _gen_kwargs(config)
+    try:
+        output = lm_eval.simple_evaluate(
+            model=model, tasks=[loaded.task], task_manager=loaded.manager, limit=config.limit,
+            log_samples=True, predict_only=True, apply_chat_template=True, gen_kwargs=gen_kwargs or None,
+            bootstrap_iters=0, random_seed=config.seed, numpy_random_seed=config.seed,
+            torch_random_seed=config.seed, fewshot_random_seed=config.seed,
+        )
+    finally:
+        store.close()
+    logger.info("generations: %d reused from %s, %d new", model.reused, folder.generations, model.generated)
+    if output is None:
+        raise EFTEvalError("lm-eval returned no results")
+    return sorted(output["samples"][loaded.name], key=lambda sample: sample["doc_id"])
+
+
+def _gen_kwargs(config: RunConfig) -> str:
+    parts = [config.gen_kwargs] if config.gen_kwargs else []
+    if config.max_new_tokens is not None:
+        if config.max_new_tokens < 1:
+            raise EFTEvalError(f"--max-new-tokens must be at least 1, got {config.max_new_tokens}")
+        parts.append(f"max_gen_toks={config.max_new_tokens}")
+    return ",".join(parts)
+
+
+def _sample_row(sample: dict[str, Any], task: str, spec: EFTSpec) -> dict[str, Any]:
+    """One samples.jsonl row (docs/formats.md) from an lm-eval logged sample."""
+    doc = sample["doc"] if isinstance(sample.get("doc"), dict) else {}
+    query = next((doc[k] for k in QUERY_FIELDS if isinstance(doc.get(k), str)), None)
+    if query is None:
+        # Another lm-eval task: the prompt it sent, as the user's last message.
+        prompt = sample["arguments"][0][0]
+        conversation = Conversation.from_context(prompt)
+        query = conversation.messages[-1]["content"] if conversation else prompt
+    response: Any = sample.get("filtered_resps") or sample.get("resps")
+    while isinstance(response, list) and response:
+        response = response[0]
+    return {
+        "doc_id": sample["doc_id"],
+        "task": task,
+        "model": spec.to_string(),
+        "query": query,
+        "response": response if isinstance(response, str) else "",
+        "judgments": {},
+        "doc": doc,
+    }
+
+
+def run_record(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, judges: list[JudgeSpec]) -> dict[str, Any]:
+    """run.json: the full configuration. `identity` holds what must match for a resume."""
+    data_files = [{"path": str(Path(p).resolve()), "sha256": file_digest(p)} for p in config.data_files]
+    generation = {"max_new_tokens": config.max_new_tokens, "gen_kwargs": config.gen_kwargs,
+                  "task_generation_kwargs": loaded.task.get_config("generation_kwargs"),
+                  "apply_chat_template": True}
+    identity = {"task": loaded.name, "model": spec.to_dict(), "seed": config.seed, "data_files": data_files,
+                "generation": generation}
+    return {
+        "task": loaded.name,
+        "task_source": loaded.source,
+        "task_about": loaded.about,
+        "model": spec.to_string(),
+        "model_spec": spec.to_dict(),
+        "preset": config.preset,
+        "seed": config.seed,
+        "limit": config.limit,
+        "data_files": data_files,
+        "generation": {**generation, "batch_size": config.batch_size},
+        "judges": [judge.name for judge in judges],
+        "judge_config": describe_config(config.judge, judges),
+        "include_paths": [str(Path(p).resolve()) for p in config.include_paths],
+        "command": sys.argv,
+        "versions": versions(),
+        "identity": identity,
+    }
+
+
+def default_output(task: str, spec: EFTSpec, preset: str | None) -> Path:
+    import hashlib
+
+    if preset:
+        label = preset.replace(":", "-").replace("/", "-")
+    else:
+        name = Path(spec.base.label).name or "model"
+        label = f"{name}-{hashlib.sha256(spec.to_string().encode()).hexdigest()[:8]}"
+    return Path("runs") / task / label
+
+
+def judge_folders(include_paths: list[str]) -> list[str]:
+    """The include folders that hold judge YAML files (the others hold tasks)."""
+    folders = []
+    for folder in include_paths:
+        for path in sorted(Path(folder).glob("*.y*ml")):
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                continue
+            if isinstance(data, dict) and "prompt" in data and "score" in data:
+                folders.append(folder)
+                break
+    return folders
+
+
+def _with_cache(config: JudgeConfig, path: Path) -> JudgeConfig:
+    import dataclasses
+
+    return dataclasses.replace(config, cache_path=path)
+
+
+__all__ = ["RunConfig", "RunResult", "resolve_spec", "run_task"]
