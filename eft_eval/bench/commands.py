@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 from typing import Any
 
 # Modules exposing `register(bench_subparsers)`; each adds one benchmark.
@@ -23,3 +24,12 @@ def register(subparsers: Any) -> None:
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def print_result(result: dict[str, Any], as_json: bool) -> None:
+    """One JSON object (for scripts and notes) or an aligned key/value table (for people)."""
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>36}  {value}")

@@ -12,13 +12,12 @@ EOS is disabled so that every run generates exactly the requested number of toke
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from eft_eval.bench.commands import add_json_flag
+from eft_eval.bench.commands import add_json_flag, print_result
 
 PROMPTS = [
     "Why is the sky blue?", "How do I bake bread?", "What is the capital of France?",
@@ -49,11 +48,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         result = measure(Path(folder), args)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:40s} {value}")
+    print_result(result, args.json)
     return 0
 
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from eft_eval.bench.commands import add_json_flag
+from eft_eval.bench.commands import add_json_flag, print_result
 from eft_eval.errors import EFTEvalError
 
 
@@ -38,11 +37,7 @@ def run_judge_bench(args: argparse.Namespace) -> int:
 
     quiet_http_logs(args)
     report = measure(args.n, args.latency, args.concurrency)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:>24}  {value}")
+    print_result(report, args.json)
     return 0
 
 
