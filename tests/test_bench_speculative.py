@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 
 from eft_eval.cli import main
 

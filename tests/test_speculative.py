@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 import torch
