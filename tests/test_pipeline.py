@@ -1,0 +1,154 @@
+"""`eft-eval run` end to end: a local-file HH task (the real shared file), tiny EFT models through lm-eval,
+a judge served by a real OpenAI-compatible server on loopback; then report, resume and refusals."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import re
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eft_eval.cli import main
+from tests.lm_eval_helpers import one_torch_thread  # noqa: F401  (a fixture, used via pytestmark)
+from tests.openai_servers import LoopbackServer, Reply
+from tests.test_tasks import HH_FILE, single_turn_queries
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+JUDGES = ["helpfulness", "harmlessness", "factuality"]
+
+
+def judge_answer(body: dict[str, Any]) -> Reply:
+    """A deterministic judge: the score is a hash of the request, so a swapped judgment shows."""
+    text = json.dumps(body["messages"], sort_keys=True)
+    return Reply(f"Reason: scripted.\nScore: {int(hashlib.sha256(text.encode()).hexdigest(), 16) % 10}")
+
+
+def eft_spec(family: dict[str, Path]) -> str:
+    return f"base={family['large_base']},ft={family['small_ft']},ref={family['small_base']}"
+
+
+def run_args(family: dict[str, Path], output: Path, base_url: str, *extra: str) -> list[str]:
+    return ["run", "hh_harmless", "--model", eft_spec(family), "--data-files", str(HH_FILE), "--limit", "4",
+            "--max-new-tokens", "8", "--batch-size", "2", "--base-url", base_url, "--output", str(output), *extra]
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_family: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One run, with progress bars on, against a server that answers after 0.2 s."""
+    output = tmp_path_factory.mktemp("run") / "hh"
+    stderr, stdout = io.StringIO(), io.StringIO()
+    with LoopbackServer(judge_answer, latency=0.2) as server:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
+            code = main(run_args(tiny_family, output, server.base_url, "--concurrency", "8"))
+        yield {"code": code, "output": output, "server": server, "stderr": stderr.getvalue(),
+               "stdout": stdout.getvalue()}
+
+
+def test_run_writes_the_documented_files(finished_run: dict[str, Any]) -> None:
+    assert finished_run["code"] == 0, finished_run["stderr"][-2000:]
+    output: Path = finished_run["output"]
+    run = json.loads((output / "run.json").read_text())
+    assert run["task"] == "hh_harmless" and run["seed"] == 0 and run["limit"] == 4
+    assert run["judges"] == JUDGES and run["model"].startswith("base=")
+    assert run["model_spec"]["deltas"][0]["ft"]["format"] == "chat"
+    assert {"python", "torch", "transformers", "lm_eval", "eft-eval"} <= set(run["versions"])
+    assert run["data_files"][0]["sha256"] == hashlib.sha256(HH_FILE.read_bytes()).hexdigest()
+
+    rows = read_rows(output / "samples.jsonl")
+    assert [row["doc_id"] for row in rows] == [0, 1, 2, 3]
+    assert {row["query"] for row in rows} <= single_turn_queries()
+    for row in rows:
+        assert row["task"] == "hh_harmless" and row["model"] == run["model"] and isinstance(row["response"], str)
+        assert list(row["judgments"]) == JUDGES
+        for judgment in row["judgments"].values():
+            assert judgment["status"] == "scored" and judgment["reason"] == "scripted."
+            assert judgment["raw"].endswith(f"Score: {int(judgment['score'])}")
+            assert judgment["judge_model"] and judgment["attempts"] == 1
+
+    results = json.loads((output / "results.json").read_text())
+    for judge in JUDGES:
+        scores = [row["judgments"][judge]["score"] for row in rows]
+        summary = results["judges"][judge]
+        assert summary["mean"] == pytest.approx(statistics.mean(scores))
+        assert summary["stderr"] == pytest.approx(statistics.stdev(scores) / 2)
+        assert (summary["n_scored"], summary["n_abstained"], summary["n_failed"]) == (4, 0, 0)
+
+
+def test_judging_is_concurrent_and_both_steps_show_progress_with_eta(finished_run: dict[str, Any]) -> None:
+    server: LoopbackServer = finished_run["server"]
+    assert server.request_count == 12  # 4 responses x 3 judges, each asked once
+    assert server.peak_in_flight > 1  # not one blocking call per document
+    stderr = finished_run["stderr"]
+    assert re.search(r"eft generate_until: 100%.*<\d\d:\d\d", stderr)
+    assert re.search(r"judging: 100%.*<\d\d:\d\d", stderr)
+    assert "helpfulness" in finished_run["stdout"] and "n_scored" not in finished_run["stdout"]
+
+
+def test_a_finished_run_re_run_asks_nothing_again(tiny_family: dict[str, Path], finished_run: dict[str, Any]) -> None:
+    output: Path = finished_run["output"]
+    server: LoopbackServer = finished_run["server"]
+    before = (output / "samples.jsonl").read_text()
+    assert main(run_args(tiny_family, output, server.base_url, "--no-progress")) == 0
+    assert server.request_count == 12  # every judgment replayed from DIR/judge-cache.sqlite
+    assert len((output / "generations.jsonl").read_text().splitlines()) == 4  # nothing generated twice
+    assert (output / "samples.jsonl").read_text() == before
+
+
+def test_report_recomputes_results_from_samples(finished_run: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    output: Path = finished_run["output"]
+    saved = {name: (output / name).read_text() for name in ("samples.jsonl", "results.json")}
+    original = json.loads(saved["results.json"])
+    rows = read_rows(output / "samples.jsonl")
+    rows[0]["judgments"]["helpfulness"] = {**rows[0]["judgments"]["helpfulness"], "status": "failed", "score": None}
+    (output / "samples.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    try:
+        assert main(["report", str(output)]) == 0
+        table = capsys.readouterr().out
+        results = json.loads((output / "results.json").read_text())
+        assert results["judges"]["helpfulness"]["n_failed"] == 1 and results["judges"]["helpfulness"]["n_scored"] == 3
+        assert results["judges"]["factuality"] == original["judges"]["factuality"]
+        assert re.search(r"hh\s+hh_harmless\s+helpfulness\s+\S+\s+\S+\s+3\s+0\s+1\s+higher is better", table)
+    finally:
+        for name, text in saved.items():
+            (output / name).write_text(text)
+
+
+def test_an_output_folder_of_another_configuration_is_refused(
+    tiny_family: dict[str, Path], finished_run: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    output: Path = finished_run["output"]
+    server: LoopbackServer = finished_run["server"]
+    before = {name: (output / name).read_bytes() for name in ("run.json", "generations.jsonl")}
+    assert main(run_args(tiny_family, output, server.base_url, "--seed", "1")) == 2
+    error = capsys.readouterr().err
+    assert "holds a run of a different configuration (seed: 0 in the folder, 1 now)" in error
+    other_model = ["--model", f"base={tiny_family['small_ft']}"]
+    args = run_args(tiny_family, output, server.base_url)
+    args[args.index("--model"):args.index("--model") + 2] = other_model
+    assert main(args) == 2
+    assert "model.base.model" in capsys.readouterr().err
+    assert {name: (output / name).read_bytes() for name in before} == before  # nothing mixed in
+    stranger = tmp_path / "not-a-run"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    assert main(run_args(tiny_family, stranger, server.base_url)) == 2
+    assert "is not an eft-eval run folder" in capsys.readouterr().err
+
+
+def test_list_shows_tasks_judges_presets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("hh_harmless", "hh_helpful", "eli5", "demo", "factuality", "harmlessness", "llama2:", "qwen2.5:"):
+        assert name in out
+    assert main(["list", "judgez"]) == 2

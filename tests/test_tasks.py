@@ -1,0 +1,104 @@
+"""The built-in task plugins, loaded by lm-eval itself: HH selection on the real shared HH file,
+ELI5's 30-word filter on a local fixture, the demo prompts, and data files with the wrong fields."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.pipeline.tasks import load_task
+
+HH_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+
+
+def docs(task: str, **metadata: Any) -> list[dict[str, Any]]:
+    return list(load_task(task, [], metadata).task.test_docs())
+
+
+def single_turn_queries() -> set[str]:
+    """The Human turns of the file's single-turn dialogues, parsed independently of tasks/utils.py."""
+    found = set()
+    with gzip.open(HH_FILE, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            chosen = json.loads(line)["chosen"]
+            turns = chosen.split("\n\nHuman: ")
+            if len(turns) == 2 and chosen.count("\n\nAssistant: ") == 1:
+                found.add(turns[1].split("\n\nAssistant: ")[0].strip())
+    return found
+
+
+def test_hh_selects_256_single_turn_prompts_the_same_for_the_same_seed() -> None:
+    eligible = single_turn_queries()
+    assert len(eligible) > 256  # the README says 662 single-turn records
+    first = docs("hh_harmless", data_files=str(HH_FILE), selection_seed=0)
+    again = docs("hh_harmless", data_files=str(HH_FILE), selection_seed=0)
+    other = docs("hh_harmless", data_files=str(HH_FILE), selection_seed=1)
+    queries = [doc["query"] for doc in first]
+    assert len(queries) == 256 and len(set(queries)) > 250
+    assert set(queries) <= eligible  # only single-turn dialogues, first Human turn
+    assert queries == [doc["query"] for doc in again]
+    assert queries != [doc["query"] for doc in other]
+    # Drawn at random, not the file's first 256 single-turn records.
+    assert sorted(doc["source_index"] for doc in first) != [doc["source_index"] for doc in first]
+
+
+def test_hh_multi_turn_dialogues_never_selected(tmp_path: Path) -> None:
+    records = [
+        {"chosen": "\n\nHuman: one turn?\n\nAssistant: yes", "rejected": "x"},
+        {"chosen": "\n\nHuman: first\n\nAssistant: a\n\nHuman: second\n\nAssistant: b", "rejected": "x"},
+        {"chosen": "\n\nHuman: another single?\n\nAssistant: sure", "rejected": "x"},
+    ]
+    path = tmp_path / "hh.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert sorted(doc["query"] for doc in docs("hh", data_files=str(path))) == ["another single?", "one turn?"]
+
+
+def test_eli5_keeps_questions_of_at_most_30_words(tmp_path: Path) -> None:
+    questions = {
+        "thirty": " ".join(["word"] * 29 + ["thirty?"]),
+        "thirty-one": " ".join(["word"] * 30 + ["thirtyone?"]),
+        "short": "Why is the sky blue?",
+        "long": "Why " + "really " * 40 + "?",
+        "spaced": "  How   do   magnets   work?  ",
+    }
+    path = tmp_path / "eli5.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        for key, text in questions.items():
+            handle.write(json.dumps({"q_id": key, "title": text, "answers": {"text": ["..."]}}) + "\n")
+    selected = {doc["query"] for doc in docs("eli5", data_files=str(path))}
+    assert selected == {questions["thirty"], questions["short"], "How do magnets work?"}
+    assert all(len(q.split()) <= 30 for q in selected)
+
+
+def test_demo_prompts_ship_with_the_package_and_alternate_categories() -> None:
+    rows = docs("demo")
+    assert len(rows) == 12
+    assert {row["category"] for row in rows[:3]} == {"everyday", "factual", "harmful"}
+    assert all(row["query"].strip() for row in rows)
+
+
+@pytest.mark.parametrize(("task", "field"), [("hh_harmless", "chosen"), ("eli5", "input")])
+def test_a_data_file_with_the_wrong_fields_names_the_missing_field(tmp_path: Path, task: str, field: str) -> None:
+    path = tmp_path / "wrong.jsonl"
+    path.write_text(json.dumps({"prompt": "Why?", "answer": "Because."}) + "\n")
+    with pytest.raises(EFTEvalError, match=rf"no field '{field}'|one of '{field}'") as error:
+        docs(task, data_files=str(path))
+    assert str(path) in str(error.value) and "prompt" in str(error.value)  # and what it found
+
+
+def test_hub_sources_are_the_documented_ones() -> None:
+    """Offline, loading without data files fails naming the hub source it tried."""
+    with pytest.raises(EFTEvalError, match="Anthropic/hh-rlhf/harmless-base"):
+        docs("hh_harmless")
+    with pytest.raises(EFTEvalError, match="facebook/kilt_tasks"):
+        docs("eli5")
+
+
+def test_unknown_task_lists_the_available_ones() -> None:
+    with pytest.raises(EFTEvalError, match=r"unknown task 'hh_harmles'.*demo, eli5, hh, hh_harmless, hh_helpful"):
+        load_task("hh_harmles", [], {})
