@@ -38,10 +38,20 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "EFTLM",
+    "ComponentSpec",
+    "DeltaSpec",
+    "EFTModel",
+    "EFTSpec",
+    "Generation",
+    "__version__",
+    "compose_logprobs",
+    "parse_spec",
+]
 
 # `import eft_eval` is enough for `lm_eval.simple_evaluate(model="eft", ...)`: registers with
 # lm-eval now if it is imported, else the moment it is (no lm-eval / torch import here).
-from eft_eval.models import lm_eval_registration as _lm_eval_registration  # noqa: E402
+from eft_eval.models import lm_eval_registration as _lm_eval_registration
 
 _lm_eval_registration.install()

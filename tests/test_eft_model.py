@@ -107,7 +107,7 @@ def test_batched_equals_one_by_one_greedy(tiny_family) -> None:
 
 def test_sampling_is_reproducible_and_independent_of_batch_mates(tiny_family) -> None:
     model = EFTModel.from_spec(upscaled(tiny_family))
-    settings = dict(max_new_tokens=24, do_sample=True, temperature=1.0, top_p=0.95)
+    settings = {"max_new_tokens": 24, "do_sample": True, "temperature": 1.0, "top_p": 0.95}
     first = model.generate(PROMPTS, seed=7, **settings)
     again = model.generate(PROMPTS, seed=7, batch_size=2, **settings)
     alone = model.generate([PROMPTS[1]], seed=7, **settings)

@@ -75,7 +75,7 @@ def test_yaml_spec_errors_name_the_file(tmp_path) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "eft_eval.cli", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "eft_eval.cli", *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_cli_bad_input_is_one_line_naming_the_culprit(tmp_path, tiny_family) -> None:

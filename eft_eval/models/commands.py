@@ -39,10 +39,11 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sampling_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(
-        max_new_tokens=args.max_new_tokens, do_sample=args.sample, temperature=args.temperature,
-        top_p=args.top_p, top_k=args.top_k, seed=args.seed, stop=args.stop, batch_size=args.batch_size,
-    )
+    return {
+        "max_new_tokens": args.max_new_tokens, "do_sample": args.sample, "temperature": args.temperature,
+        "top_p": args.top_p, "top_k": args.top_k, "seed": args.seed, "stop": args.stop,
+        "batch_size": args.batch_size,
+    }
 
 
 def read_prompts(args: argparse.Namespace) -> list[str]:

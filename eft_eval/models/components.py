@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -20,7 +20,7 @@ from eft_eval.models.spec import DEFAULT_PLAIN_TEMPLATE, ComponentSpec
 logger = logging.getLogger(__name__)
 
 Message = dict[str, str]
-Prompt = Union[str, Sequence[Message]]
+Prompt = str | Sequence[Message]
 """A user query (rendered per component) or a conversation of {role, content} messages."""
 
 _TORCH_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -77,7 +77,7 @@ def load_model(spec: ComponentSpec) -> LoadedModel:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise EFTEvalError(f"cannot load model {spec.label!r} ({where}): {first_line}") from None
     if spec.device != "auto":
-        model = model.to(spec.device)
+        model = model.to(spec.device)  # type: ignore[arg-type]  # transformers' .to stub
     model.eval()
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -28,8 +28,8 @@ from eft_eval.models.compose import compose_logprobs
 from eft_eval.models.decoding import ComponentStream, Generation, decode
 from eft_eval.models.sampling import SamplingConfig, prompt_key
 from eft_eval.models.scoring import continuation_logprobs
-from eft_eval.models.speculative import SpeculativeStats, speculative_decoder
 from eft_eval.models.spec import EFTSpec, parse_spec
+from eft_eval.models.speculative import SpeculativeStats, speculative_decoder
 
 
 @dataclass
@@ -220,7 +220,7 @@ class EFTModel:
         return scores
 
 
-def _override_components(spec: EFTSpec, **overrides: str) -> EFTSpec:
+def _override_components(spec: EFTSpec, **overrides: Any) -> EFTSpec:
     deltas = tuple(
         dataclasses.replace(d, ft=dataclasses.replace(d.ft, **overrides), ref=dataclasses.replace(d.ref, **overrides))
         for d in spec.deltas

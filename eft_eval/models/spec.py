@@ -225,12 +225,12 @@ def _parse_mapping(data: dict[str, Any], source: str, compact: bool = False) -> 
         else:
             known = ", ".join(["base", "ft", "ref", "ftN", "refN", "wN", "<role>_format", *_GLOBAL_KEYS])
             raise EFTEvalError(f"{source}: unknown key {key!r} (known: {known})")
-    defaults = {k: data[k] for k in ("dtype", "device") if k in data}
+    defaults: dict[str, Any] = {k: data[k] for k in ("dtype", "device") if k in data}
     trust = bool(data.get("trust_remote_code", False))
 
     def build(role: str, index: str, default_format: str) -> ComponentSpec:
         value = models[(role, index)]
-        extra = {**defaults, **settings.get((role, index), {})}
+        extra: dict[str, Any] = {**defaults, **settings.get((role, index), {})}
         return _component(value, extra, f"{role}{'' if index == '1' else index}", default_format, trust)
 
     if ("base", "1") not in models:
@@ -267,8 +267,8 @@ def _parse_mapping(data: dict[str, Any], source: str, compact: bool = False) -> 
     top_p_weights = None if top_p in (None, "none", "None") else _number("top_p_weights", top_p, source)
     if top_p_weights is not None and not 0.0 < top_p_weights <= 1.0:
         raise EFTEvalError(f"{source}: top_p_weights={top_p} must be in (0, 1]")
-    name = data.get("name")
-    return EFTSpec(base=base, deltas=tuple(deltas), beta=beta, top_p_weights=top_p_weights, name=name)
+    spec_name = None if data.get("name") is None else str(data["name"])
+    return EFTSpec(base=base, deltas=tuple(deltas), beta=beta, top_p_weights=top_p_weights, name=spec_name)
 
 
 def _parse_delta_list(items: Any, defaults: dict[str, Any], trust: bool, source: str) -> list[DeltaSpec]:
@@ -281,7 +281,7 @@ def _parse_delta_list(items: Any, defaults: dict[str, Any], trust: bool, source:
             raise EFTEvalError(f"{where} must be a mapping with ft, ref and weight")
         unknown = set(item) - {"ft", "ref", "weight"}
         if unknown:
-            raise EFTEvalError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: ft, ref, weight)")
+            raise EFTEvalError(f"{where}: unknown key {min(unknown)!r} (known: ft, ref, weight)")
         if "ft" not in item:
             raise EFTEvalError(f"{where}: missing 'ft'")
         if "ref" not in item:
@@ -305,7 +305,7 @@ def _component(
         raise EFTEvalError(f"component {role}: model must be a non-empty string, got {value!r}")
     unknown = set(extra) - {*_COMPONENT_FIELDS, "gguf_file", "trust_remote_code"}
     if unknown:
-        raise EFTEvalError(f"component {role}: unknown setting {sorted(unknown)[0]!r}")
+        raise EFTEvalError(f"component {role}: unknown setting {min(unknown)!r}")
     model, gguf_file = value.strip(), extra.pop("gguf_file", None)
     if gguf_file is None and model.endswith(".gguf"):
         # A GGUF path: the folder (or hub repo) is the model, the file name goes to gguf_file=.
@@ -332,4 +332,4 @@ def _component(
     )
 
 
-__all__ = ["ComponentSpec", "DeltaSpec", "EFTSpec", "parse_spec", "DEFAULT_PLAIN_TEMPLATE"]
+__all__ = ["DEFAULT_PLAIN_TEMPLATE", "ComponentSpec", "DeltaSpec", "EFTSpec", "parse_spec"]
