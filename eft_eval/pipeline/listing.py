@@ -28,7 +28,12 @@ def list_judges(include_paths: Sequence[str] = ()) -> list[str]:
 
 
 def list_presets() -> list[str]:
-    lines = [f"  {family}:{{{','.join(CONFIGURATIONS)}}}  {spec.description}" for family, spec in FAMILIES.items()]
+    lines = []
+    for name, family in FAMILIES.items():
+        lines.append(f"  {name}:{{{','.join(CONFIGURATIONS)}}}  {family.description}")
+        lines.append(f"      pre-trained {family.small_base}, {family.large_base}; "
+                     f"fine-tuned {family.small_ft}, {family.large_ft}")
+    lines.append("  configurations:")
     lines += [f"    {config:<9} {about}" for config, about in CONFIGURATIONS.items()]
     return lines
 
@@ -42,4 +47,4 @@ def listing(sections: Sequence[str] = SECTIONS, include_paths: Sequence[str] = (
     return "\n\n".join(parts)
 
 
-__all__ = ["SECTIONS", "listing", "list_judges", "list_presets", "list_tasks"]
+__all__ = ["SECTIONS", "list_judges", "list_presets", "list_tasks", "listing"]

@@ -2,7 +2,8 @@
 
     DIR/run.json            the full configuration, versions, seed (written first, kept up to date)
     DIR/generations.jsonl   finished generations, appended as they finish (what a resume reuses)
-    DIR/judge-cache.sqlite  judge answers, committed as they arrive (what a resume replays)
+    DIR/judge-cache.sqlite  judge answers, committed as they arrive (what a resume replays; the
+                            local backend keeps them in the shared cache instead)
     DIR/samples.jsonl       one judged sample per document (docs/formats.md)
     DIR/results.json        per judge: mean, standard error, n scored / abstained / failed
 

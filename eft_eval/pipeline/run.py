@@ -17,12 +17,29 @@ from typing import Any
 import yaml
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.judging import JudgeConfig, JudgeItem, JudgeSpec, judge_items_sync, load_judges
+from eft_eval.judging import (
+    JudgeConfig,
+    JudgeItem,
+    JudgeSpec,
+    judge_items_sync,
+    load_judges,
+)
 from eft_eval.judging._records import QUERY_FIELDS
-from eft_eval.judging._run import describe_config, summarize_samples, write_json, write_jsonl
+from eft_eval.judging._run import (
+    describe_config,
+    summarize_samples,
+    write_json,
+    write_jsonl,
+)
 from eft_eval.models.lm_eval_chat import Conversation
 from eft_eval.models.spec import EFTSpec, parse_spec
-from eft_eval.pipeline.outputs import RunFolder, file_digest, now, open_run_folder, versions
+from eft_eval.pipeline.outputs import (
+    RunFolder,
+    file_digest,
+    now,
+    open_run_folder,
+    versions,
+)
 from eft_eval.pipeline.tasks import LoadedTask, load_task
 
 logger = logging.getLogger(__name__)
@@ -42,9 +59,10 @@ class RunConfig:
     judges: list[str] | None = None
     """Judge names; default the task's `metadata.judges` (all judges if it names none)."""
     judge: JudgeConfig = field(default_factory=JudgeConfig)
-    """Judge settings; a `cache_path` of None-by-default is replaced by the run folder's cache."""
+    """Judge settings (backend, model, endpoint, concurrency, cache)."""
     judge_cache_in_run: bool = True
-    """Keep judge answers in `DIR/judge-cache.sqlite` (what resumes judging) instead of `judge.cache_path`."""
+    """Keep judge answers in `DIR/judge-cache.sqlite` (what resumes judging) instead of `judge.cache_path`
+    (except for the local backend, whose converted model lives beside its cache)."""
     limit: int | None = None
     """Documents to run: the first N of the task's (randomly drawn) selection."""
     seed: int = 0
@@ -88,7 +106,9 @@ def run_task(config: RunConfig) -> RunResult:
     folder = open_run_folder(config.output or default_output(config.task, spec, config.preset),
                              run_record(config, spec, loaded, judges))
     judge_config = config.judge
-    if config.judge_cache_in_run:
+    # The local backend keeps its converted (float32) judge model next to its cache: hundreds of
+    # MB that belong in the shared cache folder, not in every run folder.
+    if config.judge_cache_in_run and judge_config.backend != "local":
         judge_config = _with_cache(config.judge, folder.judge_cache)
 
     samples = generate(config, spec, loaded, folder)

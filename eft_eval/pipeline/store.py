@@ -29,7 +29,8 @@ class GenerationStore:
         self._texts: dict[str, dict[int, str]] = {}  # key -> copy index -> text
         if self.path.exists():
             self._load()
-        self._file = open(self.path, "a", encoding="utf-8")
+        # Kept open for the run (closed by `close`): one append + fsync per generation.
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
     def _load(self) -> None:
         data = self.path.read_bytes()
