@@ -152,3 +152,31 @@ def test_list_shows_tasks_judges_presets(capsys: pytest.CaptureFixture[str]) -> 
     for name in ("hh_harmless", "hh_helpful", "eli5", "demo", "factuality", "harmlessness", "llama2:", "qwen2.5:"):
         assert name in out
     assert main(["list", "judgez"]) == 2
+
+
+def test_judge_settings_that_cannot_work_fail_before_generating(
+    tiny_family: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    args = run_args(tiny_family, tmp_path / "run", "unused")
+    args[args.index("--base-url"):args.index("--base-url") + 2] = []
+    assert main(args) == 2
+    assert "no judge API key" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_whose_model_never_loaded_is_taken_over(
+    tiny_family: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "run"
+    with LoopbackServer(judge_answer) as server:
+        args = run_args(tiny_family, output, server.base_url, "--limit", "1", "--judges", "factuality")
+        good_model = args[args.index("--model") + 1]
+        args[args.index("--model") + 1] = str(tmp_path / "no-such-model")
+        assert main(args) == 2
+        assert "cannot load" in capsys.readouterr().err and (output / "run.json").exists()
+        args[args.index("--model") + 1] = good_model
+        assert main(args) == 0  # nothing was generated: no configuration to mix with
+        assert server.request_count == 1
+    assert json.loads((output / "run.json").read_text())["model"] == good_model

@@ -108,3 +108,23 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tiny_family: dict[str, P
     assert json.loads((output / "results.json").read_text())["judges"] == json.loads(
         (reference / "results.json").read_text())["judges"]
     assert json.loads((output / "run.json").read_text())["resumed"] == 2
+
+
+def test_sampled_generations_resume_from_a_torn_file(tiny_family: dict[str, Path], tmp_path: Path) -> None:
+    """Sampling (which lm-eval's own cache never stores) resumes to the same texts, and a last line cut
+    short by a kill is dropped, not parsed or appended to."""
+    with LoopbackServer(judge_answer) as server:
+        sampled = [*args(tiny_family, tmp_path / "whole", server.base_url), "--limit", "4", "--max-new-tokens", "12",
+                   "--gen-kwargs", "do_sample=true,temperature=1.0", "--judges", "factuality"]
+        assert main(sampled) == 0
+        whole = tmp_path / "whole"
+        torn = tmp_path / "torn"
+        torn.mkdir()
+        (torn / "run.json").write_bytes((whole / "run.json").read_bytes())
+        lines = (whole / "generations.jsonl").read_bytes().splitlines(keepends=True)
+        (torn / "generations.jsonl").write_bytes(b"".join(lines[:2]) + lines[2][:25])  # killed mid-write
+        sampled[sampled.index("--output") + 1] = str(torn)
+        assert main(sampled) == 0
+    texts = [json.loads(line)["text"] for line in (torn / "generations.jsonl").read_text().splitlines()]
+    assert len(texts) == 4 and len(set(texts)) > 1
+    assert (torn / "samples.jsonl").read_text() == (whole / "samples.jsonl").read_text()

@@ -95,11 +95,15 @@ def open_run_folder(root: str | Path, record: dict[str, Any]) -> RunFolder:
     if folder.run.is_file():
         previous = read_json(folder.run)
         differences = _differences(previous.get("identity", {}), record["identity"])
-        if differences:
+        # A run that stopped before its first generation (a model that failed to load) has nothing
+        # to mix with: its folder is taken over.
+        if differences and _holds_results(folder):
             raise EFTEvalError(
                 f"{folder.root} holds a run of a different configuration ({'; '.join(differences)}); "
                 "refusing to mix them: choose another --output, or delete the folder to start over"
             )
+        if differences:
+            previous = None  # taken over: a new run
     elif folder.root.exists() and (not folder.root.is_dir() or any(folder.root.iterdir())):
         raise EFTEvalError(f"{folder.root} exists and is not an eft-eval run folder (no {RUN_FILE}); choose another --output")
     try:
@@ -111,6 +115,10 @@ def open_run_folder(root: str | Path, record: dict[str, Any]) -> RunFolder:
         record["resumed"] = int(previous.get("resumed", 0)) + 1
     write_json(folder.run, record)
     return folder
+
+
+def _holds_results(folder: RunFolder) -> bool:
+    return folder.samples.exists() or (folder.generations.exists() and folder.generations.stat().st_size > 0)
 
 
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:

@@ -103,6 +103,11 @@ def run_task(config: RunConfig) -> RunResult:
         metadata["data_files"] = [str(Path(p).resolve()) for p in config.data_files]
     loaded = load_task(config.task, config.include_paths, metadata)
     judges = load_judges(config.judges or loaded.default_judges or None, judge_folders(config.include_paths))
+    # Judge settings that cannot work (no API key, no local model) fail now, not after generating.
+    if config.judge.backend == "openai":
+        config.judge.resolved_api_key()
+    else:
+        config.judge.resolved_local_model()
     folder = open_run_folder(config.output or default_output(config.task, spec, config.preset),
                              run_record(config, spec, loaded, judges))
     judge_config = config.judge
