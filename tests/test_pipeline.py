@@ -180,3 +180,35 @@ def test_a_folder_whose_model_never_loaded_is_taken_over(
         assert main(args) == 0  # nothing was generated: no configuration to mix with
         assert server.request_count == 1
     assert json.loads((output / "run.json").read_text())["model"] == good_model
+
+
+def test_a_users_own_lm_eval_task_and_judge_from_include_paths(
+    tiny_family: dict[str, Path], tmp_path: Path
+) -> None:
+    """Any lm-eval generation task can be judged: a plain lm-eval YAML (json data, a `question`
+    field, its own prompt) and a judge YAML, each from a folder given with --include-path."""
+    tasks, judges = tmp_path / "my_tasks", tmp_path / "my_judges"
+    tasks.mkdir()
+    judges.mkdir()
+    data = tasks / "questions.jsonl"
+    data.write_text('{"question": "Why is the sky blue?"}\n{"question": "What is the capital of France?"}\n')
+    (tasks / "my_questions.yaml").write_text(
+        f"task: my_questions\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {data}\n"
+        "test_split: test\noutput_type: generate_until\ndoc_to_text: 'Q: {{question}}'\ndoc_to_target: ''\n"
+        "generation_kwargs:\n  max_gen_toks: 4\nmetric_list:\n  - metric: bypass\n"
+    )
+    (judges / "brevity.yaml").write_text(
+        "name: brevity\ndescription: How short the response is.\nprompt: 'Rate {response}. Score: 0-10'\n"
+        "score: {kind: integer, min: 0, max: 10}\nhigher_is_better: true\njudge_model: loopback\n"
+    )
+    output = tmp_path / "run"
+    with LoopbackServer(judge_answer) as server:
+        assert main(["run", "my_questions", "--model", eft_spec(tiny_family), "--include-path", str(tasks),
+                     "--include-path", str(judges), "--judges", "brevity", "--base-url", server.base_url,
+                     "--output", str(output), "--no-progress"]) == 0
+        assert server.request_count == 2
+        assert all(body["model"] == "loopback" for body in server.requests)
+    rows = read_rows(output / "samples.jsonl")
+    assert [row["query"] for row in rows] == ["Why is the sky blue?", "What is the capital of France?"]
+    assert [list(row["judgments"]) for row in rows] == [["brevity"], ["brevity"]]
+    assert json.loads((output / "results.json").read_text())["judges"]["brevity"]["n_scored"] == 2
