@@ -8,6 +8,10 @@ plain lm-eval's `--metadata '{"data_files": "test.jsonl.gz", "selection_seed": 1
 The selection has to happen here rather than in a `process_docs` hook: drawing "256 at random
 with a seed" needs the seed, and `process_docs` only receives the documents.
 
+The hub source is `dataset_kwargs: {hub_path, hub_config, data_dir}` (not lm-eval's `dataset_path`,
+which `custom_dataset` does not receive; nor `name`/`path`, which lm-eval's CLI could also put into
+the metadata from `model_args`, colliding).
+
 Every loader returns `{"test": Dataset}` whose rows are `{"query": str, "source_index": int, ...}`,
 in drawn order, so that lm-eval's `--limit N` takes a random sample of N as well.
 """
@@ -29,7 +33,7 @@ DEMO_FILE = Path(__file__).resolve().parent / "demo_prompts.jsonl"
 
 
 def load_hh(
-    path: str = "Anthropic/hh-rlhf",
+    hub_path: str = "Anthropic/hh-rlhf",
     data_dir: str | Sequence[str] | None = None,
     data_files: str | Sequence[str] | None = None,
     num_docs: int | None = 256,
@@ -37,7 +41,7 @@ def load_hh(
     **_: Any,
 ) -> dict[str, Any]:
     """Anthropic HH-RLHF test dialogues with a single Human turn; their first Human turn is the query."""
-    sources = _read(path, _as_list(data_dir), data_files, split="test")
+    sources = _read(hub_path, _as_list(data_dir), data_files, split="test")
     docs: list[dict[str, Any]] = []
     for where, records in sources:
         _require_field(records, "chosen", where, "an HH transcript '\\n\\nHuman: ...\\n\\nAssistant: ...'")
@@ -60,8 +64,8 @@ def single_turn_query(transcript: Any) -> str | None:
 
 
 def load_eli5(
-    path: str = "facebook/kilt_tasks",
-    name: str | None = "eli5",
+    hub_path: str = "facebook/kilt_tasks",
+    hub_config: str | None = "eli5",
     data_files: str | Sequence[str] | None = None,
     num_docs: int | None = 256,
     selection_seed: int = 0,
@@ -69,7 +73,7 @@ def load_eli5(
     **_: Any,
 ) -> dict[str, Any]:
     """ELI5 test questions of at most `max_words` words (whitespace-separated)."""
-    sources = _read(path, [None], data_files, split="test", name=name)
+    sources = _read(hub_path, [None], data_files, split="test", name=hub_config)
     docs: list[dict[str, Any]] = []
     for where, records in sources:
         field = next((f for f in ELI5_QUESTION_FIELDS if f in records.column_names), None)
