@@ -92,8 +92,10 @@ def resolve_spec(config: RunConfig) -> EFTSpec:
 
 def run_task(config: RunConfig) -> RunResult:
     """Generate, judge and aggregate one task for one model; returns what was written."""
-    if config.limit is not None and config.limit < 1:
-        raise EFTEvalError(f"--limit must be at least 1, got {config.limit}")
+    for flag, value in (("--limit", config.limit), ("--max-new-tokens", config.max_new_tokens),
+                        ("--batch-size", config.batch_size)):
+        if value is not None and value < 1:
+            raise EFTEvalError(f"{flag} must be at least 1, got {value}")
     spec = resolve_spec(config)
     for path in config.data_files:
         if not Path(path).is_file():
@@ -171,8 +173,6 @@ def generate(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, folder: RunFo
 def _gen_kwargs(config: RunConfig) -> str:
     parts = [config.gen_kwargs] if config.gen_kwargs else []
     if config.max_new_tokens is not None:
-        if config.max_new_tokens < 1:
-            raise EFTEvalError(f"--max-new-tokens must be at least 1, got {config.max_new_tokens}")
         parts.append(f"max_gen_toks={config.max_new_tokens}")
     return ",".join(parts)
 
