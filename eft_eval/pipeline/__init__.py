@@ -25,7 +25,18 @@ _EXPORTS = {
     "load_task": "tasks",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "LoadedTask",
+    "RunConfig",
+    "RunFolder",
+    "RunResult",
+    "demo_spec",
+    "format_table",
+    "load_task",
+    "report_folder",
+    "run_demo",
+    "run_task",
+]
 
 if TYPE_CHECKING:
     from eft_eval.pipeline.demo import demo_spec, run_demo
