@@ -69,3 +69,11 @@ def test_run_with_unknown_preset_fails_on_one_line(capsys: pytest.CaptureFixture
     error = capsys.readouterr().err
     assert error.startswith("eft-eval: error: unknown preset 'nope:up'") and "smollm2:up" in error
     assert error.count("\n") == 1
+
+
+def test_run_overrides_dtype_and_device_of_every_component_of_a_preset() -> None:
+    from eft_eval.pipeline.run import RunConfig, resolve_spec
+
+    spec = resolve_spec(RunConfig(task="demo", preset="llama2:down", dtype="bf16", device="cuda:1"))
+    assert {(c.dtype, c.device) for _, c in spec.components()} == {("bf16", "cuda:1")}
+    assert spec.deltas[0].ft.model == "meta-llama/Llama-2-70b-chat-hf"

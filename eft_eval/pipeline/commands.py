@@ -36,6 +36,8 @@ def register(subparsers: Any) -> None:
     run.add_argument("--max-new-tokens", type=int, help="override the task's max_gen_toks")
     run.add_argument("--gen-kwargs", help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
     run.add_argument("--batch-size", type=int, default=8, help="prompts per decoding batch (default 8)")
+    run.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component's dtype")
+    run.add_argument("--device", help="override every component's device (cpu, cuda, cuda:1, auto)")
     add_judge_arguments(run)
     _describe_include_path(run)
     run.set_defaults(handler=_run)
@@ -88,7 +90,8 @@ def _run(args: argparse.Namespace) -> int:
         judges=[n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None,
         judge=judge, judge_cache_in_run=not (args.cache_dir or args.no_cache), limit=args.limit, seed=args.seed,
         include_paths=list(args.include_path), data_files=list(args.data_files), max_new_tokens=args.max_new_tokens,
-        gen_kwargs=args.gen_kwargs, batch_size=args.batch_size, progress=not args.no_progress,
+        gen_kwargs=args.gen_kwargs, batch_size=args.batch_size, dtype=args.dtype, device=args.device,
+        progress=not args.no_progress,
     )
     result = run_task(config)
     _print_results(str(result.folder.root), result.results)

@@ -74,6 +74,10 @@ class RunConfig:
     gen_kwargs: str | None = None
     """lm-eval generation kwargs overriding the task's, e.g. `do_sample=true,temperature=0.7`."""
     batch_size: int = 8
+    dtype: str | None = None
+    """Overrides every component's dtype (auto, bf16, fp16, fp32)."""
+    device: str | None = None
+    """Overrides every component's device (cpu, cuda, cuda:1, auto)."""
     progress: bool = True
 
 
@@ -87,7 +91,13 @@ class RunResult:
 def resolve_spec(config: RunConfig) -> EFTSpec:
     if (config.model is None) == (config.preset is None):
         raise EFTEvalError("give the model with --model SPEC or --preset NAME (exactly one)")
-    return parse_spec(config.model) if config.model is not None else parse_spec({"preset": config.preset})
+    spec = parse_spec(config.model) if config.model is not None else parse_spec({"preset": config.preset})
+    overrides = {key: value for key, value in (("dtype", config.dtype), ("device", config.device)) if value}
+    if overrides:
+        from eft_eval.models.eft_model import _override_components
+
+        spec = _override_components(spec, **overrides)
+    return spec
 
 
 def run_task(config: RunConfig) -> RunResult:
