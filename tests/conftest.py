@@ -21,6 +21,15 @@ def _quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> None:
+    """Tiny models gain nothing from a second thread, and with servers or a second process busy on
+    the other core, torch's threads spin on barriers and a step gets ~10x slower."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def tiny_family(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """small_base, small_ft, large_base, large_ft: tiny llama folders sharing one tokenizer."""
