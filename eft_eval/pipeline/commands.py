@@ -118,23 +118,27 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from eft_eval.pipeline.demo import run_demo
+    from eft_eval.pipeline.demo import DEMO_BETA, run_demo
 
     _quiet(args)
     started = time.monotonic()
+    print(f"eft-eval demo: task demo, {args.limit} prompts, model SmolLM2-135M-Instruct (GGUF) as EFT: base = ref = "
+          f"plain dialogue prompt, ft = chat template, beta={DEMO_BETA} (reward amplification: no pre-trained "
+          "model of that family is available offline); judged offline by the same model (local backend)",
+          file=sys.stderr)
     result = run_demo(args.output, limit=args.limit, max_new_tokens=args.max_new_tokens, progress=not args.no_progress)
     for row in result.rows[:3]:
         print(f"\n[{row['doc'].get('category', '')}] {row['query']}\n  -> {row['response'].strip()[:200]}")
     print()
-    _print_results(str(result.folder.root), result.results)
+    _print_results(str(result.folder.root), result.results, label="SmolLM2-135M-Instruct EFT")
     print(f"demo finished in {time.monotonic() - started:.0f} s")
     return 0
 
 
-def _print_results(folder: str, results: dict[str, Any]) -> None:
+def _print_results(folder: str, results: dict[str, Any], label: str | None = None) -> None:
     from eft_eval.pipeline.report import format_table
 
-    print(f"{results['task']} x {results['model']}: {results['n_docs']} responses judged", file=sys.stderr)
+    print(f"{results['task']} x {label or results['model']}: {results['n_docs']} responses judged")
     print(format_table([(Path(folder).name, results)]))
     print(f"wrote {folder}/run.json, samples.jsonl, results.json")
 
