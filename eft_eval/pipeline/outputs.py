@@ -18,7 +18,6 @@ import datetime
 import hashlib
 import json
 import platform
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,31 +33,16 @@ JUDGE_CACHE_FILE = "judge-cache.sqlite"
 _PACKAGES = ("eft-eval", "torch", "transformers", "lm_eval", "datasets", "openai", "tokenizers")
 
 
-@dataclass(frozen=True)
 class RunFolder:
     """Paths of one run's files."""
 
-    root: Path
-
-    @property
-    def run(self) -> Path:
-        return self.root / RUN_FILE
-
-    @property
-    def samples(self) -> Path:
-        return self.root / SAMPLES_FILE
-
-    @property
-    def results(self) -> Path:
-        return self.root / RESULTS_FILE
-
-    @property
-    def generations(self) -> Path:
-        return self.root / GENERATIONS_FILE
-
-    @property
-    def judge_cache(self) -> Path:
-        return self.root / JUDGE_CACHE_FILE
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.run = self.root / RUN_FILE
+        self.samples = self.root / SAMPLES_FILE
+        self.results = self.root / RESULTS_FILE
+        self.generations = self.root / GENERATIONS_FILE
+        self.judge_cache = self.root / JUDGE_CACHE_FILE
 
 
 def versions() -> dict[str, str]:
