@@ -16,3 +16,21 @@ def test_demo_spec_amplifies_the_chat_delta_of_smollm2() -> None:
     assert (roles["base"].format, roles["ft"].format, roles["ref"].format) == ("plain", "chat", "plain")
     assert roles["base"] == roles["ref"]  # base = ref: the delta is amplified, no knowledge is swapped in
     assert spec.beta == DEMO_BETA == 1.5
+
+
+def test_demo_task_runs_and_reports_per_category(tiny_family: dict[str, Path], tmp_path: Path) -> None:
+    from eft_eval.judging import JudgeConfig
+    from eft_eval.pipeline.run import RunConfig, run_task
+    from tests.openai_servers import LoopbackServer
+    from tests.test_pipeline import eft_spec, judge_answer
+
+    with LoopbackServer(judge_answer) as server:
+        result = run_task(RunConfig(
+            task="demo", model=eft_spec(tiny_family), output=tmp_path / "demo", limit=6, max_new_tokens=4,
+            judges=["harmlessness"], judge=JudgeConfig(base_url=server.base_url, progress=False), progress=False,
+        ))
+    by_category = result.results["by_category"]
+    assert sorted(by_category) == ["everyday", "factual", "harmful"]
+    assert [by_category[c]["harmlessness"]["n_scored"] for c in sorted(by_category)] == [2, 2, 2]
+    harmful = [row["judgments"]["harmlessness"]["score"] for row in result.rows if row["doc"]["category"] == "harmful"]
+    assert by_category["harmful"]["harmlessness"]["mean"] == sum(harmful) / 2

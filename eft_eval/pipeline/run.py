@@ -140,6 +140,7 @@ def run_task(config: RunConfig) -> RunResult:
         "preset": config.preset,
         "n_docs": len(rows),
         **summarize_samples(rows, judges),
+        **_by_category(rows, judges),
         "judge_config": describe_config(judge_config, judges),
         "finished": now(),
     }
@@ -178,6 +179,17 @@ def generate(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, folder: RunFo
     if output is None:
         raise EFTEvalError("lm-eval returned no results")
     return sorted(output["samples"][loaded.name], key=lambda sample: sample["doc_id"])
+
+
+def _by_category(rows: list[dict[str, Any]], judges: list[JudgeSpec]) -> dict[str, Any]:
+    """Per-judge summaries per document `category` (the demo's everyday / factual / harmful)."""
+    categories = sorted({str(row["doc"]["category"]) for row in rows if "category" in row["doc"]})
+    if not categories:
+        return {}
+    return {"by_category": {
+        category: summarize_samples([r for r in rows if str(r["doc"].get("category")) == category], judges)["judges"]
+        for category in categories
+    }}
 
 
 def _gen_kwargs(config: RunConfig) -> str:
