@@ -80,8 +80,8 @@ FAMILIES: dict[str, Family] = {
         "Falcon 7B/180B pre-trained with 7B-instruct / 180B-chat (no 180B instruct was released)",
         small_base="tiiuae/falcon-7b", small_ft="tiiuae/falcon-7b-instruct",
         large_base="tiiuae/falcon-180B", large_ft="tiiuae/falcon-180B-chat",
-        # Neither tokenizer ships a chat template; these are the formats the models were tuned on.
-        small_ft_format="User: {query}\nAssistant:", large_ft_format="User: {query}\nFalcon:",
+        # falcon-7b-instruct's tokenizer has a chat template; for 180B-chat, the format of its model card.
+        large_ft_format="User: {query}\nFalcon:",
     ),
     "smollm2": Family(
         "SmolLM2 135M/360M and their Instruct versions (fits one small GPU, or a CPU)",
