@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.judging._run import write_json
+from eft_eval.fileio import iter_jsonl, write_json
+from eft_eval.fileio import read_json as _read_any_json
 
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -124,10 +125,7 @@ def _short(value: Any) -> str:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise EFTEvalError(f"cannot read {path}: {error}") from error
+    data = _read_any_json(path)
     if not isinstance(data, dict):
         raise EFTEvalError(f"{path} must hold a JSON object")
     return data
@@ -136,14 +134,7 @@ def read_json(path: Path) -> dict[str, Any]:
 def read_samples(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise EFTEvalError(f"{path} does not exist (run `eft-eval run` first)")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError as error:
-                raise EFTEvalError(f"{path}:{number}: not valid JSON ({error})") from error
-    return rows
+    return [record for _, record in iter_jsonl(path)]
 
 
 __all__ = ["RunFolder", "file_digest", "now", "open_run_folder", "read_json", "read_samples", "versions"]

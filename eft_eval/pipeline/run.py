@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import write_json, write_jsonl
 from eft_eval.judging import (
     JudgeConfig,
     JudgeItem,
@@ -25,12 +26,7 @@ from eft_eval.judging import (
     load_judges,
 )
 from eft_eval.judging._records import QUERY_FIELDS
-from eft_eval.judging._run import (
-    describe_config,
-    summarize_samples,
-    write_json,
-    write_jsonl,
-)
+from eft_eval.judging._run import describe_config, summarize_samples
 from eft_eval.models.lm_eval_chat import Conversation
 from eft_eval.models.spec import EFTSpec, parse_spec
 from eft_eval.pipeline.outputs import (
