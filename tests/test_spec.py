@@ -101,3 +101,15 @@ def test_cli_generate_prints_json_lines(tiny_family) -> None:
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["query"] for r in records] == ["Hi", "Why?"]
     assert all(r["finish_reason"] in ("length", "eos") and r["model"] == spec for r in records)
+
+
+def test_quoted_values_hold_commas_and_round_trip() -> None:
+    fmt = "A chat, politely.\nUSER: {query} ASSISTANT:"
+    spec = parse_spec('base=L,ft=F,ref=S,ft_format="A chat, politely.\\nUSER: {query} ASSISTANT:"')
+    assert spec.deltas[0].ft.format == fmt
+    text = spec.to_string()
+    assert parse_spec(text) == spec
+    vicuna = parse_spec("preset=llama1:up")
+    assert "," in vicuna.deltas[0].ft.format and parse_spec(vicuna.to_string()) == vicuna
+    with pytest.raises(EFTEvalError, match="not a valid quoted string"):
+        parse_spec('base=L,ft=F,ref=S,ft_format="unterminated')

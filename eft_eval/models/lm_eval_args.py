@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.models.spec import EFTSpec, parse_spec
+from eft_eval.models.spec import EFTSpec, join_compact, parse_spec, split_compact
 
 SpecInput = EFTSpec | str | Mapping[str, Any] | Path
 
@@ -48,14 +48,11 @@ def split_model_args(text: str) -> tuple[str, dict[str, str]]:
 
     Values stay strings (lm-eval's own parser would turn a model folder named `1e5` into a float).
     """
-    spec_items, options = [], {}
-    for item in text.split(","):
-        key, sep, value = item.partition("=")
-        if sep and key.strip() in BACKEND_KEYS:
-            options[key.strip()] = value.strip()
-        elif item.strip():
-            spec_items.append(item.strip())
-    return ",".join(spec_items), options
+    if "=" not in text:  # a plain model name or a spec YAML path
+        return text.strip(), {}
+    pairs = split_compact(text)
+    options = {key: value for key, value in pairs.items() if key in BACKEND_KEYS}
+    return join_compact({k: v for k, v in pairs.items() if k not in BACKEND_KEYS}), options
 
 
 def backend_options(values: Mapping[str, Any]) -> BackendOptions:
@@ -115,7 +112,7 @@ def mentions_device(spec: SpecInput | None, spec_keys: Mapping[str, Any]) -> boo
     if spec_keys:
         keys: list[str] = list(spec_keys)
     elif isinstance(spec, str) and "=" in spec:
-        keys = [item.partition("=")[0].strip() for item in spec.split(",")]
+        keys = list(split_compact(spec))
     elif isinstance(spec, Mapping):
         keys = list(spec)
     elif isinstance(spec, str):

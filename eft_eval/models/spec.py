@@ -6,6 +6,7 @@ Compact string (shared by the CLI, the library and lm-eval's `model_args`):
     base=B,ft=HELPFUL,ft2=HARMLESS,ref=R,alpha=0.7          # reward interpolation, shared ref
     base=B,ft=F,ref=R,beta=1.5,top_p_weights=0.9,dtype=bf16,device=cuda,ft_system_prompt=...
     path/to/model                                            # a plain model (no delta)
+    base=B,ft=F,ref=R,ft_format="USER: {query}, please\nASSISTANT:"   # JSON-quoted value
     preset=llama2:up,dtype=bf16                              # a preset (eft_eval/models/presets.py)
 
 Per-component settings are `<role>_<field>` with role `base`, `ft`, `ref`, `ft2`, `ref2`, ... and
@@ -26,6 +27,7 @@ YAML / dict form:
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -104,22 +106,22 @@ class EFTSpec:
         """The compact string form (round-trips through `parse_spec`)."""
         if self.is_plain and self.beta == 1.0 and _settings(self.base) == {"format": "auto"}:
             return _model_field(self.base)
-        parts = []
+        parts: dict[str, Any] = {}
         for role, component in self.components():
-            parts.append(f"{role}={_model_field(component)}")
+            parts[role] = _model_field(component)
             default_format = "chat" if role.startswith("ft") else "plain" if self.deltas else "auto"
             settings = _settings(component)
             if component.format == default_format:
                 settings.pop("format", None)
-            parts += [f"{role}_{key}={value}" for key, value in settings.items()]
+            parts.update({f"{role}_{key}": value for key, value in settings.items()})
         for index, delta in enumerate(self.deltas, start=1):
             if delta.weight != 1.0:
-                parts.append(f"w{index}={delta.weight!r}")
+                parts[f"w{index}"] = repr(delta.weight)
         if self.beta != 1.0:
-            parts.append(f"beta={self.beta!r}")
+            parts["beta"] = repr(self.beta)
         if self.top_p_weights is not None:
-            parts.append(f"top_p_weights={self.top_p_weights!r}")
-        return ",".join(parts)
+            parts["top_p_weights"] = repr(self.top_p_weights)
+        return join_compact(parts)
 
     def components(self) -> list[tuple[str, ComponentSpec]]:
         """(role, spec) pairs: `base`, then `ft`, `ref`, `ft2`, `ref2`, ..."""
@@ -159,7 +161,7 @@ def parse_spec(value: str | Mapping[str, Any] | EFTSpec | Path) -> EFTSpec:
         raise EFTEvalError(f"model spec must be a non-empty string, dict or YAML path, got {value!r}")
     if "=" not in value:
         return EFTSpec(base=_component(value.strip(), {}, "base", default_format="auto"))
-    return _parse_mapping(_split_compact(value), source=f"spec {value!r}", compact=True)
+    return _parse_mapping(split_compact(value), source=f"spec {value!r}", compact=True)
 
 
 def _parse_yaml_file(path: Path) -> EFTSpec:
@@ -174,20 +176,44 @@ def _parse_yaml_file(path: Path) -> EFTSpec:
     return _parse_mapping(data, source=f"spec file {path}")
 
 
-def _split_compact(text: str) -> dict[str, str]:
+# One `key=value` item; a value holding commas, quotes or newlines is a JSON string ("...").
+_COMPACT_ITEM = re.compile(r'\s*([^=,\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,]*?)\s*(?:,|$)')
+
+
+def split_compact(text: str) -> dict[str, str]:
+    """`key=value,key2="a, quoted value"` -> {key: value}; errors name the malformed item."""
     pairs: dict[str, str] = {}
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        key, sep, val = item.partition("=")
-        key = key.strip()
-        if not sep or not key or not val.strip():
+    position = 0
+    while True:
+        while position < len(text) and text[position] in " ,\t":
+            position += 1  # empty items between commas are allowed
+        if position >= len(text):
+            break
+        match = _COMPACT_ITEM.match(text, position)
+        if match is None or not match.group(2):
+            item = text[position:].split(",", 1)[0].strip() or text[position:].strip()
             raise EFTEvalError(f"malformed spec item {item!r} in {text!r}: expected key=value")
+        key, raw = match.group(1), match.group(2)
+        if raw.startswith('"'):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                raise EFTEvalError(f"spec value of {key!r} is not a valid quoted string: {raw}") from None
         if key in pairs:
             raise EFTEvalError(f"spec key {key!r} given twice in {text!r}")
-        pairs[key] = val.strip()
+        pairs[key] = raw
+        position = match.end()
     return pairs
+
+
+def join_compact(pairs: Mapping[str, Any]) -> str:
+    """The inverse of `split_compact`: values with commas, quotes, newlines or edge spaces are quoted."""
+    return ",".join(f"{key}={_quote(str(value))}" for key, value in pairs.items())
+
+
+def _quote(value: str) -> str:
+    needs_quotes = any(c in value for c in ',"\n\r') or value != value.strip() or not value
+    return json.dumps(value, ensure_ascii=False) if needs_quotes else value
 
 
 def _number(key: str, raw: Any, source: str) -> float:
@@ -332,4 +358,12 @@ def _component(
     )
 
 
-__all__ = ["DEFAULT_PLAIN_TEMPLATE", "ComponentSpec", "DeltaSpec", "EFTSpec", "parse_spec"]
+__all__ = [
+    "DEFAULT_PLAIN_TEMPLATE",
+    "ComponentSpec",
+    "DeltaSpec",
+    "EFTSpec",
+    "join_compact",
+    "parse_spec",
+    "split_compact",
+]
