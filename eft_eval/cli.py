@@ -12,20 +12,29 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from eft_eval import __version__
 from eft_eval.errors import EFTEvalError
 
 # Modules exposing `register(subparsers)`; each adds its sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
+    "eft_eval.pipeline.commands",  # run, report, list, demo: the main job first
     "eft_eval.models.commands",
-    "eft_eval.bench.commands",
-    "eft_eval.lm_eval_cli",
-    "eft_eval.study.commands",
     "eft_eval.judging.commands",
+    "eft_eval.lm_eval_cli",
     "eft_eval.analysis.commands",
-    "eft_eval.pipeline.commands",
+    "eft_eval.study.commands",
+    "eft_eval.bench.commands",
 )
+
+
+def register_group(subparsers: Any, name: str, help: str, dest: str, modules: Sequence[str]) -> None:
+    """A command with sub-commands (`bench decode`, `analyze tv`), each from a `register` module."""
+    parser = subparsers.add_parser(name, help=help)
+    group = parser.add_subparsers(dest=dest, metavar=dest.upper(), required=True)
+    for module_name in modules:
+        importlib.import_module(module_name).register(group)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 # Modules exposing `register(analyze_subparsers)`; each adds one analysis.
@@ -12,7 +11,7 @@ ANALYZE_MODULES: tuple[str, ...] = (
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("analyze", help="run an analysis (tv: token-level EFT vs fine-tuned model)")
-    analyze_subparsers = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
-    for module_name in ANALYZE_MODULES:
-        importlib.import_module(module_name).register(analyze_subparsers)
+    from eft_eval.cli import register_group
+
+    register_group(subparsers, "analyze", "run an analysis (tv: token-level EFT vs fine-tuned model)", "analysis",
+                   ANALYZE_MODULES)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from typing import Any
 
@@ -16,10 +15,9 @@ BENCH_MODULES: tuple[str, ...] = (
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("bench", help="run a benchmark (decode, judge, speculative)")
-    bench_subparsers = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
-    for module_name in BENCH_MODULES:
-        importlib.import_module(module_name).register(bench_subparsers)
+    from eft_eval.cli import register_group
+
+    register_group(subparsers, "bench", "run a benchmark (decode, judge, speculative)", "benchmark", BENCH_MODULES)
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
