@@ -67,10 +67,15 @@ def sample_with_uniforms(logprobs: torch.Tensor, uniforms: Sequence[float]) -> t
 
 
 def choose_next_tokens(
-    composed: torch.Tensor, config: SamplingConfig, keys: Sequence[str], step: int
+    composed: torch.Tensor, config: SamplingConfig, keys: Sequence[str], step: int | Sequence[int]
 ) -> torch.Tensor:
-    """Next token per row: argmax when greedy, else a reproducible sample after filtering."""
+    """Next token per row: argmax when greedy, else a reproducible sample after filtering.
+
+    `step` is the time step of every row, or one step per row (a speculative decoder verifies rows
+    that stand at different steps).
+    """
     if config.greedy:
         return composed.argmax(dim=-1)
+    steps = [step] * len(keys) if isinstance(step, int) else list(step)
     filtered = filter_for_sampling(composed, config.temperature, config.top_p, config.top_k)
-    return sample_with_uniforms(filtered, [uniform_for(config.seed, key, step) for key in keys])
+    return sample_with_uniforms(filtered, [uniform_for(config.seed, key, s) for key, s in zip(keys, steps)])

@@ -144,22 +144,13 @@ def rewind_stream(stream: ComponentStream, fed: int, kept: torch.Tensor) -> None
 # -- choosing tokens ------------------------------------------------------------------------------
 
 
-def _choose(logprobs: torch.Tensor, config: SamplingConfig, keys: Sequence[str], steps: Sequence[int]) -> torch.Tensor:
-    """`choose_next_tokens` for `[n, vocab]` rows that are each at their own step."""
-    if config.greedy or len(set(steps)) == 1:
-        return choose_next_tokens(logprobs, config, keys, steps[0] if steps else 0)
-    # Same filtering and inverse-CDF draw as `choose_next_tokens`, one uniform per (key, step).
-    filtered = filter_for_sampling(logprobs, config.temperature, config.top_p, config.top_k)
-    return sample_with_uniforms(filtered, [uniform_for(config.seed, k, s) for k, s in zip(keys, steps)])
-
-
 def _verify_exact(
     eft: torch.Tensor, draft_logprobs: torch.Tensor, drafts: torch.Tensor,
     config: SamplingConfig, keys: Sequence[str], steps: Sequence[int],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(EFT token, draft accepted) at every position: the plain decoder's choice, compared."""
     del draft_logprobs  # the exact choice never looks at the draft's distribution
-    chosen = _choose(eft, config, keys, steps)
+    chosen = choose_next_tokens(eft, config, keys, steps)
     return chosen, chosen == drafts
 
 
@@ -237,7 +228,7 @@ def speculative_decode(
         draft_steps, drafted, fed = [], [], pending
         for offset in range(width):
             draft_steps.append(draft.advance(fed))
-            fed = _choose(draft_steps[-1], config, row_keys, [s + offset for s in starts])
+            fed = choose_next_tokens(draft_steps[-1], config, row_keys, [s + offset for s in starts])
             drafted.append(fed)
         drafts = torch.stack(drafted, dim=1)  # [rows, width]
         draft_logprobs = torch.stack(draft_steps, dim=1)  # [rows, width, vocab]
