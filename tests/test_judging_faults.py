@@ -236,3 +236,18 @@ def test_registering_the_commands_imports_neither_openai_nor_torch() -> None:
             "print(sorted(m for m in ('openai', 'torch', 'transformers', 'httpx2') if m in sys.modules))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_models_that_refuse_max_tokens_get_max_completion_tokens(tmp_path: Path) -> None:
+    refusal = ('{"error": {"message": "Unsupported parameter: \'max_tokens\' is not supported with this model. '
+               'Use \'max_completion_tokens\' instead.", "type": "invalid_request_error"}}')
+
+    def script(body: dict) -> Reply:
+        return Reply(body=refusal, status=400) if "max_tokens" in body else OK
+
+    with LoopbackServer(script) as server:
+        results = judge_items_sync(make_items(3), [FACTUALITY], config(server, tmp_path))
+    assert [r["factuality"]["status"] for r in results] == ["scored"] * 3
+    answered = [body for body in server.requests if "max_tokens" not in body]
+    assert len(answered) == 3 and all(body["max_completion_tokens"] == 512 for body in answered)
+    assert len(server.requests) - len(answered) <= 3  # each refusal is learned from, not retried blindly

@@ -61,11 +61,15 @@ class OpenAIBackend:
         )
         self._slots = asyncio.Semaphore(config.concurrency)
         self._fatal: EFTEvalError | None = None
+        # Newer OpenAI models refuse `max_tokens` and ask for `max_completion_tokens`; learned once.
+        self._use_max_completion_tokens = False
 
     async def complete(self, messages: list[Message], model: str, params: dict[str, Any],
                        spec: JudgeSpec) -> Completion:
         retries = self.config.max_retries
         for retry in range(retries + 1):
+            if self._use_max_completion_tokens and "max_tokens" in params:
+                params = _rename_max_tokens(params)
             try:
                 async with self._slots:
                     if self._fatal is not None:  # another request found the configuration wrong
@@ -77,6 +81,10 @@ class OpenAIBackend:
             except Exception as error:  # sorted by classify(); anything unexpected is re-raised
                 if isinstance(error, EFTEvalError):
                     raise
+                if "max_tokens" in params and _asks_for_max_completion_tokens(error):
+                    logger.info("the judge model wants max_completion_tokens instead of max_tokens; renaming")
+                    self._use_max_completion_tokens = True
+                    continue
                 verdict = classify(error)
                 if verdict == "fatal":
                     self._fatal = EFTEvalError(
@@ -97,6 +105,16 @@ class OpenAIBackend:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _asks_for_max_completion_tokens(error: Exception) -> bool:
+    return getattr(error, "status_code", None) == 400 and "max_completion_tokens" in str(error)
+
+
+def _rename_max_tokens(params: dict[str, Any]) -> dict[str, Any]:
+    renamed = {k: v for k, v in params.items() if k != "max_tokens"}
+    renamed["max_completion_tokens"] = params["max_tokens"]
+    return renamed
 
 
 def _to_completion(response: Any, model: str) -> Completion:
