@@ -41,20 +41,19 @@ def register(subparsers: Any) -> None:
 
 
 def _read_responses(path: Path) -> tuple[list[str], list[str]]:
+    from eft_eval.fileio import iter_jsonl
+
     if not path.is_file():
         raise EFTEvalError(f"--responses {path} does not exist")
     prompts, responses = [], []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            prompts.append(record["query"] if "query" in record else record["prompt"])
-            responses.append(str(record["response"]))
-        except (json.JSONDecodeError, KeyError, TypeError):
+    for number, record in iter_jsonl(path):
+        prompt = record.get("query", record.get("prompt"))
+        if not isinstance(prompt, str) or "response" not in record:
             raise EFTEvalError(
                 f"{path}:{number}: expected a JSON object with `query` (or `prompt`) and `response`"
-            ) from None
+            )
+        prompts.append(prompt)
+        responses.append(str(record["response"]))
     if not prompts:
         raise EFTEvalError(f"--responses {path} holds no records")
     return prompts, responses

@@ -8,8 +8,7 @@ from typing import Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json
-from eft_eval.judging import load_judges
-from eft_eval.judging._run import summarize_samples
+from eft_eval.judging import load_judges, summarize_samples
 from eft_eval.pipeline.outputs import RunFolder, now, read_json, read_samples
 
 

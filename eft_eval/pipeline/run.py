@@ -19,14 +19,15 @@ import yaml
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json, write_jsonl
 from eft_eval.judging import (
+    QUERY_FIELDS,
     JudgeConfig,
     JudgeItem,
     JudgeSpec,
+    describe_config,
     judge_items_sync,
     load_judges,
+    summarize_samples,
 )
-from eft_eval.judging._records import QUERY_FIELDS
-from eft_eval.judging._run import describe_config, summarize_samples
 from eft_eval.models.lm_eval_chat import Conversation
 from eft_eval.models.spec import EFTSpec, parse_spec
 from eft_eval.pipeline.outputs import (
