@@ -3,7 +3,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test
+.PHONY: setup demo test test-fast
 
 setup:
 	bash scripts/setup.sh
@@ -14,3 +14,8 @@ demo: setup
 test: setup
 	bash scripts/install_test_system_deps.sh
 	.venv/bin/python -m pytest
+
+# The inner loop: every test but the slowest (marked `slow`: real subprocesses, servers, a browser).
+# `make test` (and CI) still runs them all.
+test-fast: setup
+	.venv/bin/python -m pytest -m "not slow"

@@ -1,4 +1,4 @@
-"""Ships the plugin folders (judges/, tasks/, human_study/) inside the wheel as eft_eval/_builtin/.
+"""Ships the plugin folders (judges/, tasks/, studies/, human_study/) inside the wheel as eft_eval/_builtin/.
 
 They live at the repository root so that researchers find and copy them easily (as lm-eval's task
 YAMLs); `eft_eval.plugins.builtin_dir` looks in `_builtin/` first and the repository root second,
@@ -11,7 +11,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-PLUGIN_FOLDERS = ("judges", "tasks", "human_study")
+PLUGIN_FOLDERS = ("judges", "tasks", "studies", "human_study")
 
 
 class BuildWithPlugins(build_py):

@@ -10,23 +10,28 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "EFTModel": "eft_eval.models.eft_model",
-    "Generation": "eft_eval.models.decoding",
-    "EFTSpec": "eft_eval.models.spec",
-    "ComponentSpec": "eft_eval.models.spec",
-    "DeltaSpec": "eft_eval.models.spec",
-    "parse_spec": "eft_eval.models.spec",
-    "compose_logprobs": "eft_eval.models.compose",
-    "EFTLM": "eft_eval.models.lm_eval_backend",
+_LAZY = {  # name -> the package that exports it (lazily too)
+    "EFTModel": "eft_eval.models",
+    "Generation": "eft_eval.models",
+    "EFTSpec": "eft_eval.models",
+    "ComponentSpec": "eft_eval.models",
+    "DeltaSpec": "eft_eval.models",
+    "parse_spec": "eft_eval.models",
+    "compose_logprobs": "eft_eval.models",
+    "EFTLM": "eft_eval.lm_eval",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from eft_eval.models.compose import compose_logprobs
-    from eft_eval.models.decoding import Generation
-    from eft_eval.models.eft_model import EFTModel
-    from eft_eval.models.lm_eval_backend import EFTLM
-    from eft_eval.models.spec import ComponentSpec, DeltaSpec, EFTSpec, parse_spec
+    from eft_eval.lm_eval import EFTLM
+    from eft_eval.models import (
+        ComponentSpec,
+        DeltaSpec,
+        EFTModel,
+        EFTSpec,
+        Generation,
+        compose_logprobs,
+        parse_spec,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -52,6 +57,6 @@ __all__ = [
 
 # `import eft_eval` is enough for `lm_eval.simple_evaluate(model="eft", ...)`: registers with
 # lm-eval now if it is imported, else the moment it is (no lm-eval / torch import here).
-from eft_eval.models import lm_eval_registration as _lm_eval_registration
+from eft_eval.lm_eval import _registration
 
-_lm_eval_registration.install()
+_registration.install()

@@ -7,34 +7,28 @@ only lists them. Registration must not import torch: `eft-eval --help` stays ins
 from __future__ import annotations
 
 import argparse
-import importlib
+import errno
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from eft_eval import __version__
 from eft_eval.errors import EFTEvalError
+from eft_eval.subcommands import register_modules
 
 # Modules exposing `register(subparsers)`; each adds its sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
     "eft_eval.pipeline.commands",  # run, report, list, demo: the main job first
+    "eft_eval.sweep.commands",  # sweep: a study's grid of runs
     "eft_eval.models.commands",
     "eft_eval.judging.commands",
-    "eft_eval.lm_eval_cli",
+    "eft_eval.lm_eval.commands",
     "eft_eval.analysis.commands",
     "eft_eval.study.commands",
     "eft_eval.bench.commands",
+    "eft_eval.serve.commands",
 )
-
-
-def register_group(subparsers: Any, name: str, help: str, dest: str, modules: Sequence[str]) -> None:
-    """A command with sub-commands (`bench decode`, `analyze tv`), each from a `register` module."""
-    parser = subparsers.add_parser(name, help=help)
-    group = parser.add_subparsers(dest=dest, metavar=dest.upper(), required=True)
-    for module_name in modules:
-        importlib.import_module(module_name).register(group)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"eft-eval {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+    register_modules(subparsers, COMMAND_MODULES)
     return parser
 
 
@@ -69,6 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("eft-eval: interrupted; finished work is kept, re-run the same command to resume", file=sys.stderr)
         return 130
+    except OSError as error:
+        # A full disk or quota is the user's to fix, not a bug: one line (files are written
+        # atomically or append-only, so what was finished is intact). Other OSErrors stay loud.
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"eft-eval: error: {where}{error.strerror}; finished work is kept: free some space and re-run the "
+              "same command to resume", file=sys.stderr)
+        return 2
     return int(result or 0)
 
 

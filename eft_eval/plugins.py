@@ -1,4 +1,4 @@
-"""Where the built-in plugin folders (`judges/`, `tasks/`, `human_study/`) live.
+"""Where the built-in plugin folders (`judges/`, `tasks/`, `studies/`, `human_study/`) live.
 
 In a source checkout or editable install they sit at the repository root; in a wheel they are
 shipped inside the package as `eft_eval/_builtin/<kind>` (see pyproject.toml).
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-PluginKind = Literal["judges", "tasks", "human_study"]
+PluginKind = Literal["judges", "tasks", "studies", "human_study"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 GEN_DOCS = [
     {"question": "What is the capital of France?", "answer": "Paris"},
@@ -111,12 +108,3 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """The machine's cores are shared with other test runs; one thread avoids oversubscription."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

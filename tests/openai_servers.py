@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from eft_eval.judging.loopback import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
+from eft_eval.judging import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
 
 __all__ = ["Drop", "Hang", "LoopbackServer", "Reply", "ScriptByMarker", "build_chain_model", "save_as_gguf",
            "transformers_serve"]

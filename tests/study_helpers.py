@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-HTTP_TIMEOUT_S = 15
+HTTP_TIMEOUT_S = 60  # per request: generous, Potato on a busy machine can be slow to answer
 
 
 def judged_sample(doc_id: int, model: str, status: str = "scored", score: float | None = 0.0, **extra: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from eft_eval.analysis.agreement import (
+from eft_eval.stats import (
     agreement_estimate,
     agreement_rate,
     analytic_proportion_se,

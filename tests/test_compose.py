@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from eft_eval.models.compose import compose_logprobs, filter_for_sampling, top_p_mask
+from eft_eval.models._compose import compose_logprobs, top_p_mask
+from eft_eval.models._sampling import filter_for_sampling
 
 
 def log(probs: list[float]) -> torch.Tensor:

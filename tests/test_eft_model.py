@@ -9,9 +9,9 @@ import torch
 
 from eft_eval import EFTModel
 from eft_eval.errors import EFTEvalError
-from eft_eval.models.decoding import ComponentStream, decode
-from eft_eval.models.sampling import SamplingConfig, prompt_key
-from eft_eval.models.tiny import save_model, tiny_llama, tiny_tokenizer
+from eft_eval.models._decoding import ComponentStream, decode
+from eft_eval.models._sampling import SamplingConfig, prompt_key
+from eft_eval.models._tiny import save_model, tiny_llama, tiny_tokenizer
 
 PROMPTS = ["Why is the sky blue?", "Hi", "How do I bake bread? Explain like I'm five, please."]
 
@@ -31,13 +31,13 @@ def record_composed(model: EFTModel, prompt: str, config: SamplingConfig):
     """Run the cached decoder on one prompt and keep every composed distribution it sampled from."""
     seen: list[torch.Tensor] = []
 
-    def compose(logprobs):
-        out = model.compose(logprobs)
+    def compose(logprobs, rows=None, /):  # a StepComposer: `rows` are the live batch rows
+        out = model.compose(logprobs, rows)
         seen.append(out[0].clone())
         return out
 
     ids = model.encode([prompt])
-    streams = [ComponentStream(c.model, rows, model.pad_token_id, model.vocab_size) for c, rows in zip(model.unique, ids)]
+    streams = [ComponentStream(c.model, rows, model.pad_token_id, model.vocab_size) for c, rows in zip(model.forward_components, ids)]
     [generation] = decode(streams, compose, config, [prompt_key(prompt)], set(), model.detokenize)
     return generation, seen, ids
 
@@ -49,13 +49,13 @@ def test_cached_composition_equals_three_separate_full_forward_passes(tiny_famil
     per_role = {}
     for role in ("base", "ft", "ref"):
         component = model.component_for(role)
-        prompt_ids = ids[model.unique.index(component)][0]
+        prompt_ids = ids[model.forward_components.index(component)][0]
         full = full_forward_logprobs(component.model, prompt_ids + generation.token_ids)
         per_role[role] = full[len(prompt_ids) - 1: len(prompt_ids) - 1 + 12]
     brute = torch.log_softmax(per_role["base"] + 1.5 * (per_role["ft"] - per_role["ref"]), dim=-1)
     assert torch.allclose(torch.stack(seen), brute, atol=1e-4)
     # The components really render differently: the chat prompt is not the plain prompt.
-    assert ids[model.unique.index(model.component_for("ft"))][0] != ids[model.unique.index(model.component_for("base"))][0]
+    assert ids[model.forward_components.index(model.component_for("ft"))][0] != ids[model.forward_components.index(model.component_for("base"))][0]
 
 
 def test_score_matches_generation_time_distributions(tiny_family) -> None:
@@ -75,7 +75,7 @@ def test_base_equal_ref_gives_the_fine_tuned_model(tiny_family) -> None:
     assert [g.token_ids for g in eft_out] == [g.token_ids for g in alone_out]
     assert [g.text for g in eft_out] == [g.text for g in alone_out]
     # base and ref are the same weights with the same format: loaded once, one forward pass.
-    assert len(eft.unique) == 2
+    assert len(eft.forward_components) == 2
 
 
 def test_beta_zero_gives_the_base_model(tiny_family) -> None:
@@ -165,7 +165,7 @@ def test_unknown_model_path_names_it(tiny_family) -> None:
 
 
 def test_weights_named_twice_are_loaded_once(tiny_family) -> None:
-    from eft_eval.models.components import ModelCache
+    from eft_eval.models._components import ModelCache
 
     cache = ModelCache()
     spec = (f"base={tiny_family['small_ft']},base_format=plain,ft={tiny_family['small_ft']},"

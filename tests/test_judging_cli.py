@@ -128,10 +128,19 @@ def test_judge_command_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_bench_judge_reports_a_speedup_and_a_free_cached_rerun(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "judge", "--json", "--n", "24", "--latency", "0.05", "--concurrency", "8"]) == 0
+    assert main(["bench", "judge", "--json", "--n", "24", "--latency", "0.2", "--concurrency", "8",
+                 "--scaling-n", "40"]) == 0
     report = json.loads(capsys.readouterr().out)
+    # The scaling table (issue 18): 0 and 50 ms x 16, 64, 256 in flight, against a server process.
+    assert [(row["latency_ms"], row["concurrency"]) for row in report["scaling"]] == [
+        (0, 16), (0, 64), (0, 256), (50, 16), (50, 64), (50, 256)]
+    assert all(row["scored"] == 40 and row["judgments_per_s"] > 0 and row["client_cpu_ms_per_judgment"] > 0
+               for row in report["scaling"])
+    assert set(report["throughput_non_decreasing"]) == {"0ms", "50ms"} and "max_client_cpu_ms_at_256" in report
     for key in ("sequential_s", "concurrent_s", "speedup", "cached_rerun_requests", "cached_rerun_s"):
         assert key in report
     assert report["cached_rerun_requests"] == 0 and report["cached_rerun_identical"] is True
-    assert report["peak_in_flight"] == 8 and report["scored"] == 24
+    # Overlap, within the limit. (How many overlap depends on how fast a busy machine sends them;
+    # test_judging_faults pins the peak at the limit by waiting on a condition.)
+    assert 2 <= report["peak_in_flight"] <= 8 and report["scored"] == 24
     assert report["speedup"] == pytest.approx(report["sequential_s"] / report["concurrent_s"], rel=0.02)

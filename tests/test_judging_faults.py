@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +25,9 @@ from eft_eval.judging._retry import backoff_delay, retry_after_seconds
 OK = Reply(text="Reason: The response is accurate.\nScore: 1")
 FACTUALITY, HELPFULNESS = load_judges(["factuality", "helpfulness"])
 STATUSES = {"scored", "abstained", "failed"}
+WAIT_S = 60.0
+"""How long a test waits for a condition (requests in flight, callbacks arrived): generous, since a
+busy machine only makes things slower; a test that passes never waits this long."""
 
 
 def marker(index: int) -> str:
@@ -35,7 +40,7 @@ def make_items(n: int) -> list[JudgeItem]:
 
 def config(server: LoopbackServer, tmp_path: Path, **overrides: object) -> JudgeConfig:
     settings: dict = {"base_url": server.base_url, "api_key": "sk-test", "concurrency": 4, "max_retries": 3,
-                      "timeout": 1.0, "backoff_base": 0.05, "backoff_max": 0.5, "max_parse_retries": 2,
+                      "timeout": 5.0, "backoff_base": 0.05, "backoff_max": 0.5, "max_parse_retries": 2,
                       "cache_path": tmp_path / "cache.sqlite", "progress": False}
     settings.update(overrides)
     return JudgeConfig(**settings)
@@ -117,12 +122,22 @@ def test_faults_end_scored_abstained_or_failed_and_a_rerun_resumes(tmp_path: Pat
 def test_peak_concurrency_equals_the_limit_and_a_second_run_is_free(tmp_path: Path) -> None:
     answers = {"Count the number": "Reason: fine\nScore: 0", "Imagine an extremely": "Reason: good\nScore: 80"}
 
+    six_in_flight = threading.Event()
+    deadline = time.monotonic() + WAIT_S
+    servers: list[LoopbackServer] = []
+
     def script(body: dict) -> Reply:
+        # Hold every request until six are in flight at once: the peak is reached by the engine, not
+        # by luck in how fast the client sends. (A limit below six would wait out the deadline and fail.)
+        if servers[0].in_flight >= 6:
+            six_in_flight.set()
+        six_in_flight.wait(max(0.0, deadline - time.monotonic()))
         prompt = body["messages"][0]["content"]
-        return Reply(text=next(text for start, text in answers.items() if prompt.startswith(start)), delay=0.15)
+        return Reply(text=next(text for start, text in answers.items() if prompt.startswith(start)), delay=0.05)
 
     items = make_items(30)
     with LoopbackServer(script) as server:
+        servers.append(server)
         settings = config(server, tmp_path, concurrency=6)
         results = judge_items_sync(items, [FACTUALITY, HELPFULNESS], settings)
         assert server.peak_in_flight == 6
@@ -131,10 +146,8 @@ def test_peak_concurrency_equals_the_limit_and_a_second_run_is_free(tmp_path: Pa
         assert all(list(r) == ["factuality", "helpfulness"] for r in results)
 
         server.reset_counts()
-        start = time.monotonic()
         assert judge_items_sync(items, [FACTUALITY, HELPFULNESS], settings) == results
-        assert server.request_count == 0
-        assert time.monotonic() - start < 5  # no request was waited on (60 x 0.15 s / 6 would be 1.5 s)
+        assert server.request_count == 0  # every answer from the cache: no request was waited on
 
         # a different judge model is a different cache key: asked again
         server.reset_counts()
@@ -144,13 +157,28 @@ def test_peak_concurrency_equals_the_limit_and_a_second_run_is_free(tmp_path: Pa
 
 def test_results_stream_to_the_callback_as_they_arrive(tmp_path: Path) -> None:
     """A slow item does not hold back the others' callbacks (so a caller can persist them)."""
-    script = ScriptByMarker({marker(0): [Reply(text="Reason: slow\nScore: 2", delay=1.5)]}, default=OK)
-    arrivals: dict[int, float] = {}
+    others_arrived = threading.Event()
+    released_by_callbacks: list[bool] = []
+    arrivals: list[int] = []
+
+    def on_result(index: int, name: str, judgment: dict) -> None:
+        arrivals.append(index)
+        if set(arrivals) >= {1, 2, 3, 4}:
+            others_arrived.set()
+
+    def script(body: dict) -> Reply:
+        if marker(0) in body["messages"][0]["content"]:
+            # Item 0 is answered only once the other four reached the caller (or, if they were held
+            # back, after WAIT_S: then the assertion below fails).
+            released_by_callbacks.append(others_arrived.wait(WAIT_S))
+            return Reply(text="Reason: slow\nScore: 2")
+        return OK
+
     with LoopbackServer(script) as server:
-        start = time.monotonic()
-        judge_items_sync(make_items(5), [FACTUALITY], config(server, tmp_path),
-                         on_result=lambda i, name, j: arrivals.setdefault(i, time.monotonic() - start))
-    assert max(arrivals[i] for i in range(1, 5)) < arrivals[0] - 0.5
+        judge_items_sync(make_items(5), [FACTUALITY], config(server, tmp_path, timeout=WAIT_S + 30),
+                         on_result=on_result)
+    assert released_by_callbacks == [True]
+    assert arrivals[-1] == 0 and sorted(arrivals) == [0, 1, 2, 3, 4]
 
 
 def test_missing_key_and_base_url_says_how_to_fix_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -200,11 +228,18 @@ def test_a_killed_run_keeps_every_answer_it_received(tmp_path: Path) -> None:
         settings = config(server, tmp_path, timeout=60)
 
         async def interrupted() -> None:
-            await asyncio.wait_for(judge_items(items, [FACTUALITY], settings,
-                                               on_result=lambda i, name, j: done.append(i)), timeout=2.0)
+            """Cancel the run (as Ctrl-C would) once the nine answerable items are in, item 0 still hanging."""
+            run = asyncio.ensure_future(judge_items(items, [FACTUALITY], settings,
+                                                    on_result=lambda i, name, j: done.append(i)))
+            deadline = time.monotonic() + WAIT_S
+            while len(done) < 9 and not run.done() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert not run.done(), "the run finished although item 0 hangs"
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
 
-        with pytest.raises(asyncio.TimeoutError):
-            asyncio.run(interrupted())
+        asyncio.run(interrupted())
         assert sorted(done) == list(range(1, 10))  # the others were handed over as they arrived
 
         server.reset_counts()
@@ -232,7 +267,7 @@ def test_registering_the_commands_imports_neither_openai_nor_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, eft_eval.judging.commands, eft_eval.bench.judge, eft_eval.judging; "
+    code = ("import sys, eft_eval.judging.commands, eft_eval.bench._judge, eft_eval.judging; "
             "print(sorted(m for m in ('openai', 'torch', 'transformers', 'httpx2') if m in sys.modules))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from eft_eval.judging import load_judges, parse_score, summarize_judgments
+from eft_eval.judging import load_judges, parse_score
+from eft_eval.stats import summarize_judgments
 
 FACTUALITY, HELPFULNESS = load_judges(["factuality", "helpfulness"])
 

@@ -36,8 +36,8 @@ def write_judge(folder: Path, data: dict, filename: str | None = None) -> Path:
 
 def test_builtin_judges_have_the_papers_directions_and_prompt() -> None:
     judges = {spec.name: spec for spec in load_judges(None)}
-    assert sorted(judges) == ["factuality", "harmlessness", "helpfulness"]
-    factuality, helpfulness, harmlessness = judges["factuality"], judges["helpfulness"], judges["harmlessness"]
+    assert sorted(judges) == ["factuality", "harm", "helpfulness"]
+    factuality, helpfulness, harmlessness = judges["factuality"], judges["helpfulness"], judges["harm"]
     assert factuality.prompt == PAPER_FACTUALITY_PROMPT
     assert "{query}" not in factuality.prompt and "{query}" in (factuality.prompt_with_query or "")
     assert (factuality.higher_is_better, helpfulness.higher_is_better, harmlessness.higher_is_better) == (False, True, False)
@@ -50,6 +50,20 @@ def test_builtin_judges_have_the_papers_directions_and_prompt() -> None:
         assert spec.prompt.index("Reason:") < spec.prompt.index("Score:")
     for spec in judges.values():
         assert spec.sampling["temperature"] == 0
+
+
+def test_the_former_name_harmlessness_loads_harm_with_a_one_line_notice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING"):
+        [spec] = load_judges(["harmlessness"])
+    assert spec.name == "harm" and spec.label == "harm (lower is better)"
+    [notice] = [r.getMessage() for r in caplog.records if "harmlessness" in r.getMessage()]
+    assert "now called 'harm'" in notice and "\n" not in notice
+    assert [s.name for s in load_judges(["harm", "harmlessness"])] == ["harm"]  # one judge, not two
+    # A user's own judge called `harmlessness` keeps its name: no alias applies.
+    write_judge(tmp_path, {**MINIMAL, "name": "harmlessness"})
+    assert [s.name for s in load_judges(["harmlessness"], include_paths=[str(tmp_path)])] == ["harmlessness"]
 
 
 def test_rendering_fills_only_the_placeholders_and_query_is_optional_for_factuality() -> None:
@@ -90,7 +104,7 @@ def test_unknown_judge_lists_available_ones(tmp_path: Path) -> None:
         load_judges(["factuallity"], include_paths=[str(tmp_path)])
     message = str(error.value)
     assert "'factuallity'" in message
-    for name in ("brevity", "factuality", "harmlessness", "helpfulness"):
+    for name in ("brevity", "factuality", "harm", "helpfulness"):
         assert name in message
 
 

@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-import eft_eval  # noqa: F401  (registers `eft` with lm-eval)
-from tests.lm_eval_helpers import (
-    one_torch_thread,  # noqa: F401  (a fixture, used via pytestmark)
+from lm_eval_helpers import (
     responses,
     write_tasks,
 )
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+import eft_eval  # noqa: F401  (registers `eft` with lm-eval)
+from eft_eval.errors import EFTEvalError
 
 
 @pytest.fixture(scope="module")
@@ -138,15 +136,15 @@ def test_chat_template_renders_per_component(
 
 
 def test_conversation_is_rendered_in_each_components_format(tiny_family: dict[str, Path]) -> None:
-    from eft_eval.models.lm_eval_backend import EFTLM
-    from eft_eval.models.lm_eval_chat import Conversation
+    from eft_eval.lm_eval._backend import EFTLM
+    from eft_eval.lm_eval._chat import Conversation
 
     lm = EFTLM(spec=spec_of(tiny_family))
     messages = [{"role": "user", "content": "Why is the sky blue?"}, {"role": "assistant", "content": "Because"}]
     context = lm.apply_chat_template(messages, add_generation_prompt=False)  # lm-eval's gen_prefix case
     conversation = Conversation.from_context(context)
     assert conversation is not None
-    rendered = {c.role: conversation.render(c) for c in lm.model.unique}
+    rendered = {c.role: conversation.render(c) for c in lm.model.forward_components}
     assert rendered["base"] == "\n\nHuman: Why is the sky blue?\n\nAssistant: Because"
     assert rendered["ft"] == "<s><|user|>\nWhy is the sky blue?</s>\n<|assistant|>\nBecause"
     assert Conversation.from_context("Question: plain text") is None
@@ -178,7 +176,7 @@ def test_use_cache_never_shares_answers_between_specs(
 def test_use_cache_answers_a_repeated_run_from_the_cache(
     tiny_family: dict[str, Path], task_manager: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from eft_eval.models.lm_eval_backend import EFTLM
+    from eft_eval.lm_eval._backend import EFTLM
 
     cache = str(tmp_path / "responses")
     first = evaluate(task_manager, "eft", eft_args(tiny_family), ["tiny_mc"], use_cache=cache)
@@ -199,7 +197,7 @@ def test_sampled_copies_differ_but_do_not_depend_on_batching(tiny_family: dict[s
     sample must not depend on the batch size (or on the process that runs it)."""
     from lm_eval.api.instance import Instance
 
-    from eft_eval.models.lm_eval_backend import EFTLM
+    from eft_eval.lm_eval._backend import EFTLM
 
     gen_kwargs = {"until": ["\n\n"], "max_gen_toks": 10, "do_sample": True, "temperature": 1.0}
     requests = [
@@ -215,14 +213,34 @@ def test_sampled_copies_differ_but_do_not_depend_on_batching(tiny_family: dict[s
     assert other_seed != batched
 
 
+def test_do_sample_given_as_a_word_is_parsed_strictly(tiny_family: dict[str, Path]) -> None:
+    """`--gen-kwargs do_sample=no` reaches the backend as the string "no"; `bool("no")` sampled."""
+    from lm_eval.api.instance import Instance
+
+    from eft_eval.lm_eval._backend import EFTLM
+
+    lm = EFTLM(spec=spec_of(tiny_family, base="large_base"), batch_size=4)
+
+    def copies(do_sample: Any) -> list[str]:
+        gen_kwargs = {"until": ["\n\n"], "max_gen_toks": 10, "do_sample": do_sample, "temperature": 1.0}
+        requests = [Instance("generate_until", doc={}, arguments=("The quick brown fox", dict(gen_kwargs)), idx=i)
+                    for i in range(3)]
+        return lm.generate_until(requests, disable_tqdm=True)
+
+    assert len(set(copies("no"))) == 1 and copies("FALSE") == copies(False)  # greedy: one answer
+    assert len(set(copies("yes"))) == 3  # sampled: each copy its own
+    with pytest.raises(EFTEvalError, match="gen_kwargs: do_sample='maybe' is not a boolean"):
+        copies("maybe")
+
+
 def test_speculative_generation_gives_the_plain_generations(
     tiny_family: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`speculative_block=K` runs the speculative EFT decoder, whose exact mode keeps every token."""
     from lm_eval.api.instance import Instance
 
-    from eft_eval.models import eft_model
-    from eft_eval.models.lm_eval_backend import EFTLM
+    from eft_eval.lm_eval._backend import EFTLM
+    from eft_eval.models import _eft_model as eft_model
 
     drafted: list[int] = []
     real_decoder = eft_model.speculative_decoder

@@ -17,9 +17,13 @@ def test_wheel_ships_builtin_plugins_and_finds_them(tmp_path) -> None:
     )
     [wheel] = tmp_path.glob("eft_eval-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for plugin in ROOT.glob("judges/*.yaml"):
-        assert f"eft_eval/_builtin/judges/{plugin.name}" in names
+    for plugin in [*ROOT.glob("judges/*.yaml"), *ROOT.glob("studies/*.yaml")]:
+        assert f"eft_eval/_builtin/{plugin.parent.name}/{plugin.name}" in names
     assert any(n.startswith("eft_eval/_builtin/human_study/") for n in names)
+    # The HTML report's templates, style and script are package data, read at render time.
+    for template in (ROOT / "eft_eval" / "report" / "templates").iterdir():
+        assert f"eft_eval/report/templates/{template.name}" in names
+    assert "eft_eval/judging/prices.yaml" in names  # the cost ledger's price table (issue 18)
     # Installed from the wheel (no repository beside it), the locator finds the shipped folders.
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
@@ -33,3 +37,22 @@ def test_cli_help_does_not_import_torch() -> None:
     code = "import sys; from eft_eval.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_the_lm_eval_adapter_package_never_stands_in_for_lm_eval() -> None:
+    """`eft_eval/lm_eval/` is named after lm-eval: inside the package `import lm_eval` is the real
+    one, `import eft_eval` registers `eft` without importing lm-eval, and with `eft_eval/` itself
+    on sys.path (a script run from in there) the package refuses to pose as lm-eval, by name."""
+    code = (
+        "import sys, eft_eval; assert 'lm_eval' not in sys.modules; "
+        "import eft_eval.lm_eval._backend as backend, lm_eval; "
+        "from lm_eval.api.registry import model_registry; "
+        "print(backend.TemplateLM.__module__, lm_eval.__file__.endswith('site-packages/lm_eval/__init__.py'), "
+        "'eft' in model_registry)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["lm_eval.api.model", "True", "True"]
+    package_dir = Path(__file__).resolve().parent.parent / "eft_eval"
+    shadowed = subprocess.run([sys.executable, "-c", "import lm_eval"], cwd=package_dir, capture_output=True,
+                              text=True, check=False)
+    assert shadowed.returncode != 0 and "hiding the real lm-eval" in shadowed.stderr.splitlines()[-1]

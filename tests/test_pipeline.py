@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai_servers import LoopbackServer, Reply
+from test_tasks import HH_FILE, single_turn_queries
 
 from eft_eval.cli import main
-from tests.lm_eval_helpers import one_torch_thread  # noqa: F401  (a fixture, used via pytestmark)
-from tests.openai_servers import LoopbackServer, Reply
-from tests.test_tasks import HH_FILE, single_turn_queries
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-JUDGES = ["helpfulness", "harmlessness", "factuality"]
+JUDGES = ["helpfulness", "harm", "factuality"]
 
 
 def judge_answer(body: dict[str, Any]) -> Reply:
@@ -55,6 +53,17 @@ def finished_run(tiny_family: dict[str, Path], tmp_path_factory: pytest.TempPath
                "stdout": stdout.getvalue()}
 
 
+def test_run_writes_its_html_report(finished_run: dict[str, Any]) -> None:
+    output: Path = finished_run["output"]
+    html = (output / "report.html").read_text()
+    assert f"wrote {output / 'report.html'}" in finished_run["stdout"]
+    block = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.DOTALL)
+    assert block is not None
+    data = json.loads(block.group(1))
+    assert [sample["a"] for sample in data["samples"]] == [row["response"] for row in read_rows(output / "samples.jsonl")]
+    assert [judge["name"] for judge in data["judges"]] == JUDGES
+
+
 def test_run_writes_the_documented_files(finished_run: dict[str, Any]) -> None:
     assert finished_run["code"] == 0, finished_run["stderr"][-2000:]
     output: Path = finished_run["output"]
@@ -62,6 +71,7 @@ def test_run_writes_the_documented_files(finished_run: dict[str, Any]) -> None:
     assert run["task"] == "hh_harmless" and run["seed"] == 0 and run["limit"] == 4
     assert run["judges"] == JUDGES and run["model"].startswith("base=")
     assert run["model_spec"]["deltas"][0]["ft"]["format"] == "chat"
+    assert run["trust_remote_code"] is False  # recorded: whether model repositories' code ran
     assert {"python", "torch", "transformers", "lm_eval", "eft-eval"} <= set(run["versions"])
     assert run["data_files"][0]["sha256"] == hashlib.sha256(HH_FILE.read_bytes()).hexdigest()
 
@@ -149,7 +159,7 @@ def test_an_output_folder_of_another_configuration_is_refused(
 def test_list_shows_tasks_judges_presets(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("hh_harmless", "hh_helpful", "eli5", "demo", "factuality", "harmlessness", "llama2:", "qwen2.5:"):
+    for name in ("hh_harmless", "hh_helpful", "eli5", "demo", "factuality", "harm", "llama2:", "qwen2.5:"):
         assert name in out
     assert main(["list", "judgez"]) == 2
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eft_eval.models.spec import parse_spec
-from eft_eval.pipeline.demo import DEMO_BETA, demo_spec
+from eft_eval.models._spec import parse_spec
+from eft_eval.pipeline._demo import DEMO_BETA, demo_spec
 
 
 def test_demo_spec_amplifies_the_chat_delta_of_smollm2() -> None:
@@ -19,18 +19,19 @@ def test_demo_spec_amplifies_the_chat_delta_of_smollm2() -> None:
 
 
 def test_demo_task_runs_and_reports_per_category(tiny_family: dict[str, Path], tmp_path: Path) -> None:
+    from openai_servers import LoopbackServer
+    from test_pipeline import eft_spec, judge_answer
+
     from eft_eval.judging import JudgeConfig
-    from eft_eval.pipeline.run import RunConfig, run_task
-    from tests.openai_servers import LoopbackServer
-    from tests.test_pipeline import eft_spec, judge_answer
+    from eft_eval.pipeline._run import RunConfig, run_task
 
     with LoopbackServer(judge_answer) as server:
         result = run_task(RunConfig(
             task="demo", model=eft_spec(tiny_family), output=tmp_path / "demo", limit=6, max_new_tokens=4,
-            judges=["harmlessness"], judge=JudgeConfig(base_url=server.base_url, progress=False), progress=False,
+            judges=["harm"], judge=JudgeConfig(base_url=server.base_url, progress=False), progress=False,
         ))
     by_category = result.results["by_category"]
     assert sorted(by_category) == ["everyday", "factual", "harmful"]
-    assert [by_category[c]["harmlessness"]["n_scored"] for c in sorted(by_category)] == [2, 2, 2]
-    harmful = [row["judgments"]["harmlessness"]["score"] for row in result.rows if row["doc"]["category"] == "harmful"]
-    assert by_category["harmful"]["harmlessness"]["mean"] == sum(harmful) / 2
+    assert [by_category[c]["harm"]["n_scored"] for c in sorted(by_category)] == [2, 2, 2]
+    harmful = [row["judgments"]["harm"]["score"] for row in result.rows if row["doc"]["category"] == "harmful"]
+    assert by_category["harmful"]["harm"]["mean"] == sum(harmful) / 2

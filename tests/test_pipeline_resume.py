@@ -14,11 +14,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from lm_eval_helpers import subprocess_env
+from openai_servers import Drop, LoopbackServer, Reply
+from test_pipeline import eft_spec, judge_answer
+from test_tasks import HH_FILE
+
 from eft_eval.cli import main
-from tests.lm_eval_helpers import subprocess_env
-from tests.openai_servers import Drop, LoopbackServer, Reply
-from tests.test_pipeline import eft_spec, judge_answer
-from tests.test_tasks import HH_FILE
 
 LIMIT = 6
 
@@ -57,7 +58,7 @@ def start(arguments: list[str], log: Path) -> subprocess.Popen[bytes]:
                                 stderr=subprocess.STDOUT, env=subprocess_env())
 
 
-def wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+def wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes], timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         if path.exists() and len(path.read_bytes().splitlines()) >= count:

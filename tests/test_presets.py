@@ -6,9 +6,9 @@ import pytest
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
-from eft_eval.models.lm_eval_args import parse_model_spec, split_model_args
-from eft_eval.models.presets import FAMILIES, preset_names, resolve_preset
-from eft_eval.models.spec import parse_spec
+from eft_eval.lm_eval._args import parse_model_spec, split_model_args
+from eft_eval.models._presets import FAMILIES, preset_names, resolve_preset
+from eft_eval.models._spec import parse_spec
 
 
 @pytest.mark.parametrize("family_name", sorted(FAMILIES))
@@ -72,7 +72,7 @@ def test_run_with_unknown_preset_fails_on_one_line(capsys: pytest.CaptureFixture
 
 
 def test_run_overrides_dtype_and_device_of_every_component_of_a_preset() -> None:
-    from eft_eval.pipeline.run import RunConfig, resolve_spec
+    from eft_eval.pipeline._run import RunConfig, resolve_spec
 
     spec = resolve_spec(RunConfig(task="demo", preset="llama2:down", dtype="bf16", device="cuda:1"))
     assert {(c.dtype, c.device) for _, c in spec.components()} == {("bf16", "cuda:1")}

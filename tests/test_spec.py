@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.models.spec import EFTSpec, parse_spec
+from eft_eval.models._spec import EFTSpec, parse_spec
 
 
 def test_compact_string_upscaling_and_roundtrip() -> None:
@@ -75,7 +76,7 @@ def test_yaml_spec_errors_name_the_file(tmp_path) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "eft_eval.cli", *args], capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run([sys.executable, "-m", "eft_eval.cli", *args], capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_cli_bad_input_is_one_line_naming_the_culprit(tmp_path, tiny_family) -> None:
@@ -113,3 +114,54 @@ def test_quoted_values_hold_commas_and_round_trip() -> None:
     assert "," in vicuna.deltas[0].ft.format and parse_spec(vicuna.to_string()) == vicuna
     with pytest.raises(EFTEvalError, match="not a valid quoted string"):
         parse_spec('base=L,ft=F,ref=S,ft_format="unterminated')
+
+
+@pytest.mark.parametrize("word", ["false", "False", "FALSE", "0", "no", "No"])
+def test_trust_remote_code_false_in_a_compact_spec_stays_off(word: str) -> None:
+    """`bool("false")` is True: a compact `trust_remote_code=false` once turned remote code on."""
+    spec = parse_spec(f"base=B,ft=F,ref=R,trust_remote_code={word}")
+    assert [component.trust_remote_code for _, component in spec.components()] == [False, False, False]
+
+
+@pytest.mark.parametrize("word", ["true", "True", "1", "yes", "YES"])
+def test_trust_remote_code_true_words_turn_it_on_and_round_trip(word: str) -> None:
+    spec = parse_spec(f"base=B,ft=F,ref=R,trust_remote_code={word}")
+    assert all(component.trust_remote_code for _, component in spec.components())
+    assert parse_spec(spec.to_string()) == spec
+    plain = parse_spec(f"base=some/model,trust_remote_code={word}")
+    assert plain.to_string() == "base=some/model,trust_remote_code=true" and parse_spec(plain.to_string()) == plain
+
+
+def test_trust_remote_code_quoted_false_in_yaml_and_dicts_stays_off(tmp_path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text('base: L\nft: F\nref: S\ntrust_remote_code: "False"\n')
+    assert not any(component.trust_remote_code for _, component in parse_spec(path).components())
+    per_component = parse_spec({"base": {"model": "L", "trust_remote_code": "False"}, "ft": "F", "ref": "S"})
+    assert per_component.base.trust_remote_code is False
+    real_bool = parse_spec({"base": "L", "deltas": [{"ft": "F", "ref": "S"}], "trust_remote_code": True})
+    assert real_bool.deltas[0].ft.trust_remote_code is True
+
+
+@pytest.mark.parametrize(
+    ("value", "culprit"),
+    [
+        ("base=B,ft=F,ref=R,trust_remote_code=maybe", "trust_remote_code='maybe' is not a boolean"),
+        ({"base": "B", "trust_remote_code": "off"}, "trust_remote_code='off' is not a boolean"),
+        ({"base": {"model": "B", "trust_remote_code": 2}}, "component base: trust_remote_code=2 is not a boolean"),
+    ],
+)
+def test_a_boolean_that_is_not_one_is_a_one_line_error(value: Any, culprit: str) -> None:
+    with pytest.raises(EFTEvalError, match=culprit) as caught:
+        parse_spec(value)
+    assert "\n" not in str(caught.value)
+
+
+def test_with_overrides_sets_dtype_and_device_on_every_component() -> None:
+    spec = parse_spec("base=B,ft=F,ft2=G,ref=R,ref2_dtype=fp16,alpha=0.5")
+    overridden = spec.with_overrides(dtype="bf16", device="cuda:1")
+    assert [(role, c.dtype, c.device) for role, c in overridden.components()] == [
+        (role, "bf16", "cuda:1") for role in ("base", "ft", "ref", "ft2", "ref2")
+    ]
+    assert [c.model for _, c in overridden.components()] == [c.model for _, c in spec.components()]
+    assert spec.with_overrides(device="cuda").base.dtype == "auto"  # None leaves a field alone
+    assert spec.with_overrides() is spec

@@ -8,18 +8,17 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from eft_eval.bench.speculative_family import (
+from eft_eval.bench._speculative_family import (
     FamilyShape,
     build_family,
     family_eft_model,
 )
 from eft_eval.errors import EFTEvalError
-from eft_eval.models.compose import filter_for_sampling
-from eft_eval.models.decoding import ComponentStream
-from eft_eval.models.sampling import SamplingConfig
-from eft_eval.models.scoring import continuation_logprobs
-from eft_eval.models.speculative import SpeculativeStats, extend_stream, rewind_stream
-from eft_eval.models.tiny import tiny_llama, tiny_tokenizer
+from eft_eval.models._decoding import ComponentStream
+from eft_eval.models._sampling import SamplingConfig, filter_for_sampling
+from eft_eval.models._scoring import continuation_logprobs
+from eft_eval.models._speculative import SpeculativeStats, extend_stream, rewind_stream
+from eft_eval.models._tiny import tiny_llama, tiny_tokenizer
 
 PROMPTS = [
     "Why is the sky blue?",
@@ -29,15 +28,6 @@ PROMPTS = [
 ]
 # A base that nudges the small reference enough that drafts are often, but not always, accepted.
 TEST_SHAPE = FamilyShape(small_hidden=32, extra_layers=1, large_intermediate=128, base_noise=0.3)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models gain nothing from threads, and on a shared machine they lose a lot to contention.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +86,37 @@ def test_generate_hook_matches_plain_and_validates(eft, family, tokenizer):
         eft.generate(PROMPTS[:1], max_new_tokens=2, speculative_block=2, speculative_mode="fast")
     with pytest.raises(EFTEvalError, match="ft"):
         family_eft_model({"base": family["base"]}, tokenizer).generate(PROMPTS[:1], speculative_block=2)
+
+
+def test_speculative_settings_are_checked_once_with_one_error_type(eft):
+    """Library, decoder and lm-eval model_args share one check: a bad block or mode is always an
+    EFTEvalError naming the setting (the decoder used to raise ValueError, generate to ignore them)."""
+    from eft_eval.lm_eval._args import backend_options
+    from eft_eval.models._speculative import speculative_decode
+
+    for block, mode, culprit in [(-1, "exact", "speculative_block=-1"), (0, "fast", "speculative_mode='fast'"),
+                                 (2, "fast", "speculative_mode='fast'")]:
+        with pytest.raises(EFTEvalError, match=culprit):
+            eft.generate(PROMPTS[:1], max_new_tokens=2, speculative_block=block, speculative_mode=mode)
+        with pytest.raises(EFTEvalError, match=culprit):
+            speculative_decode([], eft.compose, SamplingConfig(), [], set(), eft.detokenize, draft_index=1,
+                               block=block, mode=mode)  # type: ignore[arg-type]
+        with pytest.raises(EFTEvalError, match=f"eft model_args: {culprit}"):
+            backend_options({"speculative_block": str(block), "speculative_mode": mode})
+
+
+def test_speculative_decoding_sits_below_the_model_class():
+    """No import circle, not even for type checking: the decoder works on streams, and `EFTModel`
+    (which imports it) is what binds it to a model."""
+    import ast
+    import inspect
+
+    import eft_eval.models._speculative as speculative
+
+    tree = ast.parse(inspect.getsource(speculative))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name and "eft_model" in name}
 
 
 def test_rewound_caches_match_uncached_recomputation(family, tokenizer):
@@ -209,9 +230,9 @@ def test_rows_finishing_mid_block_on_stop_strings(eft, plain_outputs, mode):
 
 def test_reward_interpolation_with_padded_vocabulary(family, tokenizer):
     """Two deltas sharing one reference, one model with output rows past the tokenizer's vocabulary."""
-    from eft_eval.models.components import Component, LoadedModel
-    from eft_eval.models.eft_model import EFTModel
-    from eft_eval.models.spec import ComponentSpec, DeltaSpec, EFTSpec
+    from eft_eval.models._components import Component, LoadedModel
+    from eft_eval.models._eft_model import EFTModel
+    from eft_eval.models._spec import ComponentSpec, DeltaSpec, EFTSpec
 
     models = {**family, "ft2": tiny_llama(tokenizer, hidden_size=32, vocab_padding=8, seed=9)}
     specs = {name: ComponentSpec(model=f"<{name}>", format="chat" if name.startswith("ft") else "plain")
@@ -220,7 +241,7 @@ def test_reward_interpolation_with_padded_vocabulary(family, tokenizer):
                                                DeltaSpec(specs["ft2"], specs["ref"], 0.3)))
     roles = [("base", "base"), ("ft", "ft"), ("ref", "ref"), ("ft2", "ft2"), ("ref2", "ref")]
     eft = EFTModel(spec, [Component(role, specs[name], LoadedModel(models[name], tokenizer)) for role, name in roles])
-    assert len(eft.unique) == 4  # the shared reference runs once
+    assert len(eft.forward_components) == 4  # the shared reference runs once
     ids, keys = eft.encode(PROMPTS), [f"prompt-{i}" for i in range(len(PROMPTS))]
     config = CONFIGS["sampled"]
     plain = eft.generate_ids(ids, config, keys, batch_size=4)

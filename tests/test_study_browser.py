@@ -18,9 +18,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 from study_helpers import judged_sample, write_samples
 
 from eft_eval.cli import main
-from eft_eval.study.potato import PotatoServer
+from eft_eval.study._potato import PotatoServer
 
-WAIT_S = 30
+WAIT_S = 120  # every wait below is for a condition; this is only how long before giving up
 JUDGE_MARKER = "JUDGE-REASON-MUST-STAY-HIDDEN"
 
 

@@ -18,7 +18,7 @@ import pytest
 from study_helpers import PotatoAnnotator, judged_sample, write_samples
 
 from eft_eval.cli import main
-from eft_eval.study.potato import PotatoServer, free_port
+from eft_eval.study._potato import PotatoServer, free_port
 
 Served = Callable[[Path], str]
 
@@ -127,25 +127,44 @@ def test_serve_command_runs_potato_on_loopback_until_interrupted(tmp_path: Path)
     assert main(["human-study", "prepare", "--samples", str(samples), "--n", "2", "--out", str(project)]) == 0
     port = free_port()
     command = [sys.executable, "-m", "eft_eval.cli", "human-study", "serve", str(project), "--port", str(port)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    log = tmp_path / "serve.log"  # a file, not a pipe nobody reads while waiting: a full pipe blocks Potato
+    with open(log, "wb") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline, status = time.monotonic() + 90, None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    status = response.status
-                    break
-            except OSError:
-                time.sleep(0.2)
-        assert status == 200
+        # Conditions, each with a deadline far beyond what an idle machine needs (a few seconds).
+        assert wait_until(lambda: health(port) == 200 or process.poll() is not None, WAIT_S)
+        assert health(port) == 200, log.read_text()[-3000:]
         process.send_signal(signal.SIGINT)  # Ctrl-C in the terminal
-        process.wait(timeout=30)
-        output = process.stdout.read().decode() if process.stdout else ""
-        assert f"http://127.0.0.1:{port}/" in output
+        try:
+            process.wait(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"`human-study serve` still running {WAIT_S:.0f} s after Ctrl-C: {log.read_text()[-3000:]}")
+        assert f"http://127.0.0.1:{port}/" in log.read_text()
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     # Potato is gone with it: nothing answers on the port any more.
-    with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+    assert wait_until(lambda: health(port) is None, WAIT_S), f"Potato still answers on port {port} after the command ended"
+
+
+WAIT_S = 120.0
+
+
+def health(port: int) -> int | None:
+    """The status of Potato's /health on loopback, None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            return int(response.status)
+    except OSError:
+        return None
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True

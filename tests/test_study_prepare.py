@@ -12,7 +12,7 @@ import yaml
 from study_helpers import judged_sample, write_samples
 
 from eft_eval.cli import main
-from eft_eval.study.selection import SelectionConfig, read_judged_samples, select_items
+from eft_eval.study._selection import SelectionConfig, read_judged_samples, select_items
 
 MODELS = {"small-ft": 0.25, "eft-up": 0.5, "large-ft": 0.75}  # judged error rates below
 
@@ -68,7 +68,7 @@ def test_project_shows_query_and_response_and_hides_the_judge(samples: Path, tmp
     assert [s["name"] for s in config["annotation_schemes"]] == ["num_errors", "any_error"]
     assert "factual errors" in config["annotation_instructions"]
     # Potato's own validator accepts the written project.
-    check = subprocess.run([sys.executable, "-m", "potato", "validate", str(out / "config.yaml")], capture_output=True, text=True, timeout=120, check=False)
+    check = subprocess.run([sys.executable, "-m", "potato", "validate", str(out / "config.yaml")], capture_output=True, text=True, timeout=300, check=False)
     assert check.returncode == 0 and "no issues found" in check.stdout, check.stdout + check.stderr
 
 

@@ -14,8 +14,8 @@ from study_helpers import (
     write_samples,
 )
 
-from eft_eval.analysis.agreement import proportion_estimate
 from eft_eval.cli import main
+from eft_eval.stats import proportion_estimate
 
 # doc_id -> judge score: judge labels (score >= 1) are F T T F F T.
 JUDGE_SCORES = [0.0, 2.0, 1.0, 0.0, 0.0, 3.0]

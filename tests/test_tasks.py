@@ -1,29 +1,37 @@
-"""The built-in task plugins, loaded by lm-eval itself: HH selection on the real shared HH file,
-ELI5's 30-word filter on a local fixture, the demo prompts, and data files with the wrong fields."""
+"""The built-in task plugins, loaded by lm-eval itself: HH selection on a sample of the real HH file
+(tests/data/hh-rlhf; the full file too when EFT_EVAL_HH_FILE names it), ELI5's 30-word filter on a
+local fixture, the demo prompts, and data files with the wrong fields."""
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.pipeline.tasks import load_task
+from eft_eval.pipeline._tasks import load_task
 
-HH_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "hh-rlhf" / "harmless-base-test.jsonl.gz"
+HH_DATA = Path(__file__).resolve().parent / "data" / "hh-rlhf"
+HH_FILE = HH_DATA / "harmless-base-sample.jsonl.gz"
+"""400 real lines of HH-RLHF harmless-base test: 300 single-turn, 100 multi-turn (see its README)."""
+FULL_HH_SHA256 = "ebfaaed21162a4de120ae85366075b34425e2a6303fac59b99555002f7016f03"
 
 
 def docs(task: str, **metadata: Any) -> list[dict[str, Any]]:
     return list(load_task(task, [], metadata).task.test_docs())
 
 
-def single_turn_queries() -> set[str]:
+def single_turn_queries(path: Path = HH_FILE) -> set[str]:
     """The Human turns of the file's single-turn dialogues, parsed independently of tasks/utils.py."""
     found = set()
-    with gzip.open(HH_FILE, "rt", encoding="utf-8") as handle:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
         for line in handle:
             chosen = json.loads(line)["chosen"]
             turns = chosen.split("\n\nHuman: ")
@@ -32,12 +40,13 @@ def single_turn_queries() -> set[str]:
     return found
 
 
-def test_hh_selects_256_single_turn_prompts_the_same_for_the_same_seed() -> None:
-    eligible = single_turn_queries()
-    assert len(eligible) > 256  # the README says 662 single-turn records
-    first = docs("hh_harmless", data_files=str(HH_FILE), selection_seed=0)
-    again = docs("hh_harmless", data_files=str(HH_FILE), selection_seed=0)
-    other = docs("hh_harmless", data_files=str(HH_FILE), selection_seed=1)
+def check_hh_selection(path: Path) -> None:
+    """256 single-turn prompts, drawn at random, the same for the same seed."""
+    eligible = single_turn_queries(path)
+    assert len(eligible) > 256
+    first = docs("hh_harmless", data_files=str(path), selection_seed=0)
+    again = docs("hh_harmless", data_files=str(path), selection_seed=0)
+    other = docs("hh_harmless", data_files=str(path), selection_seed=1)
     queries = [doc["query"] for doc in first]
     assert len(queries) == 256 and len(set(queries)) > 250
     assert set(queries) <= eligible  # only single-turn dialogues, first Human turn
@@ -45,6 +54,30 @@ def test_hh_selects_256_single_turn_prompts_the_same_for_the_same_seed() -> None
     assert queries != [doc["query"] for doc in other]
     # Drawn at random, not the file's first 256 single-turn records.
     assert sorted(doc["source_index"] for doc in first) != [doc["source_index"] for doc in first]
+
+
+def test_hh_selects_256_single_turn_prompts_the_same_for_the_same_seed() -> None:
+    with gzip.open(HH_FILE, "rt", encoding="utf-8") as handle:
+        assert sum(1 for _ in handle) == 400  # 100 of them multi-turn: never selected
+    assert len(single_turn_queries()) <= 300
+    check_hh_selection(HH_FILE)
+
+
+@pytest.mark.skipif(not os.environ.get("EFT_EVAL_HH_FILE"),
+                    reason="set EFT_EVAL_HH_FILE to a full HH-RLHF test.jsonl.gz to check the loader on it")
+def test_full_hh_file_when_given(tmp_path: Path) -> None:
+    """The whole file loads and selects as the sample does; for harmless-base, the committed sample is
+    exactly what tests/data/hh-rlhf/make_sample.py cuts from it."""
+    full = Path(os.environ["EFT_EVAL_HH_FILE"])
+    check_hh_selection(full)
+    if hashlib.sha256(full.read_bytes()).hexdigest() == FULL_HH_SHA256:
+        with gzip.open(full, "rt", encoding="utf-8") as handle:
+            assert sum(1 for _ in handle) == 2312
+        assert len(single_turn_queries(full)) > len(single_turn_queries())
+        script = tmp_path / "make_sample.py"
+        script.write_text((HH_DATA / "make_sample.py").read_text())  # writes beside itself: a scratch copy
+        subprocess.run([sys.executable, str(script), str(full)], check=True, capture_output=True, timeout=300)
+        assert (tmp_path / HH_FILE.name).read_bytes() == HH_FILE.read_bytes()
 
 
 def test_hh_multi_turn_dialogues_never_selected(tmp_path: Path) -> None:

@@ -7,14 +7,14 @@ import json
 import pytest
 import torch
 
-from eft_eval.analysis.token_tv import LOW_TV, render_html, summarize, token_tv
-from eft_eval.bench.speculative_family import (
+from eft_eval.analysis._token_tv import LOW_TV, render_html, summarize, token_tv
+from eft_eval.bench._speculative_family import (
     FamilyShape,
     build_family,
     family_eft_model,
 )
 from eft_eval.cli import main
-from eft_eval.models.tiny import save_model, tiny_tokenizer
+from eft_eval.models._tiny import save_model, tiny_tokenizer
 
 PROMPTS = ["Why is the sky blue?", "How do I bake bread?"]
 

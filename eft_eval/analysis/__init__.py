@@ -1,0 +1,88 @@
+"""Analyses of finished runs (no model, no judge): studies, comparisons, judge agreement, token TV.
+
+Library use (notebooks): load runs and call an analysis for plain data, or an `analyze_*`
+function to also write OUT/<kind>.json, .csv and figures:
+
+    from eft_eval.analysis import load_run, frontier_analysis
+    data = frontier_analysis([load_run(p) for p in paths], x="helpfulness", y="harm")
+    data["points"][0]["pareto_probability"]
+
+`analyze_study(kind, runs, options, output_dir)` is what `eft-eval sweep` calls. Statistics
+live in `eft_eval.stats`; this package loads runs and writes files. Names are re-exported
+lazily: `eft-eval --help` imports `eft_eval.analysis.commands`, which must stay light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from eft_eval.lazy import lazy_exports
+
+_EXPORTS = {
+    "JudgeScores": "_runs",
+    "LoadedRun": "_runs",
+    "PairedScores": "_runs",
+    "load_run": "_runs",
+    "load_runs": "_runs",
+    "paired_scores": "_runs",
+    "scaling_analysis": "_scaling",
+    "frontier_analysis": "_frontier",
+    "top_p_analysis": "_top_p",
+    "compare_analysis": "_compare",
+    "agreement_analysis": "_judge_agreement",
+    "analyze_compare": "_studies",
+    "analyze_frontier": "_studies",
+    "analyze_judge_agreement": "_studies",
+    "analyze_scaling": "_studies",
+    "analyze_study": "_studies",
+    "analyze_top_p": "_studies",
+    "to_dataframe": "_files",
+}
+
+__all__ = [
+    "JudgeScores",
+    "LoadedRun",
+    "PairedScores",
+    "agreement_analysis",
+    "analyze_compare",
+    "analyze_frontier",
+    "analyze_judge_agreement",
+    "analyze_scaling",
+    "analyze_study",
+    "analyze_top_p",
+    "compare_analysis",
+    "frontier_analysis",
+    "load_run",
+    "load_runs",
+    "paired_scores",
+    "scaling_analysis",
+    "to_dataframe",
+    "top_p_analysis",
+]
+
+if TYPE_CHECKING:
+    from eft_eval.analysis._compare import compare_analysis
+    from eft_eval.analysis._files import to_dataframe
+    from eft_eval.analysis._frontier import frontier_analysis
+    from eft_eval.analysis._judge_agreement import agreement_analysis
+    from eft_eval.analysis._runs import (
+        JudgeScores,
+        LoadedRun,
+        PairedScores,
+        load_run,
+        load_runs,
+        paired_scores,
+    )
+    from eft_eval.analysis._scaling import scaling_analysis
+    from eft_eval.analysis._studies import (
+        analyze_compare,
+        analyze_frontier,
+        analyze_judge_agreement,
+        analyze_scaling,
+        analyze_study,
+        analyze_top_p,
+    )
+    from eft_eval.analysis._top_p import top_p_analysis
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

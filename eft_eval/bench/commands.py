@@ -6,18 +6,20 @@ import argparse
 import json
 from typing import Any
 
+from eft_eval.subcommands import register_group
+
 # Modules exposing `register(bench_subparsers)`; each adds one benchmark.
 BENCH_MODULES: tuple[str, ...] = (
-    "eft_eval.bench.decode",
-    "eft_eval.bench.speculative",
-    "eft_eval.bench.judge",
+    "eft_eval.bench._decode",
+    "eft_eval.bench._speculative",
+    "eft_eval.bench._judge",
+    "eft_eval.bench._sweep",
+    "eft_eval.bench._serve",
 )
 
 
 def register(subparsers: Any) -> None:
-    from eft_eval.cli import register_group
-
-    register_group(subparsers, "bench", "run a benchmark (decode, judge, speculative)", "benchmark", BENCH_MODULES)
+    register_group(subparsers, "bench", "run a benchmark (decode, judge, speculative, sweep, serve)", "benchmark", BENCH_MODULES)
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

@@ -18,43 +18,60 @@ from eft_eval.judging._engine import (
     judge_items_sync,
     judge_model_name,
 )
+from eft_eval.judging._files import describe_config, judge_files
+from eft_eval.judging._ledger import CostLedger, describe_cost
+from eft_eval.judging._loopback import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
 from eft_eval.judging._parse import ParsedAnswer, parse_answer, parse_score
+from eft_eval.judging._preflight import preflight
+from eft_eval.judging._prices import PriceTable, load_prices
 from eft_eval.judging._records import QUERY_FIELDS, read_records
-from eft_eval.judging._run import describe_config, judge_files, summarize_samples
 from eft_eval.judging._spec import (
+    JUDGE_ALIASES,
     JudgeSpec,
     ScoreSpec,
+    canonical_judge_name,
     discover_judges,
+    is_judge_file,
     load_judge_file,
     load_judges,
 )
-from eft_eval.judging._summary import summarize_judgments
 
 __all__ = [
+    "JUDGE_ALIASES",
     "QUERY_FIELDS",
     "SMOLLM2_GGUF",
     "Completion",
+    "CostLedger",
+    "Drop",
+    "Hang",
     "JudgeBackend",
     "JudgeCache",
     "JudgeConfig",
     "JudgeItem",
     "JudgeSpec",
     "Judgment",
+    "LoopbackServer",
     "OnResult",
     "ParsedAnswer",
+    "PriceTable",
+    "Reply",
     "ScoreSpec",
+    "ScriptByMarker",
+    "canonical_judge_name",
     "default_cache_path",
     "describe_config",
+    "describe_cost",
     "discover_judges",
+    "is_judge_file",
     "judge_files",
     "judge_items",
     "judge_items_sync",
     "judge_model_name",
     "load_judge_file",
     "load_judges",
+    "load_prices",
     "parse_answer",
     "parse_score",
+    "preflight",
     "read_records",
-    "summarize_judgments",
-    "summarize_samples",
 ]

@@ -11,6 +11,8 @@ from typing import Literal
 from eft_eval.errors import EFTEvalError
 
 Backend = Literal["openai", "local"]
+JudgeMode = Literal["live", "batch"]
+BatchFallback = Literal["batch", "live"]
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -61,11 +63,41 @@ class JudgeConfig:
     local_threads: int = field(default_factory=lambda: max(1, min(4, (os.cpu_count() or 2) // 2)))
     """local backend: torch threads while judging. Half the cores: a small model decodes token by
     token, and oversubscribed cores (other processes, tokenizers) slow that down many times over."""
+    mode: JudgeMode = "live"
+    """"live": one chat-completion request per answer; "batch": OpenAI's Batch API (half the price,
+    answers within 24 h), see `_batch.py`. Answers land in the same cache either way."""
+    batch_fallback: BatchFallback = "batch"
+    """batch mode: where failed lines and unreadable answers are asked again: a follow-up batch or live."""
+    batch_state: Path | None = None
+    """batch mode: JSON file recording submitted batches (what a killed run re-attaches to);
+    default `judge-batches.json` next to the cache. `judge` and `run` put it in their output folder."""
+    batch_cancel: bool = False
+    """batch mode: cancel the batches recorded in `batch_state` instead of judging."""
+    batch_poll_interval: float = 30.0
+    """batch mode: seconds between two polls of a batch's status."""
+    batch_max_requests: int = 50_000
+    """batch mode: most requests per batch file (the Batch API's limit)."""
+    batch_max_bytes: int = 200 * 1024 * 1024
+    """batch mode: largest batch file in bytes (the Batch API's limit is 200 MB)."""
+    prices: Path | None = None
+    """Price table (YAML) replacing the shipped `judging/prices.yaml`."""
+    budget: float | None = None
+    """USD: stop before starting work whose estimated cost exceeds it, and never send a request that
+    could take the run's spending past it."""
+    samples: int = 1
+    """Answers asked of each judge per response (distinct seeds); scored by the judge's aggregation."""
 
     def __post_init__(self) -> None:
         if self.backend not in ("openai", "local"):
             raise EFTEvalError(f"unknown judge backend {self.backend!r}; use 'openai' or 'local'")
-        for name in ("concurrency", "local_max_new_tokens", "local_max_count", "local_threads"):
+        if self.mode not in ("live", "batch") or self.batch_fallback not in ("batch", "live"):
+            raise EFTEvalError(f"unknown judge mode {self.mode!r} or batch fallback {self.batch_fallback!r}")
+        if self.mode == "batch" and self.backend != "openai":
+            raise EFTEvalError("--judge-mode batch needs the openai backend (the Batch API)")
+        if self.budget is not None and not self.budget >= 0:
+            raise EFTEvalError(f"--budget must be a non-negative number of USD, got {self.budget}")
+        for name in ("concurrency", "local_max_new_tokens", "local_max_count", "local_threads", "samples",
+                     "batch_max_requests", "batch_max_bytes"):
             if getattr(self, name) < 1:
                 raise EFTEvalError(f"judge setting {name} must be at least 1")
         for name in ("max_retries", "max_parse_retries"):
@@ -73,6 +105,12 @@ class JudgeConfig:
                 raise EFTEvalError(f"judge setting {name} must not be negative")
         if self.timeout <= 0:
             raise EFTEvalError("judge timeout must be positive")
+
+    def resolved_batch_state(self) -> Path:
+        if self.batch_state is not None:
+            return self.batch_state
+        folder = self.cache_path.parent if self.cache_path is not None else default_cache_path().parent
+        return folder / "judge-batches.json"
 
     def resolved_base_url(self) -> str | None:
         return self.base_url or os.environ.get("OPENAI_BASE_URL") or None

@@ -9,6 +9,8 @@ asking, and every judgment is handed to `on_result` as soon as it is known.
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,9 @@ from typing import Any
 from eft_eval.judging._backends import JudgeBackend, RequestFailed, make_backend
 from eft_eval.judging._cache import Completion, JudgeCache, cache_key
 from eft_eval.judging._config import JudgeConfig
+from eft_eval.judging._ledger import BudgetExceeded, CostLedger
 from eft_eval.judging._parse import ParsedAnswer, describe_range, parse_answer
+from eft_eval.judging._samples import combine_samples, sample_params
 from eft_eval.judging._spec import JudgeSpec, Message
 
 Judgment = dict[str, Any]
@@ -40,10 +44,12 @@ async def judge_items(
     config: JudgeConfig,
     on_result: OnResult | None = None,
     backend: JudgeBackend | None = None,
+    ledger: CostLedger | None = None,
 ) -> list[dict[str, Judgment]]:
     """Judge every item with every judge; returns, per item, `{judge name: judgment}`.
 
-    Requests run concurrently (at most `config.concurrency` in flight). A configuration error
+    `ledger`, when given, records every answer's usage (and enforces `config.budget`; a budget
+    without a ledger gets its own). Requests run concurrently (at most `config.concurrency` in flight). A configuration error
     the server reports (bad key, unknown model) raises `EFTEvalError` and stops the run; every
     other failure ends as a `failed` judgment.
     """
@@ -55,10 +61,59 @@ async def judge_items(
     found: list[dict[str, Judgment]] = [{} for _ in items]
     bar = tqdm(total=len(items) * len(judges), desc="judging", unit="judgment", disable=not config.progress,
                dynamic_ncols=True)
-    judge = _Judge(config, backend, cache)
+    if ledger is None and config.budget is not None:
+        from eft_eval.judging._prices import load_prices
+
+        ledger = CostLedger(load_prices(config.prices), config.budget)
+    judge = _Judge(config, backend, cache, ledger)
+    samples = config.samples
+    if ledger is not None and ledger.budget is not None:
+        try:
+            _check_budget(judge, ledger, items, judges)
+        except BaseException:
+            if cache is not None:
+                cache.close()
+            if owned:
+                await backend.aclose()
+            raise
+    # A collecting backend (the Batch API) answers once every unfinished judgment waits on it, so
+    # every judgment starts at once and each one says when it is done.
+    collects = bool(getattr(backend, "collects", False))
+    if collects:
+        backend.expect(len(items) * len(judges) * samples)  # type: ignore[attr-defined]
+
+    # Identical prompts (two responses with the same text, for the same query or for a judge that
+    # does not show the query) are asked once; every item gets its own copy of the judgment.
+    asked: dict[tuple[str, str], asyncio.Future[Judgment]] = {}
+
+    async def judge_once(item: JudgeItem, spec: JudgeSpec) -> Judgment:
+        prompt = json.dumps(spec.render_messages(item.query, item.response, config.show_query))
+        shared = asked.get((spec.name, prompt))
+        if shared is not None and collects:
+            backend.judgment_done(samples)  # type: ignore[attr-defined]
+        if shared is None:
+            shared = asked[(spec.name, prompt)] = asyncio.get_running_loop().create_future()
+            try:
+                if samples == 1:
+                    judgment = await judge.judge(item, spec)
+                else:  # K answers with distinct seeds, scored by the judge's aggregation
+                    judgment = combine_samples(
+                        await asyncio.gather(*(judge.judge(item, spec, k) for k in range(samples))), spec)
+                if collects:
+                    backend.judgment_done(samples)  # type: ignore[attr-defined]
+                shared.set_result(judgment)
+                return judgment  # the asker keeps the original; only duplicates pay for a copy
+            except asyncio.CancelledError:
+                shared.cancel()
+                raise
+            except BaseException as error:
+                shared.set_exception(error)
+                shared.exception()  # retrieved: asyncio must not log it a second time
+                raise
+        return copy.deepcopy(await shared)
 
     async def run_one(index: int, item: JudgeItem, spec: JudgeSpec) -> None:
-        judgment = await judge.judge(item, spec)
+        judgment = await judge_once(item, spec)
         found[index][spec.name] = judgment
         bar.update(1)
         if on_result is not None:
@@ -73,6 +128,8 @@ async def judge_items(
     # A fixed pool of workers rather than a task per judgment, so memory does not grow with the
     # input. More workers than request slots: some wait out a backoff, others replay the cache.
     workers = min(len(items) * len(judges), max(4 * config.concurrency, 32))
+    if collects:
+        workers = len(items) * len(judges)
     try:
         tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
         try:
@@ -97,9 +154,10 @@ def judge_items_sync(
     judges: Sequence[JudgeSpec],
     config: JudgeConfig,
     on_result: OnResult | None = None,
+    ledger: CostLedger | None = None,
 ) -> list[dict[str, Judgment]]:
     """`judge_items` for callers without an event loop."""
-    return asyncio.run(judge_items(items, judges, config, on_result))
+    return asyncio.run(judge_items(items, judges, config, on_result, ledger=ledger))
 
 
 def judge_model_name(spec: JudgeSpec, config: JudgeConfig) -> str:
@@ -111,14 +169,31 @@ def judge_model_name(spec: JudgeSpec, config: JudgeConfig) -> str:
 
 
 class _Judge:
-    def __init__(self, config: JudgeConfig, backend: JudgeBackend, cache: JudgeCache | None) -> None:
-        self.config, self.backend, self.cache = config, backend, cache
+    def __init__(self, config: JudgeConfig, backend: JudgeBackend, cache: JudgeCache | None,
+                 ledger: CostLedger | None = None) -> None:
+        self.config, self.backend, self.cache, self.ledger = config, backend, cache, ledger
         self.endpoint = config.endpoint()
+        # Spec fingerprints by judge name: hashing a spec costs more than the rest of a cache key.
+        self._fingerprints: dict[str, str] = {}
 
-    async def judge(self, item: JudgeItem, spec: JudgeSpec) -> Judgment:
+    def first_request(self, item: JudgeItem, spec: JudgeSpec, sample: int = 0) -> tuple[str, list[Message], dict[str, Any]]:
+        """(model, messages, parameters) of the first question of one judgment."""
         model = judge_model_name(spec, self.config)
-        params = dict(spec.sampling)
-        messages = spec.render_messages(item.query, item.response, self.config.show_query)
+        return model, spec.render_messages(item.query, item.response, self.config.show_query), sample_params(spec, sample)
+
+    def key(self, spec: JudgeSpec, model: str, messages: list[Message], params: dict[str, Any]) -> str:
+        fingerprint = self._fingerprints.get(spec.name) or self._fingerprints.setdefault(spec.name, spec.fingerprint())
+        return cache_key(fingerprint, model, self.endpoint, messages, params)
+
+    def mode_of(self, messages: list[Message]) -> str:
+        """Where a request goes (and so its price): re-asks go live with `batch_fallback="live"`."""
+        if self.config.mode == "batch" and not (self.config.batch_fallback == "live"
+                                                 and any(m.get("role") == "assistant" for m in messages)):
+            return "batch"
+        return "live"
+
+    async def judge(self, item: JudgeItem, spec: JudgeSpec, sample: int = 0) -> Judgment:
+        model, messages, params = self.first_request(item, spec, sample)
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         raw, parsed = "", ParsedAnswer("failed", None, "", "no answer")
         attempts = 0
@@ -138,14 +213,54 @@ class _Judge:
         return _judgment(parsed, raw, model, attempts, usage, error=parsed.error)
 
     async def _ask(self, spec: JudgeSpec, model: str, messages: list[Message], params: dict[str, Any]) -> Completion:
-        key = cache_key(spec.fingerprint(), model, self.endpoint, messages, params)
+        key = self.key(spec, model, messages, params)
         cached = self.cache.get(key) if self.cache is not None else None
         if cached is not None:
+            if self.ledger is not None:
+                self.ledger.record(spec.name, model, cached, cached=True)
             return cached
-        completion = await self.backend.complete(messages, model, params, spec)
+        reserved = 0.0
+        if self.ledger is not None and self.ledger.budget is not None:
+            reserved = self.ledger.worst_case(model, self.mode_of(messages), messages, params)
+            try:
+                self.ledger.reserve(reserved)
+            except BudgetExceeded as error:
+                raise RequestFailed(str(error)) from None
+        try:
+            completion = await self.backend.complete(messages, model, params, spec)
+        finally:
+            if self.ledger is not None:
+                self.ledger.release(reserved)
         if self.cache is not None:
             self.cache.put(key, completion)  # committed now: a killed run keeps what it paid for
+        if self.ledger is not None:
+            self.ledger.record(spec.name, model, completion, cached=False)
         return completion
+
+
+def _check_budget(judge: _Judge, ledger: CostLedger, items: Sequence[JudgeItem], judges: Sequence[JudgeSpec]) -> None:
+    """Stop before asking anything if the requests not in the cache could cost more than the budget."""
+    from eft_eval.errors import EFTEvalError
+
+    seen: set[str] = set()
+    estimate = 0.0
+    for item in items:
+        for spec in judges:
+            for sample in range(judge.config.samples):
+                model, messages, params = judge.first_request(item, spec, sample)
+                key = judge.key(spec, model, messages, params)
+                if key in seen or (judge.cache is not None and judge.cache.get(key) is not None):
+                    continue
+                seen.add(key)
+                estimate += ledger.worst_case(model, judge.mode_of(messages), messages, params)
+    ledger.estimate_usd = estimate
+    assert ledger.budget is not None
+    if estimate > ledger.budget:
+        raise EFTEvalError(
+            f"judging what is left ({len(seen)} requests not in the cache) needs up to ${estimate:.4f}, more than "
+            f"--budget ${ledger.budget:.4f}; nothing was asked (prompt tokens {ledger.token_count_method}, "
+            "plus each judge's answer limit)"
+        )
 
 
 def _reask(parsed: ParsedAnswer, spec: JudgeSpec) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from eft_eval.judging._cache import Completion
 from eft_eval.judging._config import JudgeConfig
 from eft_eval.judging._spec import JudgeSpec, Message
+from eft_eval.models import cache_kwargs, output_cache
 
 _MAX_CANDIDATES = 1001
 
@@ -139,7 +140,7 @@ class LocalBackend:
         cut = text.lower().find(spec.score_label.lower())
         text = text[:cut] if cut >= 0 else text
         # One paragraph: the score line must start right after it.
-        return " ".join(text.split()), len(new_tokens), prompt_ids, output.past_key_values
+        return " ".join(text.split()), len(new_tokens), prompt_ids, output_cache(output)
 
     def _constrained_score(self, prefix: str, spec: JudgeSpec, prompt_ids: list[int], cache: Any) -> tuple[str, int]:
         """The most probable valid score (or abstain token) after `prefix`, token by token."""
@@ -166,8 +167,8 @@ class LocalBackend:
             cache.crop(len(prompt_ids) - cached)
             input_ids, past = torch.tensor([prefix_ids[len(prompt_ids):]]), cache
         while node.children:
-            output = model(input_ids=input_ids, past_key_values=past, use_cache=True)
-            past = output.past_key_values
+            output = model(input_ids=input_ids, **cache_kwargs(model, past), use_cache=True)
+            past = output_cache(output)
             logprobs = torch.log_softmax(output.logits[0, -1].float(), dim=-1)
             best_child = max(node.children, key=lambda token: float(logprobs[token]))
             end_score = max((float(logprobs[t]) for t in enders), default=-math.inf) if node.value else -math.inf

@@ -12,6 +12,8 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import logging
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -21,7 +23,9 @@ from typing import Any, Literal
 import yaml
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import read_text
 from eft_eval.plugins import plugin_dirs
+from eft_eval.stats import aggregation_names, get_aggregation
 
 ScoreKind = Literal["integer", "number"]
 Message = dict[str, str]
@@ -38,8 +42,13 @@ _OPTIONAL: dict[str, Any] = {
     "parser": None,
 }
 _SCORE_KEYS = {"kind", "min", "max"}
-_AGGREGATIONS = ("mean",)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+JUDGE_ALIASES: dict[str, str] = {"harmlessness": "harm"}
+"""Former names of built-in judges: they still load the renamed judge, with a one-line notice.
+(`harmlessness` scored the likelihood of harm, lower is better: its name said the opposite.)"""
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,13 +84,27 @@ class JudgeSpec:
     """The label introducing the score on the answer's last `Score:` line."""
     abstain_tokens: tuple[str, ...] = ()
     """Answers like `Score: None` are abstentions (not failures, never a 0)."""
-    aggregation: Literal["mean"] = "mean"
+    aggregation: str = "mean"
+    """How scores are reduced to one number (`eft_eval.stats.get_aggregation`): the summaries'
+    `aggregate`, and the K judgments of one response. YAML: `mean` or `{name: NAME, PARAM: VALUE}`."""
+    aggregation_params: Mapping[str, Any] = field(default_factory=dict)
+    """Parameters of the aggregation, e.g. `{"threshold": 1}` for `proportion_at_least`."""
     sampling: Mapping[str, Any] = field(default_factory=lambda: {"temperature": 0})
     """Extra chat-completion parameters (temperature 0 for reproducible judgments)."""
     parser: str | None = None
     """Optional `module:function` replacing the built-in parser; see `parse_answer`."""
     source: Path | None = field(default=None, compare=False)
     """The YAML file the judge came from (for error messages)."""
+
+    @property
+    def direction(self) -> str:
+        """The score's direction in words, for tables and axes."""
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    @property
+    def label(self) -> str:
+        """Name and direction, e.g. `harm (lower is better)`: what an axis or a column is called."""
+        return f"{self.name} ({self.direction})"
 
     def template(self, show_query: bool = False) -> str:
         return self.prompt_with_query if show_query and self.prompt_with_query else self.prompt
@@ -100,6 +123,9 @@ class JudgeSpec:
         """
         content = asdict(self)
         content.pop("source")
+        # Aggregation parameters change no request and no parse; left out so that judge answers
+        # cached before they existed stay valid (the aggregation's name was always in).
+        content.pop("aggregation_params")
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def custom_parser(self) -> Callable[[str, JudgeSpec], Any] | None:
@@ -115,6 +141,7 @@ def load_judges(names: list[str] | None, include_paths: list[str] | None = None)
     available = discover_judges(include_paths)
     if names is None:
         return [available[name] for name in sorted(available)]
+    names = [canonical_judge_name(name, available) for name in names]
     unknown = [name for name in names if name not in available]
     if unknown:
         raise EFTEvalError(
@@ -122,6 +149,23 @@ def load_judges(names: list[str] | None, include_paths: list[str] | None = None)
             " (add your own folder of judge YAML files with --include-path)"
         )
     return [available[name] for name in dict.fromkeys(names)]
+
+
+def canonical_judge_name(name: str, available: Mapping[str, JudgeSpec] | None = None) -> str:
+    """`name`, or the judge it was renamed to (see `JUDGE_ALIASES`), saying so once in one line.
+
+    A judge a user defines under the old name (in an include path) keeps it: no alias applies.
+    """
+    target = JUDGE_ALIASES.get(name)
+    if target is None or (available is not None and (name in available or target not in available)):
+        return name
+    _notice_alias(name, target)
+    return target
+
+
+def _notice_alias(name: str, target: str) -> None:
+    logger.warning("judge %r is now called %r (same prompt and scores; lower is better): loading %r",
+                   name, target, target)
 
 
 def discover_judges(include_paths: list[str] | None = None) -> dict[str, JudgeSpec]:
@@ -140,12 +184,27 @@ def discover_judges(include_paths: list[str] | None = None) -> dict[str, JudgeSp
     return judges
 
 
+def is_judge_file(path: str | Path) -> bool:
+    """Whether a YAML file is meant as a judge (a mapping with `prompt` and `score`), unvalidated.
+
+    `--include-path` folders hold task YAMLs and judge YAMLs side by side; this tells them apart.
+    A file that is not UTF-8 is an error naming it; one that is not valid YAML is not a judge.
+    """
+    text = read_text(Path(path), "YAML file")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return isinstance(data, dict) and "prompt" in data and "score" in data
+
+
 def load_judge_file(path: str | Path) -> JudgeSpec:
     """Read and validate one judge YAML file."""
     path = Path(path)
+    text = read_text(path, "judge YAML file")  # missing, a folder, not UTF-8: one line naming it
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
         raise EFTEvalError(f"{path}: cannot read judge YAML: {error}".replace("\n", " ")) from error
     if not isinstance(data, dict):
         raise EFTEvalError(f"{path}: a judge file must be a mapping of fields, got {type(data).__name__}")
@@ -177,13 +236,13 @@ def _build_spec(data: dict[str, Any], path: Path) -> JudgeSpec:
             raise bad(key, "must contain the placeholder {response}")
     if not isinstance(values["higher_is_better"], bool):
         raise bad("higher_is_better", "must be true or false")
-    if values["aggregation"] not in _AGGREGATIONS:
-        raise bad("aggregation", f"must be one of {', '.join(_AGGREGATIONS)}")
+    aggregation, aggregation_params = _build_aggregation(values["aggregation"], bad)
     tokens = values["abstain_tokens"]
     if not isinstance(tokens, list) or not all(isinstance(t, str) and t.strip() for t in tokens):
         raise bad("abstain_tokens", "must be a list of strings")
     if not isinstance(values["sampling"], dict):
         raise bad("sampling", "must be a mapping of chat-completion parameters")
+    _check_sampling(values["sampling"], bad)
     if values["parser"] is not None:
         _import_parser(values["parser"], path)
 
@@ -199,11 +258,44 @@ def _build_spec(data: dict[str, Any], path: Path) -> JudgeSpec:
         reason_label=values["reason_label"],
         score_label=values["score_label"],
         abstain_tokens=tuple(tokens),
-        aggregation=values["aggregation"],
+        aggregation=aggregation,
+        aggregation_params=aggregation_params,
         sampling=dict(values["sampling"]),
         parser=values["parser"],
         source=path,
     )
+
+
+def _build_aggregation(raw: Any, bad: Callable[[str, str], EFTEvalError]) -> tuple[str, dict[str, Any]]:
+    """`mean` or `{name: proportion_at_least, threshold: 1}`: a registered aggregation, checked now."""
+    if isinstance(raw, dict):
+        params = {key: value for key, value in raw.items() if key != "name"}
+        name = raw.get("name")
+    else:
+        name, params = raw, {}
+    if not isinstance(name, str):
+        raise bad("aggregation", f"must name one of {', '.join(aggregation_names())} (or be a mapping with a name)")
+    try:
+        get_aggregation(name, params)
+    except ValueError as error:
+        raise bad("aggregation", str(error)) from None
+    return name, params
+
+
+# Chat-completion parameters the engine sets itself or cannot read the answer with.
+_ENGINE_PARAMETERS = {"model": "the judge model is --judge-model or judge_model",
+                      "messages": "the messages are rendered from prompt"}
+
+
+def _check_sampling(sampling: dict[str, Any], bad: Callable[[str, str], EFTEvalError]) -> None:
+    """Refuse parameters that would make every request fail (and be retried as if transient)."""
+    for key, why in _ENGINE_PARAMETERS.items():
+        if key in sampling:
+            raise bad(f"sampling.{key}", f"cannot be set here: {why}")
+    if sampling.get("stream") not in (None, False):
+        raise bad("sampling.stream", f"must be false or absent: the judge reads whole answers, got {sampling['stream']!r}")
+    if sampling.get("n") not in (None, 1):
+        raise bad("sampling.n", f"must be 1 or absent: one answer is read per request, got {sampling['n']!r}")
 
 
 def _build_score(raw: Any, bad: Callable[[str, str], EFTEvalError]) -> ScoreSpec:
@@ -221,6 +313,8 @@ def _build_score(raw: Any, bad: Callable[[str, str], EFTEvalError]) -> ScoreSpec
         value = raw.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise bad(f"score.{key}", "must be a number or null")
+        if value is not None and not math.isfinite(value):  # .nan would make every score out of range
+            raise bad(f"score.{key}", f"must be a finite number or null (no bound), got {value}")
         bounds[key] = None if value is None else float(value)
     low, high = bounds["min"], bounds["max"]
     if low is not None and high is not None and low > high:

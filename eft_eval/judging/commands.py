@@ -26,11 +26,15 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=_run)
 
 
-def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
-    """Judge flags, shared with any command that judges (e.g. the pipeline's `run`)."""
+def add_judge_arguments(
+    parser: argparse.ArgumentParser, include_help: str = "extra folder of judge YAML files (repeatable)"
+) -> None:
+    """Judge flags, shared with any command that judges (e.g. the pipeline's `run`).
+
+    `include_help` describes `--include-path` for commands whose folders also hold tasks or studies.
+    """
     group = parser.add_argument_group("judging")
-    group.add_argument("--include-path", action="append", default=[], metavar="DIR",
-                       help="extra folder of judge YAML files (repeatable)")
+    group.add_argument("--include-path", action="append", default=[], metavar="DIR", help=include_help)
     group.add_argument("--backend", choices=("openai", "local"), default="openai",
                        help="openai: OpenAI or any OpenAI-compatible server; local: a transformers model, offline")
     group.add_argument("--judge-model", default=None, help="override every judge's judge_model")
@@ -53,11 +57,15 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--local-gguf-file", default=None, help="local backend: GGUF file inside --local-model")
     group.add_argument("--local-max-new-tokens", type=int, default=48,
                        help="local backend: most reasoning tokens before the score (default 48)")
+    from eft_eval.judging._scale_args import add_scale_arguments
+
+    add_scale_arguments(group)  # --judge-mode batch, --prices, --budget, --judge-samples
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """A `JudgeConfig` from the flags of `add_judge_arguments`."""
     from eft_eval.judging._config import JudgeConfig, default_cache_path
+    from eft_eval.judging._scale_args import scale_settings
 
     if args.no_cache:
         cache_path = None
@@ -79,6 +87,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         local_model=args.local_model,
         local_gguf_file=args.local_gguf_file,
         local_max_new_tokens=args.local_max_new_tokens,
+        **scale_settings(args),
     )
 
 
@@ -90,7 +99,7 @@ def quiet_http_logs(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from eft_eval.judging._run import judge_files
+    from eft_eval.judging._files import judge_files
 
     quiet_http_logs(args)
     names = [name.strip() for name in args.judges.split(",") if name.strip()] if args.judges else None
@@ -98,8 +107,15 @@ def _run(args: argparse.Namespace) -> int:
         args.input, names, args.output, config_from_args(args), include_paths=args.include_path,
         model_label=args.model_label, query_field=args.query_field, limit=args.limit,
     )
+    if "cancelled_batches" in results:
+        cancelled = results["cancelled_batches"]
+        print(f"cancelled {len(cancelled)} batch(es){': ' + ', '.join(cancelled) if cancelled else ''}")
+        return 0
     table = {name: {key: summary[key] for key in ("mean", "stderr", "n_scored", "n_abstained", "n_failed")}
              for name, summary in results["judges"].items()}
     print(json.dumps(table, indent=2))
+    from eft_eval.judging._ledger import describe_cost
+
+    print(describe_cost(results["cost"]))
     print(f"wrote {Path(args.output) / 'samples.jsonl'} and {Path(args.output) / 'results.json'}")
     return 0

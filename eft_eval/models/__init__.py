@@ -1,0 +1,154 @@
+"""EFT itself: specs, components, composition, decoding, speculative decoding, scoring, presets.
+
+    _spec.py         what an EFT model is made of (`EFTSpec`), parsed from strings, dicts, YAML
+    _components.py   one loaded model plus how a prompt is rendered for it
+    _compose.py      the EFT formula on log-prob tensors (pure, no loading)
+    _eft_model.py    `EFTModel`: load a spec, score and generate
+    _decoding.py     token-by-token EFT decoding with per-component KV caches
+    _speculative.py  speculative EFT decoding (the small fine-tuned model drafts)
+    _sampling.py     sampling settings, temperature/top-k/top-p filtering, next-token choice
+    _scoring.py      log-probs of given continuations
+    _kv_cache.py     transformers' KV-cache API across versions
+    _presets.py      model families and `llama2:up`-style presets
+    _tiny.py         tiny random models built from configs (tests, benchmarks)
+    commands.py      `eft-eval generate`
+
+Modules are private; other packages import these names from `eft_eval.models`. They are
+re-exported lazily, so importing the package does not import torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from eft_eval.lazy import lazy_exports
+
+_EXPORTS = {
+    "Component": "_components",
+    "LoadedModel": "_components",
+    "ModelCache": "_components",
+    "Message": "_components",
+    "Prompt": "_components",
+    "compose_logprobs": "_compose",
+    "ComponentStream": "_decoding",
+    "DecodeStep": "_decoding",
+    "Generation": "_decoding",
+    "decode": "_decoding",
+    "EFTModel": "_eft_model",
+    "cache_kwargs": "_kv_cache",
+    "output_cache": "_kv_cache",
+    "CONFIGURATIONS": "_presets",
+    "FAMILIES": "_presets",
+    "Family": "_presets",
+    "expand_preset": "_presets",
+    "preset_names": "_presets",
+    "resolve_preset": "_presets",
+    "SamplingConfig": "_sampling",
+    "prompt_key": "_sampling",
+    "continuation_logprobs": "_scoring",
+    "DEFAULT_PLAIN_TEMPLATE": "_spec",
+    "ComponentSpec": "_spec",
+    "DeltaSpec": "_spec",
+    "delta_roles": "_spec",
+    "EFTSpec": "_spec",
+    "join_compact": "_spec",
+    "parse_spec": "_spec",
+    "split_compact": "_spec",
+    "SpeculativeStats": "_speculative",
+    "check_speculative": "_speculative",
+    "chunks": "_eft_model",
+    "draft_component_index": "_eft_model",
+    "speculative_decoder": "_eft_model",
+    "save_tiny_family": "_tiny",
+    "tiny_llama": "_tiny",
+    "tiny_tokenizer": "_tiny",
+}
+
+__all__ = [
+    "CONFIGURATIONS",
+    "DEFAULT_PLAIN_TEMPLATE",
+    "FAMILIES",
+    "Component",
+    "ComponentSpec",
+    "ComponentStream",
+    "DecodeStep",
+    "DeltaSpec",
+    "EFTModel",
+    "EFTSpec",
+    "Family",
+    "Generation",
+    "LoadedModel",
+    "Message",
+    "ModelCache",
+    "Prompt",
+    "SamplingConfig",
+    "SpeculativeStats",
+    "cache_kwargs",
+    "check_speculative",
+    "chunks",
+    "compose_logprobs",
+    "continuation_logprobs",
+    "decode",
+    "delta_roles",
+    "draft_component_index",
+    "expand_preset",
+    "join_compact",
+    "output_cache",
+    "parse_spec",
+    "preset_names",
+    "prompt_key",
+    "resolve_preset",
+    "save_tiny_family",
+    "speculative_decoder",
+    "split_compact",
+    "tiny_llama",
+    "tiny_tokenizer",
+]
+
+if TYPE_CHECKING:
+    from eft_eval.models._components import (
+        Component,
+        LoadedModel,
+        Message,
+        ModelCache,
+        Prompt,
+    )
+    from eft_eval.models._compose import compose_logprobs
+    from eft_eval.models._decoding import (
+        ComponentStream,
+        DecodeStep,
+        Generation,
+        decode,
+    )
+    from eft_eval.models._eft_model import (
+        EFTModel,
+        chunks,
+        draft_component_index,
+        speculative_decoder,
+    )
+    from eft_eval.models._kv_cache import cache_kwargs, output_cache
+    from eft_eval.models._presets import (
+        CONFIGURATIONS,
+        FAMILIES,
+        Family,
+        expand_preset,
+        preset_names,
+        resolve_preset,
+    )
+    from eft_eval.models._sampling import SamplingConfig, prompt_key
+    from eft_eval.models._scoring import continuation_logprobs
+    from eft_eval.models._spec import (
+        DEFAULT_PLAIN_TEMPLATE,
+        ComponentSpec,
+        DeltaSpec,
+        EFTSpec,
+        delta_roles,
+        join_compact,
+        parse_spec,
+        split_compact,
+    )
+    from eft_eval.models._speculative import SpeculativeStats, check_speculative
+    from eft_eval.models._tiny import save_tiny_family, tiny_llama, tiny_tokenizer
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

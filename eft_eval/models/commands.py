@@ -58,7 +58,7 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from eft_eval.models.eft_model import EFTModel
+    from eft_eval.models._eft_model import EFTModel
 
     prompts = read_prompts(args)
     try:

@@ -9,44 +9,68 @@ that must not pull in torch or lm-eval through this package.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from eft_eval.lazy import lazy_exports
 
 _EXPORTS = {
-    "RunConfig": "run",
-    "RunResult": "run",
-    "run_task": "run",
-    "RunFolder": "outputs",
-    "report_folder": "report",
-    "format_table": "report",
-    "run_demo": "demo",
-    "demo_spec": "demo",
-    "LoadedTask": "tasks",
-    "load_task": "tasks",
+    "RunConfig": "_run",
+    "RunResult": "_run",
+    "run_task": "_run",
+    # The pieces of a run a sweep assembles itself (it generates many runs' samples in one pass).
+    "resolve_spec": "_run",
+    "run_record": "_run",
+    "judge_folders": "_run",
+    "evaluate_task": "_run",
+    "check_run_folder": "_outputs",
+    "open_run_folder": "_outputs",
+    "GenerationStore": "_store",
+    "request_key": "_store",
+    "RunFolder": "_outputs",
+    "report_folder": "_report",
+    "format_table": "_report",
+    "run_demo": "_demo",
+    "demo_spec": "_demo",
+    "LoadedTask": "_tasks",
+    "load_task": "_tasks",
 }
 
 __all__ = [
+    "GenerationStore",
     "LoadedTask",
     "RunConfig",
     "RunFolder",
     "RunResult",
+    "check_run_folder",
     "demo_spec",
+    "evaluate_task",
     "format_table",
+    "judge_folders",
     "load_task",
+    "open_run_folder",
     "report_folder",
+    "request_key",
+    "resolve_spec",
     "run_demo",
+    "run_record",
     "run_task",
 ]
 
 if TYPE_CHECKING:
-    from eft_eval.pipeline.demo import demo_spec, run_demo
-    from eft_eval.pipeline.outputs import RunFolder
-    from eft_eval.pipeline.report import format_table, report_folder
-    from eft_eval.pipeline.run import RunConfig, RunResult, run_task
-    from eft_eval.pipeline.tasks import LoadedTask, load_task
+    from eft_eval.pipeline._demo import demo_spec, run_demo
+    from eft_eval.pipeline._outputs import RunFolder, check_run_folder, open_run_folder
+    from eft_eval.pipeline._report import format_table, report_folder
+    from eft_eval.pipeline._run import (
+        RunConfig,
+        RunResult,
+        evaluate_task,
+        judge_folders,
+        resolve_spec,
+        run_record,
+        run_task,
+    )
+    from eft_eval.pipeline._store import GenerationStore, request_key
+    from eft_eval.pipeline._tasks import LoadedTask, load_task
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'eft_eval.pipeline' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"eft_eval.pipeline.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -6,38 +6,40 @@ must not pull in scipy through this package.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from eft_eval.lazy import lazy_exports
 
 _EXPORTS = {
-    "AnnotationImport": "annotations",
-    "Answer": "annotations",
-    "read_annotations": "annotations",
-    "ItemLabel": "combine",
-    "combine": "combine",
-    "read_labels": "combine",
-    "StudyItem": "project",
-    "StudyManifest": "project",
-    "StudyProject": "project",
-    "load_project": "project",
-    "write_project": "project",
-    "PotatoServer": "potato",
-    "serve": "potato",
-    "BootstrapSettings": "results",
-    "StudyResults": "results",
-    "compute_results": "results",
-    "write_report": "report",
-    "JudgedSample": "selection",
-    "SelectionConfig": "selection",
-    "select_items": "selection",
-    "LabelQuestions": "templates",
-    "StudyTemplate": "templates",
-    "load_template": "templates",
-    "PrepareOptions": "workflow",
-    "adjudicate": "workflow",
-    "import_annotations": "workflow",
-    "prepare": "workflow",
-    "report": "workflow",
+    "AnnotationImport": "_annotations",
+    "Answer": "_annotations",
+    "read_annotations": "_annotations",
+    "ItemLabel": "_combine",
+    "combine": "_combine",
+    "read_labels": "_combine",
+    "StudyItem": "_project",
+    "StudyManifest": "_project",
+    "StudyProject": "_project",
+    "load_project": "_project",
+    "write_project": "_project",
+    "PotatoServer": "_potato",
+    "serve": "_potato",
+    "stop_process_group": "_potato",
+    "BootstrapSettings": "_results",
+    "StudyResults": "_results",
+    "compute_results": "_results",
+    "write_report": "_report",
+    "JudgedSample": "_selection",
+    "SelectionConfig": "_selection",
+    "select_items": "_selection",
+    "LabelQuestions": "_templates",
+    "StudyTemplate": "_templates",
+    "load_template": "_templates",
+    "PrepareOptions": "_workflow",
+    "adjudicate": "_workflow",
+    "import_annotations": "_workflow",
+    "prepare": "_workflow",
+    "report": "_workflow",
 }
 
 __all__ = [
@@ -67,26 +69,27 @@ __all__ = [
     "report",
     "select_items",
     "serve",
+    "stop_process_group",
     "write_project",
     "write_report",
 ]
 
 if TYPE_CHECKING:
-    from eft_eval.study.annotations import AnnotationImport, Answer, read_annotations
-    from eft_eval.study.combine import ItemLabel, combine, read_labels
-    from eft_eval.study.potato import PotatoServer, serve
-    from eft_eval.study.project import (
+    from eft_eval.study._annotations import AnnotationImport, Answer, read_annotations
+    from eft_eval.study._combine import ItemLabel, combine, read_labels
+    from eft_eval.study._potato import PotatoServer, serve, stop_process_group
+    from eft_eval.study._project import (
         StudyItem,
         StudyManifest,
         StudyProject,
         load_project,
         write_project,
     )
-    from eft_eval.study.report import write_report
-    from eft_eval.study.results import BootstrapSettings, StudyResults, compute_results
-    from eft_eval.study.selection import JudgedSample, SelectionConfig, select_items
-    from eft_eval.study.templates import LabelQuestions, StudyTemplate, load_template
-    from eft_eval.study.workflow import (
+    from eft_eval.study._report import write_report
+    from eft_eval.study._results import BootstrapSettings, StudyResults, compute_results
+    from eft_eval.study._selection import JudgedSample, SelectionConfig, select_items
+    from eft_eval.study._templates import LabelQuestions, StudyTemplate, load_template
+    from eft_eval.study._workflow import (
         PrepareOptions,
         adjudicate,
         import_annotations,
@@ -95,7 +98,4 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

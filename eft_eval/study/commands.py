@@ -9,10 +9,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from eft_eval.stats import add_bootstrap_arguments, settings_from_args
+
 
 def _prepare(args: argparse.Namespace) -> int:
-    from eft_eval.study.selection import SelectionConfig
-    from eft_eval.study.workflow import PrepareOptions, prepare
+    from eft_eval.study._selection import SelectionConfig
+    from eft_eval.study._workflow import PrepareOptions, prepare
 
     selection = SelectionConfig(
         n=args.n,
@@ -41,13 +43,13 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from eft_eval.study.potato import serve
+    from eft_eval.study._potato import serve
 
     return serve(args.project, port=args.port, host=args.host)
 
 
 def _import(args: argparse.Namespace) -> int:
-    from eft_eval.study.workflow import import_annotations
+    from eft_eval.study._workflow import import_annotations
 
     imported, labels = import_annotations(args.project, label_from=args.label_from, allow_partial=args.allow_partial, force=args.force)
     labelled = sum(1 for label in labels if label.label is not None)
@@ -60,12 +62,15 @@ def _import(args: argparse.Namespace) -> int:
         print(f"tied items (no majority, excluded from agreement): {', '.join(ties)}")
     for skipped in imported.skipped:
         print(f"skipped unfinished item {skipped.item_id!r} of {skipped.annotator!r}: {skipped.reason}")
+    for unfinished in imported.unfinished:
+        print(f"annotator {unfinished.annotator!r} stopped after {unfinished.answered} of {unfinished.assigned} "
+              "assigned items (--allow-partial): their missing votes are absent, not ties")
     print(f"wrote {args.project / 'labels.jsonl'}")
     return 0
 
 
 def _adjudicate(args: argparse.Namespace) -> int:
-    from eft_eval.study.workflow import adjudicate
+    from eft_eval.study._workflow import adjudicate
 
     project = adjudicate(
         args.project,
@@ -81,18 +86,20 @@ def _adjudicate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from eft_eval.study.report import format_estimate
-    from eft_eval.study.results import BootstrapSettings
-    from eft_eval.study.workflow import report
+    from eft_eval.study._workflow import report
 
-    settings = BootstrapSettings(n_resamples=args.n_resamples, seed=args.seed, confidence_level=args.confidence)
+    settings = settings_from_args(args)
     out = args.out or args.project / "report"
     results, files = report(args.project, out, adjudication_dir=args.adjudication, settings=settings, force=args.force)
-    print(f"agreement: {format_estimate(results.agreement)}")
-    print(f"Cohen's kappa: {format_estimate(results.kappa)}")
+    print(f"agreement: {results.agreement.format()}")
+    print(f"Cohen's kappa: {results.kappa.format()}")
     if results.gold is not None:
-        print(f"judge matches gold on disagreements: {format_estimate(results.gold.judge_matches_gold)}")
-        print(f"humans match gold on disagreements: {format_estimate(results.gold.humans_match_gold)}")
+        gold = results.gold
+        print(f"disagreements: {gold.n_disagreements}; with a gold label: {gold.n_adjudicated}; without: "
+              f"{gold.n_without_gold} ({gold.n_gold_ties} tied among the experts, "
+              f"{gold.n_without_gold - gold.n_gold_ties} not answered)")
+        print(f"judge matches gold on disagreements: {results.gold.judge_matches_gold.format()}")
+        print(f"humans match gold on disagreements: {results.gold.humans_match_gold.format()}")
     print(f"wrote {files.markdown}, {files.html}, {files.json}, {files.picture}")
     return 0
 
@@ -151,8 +158,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("project", type=Path, help="annotation project, already imported")
     p.add_argument("--adjudication", type=Path, help="imported adjudication project (gold labels)")
     p.add_argument("--out", type=Path, help="report folder (default PROJECT/report)")
-    p.add_argument("--n-resamples", type=int, default=9999, help="bootstrap resamples (default 9999)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--confidence", type=float, default=0.95, help="interval confidence level (default 0.95)")
+    add_bootstrap_arguments(p)
     _force_flag(p, "report")
     p.set_defaults(handler=_report)

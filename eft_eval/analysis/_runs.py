@@ -1,0 +1,247 @@
+"""Finished runs, loaded for the analyses: a run folder (`eft-eval run`) or a bare samples.jsonl.
+
+A run folder (see `eft_eval/pipeline/_outputs.py`) holds run.json (the configuration, with the model
+spec as `model_spec`), samples.jsonl (one judged sample per document) and results.json (per judge
+`higher_is_better`, mean, counts). The analyses need only samples.jsonl; run.json gives alpha, the
+base model and `top_p_weights`, and a judge's direction comes from results.json, else from the
+judge's YAML file.
+
+Prompts are matched across runs by `doc_id` (the task's document index: same task and seed give
+the same documents), or by the query text in files without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import iter_jsonl, read_json
+from eft_eval.stats import STATUSES
+
+RUN_FILE = "run.json"
+SAMPLES_FILE = "samples.jsonl"
+RESULTS_FILE = "results.json"
+
+
+@dataclass(frozen=True)
+class JudgeScores:
+    """One judge's scores in one run: scored prompts only, and what was left out, counted."""
+
+    judge: str
+    """The judge's name as found in the run (a former name such as `harmlessness` is kept)."""
+    scores: dict[str, float]
+    """Prompt id -> score, for scored judgments only."""
+    n_abstained: int
+    n_failed: int
+    n_missing: int
+    """Samples with no judgment by this judge at all."""
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.scores)
+
+    def counts(self) -> dict[str, int]:
+        return {"n_scored": self.n_scored, "n_abstained": self.n_abstained, "n_failed": self.n_failed,
+                "n_missing": self.n_missing}
+
+
+@dataclass
+class LoadedRun:
+    """One run's samples and configuration."""
+
+    label: str
+    path: Path
+    rows: list[dict[str, Any]]
+    run: dict[str, Any] = field(default_factory=dict)
+    """run.json, or {} for a bare samples file."""
+    results: dict[str, Any] = field(default_factory=dict)
+    """results.json, or {}."""
+    include_paths: Sequence[str] = ()
+    labelled: bool = False
+    """The label was given (a mapping's key), not taken from the folder's name."""
+    _ids: list[str] = field(default_factory=list)
+
+    def judge_names(self) -> list[str]:
+        return list(dict.fromkeys(name for row in self.rows for name in row.get("judgments") or {}))
+
+    def resolve_judge(self, judge: str) -> str:
+        """The name `judge` has in this run, accepting a judge's former or new name."""
+        names = self.judge_names()
+        if judge in names:
+            return judge
+        for other in _aliases(judge):
+            if other in names:
+                return other
+        raise EFTEvalError(f"{self.path}: no judgments by judge {judge!r} (judges here: {', '.join(names) or 'none'})")
+
+    def scores(self, judge: str) -> JudgeScores:
+        name = self.resolve_judge(judge)
+        scores: dict[str, float] = {}
+        counts = dict.fromkeys(STATUSES, 0)
+        missing = 0
+        for prompt_id, row in zip(self.prompt_ids, self.rows):
+            judgment = (row.get("judgments") or {}).get(name)
+            if judgment is None:
+                missing += 1
+                continue
+            status = judgment.get("status")
+            if status not in counts:
+                raise EFTEvalError(f"{self.path}: prompt {prompt_id}: judge {name!r} has status {status!r} "
+                                   f"(expected one of {', '.join(STATUSES)})")
+            counts[status] += 1
+            if status == "scored":
+                scores[prompt_id] = float(judgment["score"])
+        return JudgeScores(name, scores, counts["abstained"], counts["failed"], missing)
+
+    @property
+    def prompt_ids(self) -> list[str]:
+        if not self._ids:
+            self._ids = _prompt_ids(self.rows, self.path)
+        return self._ids
+
+    def higher_is_better(self, judge: str) -> bool:
+        """The judge's direction: results.json, else the judge's YAML file (former names too)."""
+        summaries = self.results.get("judges") or {}
+        for name in (judge, *_aliases(judge)):
+            value = (summaries.get(name) or {}).get("higher_is_better")
+            if isinstance(value, bool):
+                return value
+        from eft_eval.judging import discover_judges
+
+        available = discover_judges(list(self.include_paths))
+        for name in (judge, *_aliases(judge)):
+            if name in available:
+                return available[name].higher_is_better
+        raise EFTEvalError(f"{self.path}: the direction of judge {judge!r} is unknown (no results.json names it "
+                           "and no judge file defines it): add its judge folder with --include-path")
+
+    def direction(self, judge: str) -> bool | None:
+        """`higher_is_better(judge)`, or None where it is unknown (for what can do without it)."""
+        try:
+            return self.higher_is_better(judge)
+        except EFTEvalError:
+            return None
+
+    @property
+    def model_spec(self) -> dict[str, Any]:
+        spec = self.run.get("model_spec")
+        return spec if isinstance(spec, dict) else {}
+
+    @property
+    def alpha(self) -> float | None:
+        """Reward interpolation's alpha: the first delta's weight when there are two deltas."""
+        deltas = self.model_spec.get("deltas") or []
+        return float(deltas[0]["weight"]) if len(deltas) == 2 else None
+
+    @property
+    def base(self) -> str | None:
+        """The base model's short name (the folder or hub id's last part)."""
+        base = self.model_spec.get("base") or {}
+        model = base.get("model") if isinstance(base, dict) else None
+        return Path(str(model)).name if model else None
+
+    @property
+    def top_p_weights(self) -> float | None:
+        value = self.model_spec.get("top_p_weights")
+        return float(value) if value is not None else None
+
+    @property
+    def task(self) -> str | None:
+        task = self.run.get("task") or (self.rows[0].get("task") if self.rows else None)
+        return str(task) if task is not None else None
+
+
+def _aliases(judge: str) -> list[str]:
+    """A judge's former and new names (`harmlessness` <-> `harm`)."""
+    from eft_eval.judging import JUDGE_ALIASES
+
+    return [old for old, new in JUDGE_ALIASES.items() if new == judge] + (
+        [JUDGE_ALIASES[judge]] if judge in JUDGE_ALIASES else [])
+
+
+def _prompt_ids(rows: Sequence[Mapping[str, Any]], path: Path) -> list[str]:
+    ids = []
+    for index, row in enumerate(rows):
+        if row.get("doc_id") is not None:
+            ids.append(f"doc:{row['doc_id']}")
+        elif isinstance(row.get("query"), str):
+            ids.append(f"query:{row['query']}")
+        else:
+            raise EFTEvalError(f"{path}: sample {index + 1} has neither doc_id nor query: cannot match it across runs")
+    seen: set[str] = set()
+    for prompt_id in ids:
+        if prompt_id in seen:
+            raise EFTEvalError(f"{path}: prompt {prompt_id} appears twice (samples of several models or tasks in one "
+                               "file? give one file per configuration)")
+        seen.add(prompt_id)
+    return ids
+
+
+def load_run(path: str | Path, label: str | None = None, include_paths: Sequence[str] = ()) -> LoadedRun:
+    """A run folder, or a samples.jsonl file (with run.json/results.json beside it if present)."""
+    path = Path(path)
+    if path.is_dir():
+        folder, samples = path, path / SAMPLES_FILE
+        if not samples.is_file():
+            raise EFTEvalError(f"{path}: no {SAMPLES_FILE} (not a finished run folder: run or judge it first)")
+    elif path.is_file():
+        folder, samples = path.parent, path
+    else:
+        raise EFTEvalError(f"{path}: no such run folder or samples file")
+    rows = [record for _, record in iter_jsonl(samples)]
+    if not rows:
+        raise EFTEvalError(f"{samples}: holds no samples")
+    run = _json_object(folder / RUN_FILE) if samples.name == SAMPLES_FILE else {}
+    results = _json_object(folder / RESULTS_FILE) if samples.name == SAMPLES_FILE else {}
+    name = label or (folder.name if samples.name == SAMPLES_FILE else samples.stem)
+    return LoadedRun(name, path, rows, run, results, tuple(include_paths), labelled=label is not None)
+
+
+def _json_object(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise EFTEvalError(f"{path}: must hold a JSON object")
+    return data
+
+
+def load_runs(paths: Mapping[str, str | Path] | Sequence[str | Path], include_paths: Sequence[str] = ()) -> list[LoadedRun]:
+    """Several runs: labelled by the mapping's keys, or by their folder names."""
+    if isinstance(paths, Mapping):
+        return [load_run(path, label, include_paths) for label, path in paths.items()]
+    runs = [load_run(path, None, include_paths) for path in paths]
+    labels = [run.label for run in runs]
+    for run in runs:
+        if labels.count(run.label) > 1:  # two folders of one name: label them by path instead
+            run.label = str(run.path)
+    return runs
+
+
+@dataclass(frozen=True)
+class PairedScores:
+    """Several runs' scores by one judge on the prompts scored in every run."""
+
+    judge: str
+    prompt_ids: list[str]
+    matrix: list[list[float]]
+    """Runs x prompts, in the order the runs were given."""
+    per_run: list[JudgeScores]
+    """Each run's own scores and counts (what was excluded, and why)."""
+
+    @property
+    def n_paired(self) -> int:
+        return len(self.prompt_ids)
+
+
+def paired_scores(runs: Sequence[LoadedRun], judge: str) -> PairedScores:
+    """Scores of `judge` on the prompts every run scored (abstained, failed, missing: left out)."""
+    per_run = [run.scores(judge) for run in runs]
+    common = set(per_run[0].scores) if per_run else set()
+    for scores in per_run[1:]:
+        common &= set(scores.scores)
+    order = [p for p in runs[0].prompt_ids if p in common] if runs else []
+    return PairedScores(judge, order, [[scores.scores[p] for p in order] for scores in per_run], per_run)

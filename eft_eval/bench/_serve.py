@@ -1,0 +1,195 @@
+"""`eft-eval bench serve`: the server's throughput and latency against `EFTModel.generate`, in one run.
+
+The same prompts go (a) through `EFTModel.generate` in this process at batch size B and (b) from
+`--clients` concurrent `openai` clients (each sends its next request when the last one answers)
+to a real `eft-eval serve --max-batch-size B` subprocess. Greedy, EOS ignored, so both generate
+exactly `--tokens` tokens per prompt and must give the same texts. Reported: tokens/s of both,
+`throughput_ratio` = server / generate (target >= 0.8), per-request latency p50/p95 of both (for
+`generate`, a prompt's latency is when its batch is done), whether the texts are identical, the
+server's mean batch size and the share of the clients' time it spent decoding.
+Each side is timed `--repeats` times, alternating, and the best run counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from eft_eval.bench.commands import add_json_flag, print_result
+
+_TOPICS = ["the sky", "bread", "France", "plants", "the sea", "numbers", "foxes", "light", "rain", "music",
+           "cities", "rivers", "stars", "trees", "salt", "clocks"]
+_FORMS = ["Why is {t} interesting?", "Tell me about {t}.", "Explain like I'm five: what is {t}?",
+          "What do you know about {t}?"]
+
+
+def bench_prompts(count: int) -> list[str]:
+    """Distinct prompts of similar lengths (within ~10 tokens). `generate` sorts its prompts by length
+    before batching, a server batches what arrives: prompts of one length make both pad alike, so
+    the ratio measures the serving overhead rather than the padding."""
+    return [_FORMS[i % len(_FORMS)].format(t=_TOPICS[(i // len(_FORMS)) % len(_TOPICS)]) + f" ({i})"
+            for i in range(count)]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("serve", help="eft-eval serve under concurrent clients vs EFTModel.generate")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument("--batch-size", type=int, default=0, help="generate's batch size and the server's "
+                        "--max-batch-size (default: --clients)")
+    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--tokens", type=int, default=32, help="new tokens per prompt")
+    parser.add_argument("--small-hidden", type=int, default=64)
+    parser.add_argument("--small-layers", type=int, default=2)
+    parser.add_argument("--large-hidden", type=int, default=256)
+    parser.add_argument("--large-layers", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=2, help="best of N, alternating the two sides")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, the same on both sides")
+    add_json_flag(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per request otherwise
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory() as folder:
+        result = measure(Path(folder), args)
+    print_result(result, args.json)
+    return 0
+
+
+def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from eft_eval.models import EFTModel, save_tiny_family
+
+    batch = args.batch_size or args.clients
+    family = save_tiny_family(folder, small_hidden=args.small_hidden, small_layers=args.small_layers,
+                              large_hidden=args.large_hidden, large_layers=args.large_layers)
+    spec = f"base={family['large_base']},ft={family['small_ft']},ref={family['small_base']}"
+    prompts = bench_prompts(args.prompts)
+    model = EFTModel.from_spec(spec)
+    model.eos_token_ids = set()  # as the requests' ignore_eos: exactly --tokens tokens per prompt
+
+    def generate_run() -> tuple[float, list[float], list[str]]:
+        start = time.perf_counter()
+        done: list[float] = [0.0] * len(prompts)
+        texts: list[str] = [""] * len(prompts)
+        # generate() batches longest-first; timing each batch gives each prompt's latency.
+        order = sorted(range(len(prompts)), key=lambda i: -len(model.component_for("ft").encode(prompts[i])))
+        for first in range(0, len(order), batch):
+            chunk = order[first:first + batch]
+            generations = model.generate([prompts[i] for i in chunk], max_new_tokens=args.tokens, batch_size=batch)
+            for i, generation in zip(chunk, generations):
+                done[i], texts[i] = time.perf_counter() - start, generation.text
+        return time.perf_counter() - start, done, texts
+
+    port = _free_port()
+    log = folder / "serve.log"
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
+    command = [sys.executable, "-m", "eft_eval.cli", "serve", "--model", spec, "--served-name", "eft", "--port",
+               str(port), "--max-batch-size", str(batch), "--max-n", str(batch), "--log-level", "warning"]  # uvicorn's
+    with log.open("w") as log_file:
+        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        try:
+            _wait_healthy(f"http://127.0.0.1:{port}", server, log)
+            base_url = f"http://127.0.0.1:{port}/v1"
+            warm = asyncio.run(_client_run(base_url, prompts[: args.clients], args.clients, args.tokens))
+            serve_walls = [warm[0]]
+            generate_run()  # warm-up
+            generate_best: tuple[float, list[float], list[str]] | None = None
+            serve_best: tuple[float, list[float], list[str]] | None = None
+            for _ in range(max(1, args.repeats)):
+                run_g = generate_run()
+                run_s = asyncio.run(_client_run(base_url, prompts, args.clients, args.tokens))
+                serve_walls.append(run_s[0])
+                generate_best = run_g if generate_best is None or run_g[0] < generate_best[0] else generate_best
+                serve_best = run_s if serve_best is None or run_s[0] < serve_best[0] else serve_best
+        finally:
+            server.terminate()
+            server.wait(60)
+    batching = re.search(r"mean batch ([0-9.]+), largest \d+, ([0-9.]+) s decoding", log.read_text())
+    assert generate_best is not None and serve_best is not None
+    total_tokens = len(prompts) * args.tokens
+    generate_tps, serve_tps = total_tokens / generate_best[0], total_tokens / serve_best[0]
+    return {
+        "throughput_ratio": round(serve_tps / generate_tps, 3),
+        "serve_tokens_per_s": round(serve_tps, 1),
+        "generate_tokens_per_s": round(generate_tps, 1),
+        "serve_latency_p50_s": round(_percentile(serve_best[1], 50), 3),
+        "serve_latency_p95_s": round(_percentile(serve_best[1], 95), 3),
+        "generate_latency_p50_s": round(_percentile(generate_best[1], 50), 3),
+        "generate_latency_p95_s": round(_percentile(generate_best[1], 95), 3),
+        "outputs_identical": serve_best[2] == generate_best[2],
+        "serve_mean_batch": float(batching.group(1)) if batching else None,
+        # The share of the clients' wall time the server spent decoding (the rest: HTTP, queueing).
+        "serve_decoding_share": round(float(batching.group(2)) / sum(serve_walls), 3) if batching else None,
+        "config": {"clients": args.clients, "batch_size": batch, "prompts": len(prompts), "tokens": args.tokens,
+                   "small": f"{args.small_hidden}x{args.small_layers}",
+                   "large": f"{args.large_hidden}x{args.large_layers}", "threads": args.threads,
+                   "repeats": args.repeats},
+    }
+
+
+async def _client_run(base_url: str, prompts: list[str], clients: int, tokens: int) -> tuple[float, list[float], list[str]]:
+    """`clients` closed-loop clients share the prompts; returns (wall time, latency per prompt, texts)."""
+    import openai
+
+    latencies: list[float] = [0.0] * len(prompts)
+    texts: list[str] = [""] * len(prompts)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(prompts)):
+        queue.put_nowait(index)
+    async with openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=600) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                sent = time.perf_counter()
+                response = await client.chat.completions.create(
+                    model="eft", messages=[{"role": "user", "content": prompts[index]}], max_tokens=tokens,
+                    temperature=0, extra_body={"ignore_eos": True},
+                )
+                latencies[index] = time.perf_counter() - sent
+                texts[index] = response.choices[0].message.content or ""
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        return time.perf_counter() - start, latencies, texts
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else 0.0
+    return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"eft-eval serve exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"eft-eval serve did not start within {timeout:.0f} s")

@@ -1,0 +1,117 @@
+"""`eft-eval bench sweep`: an alpha sweep run as one sweep against the same points run one by one.
+
+One run of the bench, in one process, on tiny llama models built from configs and the shipped
+`demo` prompts, judged by a loopback OpenAI-compatible server (instant answers):
+
+- `sweep_s`: `run_sweep` of an N-point reward-interpolation study (alpha 0, 0.1, ..., 1 for N=11):
+  every model loaded once, each prompt block decoded once with one row per (prompt, alpha);
+- `separate_s`: the same N points, each through `run_task` on its own, as N `eft-eval run`
+  commands would (each loads its models: load time included);
+- `speedup` = separate_s / sweep_s (target >= 2 on a 2-core machine), and `identical_samples`:
+  every point's responses are the same text in both.
+
+Both arms judge into their own run folders (own judge caches), so neither replays the other's
+answers; a warm-up run first pays the one-time imports and data set preparation for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eft_eval.bench.commands import add_json_flag, print_result
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("sweep", help="an alpha sweep batched in one sweep vs its points as separate runs")
+    parser.add_argument("--points", type=int, default=11, help="alpha values from 0 to 1 (default 11: step 0.1)")
+    parser.add_argument("--prompts", type=int, default=8, help="prompts per run, from the demo task (default 8)")
+    parser.add_argument("--tokens", type=int, default=32, help="new tokens per response (default 32)")
+    parser.add_argument("--small-hidden", type=int, default=64)
+    parser.add_argument("--large-hidden", type=int, default=256)
+    parser.add_argument("--large-layers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_json_flag(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    import torch
+
+    from eft_eval.errors import EFTEvalError
+
+    if args.points < 2 or args.prompts < 1 or args.tokens < 1:
+        raise EFTEvalError("--points must be at least 2, --prompts and --tokens at least 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name in ("lm_eval", "eft_eval", "httpx", "httpx2", "openai"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory() as folder:
+        result = measure(Path(folder), args)
+    print_result(result, args.json)
+    return 0
+
+
+def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from eft_eval.judging import JudgeConfig, LoopbackServer, Reply
+    from eft_eval.models import save_tiny_family
+    from eft_eval.pipeline import run_task
+    from eft_eval.sweep._study import load_study
+    from eft_eval.sweep._sweep import SweepOptions, run_config, run_sweep
+
+    family = save_tiny_family(folder / "models", small_hidden=args.small_hidden, large_hidden=args.large_hidden,
+                              large_layers=args.large_layers)
+    study_file = folder / "alpha_sweep.yaml"
+    step = 1.0 / (args.points - 1)
+    study_file.write_text(yaml.safe_dump({
+        "study": "bench_alpha_sweep",
+        "run": {"task": "demo", "judges": ["harm"], "limit": args.prompts, "max_new_tokens": args.tokens,
+                "batch_size": args.prompts, "gen_kwargs": "do_sample=true,temperature=1.0"},
+        "grid": {"alpha": {"from": 0, "to": 1, "step": step}},
+        "model": {"base": str(family["large_base"]), "ft": str(family["small_ft"]), "ft2": str(family["large_ft"]),
+                  "ref": str(family["small_base"]), "alpha": "{alpha}"},
+        "analysis": {"kind": "frontier", "x": "harm", "y": "harm"},
+    }))
+    study = load_study(study_file)
+    with LoopbackServer(lambda body: Reply("Reason: fine.\nScore: 3")) as server:
+        judge = JudgeConfig(base_url=server.base_url, progress=False)
+
+        def options(name: str) -> SweepOptions:
+            return SweepOptions(output=folder / name, judge=judge, progress=False, analyze=False)
+
+        # Warm-up: imports, the task's data set, tokenizers: one-time costs neither arm should pay.
+        run_task(run_config(study.points[0], options("warmup")))
+        start = time.perf_counter()
+        run_sweep(study, options("sweep"), say=lambda line: None)
+        sweep_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for point in study.points:
+            run_task(run_config(point, options("separate")))
+        separate_s = time.perf_counter() - start
+    identical = all(_responses(folder / "sweep", p.label) == _responses(folder / "separate", p.label)
+                    for p in study.points)
+    distinct = len({json.dumps(_responses(folder / "sweep", p.label)) for p in study.points})
+    return {
+        "points": len(study.points),
+        "prompts": args.prompts,
+        "new_tokens": args.tokens,
+        "sweep_s": round(sweep_s, 2),
+        "separate_s": round(separate_s, 2),
+        "speedup": round(separate_s / sweep_s, 2),
+        "identical_samples": identical,
+        "distinct_response_sets": distinct,
+        "config": {k: getattr(args, k) for k in ("small_hidden", "large_hidden", "large_layers", "threads")},
+    }
+
+
+def _responses(root: Path, label: str) -> list[str]:
+    rows = [json.loads(line) for line in (root / "runs" / label / "samples.jsonl").read_text().splitlines()]
+    return [row["response"] for row in rows]

@@ -1,0 +1,94 @@
+"""`eft-eval judge` as a library call: JSONL in, samples.jsonl and results.json out."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import write_json, write_jsonl
+from eft_eval.judging._config import JudgeConfig
+from eft_eval.judging._engine import JudgeItem, judge_items_sync, judge_model_name
+from eft_eval.judging._ledger import new_ledger
+from eft_eval.judging._preflight import preflight
+from eft_eval.judging._records import read_records
+from eft_eval.judging._spec import JudgeSpec, load_judges
+from eft_eval.locking import lock_folder
+from eft_eval.redact import url_without_userinfo
+from eft_eval.stats import summarize_samples
+
+
+def judge_files(
+    inputs: Sequence[str | Path],
+    judge_names: list[str] | None,
+    output_dir: str | Path,
+    config: JudgeConfig,
+    include_paths: list[str] | None = None,
+    model_label: str | None = None,
+    query_field: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Judge every record of `inputs`; write `output_dir`/samples.jsonl and results.json.
+
+    Judgments already in the input (e.g. a samples.jsonl judged before) are kept unless a judge of
+    the same name is run again. Re-running is cheap: answers come from the cache.
+    """
+    judges = load_judges(judge_names, include_paths)
+    rows = [row for path in inputs for row in read_records(path, model_label, query_field)]
+    rows = rows[:limit] if limit is not None else rows
+    if not rows:
+        raise EFTEvalError(f"no records to judge in {', '.join(map(str, inputs))}")
+    output = Path(output_dir)
+    if output.exists() and not output.is_dir():
+        raise EFTEvalError(f"{output}: --output must be a folder, not a file")
+    if config.mode == "batch" and config.batch_state is None:  # the batch record lives with the output
+        config = dataclasses.replace(config, batch_state=output / "judge-batches.json")
+    if config.batch_cancel:
+        from eft_eval.judging._batch import cancel_batches
+
+        return {"cancelled_batches": cancel_batches(config)}
+    preflight(config, judges)  # a refused key or an unreachable server: stop before asking anything
+
+    # One `judge` per output folder at a time: two would pay for every judgment twice.
+    with lock_folder(output, "eft-eval judge"):
+        items = [JudgeItem(query=row["query"], response=row["response"]) for row in rows]
+        ledger = new_ledger(config)
+        for row, judgments in zip(rows, judge_items_sync(items, judges, config, ledger=ledger)):
+            row["judgments"] = {**row["judgments"], **judgments}
+
+        results = summarize_samples(rows, judges)
+        results["n_items"] = len(rows)
+        results["inputs"] = [str(path) for path in inputs]
+        results["config"] = describe_config(config, judges)
+        results["cost"] = ledger.summary()
+        write_jsonl(output / "samples.jsonl", rows)
+        write_json(output / "results.json", results)
+    _refuse_all_failed(rows, judges, output)
+    return results
+
+
+def _refuse_all_failed(rows: Sequence[dict[str, Any]], judges: Sequence[JudgeSpec], output: Path) -> None:
+    """Every judgment failed (a server answering only errors): files are written, but it is an error."""
+    judged = [row["judgments"][spec.name] for row in rows for spec in judges]
+    if judged and all(j.get("status") == "failed" for j in judged):
+        first = next((j.get("error") for j in judged if j.get("error")), "no error recorded")
+        raise EFTEvalError(
+            f"every judgment failed ({len(judged)} of {len(judged)}; first error: {first}); wrote "
+            f"{output / 'samples.jsonl'} with them: re-run the same command to retry"
+        )
+
+
+def describe_config(config: JudgeConfig, judges: Sequence[JudgeSpec]) -> dict[str, Any]:
+    """What produced the judgments, for results.json. Deliberately has no API key."""
+    return {
+        "backend": config.backend,
+        "judge_models": {spec.name: judge_model_name(spec, config) for spec in judges},
+        # Never `user:password@`: credentials in the URL stay out of run.json and results.json.
+        "base_url": url_without_userinfo(config.resolved_base_url()) if config.backend == "openai" else None,
+        "show_query": config.show_query,
+        "max_parse_retries": config.max_parse_retries,
+        "mode": config.mode,  # issue 18: live or the Batch API, and answers per judge and response
+        "judge_samples": config.samples,
+    }

@@ -1,0 +1,232 @@
+"""Batched EFT decoding with one KV cache per component.
+
+Every component sees its own rendering of each prompt (own length, left padding and positions);
+the generated token ids are shared: each step, the chosen token is appended to every component's
+sequence and each component advances its cache by one position. Finished rows are dropped from
+every cache so that long-running rows do not pay for finished ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from eft_eval.models._kv_cache import cache_kwargs
+from eft_eval.models._sampling import SamplingConfig, choose_next_tokens
+
+
+@dataclass
+class Generation:
+    """One generated response."""
+
+    text: str
+    token_ids: list[int]
+    finish_reason: str
+    """`eos`, `stop` (a stop string), `length` (max_new_tokens) or `cancelled` (by `on_step`)."""
+
+
+class ComponentStream:
+    """Incremental, KV-cached forward passes of one model over a batch of left-padded prompts."""
+
+    def __init__(self, model: Any, prompts: Sequence[Sequence[int]], pad_id: int, vocab_size: int) -> None:
+        from transformers import DynamicCache
+
+        self.model = model
+        self.vocab_size = vocab_size
+        self.device = next(model.parameters()).device
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            if prompt:
+                ids[row, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+                mask[row, width - len(prompt):] = 1
+        self.input_ids = ids.to(self.device)
+        self.attention_mask = mask.to(self.device)
+        positions = (self.attention_mask.cumsum(-1) - 1).clamp_(min=0)
+        self.positions = positions
+        self.next_position = positions[:, -1] + 1
+        self.cache = DynamicCache(config=model.config)
+
+    def _logprobs(self, logits: torch.Tensor) -> torch.Tensor:
+        # Padded vocabulary rows (past the tokenizer) are cut off: they can never be chosen.
+        return torch.log_softmax(logits[:, -1, : self.vocab_size].float(), dim=-1)
+
+    @torch.inference_mode()
+    def prefill(self) -> torch.Tensor:
+        """Run the prompts; returns next-token log-probs `[rows, vocab]`."""
+        out = self.model(
+            input_ids=self.input_ids,
+            attention_mask=self.attention_mask,
+            position_ids=self.positions,
+            **cache_kwargs(self.model, self.cache),
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        return self._logprobs(out.logits)
+
+    @torch.inference_mode()
+    def advance(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Append one token per row; returns the next-token log-probs."""
+        tokens = tokens.to(self.device).view(-1, 1)
+        ones = torch.ones_like(tokens)
+        self.attention_mask = torch.cat([self.attention_mask, ones], dim=-1)
+        out = self.model(
+            input_ids=tokens,
+            attention_mask=self.attention_mask,
+            position_ids=self.next_position.view(-1, 1),
+            **cache_kwargs(self.model, self.cache),
+            use_cache=True,
+        )
+        self.next_position = self.next_position + 1
+        return self._logprobs(out.logits)
+
+    def keep_rows(self, rows: torch.Tensor) -> None:
+        """Drop every row not in `rows` (indices into the current batch) from the cache and masks."""
+        rows = rows.to(self.device)
+        self.cache.batch_select_indices(rows)
+        self.attention_mask = self.attention_mask.index_select(0, rows)
+        self.next_position = self.next_position.index_select(0, rows)
+
+
+class StepComposer(Protocol):
+    """Maps the streams' next-token log-probs to the EFT log-probs.
+
+    `rows` are the batch rows the log-probs belong to (indices into the batch as it started; rows
+    finish and leave), for composers that weight each row differently (`EFTModel.generate_ids`
+    with `row_weights`); None means every row of the batch, in order.
+    """
+
+    def __call__(self, logprobs: Sequence[torch.Tensor], rows: Sequence[int] | None = None, /) -> torch.Tensor: ...
+
+
+@dataclass
+class DecodeStep:
+    """The tokens one decoding step chose, as an `on_step` callback sees them (the server streams them)."""
+
+    rows: list[int]
+    """The batch row (index into `keys`) of each chosen token."""
+    tokens: list[int]
+    logprobs: torch.Tensor
+    """`[len(rows), vocab]`: the EFT log-probs each token was chosen from (before temperature/top-p)."""
+    finished: dict[int, Generation]
+    """Rows that ended at this step; a row ended by EOS does not keep its EOS token."""
+
+
+StepCallback = Callable[[DecodeStep], Collection[int]]
+"""Called after every step with what it chose; returns the rows to stop now (a client went away).
+A stopped row ends with finish_reason `cancelled` and what it generated so far."""
+
+
+def decode(
+    streams: Sequence[ComponentStream],
+    compose: StepComposer,
+    config: SamplingConfig,
+    keys: Sequence[str],
+    eos_ids: set[int],
+    detokenize: Callable[[list[int]], str],
+    on_step: StepCallback | None = None,
+) -> list[Generation]:
+    """Generate for one batch. `compose` maps the streams' log-probs to the EFT log-probs.
+
+    `keys` identify each row's prompt for reproducible randomness (see `_sampling.uniform_for`).
+    """
+    outputs = RowOutputs(len(keys), eos_ids, config, detokenize)
+    active = list(range(len(keys)))  # original row index of each live row, in cache order
+    logprobs = [stream.prefill() for stream in streams]
+    for step in range(config.max_new_tokens):
+        composed = compose(logprobs, active)
+        tokens = choose_next_tokens(composed, config, [keys[r] for r in active], step)
+        chosen = tokens.tolist()
+        still_running = [position for position, (row, token) in enumerate(zip(active, chosen))
+                         if outputs.add(row, token)]
+        if on_step is not None:
+            still_running = observe_step(on_step, active, chosen, composed, still_running, outputs.results,
+                                         outputs.generated, detokenize)
+        if not still_running:
+            break
+        if len(still_running) < len(active):
+            keep = torch.tensor(still_running, dtype=torch.long)
+            for stream in streams:
+                stream.keep_rows(keep)
+            tokens = tokens.index_select(0, keep.to(tokens.device))
+            active = [active[p] for p in still_running]
+        logprobs = [stream.advance(tokens) for stream in streams]
+    return outputs.finished()
+
+
+class RowOutputs:
+    """The tokens generated so far per row, and each finished row's `Generation`.
+
+    The one place a chosen token is appended or ends its row (EOS, a stop string, the length
+    limit), for plain and speculative decoding alike: the two must end rows identically.
+    """
+
+    def __init__(
+        self, rows: int, eos_ids: set[int], config: SamplingConfig, detokenize: Callable[[list[int]], str]
+    ) -> None:
+        self.generated: list[list[int]] = [[] for _ in range(rows)]
+        self.results: list[Generation | None] = [None] * rows
+        self.eos_ids, self.config, self.detokenize = eos_ids, config, detokenize
+
+    def add(self, row: int, token: int) -> bool:
+        """Append a chosen token to its row; False if it ended the row (an EOS token is not kept)."""
+        so_far = self.generated[row]
+        finish = _finish_reason(so_far, token, self.eos_ids, self.config, len(so_far), self.detokenize)
+        if finish is None:
+            so_far.append(token)
+            return True
+        if finish[0] != "eos":
+            so_far.append(token)
+        self.results[row] = Generation(text=finish[1], token_ids=so_far, finish_reason=finish[0])
+        return False
+
+    def finished(self) -> list[Generation]:
+        """The finished rows' generations, in row order."""
+        return [result for result in self.results if result is not None]
+
+
+def observe_step(
+    on_step: StepCallback,
+    rows: list[int],
+    tokens: list[int],
+    logprobs: torch.Tensor,
+    still_running: list[int],
+    results: list[Generation | None],
+    generated: list[list[int]],
+    detokenize: Callable[[list[int]], str],
+) -> list[int]:
+    """Report one step to `on_step`; returns the positions in `rows` still running after cancellations."""
+    running = set(still_running)
+    finished = {row: result for p, row in enumerate(rows) if p not in running and (result := results[row])}
+    cancel = set(on_step(DecodeStep(rows, tokens, logprobs, finished)))
+    if not cancel:
+        return still_running
+    for p in still_running:
+        if rows[p] in cancel:
+            results[rows[p]] = Generation(detokenize(generated[rows[p]]), generated[rows[p]], "cancelled")
+    return [p for p in still_running if rows[p] not in cancel]
+
+
+def _finish_reason(
+    so_far: list[int],
+    token: int,
+    eos_ids: set[int],
+    config: SamplingConfig,
+    step: int,
+    detokenize: Callable[[list[int]], str],
+) -> tuple[str, str] | None:
+    """(reason, final text) if this token ends the row, else None."""
+    if token in eos_ids:
+        return "eos", detokenize(so_far)
+    if config.stop:
+        text = detokenize([*so_far, token])
+        cut = min((i for i in (text.find(s) for s in config.stop) if i >= 0), default=-1)
+        if cut >= 0:
+            return "stop", text[:cut]
+    if step + 1 >= config.max_new_tokens:
+        return "length", detokenize([*so_far, token])
+    return None

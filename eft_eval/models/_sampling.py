@@ -1,0 +1,100 @@
+"""Choosing the next token from a composed distribution, with reproducible randomness.
+
+Randomness is one uniform number per (seed, prompt key, time step), derived by hashing, so a
+prompt's sample never depends on its batch mates, its position in the batch or the batch size,
+and a speculative decoder that re-scores drafted tokens can reproduce exactly the same choices.
+A token is drawn by inverting the cumulative distribution at that uniform.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from eft_eval.models._compose import top_p_mask
+
+
+def filter_for_sampling(
+    logprobs: torch.Tensor, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0
+) -> torch.Tensor:
+    """Apply temperature, top-k and top-p to a (composed) distribution; returns normalized log-probs.
+
+    Filtered-out tokens get -inf. `temperature` must be > 0 (greedy decoding takes the argmax and
+    never calls this).
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 for sampling, got {temperature}")
+    scaled = torch.log_softmax(logprobs.float() / temperature, dim=-1)
+    if top_k and top_k < scaled.shape[-1]:
+        kth_value = torch.topk(scaled, top_k, dim=-1).values[..., -1:]
+        scaled = scaled.masked_fill(scaled < kth_value, float("-inf"))
+    if top_p < 1.0:
+        scaled = scaled.masked_fill(~top_p_mask(scaled, top_p), float("-inf"))
+    return torch.log_softmax(scaled, dim=-1)
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How tokens are chosen and when generation stops."""
+
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    """False: greedy (argmax of the composed distribution)."""
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    """0 disables top-k."""
+    seed: int = 0
+    stop: tuple[str, ...] = field(default_factory=tuple)
+    """Stop strings: generation ends at the first one, which is cut from the text."""
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.do_sample and self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0 when sampling, got {self.temperature}")
+
+    @property
+    def greedy(self) -> bool:
+        return not self.do_sample or self.temperature == 0
+
+
+def prompt_key(prompt: object) -> str:
+    """A stable key for a prompt (text or conversation), used to seed its randomness."""
+    return hashlib.sha256(repr(prompt).encode()).hexdigest()[:16]
+
+
+def uniform_for(seed: int, key: str, step: int) -> float:
+    """A uniform number in [0, 1) that depends only on (seed, prompt key, time step)."""
+    digest = hashlib.blake2b(f"{seed}|{key}|{step}".encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "little") >> 11) / float(1 << 53)
+
+
+def sample_with_uniforms(logprobs: torch.Tensor, uniforms: Sequence[float]) -> torch.Tensor:
+    """Inverse-CDF sampling: one token per row of `[rows, vocab]` log-probs given one uniform per row.
+
+    Computed in float64 so that the choice is stable to the last bit of the distribution.
+    """
+    probs = logprobs.double().exp()
+    cdf = torch.cumsum(probs, dim=-1)
+    targets = torch.tensor(uniforms, dtype=torch.float64, device=cdf.device).unsqueeze(-1) * cdf[:, -1:]
+    tokens = torch.searchsorted(cdf, targets, right=True).squeeze(-1)
+    return tokens.clamp_(max=logprobs.shape[-1] - 1)
+
+
+def choose_next_tokens(
+    composed: torch.Tensor, config: SamplingConfig, keys: Sequence[str], step: int | Sequence[int]
+) -> torch.Tensor:
+    """Next token per row: argmax when greedy, else a reproducible sample after filtering.
+
+    `step` is the time step of every row, or one step per row (a speculative decoder verifies rows
+    that stand at different steps).
+    """
+    if config.greedy:
+        return composed.argmax(dim=-1)
+    steps = [step] * len(keys) if isinstance(step, int) else list(step)
+    filtered = filter_for_sampling(composed, config.temperature, config.top_p, config.top_k)
+    return sample_with_uniforms(filtered, [uniform_for(config.seed, key, s) for key, s in zip(keys, steps)])

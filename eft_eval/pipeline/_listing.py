@@ -1,0 +1,61 @@
+"""`eft-eval list`: the tasks, judges and presets a run can name, and the studies a sweep runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eft_eval.judging import discover_judges
+from eft_eval.models import CONFIGURATIONS, FAMILIES
+from eft_eval.pipeline._run import judge_folders
+from eft_eval.pipeline._tasks import our_task_entries
+
+SECTIONS = ("tasks", "judges", "presets", "studies")
+
+
+def list_tasks(include_paths: Sequence[str] = ()) -> list[str]:
+    lines = []
+    for name, entry in sorted(our_task_entries(include_paths).items()):
+        meta = (entry.cfg or {}).get("metadata") or {}
+        judges = ", ".join(meta.get("judges") or []) or "all"
+        lines.append(f"  {name:<14} {meta.get('about') or entry.yaml_path}  [judges: {judges}]")
+    lines.append("  (and any lm-eval generation task; `eft-eval lm-eval --tasks list` lists them)")
+    return lines
+
+
+def list_judges(include_paths: Sequence[str] = ()) -> list[str]:
+    judges = discover_judges(judge_folders(list(include_paths)))
+    return [f"  {name:<14} {spec.description}" for name, spec in sorted(judges.items())]
+
+
+def list_presets() -> list[str]:
+    lines = []
+    for name, family in FAMILIES.items():
+        lines.append(f"  {name}:{{{','.join(CONFIGURATIONS)}}}  {family.description}")
+        lines.append(f"      pre-trained {family.small_base}, {family.large_base}; "
+                     f"fine-tuned {family.small_ft}, {family.large_ft}")
+    lines.append("  configurations:")
+    lines += [f"    {config:<9} {about}" for config, about in CONFIGURATIONS.items()]
+    return lines
+
+
+def list_studies(include_paths: Sequence[str] = ()) -> list[str]:
+    from eft_eval.sweep._study import discover_studies, load_study
+
+    lines = []
+    for name, path in sorted(discover_studies(include_paths).items()):
+        study = load_study(path)
+        lines.append(f"  {name:<14} {study.about or path}  [{len(study.points)} runs, {study.analysis['kind']}]")
+    lines.append("  (`eft-eval sweep STUDY` runs one; `--list` prints its runs as commands)")
+    return lines
+
+
+def listing(sections: Sequence[str] = SECTIONS, include_paths: Sequence[str] = ()) -> str:
+    parts = []
+    for section in sections:
+        lines = {"tasks": lambda: list_tasks(include_paths), "judges": lambda: list_judges(include_paths),
+                 "presets": list_presets, "studies": lambda: list_studies(include_paths)}[section]()
+        parts.append("\n".join([f"{section}:", *lines]))
+    return "\n\n".join(parts)
+
+
+__all__ = ["SECTIONS", "list_judges", "list_presets", "list_studies", "list_tasks", "listing"]

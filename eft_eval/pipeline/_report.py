@@ -1,0 +1,95 @@
+"""`eft-eval report DIR...`: aggregate judged samples again (no generation, no judging) and print a table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import iter_jsonl, write_json
+from eft_eval.judging import load_judges
+from eft_eval.locking import lock_folder
+from eft_eval.pipeline._outputs import RunFolder, now, read_json, read_samples
+from eft_eval.stats import STATUSES, summarize_samples
+
+
+def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[str, Any]:
+    """Recompute DIR/results.json from DIR/samples.jsonl; other keys of results.json are kept."""
+    folder = RunFolder(Path(root))
+    rows = read_judged_samples(folder.samples)
+    run = read_json(folder.run) if folder.run.is_file() else {}
+    names = list(run.get("judges") or dict.fromkeys(name for row in rows for name in row.get("judgments") or {}))
+    judges = load_judges(names, list(include_paths)) if names else []
+    for old, spec in zip(dict.fromkeys(names), judges):
+        if old != spec.name:  # a run judged under a judge's former name (`harmlessness` -> `harm`)
+            for row in rows:
+                if old in (row.get("judgments") or {}) and spec.name not in row["judgments"]:
+                    row["judgments"][spec.name] = row["judgments"].pop(old)
+    previous = read_json(folder.results) if folder.results.is_file() else {}
+    results = {
+        **previous,
+        "task": run.get("task") or rows[0].get("task"),
+        "model": run.get("model") or rows[0].get("model"),
+        "n_docs": len(rows),
+        **summarize_samples(rows, judges),
+        "reported": now(),
+    }
+    with lock_folder(folder.root, "eft-eval report"):  # not while a run of this folder writes it
+        write_json(folder.results, results)
+    return results
+
+
+def read_judged_samples(path: Path) -> list[dict[str, Any]]:
+    """The rows of a samples.jsonl, checked: each has a `judgments` object whose entries have a known
+    `status` and, when scored, a finite number as `score`. A foreign file is refused, not reported
+    as empty results."""
+    if not path.is_file():
+        read_samples(path)  # its error: does not exist (run `eft-eval run` first) / is a folder
+    rows = []
+    for number, row in iter_jsonl(path):
+        where = f"{path}:{number}"
+        judgments = row.get("judgments")
+        if not isinstance(judgments, dict):
+            raise EFTEvalError(f"{where}: not a judged sample (no 'judgments' object); is this an eft-eval samples.jsonl?")
+        for name, judgment in judgments.items():
+            if not isinstance(judgment, dict) or judgment.get("status") not in STATUSES:
+                status = judgment.get("status") if isinstance(judgment, dict) else judgment
+                raise EFTEvalError(f"{where}: judgment {name!r} has status {status!r}; expected one of {', '.join(STATUSES)}")
+            score = judgment.get("score")
+            if judgment["status"] == "scored" and (isinstance(score, bool) or not isinstance(score, (int, float))
+                                                   or not math.isfinite(score)):
+                raise EFTEvalError(f"{where}: judgment {name!r} is scored but its score {score!r} is not a number")
+        rows.append(row)
+    if not rows:
+        raise EFTEvalError(f"{path} holds no samples")
+    return rows
+
+
+def format_table(reports: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    """One line per (run, judge): mean ± standard error and the counts, as plain aligned text."""
+    header = ("run", "task", "judge", "mean", "stderr", "scored", "abstained", "failed", "direction")
+    lines: list[tuple[str, ...]] = [header]
+    for label, results in reports:
+        for judge, summary in (results.get("judges") or {}).items():
+            lines.append((
+                label, str(results.get("task")), judge, _number(summary.get("mean")), _number(summary.get("stderr")),
+                str(summary.get("n_scored", 0)), str(summary.get("n_abstained", 0)), str(summary.get("n_failed", 0)),
+                "higher is better" if summary.get("higher_is_better", True) else "lower is better",
+            ))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    table = "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)
+    from eft_eval.judging._ledger import (
+        describe_cost,  # the cost ledger of each run (issue 18)
+    )
+
+    costs = [f"{label}: {describe_cost(results['cost'])}" for label, results in reports if results.get("cost")]
+    return "\n".join([table, *costs])
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.3g}"
+
+
+__all__ = ["format_table", "report_folder"]

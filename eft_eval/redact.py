@@ -1,0 +1,63 @@
+"""Keep credentials out of what we write: URLs without `user:password@`, command lines without them.
+
+`--base-url http://user:secret@host/v1` is a common way to reach a judge behind basic auth; the
+URL works for the request, but run.json, results.json and lock files record it, so they get it
+without its userinfo.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Sequence
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+# scheme://userinfo@ anywhere in a string (a URL inside `--base-url=...`, for instance).
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+
+
+def url_without_userinfo(url: str | None) -> str | None:
+    """`url` with any `user:password@` removed (None stays None)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def client_url_and_headers(url: str | None) -> tuple[str | None, dict[str, str]]:
+    """(URL without userinfo, headers) for the `openai` client: `user:password@` becomes HTTP basic auth.
+
+    Kept in the URL, the credentials break the aiohttp transport ("Cannot combine AUTHORIZATION
+    header with ... credentials encoded in URL", on every request); httpx used them as basic auth,
+    replacing the bearer key. The header does the same for every transport.
+    """
+    if not url:
+        return url, {}
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    token = base64.b64encode(f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()).decode()
+    return url_without_userinfo(url), {"Authorization": f"Basic {token}"}
+
+
+def redacted_argv(argv: Sequence[str]) -> list[str]:
+    """A command line fit for a file: URLs lose their userinfo, `--api-key VALUE` loses its value."""
+    redacted: list[str] = []
+    hide_next = False
+    for argument in argv:
+        if hide_next:
+            redacted.append("***")
+            hide_next = False
+            continue
+        if argument in ("--api-key", "--openai-api-key"):
+            hide_next = True
+        elif argument.startswith(("--api-key=", "--openai-api-key=")):
+            argument = argument.split("=", 1)[0] + "=***"
+        redacted.append(_USERINFO.sub(r"\g<scheme>", argument))
+    return redacted

@@ -1,0 +1,208 @@
+"""Runs as the report shows them: judges with their direction, configuration rows, results rows,
+and the compact sample records the page's sample browser reads from its one JSON block.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.judging import JUDGE_ALIASES, JudgeSpec
+from eft_eval.models import delta_roles
+from eft_eval.report._collect import RunData
+from eft_eval.stats import summarize_judgments
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JudgeInfo:
+    """What a reader needs to read a judge's numbers."""
+
+    name: str
+    description: str
+    higher_is_better: bool
+    former_names: tuple[str, ...] = ()
+    integer: bool = False
+    """Scores are counts (factual errors): histograms get one bar per value."""
+    score_range: tuple[float | None, float | None] = (None, None)
+    """The judge's valid scores (0-100 for helpfulness and harm), for shared histogram bins."""
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    @property
+    def axis_label(self) -> str:
+        """e.g. `harm (lower is better)`: every axis and column names its direction."""
+        return f"{self.name} ({self.direction})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "higher_is_better": self.higher_is_better,
+                "direction": self.direction, "former_names": list(self.former_names)}
+
+
+def known_judges(include_paths: Sequence[str] = ()) -> dict[str, JudgeSpec]:
+    """The judge plugins available now; a broken include path only loses descriptions."""
+    from eft_eval.judging import discover_judges
+
+    try:
+        return discover_judges(list(include_paths))
+    except EFTEvalError as error:
+        logger.warning("judge descriptions unavailable: %s", error)
+        return {}
+
+
+def canonicalize(runs: list[RunData], specs: dict[str, JudgeSpec]) -> dict[str, str]:
+    """Rename judgments made under a judge's former name (`harmlessness` -> `harm`), in place.
+
+    Runs judged before a rename and after it then line up in one column. Returns old -> new for
+    the names that were renamed, so the page can say so and its filter accepts both.
+    """
+    renamed: dict[str, str] = {}
+    for old, new in JUDGE_ALIASES.items():
+        if old in specs or new not in specs:
+            continue  # a user's own judge keeps its name (same rule as judge loading)
+        for run in runs:
+            for sample in run.samples:
+                judgments = sample.get("judgments") or {}
+                if old in judgments and new not in judgments:
+                    judgments[new] = judgments.pop(old)
+                    renamed[old] = new
+    return renamed
+
+
+def judge_infos(runs: list[RunData], specs: dict[str, JudgeSpec], renamed: dict[str, str]) -> list[JudgeInfo]:
+    """Every judge appearing in the runs, in first-seen order."""
+    names: dict[str, None] = {}
+    for run in runs:
+        for sample in run.samples:
+            names.update(dict.fromkeys(sample.get("judgments") or {}))
+    infos = []
+    for name in names:
+        spec = specs.get(name)
+        former = tuple(old for old, new in renamed.items() if new == name)
+        if spec is not None:
+            infos.append(JudgeInfo(name, spec.description, spec.higher_is_better, former, spec.score.kind == "integer",
+                                   (spec.score.min, spec.score.max)))
+            continue
+        # A judge not installed here: its direction from a results.json that recorded it.
+        summary = next((run.results.get("judges", {}).get(name) for run in runs if name in run.results.get("judges", {})), None)
+        higher = bool((summary or {}).get("higher_is_better", True))
+        infos.append(JudgeInfo(name, "(judge definition not found here)", higher, former))
+    return infos
+
+
+def results_rows(run: RunData, judges: list[JudgeInfo]) -> list[dict[str, Any]]:
+    """Mean, standard error and the three counts per judge, recomputed from the samples."""
+    rows = []
+    for judge in judges:
+        judgments = [s["judgments"][judge.name] for s in run.samples if judge.name in (s.get("judgments") or {})]
+        if not judgments:
+            continue
+        summary = summarize_judgments(judgments)
+        rows.append({"judge": judge.name, "direction": judge.direction, **summary})
+    return rows
+
+
+def _component_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """base / ft / ref / ft2 / ref2 ... from run.json's `model_spec` (EFTSpec.to_dict)."""
+    rows = []
+    if isinstance(spec.get("base"), dict):
+        rows.append({"role": "base", "weight": None, **_component(spec["base"])})
+    for index, delta in enumerate(spec.get("deltas") or [], start=1):
+        for key, role in zip(("ft", "ref"), delta_roles(index)):
+            if isinstance(delta.get(key), dict):
+                rows.append({"role": role, "weight": delta.get("weight") if key == "ft" else None,
+                             **_component(delta[key])})
+    return rows
+
+
+def _component(component: dict[str, Any]) -> dict[str, Any]:
+    model = str(component.get("model", ""))
+    if component.get("gguf_file"):
+        model = f"{model}/{component['gguf_file']}"
+    return {"model": model, "format": component.get("format"), "system_prompt": component.get("system_prompt"),
+            "dtype": component.get("dtype"), "device": component.get("device")}
+
+
+def _judge_cost(cost: Any) -> str | None:
+    if not isinstance(cost, dict) or "total_usd" not in cost:
+        return None
+    from eft_eval.judging import describe_cost
+
+    return describe_cost(cost).removeprefix("judge cost: ")
+
+
+def config_view(run: RunData) -> dict[str, Any]:
+    """The run's configuration as (name, value) rows, components and versions."""
+    record = run.run
+    first = run.samples[0] if run.samples else {}
+    spec: dict[str, Any] = record["model_spec"] if isinstance(record.get("model_spec"), dict) else {}
+    judge_config = record.get("judge_config") or run.results.get("judge_config") or {}
+    judge_models = dict(judge_config.get("judge_models") or {})
+    if not judge_models:  # a bare samples file: the judge model each judgment names
+        for sample in run.samples:
+            for name, judgment in (sample.get("judgments") or {}).items():
+                judge_models.setdefault(name, str(judgment.get("judge_model", "?")))
+    generation = record.get("generation") or {}
+    rows: list[tuple[str, Any]] = [
+        ("Task", record.get("task") or first.get("task")),
+        ("Model spec", record.get("model") or first.get("model")),
+        ("Preset", record.get("preset")),
+        ("beta", spec.get("beta")),
+        ("top_p_weights", spec.get("top_p_weights")),
+        ("Seed", record.get("seed")),
+        ("Documents", f"{len(run.samples)}" + (f" (--limit {record['limit']})" if record.get("limit") else "")),
+        ("Judges", ", ".join(f"{name}: {model}" for name, model in judge_models.items())),
+        ("Judge backend", judge_config.get("backend")),
+        ("Judge mode", judge_config.get("mode")),
+        ("Judge cost", _judge_cost(run.results.get("cost"))),  # the cost ledger (issue 18)
+        ("Max new tokens", generation.get("max_new_tokens")),
+        ("Generation kwargs", generation.get("gen_kwargs")),
+        ("Batch size", generation.get("batch_size")),
+        ("Created", record.get("created")),
+        ("Command", " ".join(record["command"]) if isinstance(record.get("command"), list) else record.get("command")),
+        ("Folder", str(run.root)),
+    ]
+    return {
+        "rows": [(name, value) for name, value in rows if value not in (None, "")],
+        "components": _component_rows(spec),
+        "versions": record.get("versions") or {},
+    }
+
+
+def sample_records(runs: list[RunData], judges: list[JudgeInfo]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Compact records for the page and the de-duplicated prompts they point to.
+
+    A sample is `{"r": run index, "d": doc_id, "q": prompt index, "a": response, "j": {judge:
+    [status, score, reason, error]}}`; two runs of one task on the same prompt share `q`, which
+    is what the side-by-side view groups by.
+    """
+    prompts: dict[tuple[str, str], int] = {}
+    records = []
+    names = [judge.name for judge in judges]
+    for index, run in enumerate(runs):
+        for sample in run.samples:
+            query = str(sample.get("query", ""))
+            key = (str(sample.get("task", run.run.get("task", ""))), query)
+            q = prompts.setdefault(key, len(prompts))
+            judgments = sample.get("judgments") or {}
+            j = {}
+            for name in names:
+                judgment = judgments.get(name)
+                if isinstance(judgment, dict):
+                    score = judgment.get("score")
+                    if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
+                        score = None  # JSON.parse has no NaN; only scored judgments carry a number
+                    j[name] = [judgment.get("status", "failed"), score, judgment.get("reason") or "",
+                               judgment.get("error") or ""]
+            records.append({"r": index, "d": sample.get("doc_id"), "q": q, "a": str(sample.get("response", "")), "j": j})
+    return records, [query for _, query in prompts]
+
+
+__all__ = ["JudgeInfo", "canonicalize", "config_view", "judge_infos", "known_judges", "results_rows", "sample_records"]

@@ -1,0 +1,292 @@
+"""The batching engine: a queue of rows feeding the batched, KV-cached EFT decoder on one thread.
+
+Each choice of each request is one *row*. The decoder thread takes the oldest waiting row and every
+other waiting row with the same sampling settings (up to `max_batch_size`) and decodes them as one
+batch with `decoding.decode` (or the speculative decoder). Rows that finish leave the batch at once
+and their answer goes out then; rows that arrive meanwhile wait for the next batch. A row whose
+client went away is cancelled at the next step. Randomness is per (seed, prompt, step), so a row
+gets the same tokens whatever its batch mates: the same as `EFTModel.generate` with that seed.
+
+The decoder thread reports to each row through its `sink` (called on that thread; the web layer
+hands the events to its event loop). The HTTP side never touches the model, except the tokenizer
+under `tokenizer_lock` (fast tokenizers must not be used from two threads at once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from eft_eval.models import (
+    ComponentStream,
+    DecodeStep,
+    Generation,
+    SamplingConfig,
+    decode,
+)
+
+if TYPE_CHECKING:
+    from eft_eval.models import EFTModel
+
+logger = logging.getLogger(__name__)
+
+_MAX_WAITS = 10
+"""A new batch waits for stragglers at most this many `batch_wait_s`."""
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """A token a row kept, with its EFT log-prob and the top `k` (token id, log-prob) pairs."""
+
+    token: int
+    logprob: float
+    top: list[tuple[int, float]]
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    generation: Generation
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    message: str
+
+
+RowEvent = TokenEvent | DoneEvent | ErrorEvent
+
+
+@dataclass(eq=False)
+class Row:
+    """One sequence to generate: one choice of one request."""
+
+    prompt_ids: list[list[int]]
+    """`[component] -> token ids`, as `EFTModel.encode` gives for one prompt."""
+    key: str
+    """The prompt's randomness key (`sampling.prompt_key`)."""
+    config: SamplingConfig
+    sink: Callable[[RowEvent], None]
+    """Receives this row's events, on the decoder thread; must not block."""
+    ignore_eos: bool = False
+    logprobs: int | None = None
+    """None: no per-token events unless `stream`; k >= 0: send log-prob and top-k with each token."""
+    stream: bool = False
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def batch_key(self) -> tuple[SamplingConfig, bool]:
+        """Rows decode together when the decoder treats them alike. Their lengths may differ (the
+        engine ends each row at its own `max_new_tokens`), and an argmax has no seed or top-p."""
+        config = SamplingConfig(stop=self.config.stop) if self.config.greedy else self.config
+        return dataclasses.replace(config, max_new_tokens=1), self.ignore_eos
+
+    @property
+    def wants_tokens(self) -> bool:
+        return self.stream or self.logprobs is not None
+
+
+class BatchEngine:
+    """Owns the decoder thread; `submit` rows from any thread, `stop` drains and joins."""
+
+    def __init__(
+        self,
+        model: EFTModel,
+        *,
+        max_batch_size: int = 16,
+        speculative_block: int = 0,
+        batch_wait_s: float = 0.025,
+    ) -> None:
+        self.model = model
+        self.max_batch_size = max(1, max_batch_size)
+        self.batch_wait_s = batch_wait_s
+        self.tokenizer_lock = threading.Lock()
+        self._decoder: Callable[..., list[Generation]] = decode
+        if speculative_block > 0:
+            from eft_eval.models import speculative_decoder
+
+            self._decoder = speculative_decoder(model, speculative_block, "exact")
+        self._pending: deque[Row] = deque()
+        self._wakeup = threading.Condition()
+        self._stopping = False
+        self._last_arrival = 0.0
+        self._last_batch_size = 1
+        self._last_batch_end = 0.0
+        self._thread = threading.Thread(target=self._loop, name="eft-serve-decoder", daemon=True)
+        self.batches = 0
+        """Batches decoded so far (tests and the benchmark read it)."""
+        self.largest_batch = 0
+        self.rows = 0
+        self.decode_seconds = 0.0
+
+    # -- the web side ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, rows: Collection[Row]) -> None:
+        with self._wakeup:
+            if self._stopping:
+                raise RuntimeError("the server is shutting down")
+            self._pending.extend(rows)
+            self._last_arrival = time.monotonic()
+            self._wakeup.notify()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish every submitted row, then end the decoder thread."""
+        with self._wakeup:
+            self._stopping = True
+            self._wakeup.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self.batches:
+            logger.info("decoded %d rows in %d batches (mean batch %.1f, largest %d, %.2f s decoding)", self.rows,
+                        self.batches, self.rows / self.batches, self.largest_batch, self.decode_seconds)
+
+    @property
+    def context_length(self) -> int | None:
+        """The fewest positions any component supports (None when no model config says)."""
+        sizes = [getattr(c.model.config, "max_position_embeddings", None) for c in self.model.forward_components]
+        known = [size for size in sizes if isinstance(size, int) and size > 0]
+        return min(known) if known else None
+
+    def encode(self, prompt: Any, raw: bool = False) -> list[list[int]]:
+        """Token ids of one prompt for every unique component (`[component] -> ids`)."""
+        with self.tokenizer_lock:
+            return [ids[0] for ids in self.model.encode([prompt], raw=raw)]
+
+    def detokenize(self, token_ids: list[int]) -> str:
+        with self.tokenizer_lock:
+            return self.model.detokenize(token_ids)
+
+    def token_text(self, token_id: int) -> str:
+        with self.tokenizer_lock:
+            return str(self.model.tokenizer.decode([token_id]))
+
+    # -- the decoder thread ----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            if batch:
+                self._last_batch_size = len(batch)
+            started = time.perf_counter()
+            try:
+                self._decode(batch)
+            except Exception as error:  # a failed batch must not take the server down
+                logger.exception("decoding a batch of %d rows failed", len(batch))
+                for row in batch:
+                    row.sink(ErrorEvent(f"generation failed: {type(error).__name__}: {error}"))
+            self._last_batch_end = time.monotonic()
+            self.decode_seconds += time.perf_counter() - started
+
+    def _next_batch(self) -> list[Row] | None:
+        with self._wakeup:
+            while not self._pending and not self._stopping:
+                self._wakeup.wait()
+            if not self._pending:
+                return None
+            # Requests sent together reach the server milliseconds apart, and so do the next
+            # requests of clients whose answers just went out (harnesses run closed loops). So a
+            # new batch waits while requests keep arriving less than `batch_wait_s` apart, and
+            # until as many rows are waiting as the last batch had; never past `_MAX_WAITS` times
+            # `batch_wait_s`, and not at all once the batch is full.
+            window = _MAX_WAITS * self.batch_wait_s
+            cap = time.monotonic() + window
+            returning = time.monotonic() - self._last_batch_end < window  # else its clients are not coming back
+            expected = min(self.max_batch_size, self._last_batch_size) if returning else 1
+            while len(self._pending) < self.max_batch_size and not self._stopping:
+                quiet = self._last_arrival + self.batch_wait_s
+                until = cap if len(self._pending) < expected else min(quiet, cap)
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                self._wakeup.wait(left)
+            for row in [r for r in self._pending if r.cancelled.is_set()]:
+                self._pending.remove(row)
+                row.sink(DoneEvent(Generation("", [], "cancelled")))
+            if not self._pending:
+                return []
+            key = self._pending[0].batch_key
+            batch = [r for r in self._pending if r.batch_key == key][: self.max_batch_size]
+            for row in batch:
+                self._pending.remove(row)
+            return batch
+
+    def _decode(self, batch: list[Row]) -> None:
+        if not batch:
+            return
+        self.batches += 1
+        self.largest_batch = max(self.largest_batch, len(batch))
+        self.rows += len(batch)
+        model = self.model
+        streams = [
+            ComponentStream(component.model, [row.prompt_ids[index] for row in batch], model.pad_token_id,
+                            model.vocab_size)
+            for index, component in enumerate(model.forward_components)
+        ]
+        first = batch[0]
+        eos_ids = set() if first.ignore_eos else model.eos_token_ids
+        config = dataclasses.replace(first.config, max_new_tokens=max(row.config.max_new_tokens for row in batch))
+        reported: set[int] = set()
+        generated: list[list[int]] = [[] for _ in batch]
+        top_k = max((row.logprobs or 0 for row in batch), default=0)
+
+        def on_step(step: DecodeStep) -> list[int]:
+            _report_tokens(step, batch, top_k)
+            for index, generation in step.finished.items():
+                batch[index].sink(DoneEvent(generation))
+                reported.add(index)
+            stop_now = []
+            for index, token in zip(step.rows, step.tokens):
+                if index in step.finished:
+                    continue
+                generated[index].append(token)
+                if len(generated[index]) >= batch[index].config.max_new_tokens:
+                    # This row's own limit, below the batch's: end it exactly as the decoder would.
+                    ids = list(generated[index])
+                    batch[index].sink(DoneEvent(Generation(self.detokenize(ids), ids, "length")))
+                    reported.add(index)
+                    stop_now.append(index)
+                elif batch[index].cancelled.is_set():
+                    stop_now.append(index)
+            return stop_now
+
+        generations = self._decoder(streams, model.compose, config, [row.key for row in batch], eos_ids,
+                                    self.detokenize, on_step=on_step)
+        for index, (row, generation) in enumerate(zip(batch, generations)):
+            if index not in reported:
+                row.sink(DoneEvent(generation))
+
+
+def _report_tokens(step: DecodeStep, batch: list[Row], top_k: int) -> None:
+    """Send each row that wants them its token, the token's EFT log-prob and the top-k log-probs."""
+    positions = [p for p, index in enumerate(step.rows) if batch[index].wants_tokens]
+    if not positions:
+        return
+    selected = step.logprobs[positions] if len(positions) < len(step.rows) else step.logprobs
+    chosen_ids = torch.tensor([step.tokens[p] for p in positions], device=selected.device)
+    chosen = selected.gather(-1, chosen_ids.unsqueeze(-1)).squeeze(-1).tolist()
+    top_values: list[list[float]] = [[] for _ in positions]
+    top_ids: list[list[int]] = [[] for _ in positions]
+    if top_k > 0:
+        values, ids = selected.topk(min(top_k, selected.shape[-1]), dim=-1)
+        top_values, top_ids = values.tolist(), ids.tolist()
+    for i, p in enumerate(positions):
+        index = step.rows[p]
+        row = batch[index]
+        finished = step.finished.get(index)
+        if finished is not None and finished.finish_reason == "eos":
+            continue  # the EOS token ends the row; it is not part of the answer
+        k = row.logprobs or 0
+        top = list(zip(top_ids[i][:k], top_values[i][:k]))
+        row.sink(TokenEvent(step.tokens[p], float(chosen[i]), top))

@@ -1,0 +1,87 @@
+"""`eft-eval serve`: an EFT model behind an OpenAI-compatible API (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Any
+
+from eft_eval.errors import EFTEvalError
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    from eft_eval.models.commands import MODEL_HELP
+
+    parser = subparsers.add_parser(
+        "serve", help="serve a plain or EFT model over the OpenAI API (/v1/chat/completions, /v1/completions)"
+    )
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--served-name", default=None, help="the model name clients send (default: --model as given)")
+    parser.add_argument("--api-key-env", default=None, metavar="VAR",
+                        help="require 'Authorization: Bearer KEY' where KEY is this environment variable's value")
+    parser.add_argument("--max-batch-size", type=int, default=16, help="most rows decoded together (default 16)")
+    parser.add_argument("--speculative-block", type=int, default=0, metavar="K",
+                        help="speculative EFT decoding, K drafted tokens a round (exact mode: same tokens)")
+    parser.add_argument("--batch-wait-ms", type=float, default=25.0,
+                        help="a new batch waits for more requests while they arrive less than this apart (default 25)")
+    parser.add_argument("--max-tokens-limit", type=int, default=4096, help="largest max_tokens a request may ask")
+    parser.add_argument("--default-max-tokens", type=int, default=256, help="max_tokens when a request gives none")
+    parser.add_argument("--max-n", type=int, default=16, help="most choices (n x prompts) per request")
+    parser.add_argument("--max-body-bytes", type=int, default=1 << 20, help="largest request body (default 1 MiB)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of requests that give none (default 0)")
+    parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component")
+    parser.add_argument("--device", help="override every component (cpu, cuda, cuda:1, auto)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.set_defaults(handler=run_serve)
+
+
+def read_api_key(variable: str | None) -> str | None:
+    """The key from the named environment variable; the value itself is never printed."""
+    if variable is None:
+        return None
+    key = os.environ.get(variable, "").strip()
+    if not key:
+        raise EFTEvalError(f"--api-key-env {variable}: that environment variable is not set or empty")
+    return key
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from eft_eval.models import EFTModel
+    from eft_eval.serve._app import ServeSettings, create_app
+    from eft_eval.serve._completions import Limits
+    from eft_eval.serve._engine import BatchEngine
+
+    for flag in ("max_batch_size", "max_tokens_limit", "default_max_tokens", "max_n", "max_body_bytes"):
+        if getattr(args, flag) < 1:
+            raise EFTEvalError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    for flag in ("speculative_block", "batch_wait_ms"):
+        if getattr(args, flag) < 0:
+            raise EFTEvalError(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
+    api_key = read_api_key(args.api_key_env)
+    model = EFTModel.from_spec(args.model, dtype=args.dtype, device=args.device)
+    engine = BatchEngine(model, max_batch_size=args.max_batch_size, speculative_block=args.speculative_block,
+                         batch_wait_s=args.batch_wait_ms / 1000)
+    settings = ServeSettings(
+        served_name=args.served_name or args.model,
+        api_key=api_key,
+        max_body_bytes=args.max_body_bytes,
+        limits=Limits(max_tokens=args.max_tokens_limit, default_max_tokens=args.default_max_tokens,
+                      max_n=args.max_n, default_seed=args.seed),
+    )
+    app = create_app(engine, settings)
+    key_note = f", bearer key from ${args.api_key_env}" if api_key else ", no API key"
+    logger.info("serving %s as %r on http://%s:%d/v1%s", model.spec.to_string(), settings.served_name, args.host,
+                args.port, key_note)
+    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: it stops accepting connections, waits for
+    # in-flight requests (streams included) to finish, then runs the lifespan exit, which drains the engine.
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            timeout_graceful_shutdown=None)
+    uvicorn.Server(config).run()
+    return 0

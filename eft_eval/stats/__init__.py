@@ -1,0 +1,180 @@
+"""Statistics: per-judge summaries, aggregations, the bootstrap, agreement, the studies' estimates.
+
+The one home for numbers that reports print. Everything is a function over plain data (lists of
+judgments, arrays of scores) so it can be tested on hand-made numbers.
+
+- `Estimate`: one typed estimate (value, standard_error, ci_low/ci_high, n, confidence_level,
+  method); `str(estimate)` / `estimate.format()` is how every table prints it, `to_dict()` how
+  every JSON file writes it. `BootstrapSettings` holds the one set of defaults (9999 resamples,
+  seed 0, 95%).
+- Aggregations: `get_aggregation(name, params=None) -> Callable[[Sequence[float]], float]` returns
+  a registered reduction of a list of scores (`mean`, `median`, `majority`, `proportion_at_least`
+  with `{"threshold": t}`); NaN for an empty list or no majority. A judge's YAML `aggregation`
+  (and `aggregation_params`) selects one: `get_aggregation(spec.aggregation, spec.aggregation_params)`.
+  Add one with `@register_aggregation("name")`.
+- Summaries: `summarize_judgments`, `summarize_samples` (results.json's `judges`, `by_model`,
+  `by_category`), `summarize_groups` (any grouping).
+- Bootstrap: `bootstrap_estimate` (scipy, items resampled, paired across arrays),
+  `resample_means` (vectorized paired / unpaired resampling of runs x prompts),
+  `distribution_estimate`.
+- Agreement: `agreement_estimate`, `kappa_estimate`, `spearman_estimate`, `confusion_matrix`, ...
+- Studies: `normalized_improvement` (paired bootstrap of `(x - small) / (large - small)`, with the
+  denominator's own interval and a status: ok / zero / within_noise), `paired_difference` (mean
+  of b - a, bootstrap interval, Wilcoxon and sign-test p-values), `pareto_set` / `pareto_mask` /
+  `pareto_probability` (frontier under each judge's direction, and its bootstrap probability).
+
+Names are re-exported lazily: `eft_eval.judging` (imported by `eft-eval --help`) uses the
+summaries, and that must not pull in numpy and scipy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from eft_eval.lazy import lazy_exports
+
+_EXPORTS = {
+    "DEFAULT_CONFIDENCE_LEVEL": "_estimate",
+    "DEFAULT_N_RESAMPLES": "_estimate",
+    "DEFAULT_SEED": "_estimate",
+    "BootstrapSettings": "_estimate",
+    "Estimate": "_estimate",
+    "format_number": "_estimate",
+    "add_bootstrap_arguments": "_estimate",
+    "settings_from_args": "_estimate",
+    "Aggregation": "_aggregation",
+    "aggregation_names": "_aggregation",
+    "get_aggregation": "_aggregation",
+    "register_aggregation": "_aggregation",
+    "JudgeLike": "_summary",
+    "judge_noise": "_judge_noise",
+    "judge_noise_of": "_judge_noise",
+    "STATUSES": "_summary",
+    "standard_error": "_summary",
+    "summarize_groups": "_summary",
+    "summarize_judgments": "_summary",
+    "summarize_samples": "_summary",
+    "bootstrap_estimate": "_bootstrap",
+    "distribution_estimate": "_bootstrap",
+    "resample_means": "_bootstrap",
+    "ConfusionMatrix": "_agreement",
+    "agreement_estimate": "_agreement",
+    "agreement_rate": "_agreement",
+    "analytic_proportion_se": "_agreement",
+    "cohens_kappa": "_agreement",
+    "confusion_matrix": "_agreement",
+    "kappa_estimate": "_agreement",
+    "proportion_estimate": "_agreement",
+    "spearman_estimate": "_agreement",
+    "DENOMINATOR_OK": "_paired",
+    "DENOMINATOR_WITHIN_NOISE": "_paired",
+    "DENOMINATOR_ZERO": "_paired",
+    "NormalizedImprovement": "_paired",
+    "PairedDifference": "_paired",
+    "normalized_improvement": "_paired",
+    "paired_difference": "_paired",
+    "pareto_mask": "_pareto",
+    "pareto_probability": "_pareto",
+    "pareto_set": "_pareto",
+}
+
+__all__ = [
+    "DEFAULT_CONFIDENCE_LEVEL",
+    "DEFAULT_N_RESAMPLES",
+    "DEFAULT_SEED",
+    "DENOMINATOR_OK",
+    "DENOMINATOR_WITHIN_NOISE",
+    "DENOMINATOR_ZERO",
+    "STATUSES",
+    "Aggregation",
+    "BootstrapSettings",
+    "ConfusionMatrix",
+    "Estimate",
+    "JudgeLike",
+    "NormalizedImprovement",
+    "PairedDifference",
+    "add_bootstrap_arguments",
+    "aggregation_names",
+    "agreement_estimate",
+    "agreement_rate",
+    "analytic_proportion_se",
+    "bootstrap_estimate",
+    "cohens_kappa",
+    "confusion_matrix",
+    "distribution_estimate",
+    "format_number",
+    "get_aggregation",
+    "judge_noise",
+    "judge_noise_of",
+    "kappa_estimate",
+    "normalized_improvement",
+    "paired_difference",
+    "pareto_mask",
+    "pareto_probability",
+    "pareto_set",
+    "proportion_estimate",
+    "register_aggregation",
+    "resample_means",
+    "settings_from_args",
+    "spearman_estimate",
+    "standard_error",
+    "summarize_groups",
+    "summarize_judgments",
+    "summarize_samples",
+]
+
+if TYPE_CHECKING:
+    from eft_eval.stats._aggregation import (
+        Aggregation,
+        aggregation_names,
+        get_aggregation,
+        register_aggregation,
+    )
+    from eft_eval.stats._agreement import (
+        ConfusionMatrix,
+        agreement_estimate,
+        agreement_rate,
+        analytic_proportion_se,
+        cohens_kappa,
+        confusion_matrix,
+        kappa_estimate,
+        proportion_estimate,
+        spearman_estimate,
+    )
+    from eft_eval.stats._bootstrap import (
+        bootstrap_estimate,
+        distribution_estimate,
+        resample_means,
+    )
+    from eft_eval.stats._estimate import (
+        DEFAULT_CONFIDENCE_LEVEL,
+        DEFAULT_N_RESAMPLES,
+        DEFAULT_SEED,
+        BootstrapSettings,
+        Estimate,
+        add_bootstrap_arguments,
+        format_number,
+        settings_from_args,
+    )
+    from eft_eval.stats._judge_noise import judge_noise, judge_noise_of
+    from eft_eval.stats._paired import (
+        DENOMINATOR_OK,
+        DENOMINATOR_WITHIN_NOISE,
+        DENOMINATOR_ZERO,
+        NormalizedImprovement,
+        PairedDifference,
+        normalized_improvement,
+        paired_difference,
+    )
+    from eft_eval.stats._pareto import pareto_mask, pareto_probability, pareto_set
+    from eft_eval.stats._summary import (
+        STATUSES,
+        JudgeLike,
+        standard_error,
+        summarize_groups,
+        summarize_judgments,
+        summarize_samples,
+    )
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

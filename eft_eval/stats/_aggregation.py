@@ -1,0 +1,89 @@
+"""Aggregations: a small registry of functions reducing a list of scores to one number.
+
+A judge's YAML `aggregation` field names one (`mean`, the default; `median`; `majority` for labels;
+`proportion_at_least` with a `threshold`); per-judge summaries report it as `aggregate`, and
+judging a response K times reduces the K scores with it. Register another with the decorator:
+
+    @register_aggregation("trimmed_mean")
+    def trimmed_mean(scores: Sequence[float], cut: float = 0.1) -> float: ...
+
+Every aggregation returns NaN for no scores (never 0: a missing score is not a bad score).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import statistics
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+Aggregation = Callable[[Sequence[float]], float]
+"""What `get_aggregation` returns: scores in, one number out (NaN when undefined)."""
+
+_REGISTRY: dict[str, Callable[..., float]] = {}
+
+
+def register_aggregation(name: str) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    """Decorator adding `function(scores, **params) -> float` to the registry under `name`."""
+    def decorate(function: Callable[..., float]) -> Callable[..., float]:
+        _REGISTRY[name] = function
+        return function
+    return decorate
+
+
+def aggregation_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_aggregation(name: str, params: Mapping[str, Any] | None = None) -> Aggregation:
+    """The aggregation `name` with its parameters bound: `get_aggregation("mean")([1, 2]) == 1.5`.
+
+    Raises ValueError with one readable line for an unknown name or wrong parameters, so a judge
+    file is checked when it is loaded rather than after judging.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown aggregation {name!r} (known: {', '.join(aggregation_names())})")
+    function = _REGISTRY[name]
+    bound = dict(params or {})
+    signature = inspect.signature(function)
+    try:
+        signature.bind([], **bound)
+    except TypeError as error:
+        wanted = [p for p in list(signature.parameters)[1:]]
+        raise ValueError(f"aggregation {name!r} takes parameters ({', '.join(wanted) or 'none'}): {error}") from None
+    for key, value in bound.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"aggregation {name!r}: parameter {key} must be a number, got {value!r}")  # noqa: TRY004
+
+    def aggregate(scores: Sequence[float]) -> float:
+        return float(function(scores, **bound)) if len(scores) else math.nan
+
+    aggregate.__name__ = name
+    return aggregate
+
+
+@register_aggregation("mean")
+def mean(scores: Sequence[float]) -> float:
+    return math.fsum(scores) / len(scores)
+
+
+@register_aggregation("median")
+def median(scores: Sequence[float]) -> float:
+    return float(statistics.median(scores))
+
+
+@register_aggregation("majority")
+def majority(scores: Sequence[float]) -> float:
+    """The most common value (for labels, e.g. 0/1); NaN on a tie, which is no majority."""
+    counts = Counter(float(s) for s in scores).most_common()
+    if len(counts) > 1 and counts[0][1] == counts[1][1]:
+        return math.nan
+    return counts[0][0]
+
+
+@register_aggregation("proportion_at_least")
+def proportion_at_least(scores: Sequence[float], threshold: float) -> float:
+    """Share of scores >= `threshold` (e.g. factuality with threshold 1: share with any error)."""
+    return sum(1 for s in scores if s >= threshold) / len(scores)

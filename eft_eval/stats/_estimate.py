@@ -1,0 +1,92 @@
+"""One typed estimate (point, standard error, interval, n, method) and the bootstrap settings.
+
+Every report prints an estimate the same way (`Estimate.format()`), and writes it the same way
+(`Estimate.to_dict()`, NaN as null), so a number means the same thing in every table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eft_eval.errors import EFTEvalError
+
+DEFAULT_N_RESAMPLES = 9999
+DEFAULT_SEED = 0
+DEFAULT_CONFIDENCE_LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    """How standard errors and intervals are computed: the one place holding the defaults."""
+
+    n_resamples: int = DEFAULT_N_RESAMPLES
+    seed: int = DEFAULT_SEED
+    confidence_level: float = DEFAULT_CONFIDENCE_LEVEL
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the `*_estimate` functions."""
+        return {"n_resamples": self.n_resamples, "seed": self.seed, "confidence_level": self.confidence_level}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic with its standard error and confidence interval."""
+
+    value: float
+    """The statistic on the observed items (NaN when undefined, e.g. no items)."""
+    standard_error: float
+    """Standard deviation of the bootstrap distribution (ddof=1), or the analytic standard error."""
+    ci_low: float
+    ci_high: float
+    n: int
+    """Number of items the statistic is computed over."""
+    confidence_level: float = DEFAULT_CONFIDENCE_LEVEL
+    undefined_resamples: int = 0
+    """Resamples where the statistic was undefined (e.g. kappa with one class); left out."""
+    method: str = "bootstrap-percentile"
+    """How `standard_error` and the interval were computed (e.g. `paired-bootstrap-percentile`)."""
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return (self.ci_low, self.ci_high)
+
+    def to_dict(self) -> dict[str, Any]:
+        # JSON has no NaN: undefined numbers are written as null.
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(self).items()}
+
+    def format(self, digits: int = 3) -> str:
+        """`0.700 ± 0.145 (95% CI 0.400-0.900, n=10)`; "±" is one standard error."""
+        level = f"{self.confidence_level:.0%}"
+        return (f"{format_number(self.value, digits)} ± {format_number(self.standard_error, digits)} "
+                f"({level} CI {format_number(self.ci_low, digits)}-{format_number(self.ci_high, digits)}, n={self.n})")
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+def format_number(x: float | None, digits: int = 3) -> str:
+    """A number with `digits` decimals; "n/a" for None/NaN; never "-0.000"."""
+    if x is None or math.isnan(x):
+        return "n/a"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def add_bootstrap_arguments(parser: Any) -> None:
+    """`--n-resamples`, `--seed`, `--confidence` on an argparse parser, with the one set of defaults."""
+    parser.add_argument("--n-resamples", type=int, default=DEFAULT_N_RESAMPLES,
+                        help=f"bootstrap resamples (default {DEFAULT_N_RESAMPLES})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
+    parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE_LEVEL,
+                        help=f"interval confidence level (default {DEFAULT_CONFIDENCE_LEVEL})")
+
+
+def settings_from_args(args: Any) -> BootstrapSettings:
+    """The `BootstrapSettings` of arguments added by `add_bootstrap_arguments`."""
+    if args.n_resamples < 2:
+        raise EFTEvalError(f"--n-resamples must be at least 2, got {args.n_resamples}")
+    if not 0 < args.confidence < 1:
+        raise EFTEvalError(f"--confidence must be between 0 and 1, got {args.confidence}")
+    return BootstrapSettings(n_resamples=args.n_resamples, seed=args.seed, confidence_level=args.confidence)

@@ -1,0 +1,123 @@
+"""Per-judge summaries: mean, standard error, the judge's aggregate, and the three counts.
+
+Abstained and failed items are counted, not averaged: a failure is never a score of 0. The same
+summaries per group (per model, per document category) come from one function, `summarize_groups`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from eft_eval.stats._aggregation import get_aggregation
+
+STATUSES = ("scored", "abstained", "failed")
+
+
+class JudgeLike(Protocol):
+    """What a summary needs to know about a judge (`eft_eval.judging.JudgeSpec` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def higher_is_better(self) -> bool: ...
+    @property
+    def aggregation(self) -> str: ...
+    @property
+    def aggregation_params(self) -> Mapping[str, Any]: ...
+
+
+def summarize_judgments(judgments: Iterable[Mapping[str, Any]], spec: JudgeLike | None = None) -> dict[str, Any]:
+    """Summary of one judge's judgments (dicts with `status` and `score`)."""
+    scores: list[float] = []
+    counts = dict.fromkeys(STATUSES, 0)
+    tokens = {"prompt_tokens": 0, "completion_tokens": 0}
+    judgments = list(judgments)
+    for judgment in judgments:
+        counts[judgment["status"]] += 1
+        if judgment["status"] == "scored":
+            scores.append(float(judgment["score"]))
+        for key in tokens:
+            tokens[key] += int((judgment.get("usage") or {}).get(key, 0))
+    aggregation = spec.aggregation if spec is not None else "mean"
+    params = dict(spec.aggregation_params) if spec is not None else {}
+    aggregate = get_aggregation(aggregation, params)(scores)
+    summary: dict[str, Any] = {
+        "mean": sum(scores) / len(scores) if scores else None,
+        "stderr": standard_error(scores),
+        "aggregate": None if math.isnan(aggregate) else aggregate,
+        "n": sum(counts.values()),
+        "n_scored": counts["scored"],
+        "n_abstained": counts["abstained"],
+        "n_failed": counts["failed"],
+        "usage": tokens,
+    }
+    if any(judgment.get("samples") for judgment in judgments):  # --judge-samples K: judge noise
+        from eft_eval.stats._judge_noise import judge_noise_of
+
+        summary["judge_noise"] = judge_noise_of(judgments)
+    if spec is not None:
+        described: dict[str, Any] = {"higher_is_better": spec.higher_is_better, "aggregation": spec.aggregation}
+        if params:
+            described["aggregation_params"] = params
+        summary = {**described, **summary}
+    return summary
+
+
+def summarize_groups(
+    rows: Sequence[Mapping[str, Any]],
+    judges: Sequence[JudgeLike],
+    key: Callable[[Mapping[str, Any]], str | None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """{group: {judge: summary}} over rows grouped by `key(row)` (rows keyed None are left out).
+
+    Without `key`, one group `"all"` holds every row.
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        group = "all" if key is None else key(row)
+        if group is not None:
+            groups.setdefault(group, []).append(row)
+    return {group: _per_judge(selected, judges) for group, selected in sorted(groups.items())}
+
+
+def _per_judge(rows: Sequence[Mapping[str, Any]], judges: Sequence[JudgeLike]) -> dict[str, Any]:
+    return {
+        spec.name: summarize_judgments(
+            [r["judgments"][spec.name] for r in rows if spec.name in (r.get("judgments") or {})], spec
+        )
+        for spec in judges
+    }
+
+
+def row_model(row: Mapping[str, Any]) -> str:
+    return str(row.get("model"))
+
+
+def row_category(row: Mapping[str, Any]) -> str | None:
+    """The task document's `category` (the demo's everyday / factual / harmful), if it has one."""
+    doc = row.get("doc")
+    return str(doc["category"]) if isinstance(doc, Mapping) and "category" in doc else None
+
+
+def summarize_samples(rows: Sequence[Mapping[str, Any]], judges: Sequence[JudgeLike]) -> dict[str, Any]:
+    """results.json's summaries: `judges` over all rows, `by_model` when the rows come from several
+    models, `by_category` when the task's documents have a category."""
+    summary: dict[str, Any] = {"judges": _per_judge(rows, judges)}
+    by_model = summarize_groups(rows, judges, row_model)
+    if len(by_model) > 1:
+        summary["by_model"] = by_model
+    by_category = summarize_groups(rows, judges, row_category)
+    if by_category:
+        summary["by_category"] = by_category
+    return summary
+
+
+def standard_error(scores: Sequence[float]) -> float | None:
+    """Standard error of the mean (sample standard deviation / sqrt(n)); None below two scores."""
+    n = len(scores)
+    if n < 2:
+        return None
+    mean = sum(scores) / n
+    return math.sqrt(sum((s - mean) ** 2 for s in scores) / (n - 1) / n)

@@ -1,0 +1,198 @@
+"""A human-study project on disk: a complete Potato project plus eft-eval's manifest.
+
+Layout of a project folder:
+
+    config.yaml            Potato config (from the template; paths relative to the folder)
+    data/items.jsonl       what annotators see: id, query, response -- nothing else, because
+                           Potato hands every field of an item to the browser
+    instructions.md        the annotator instructions (also inlined in config.yaml)
+    study.json             eft-eval's manifest: items with the judge's hidden labels, the
+                           selection (seed, source file, exclusions), the questions
+    annotation_output/     written by Potato: one folder per annotator with user_state.json
+    labels.jsonl           written by `eft-eval human-study import`
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from eft_eval import __version__
+from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import (
+    iter_jsonl,
+    read_json,
+    refuse_overwrite,
+    write_json,
+    write_jsonl,
+    write_text_atomic,
+)
+from eft_eval.locking import lock_folder
+from eft_eval.study._templates import LabelQuestions, StudyTemplate
+
+CONFIG_FILE = "config.yaml"
+ITEMS_FILE = "data/items.jsonl"
+INSTRUCTIONS_FILE = "instructions.md"
+MANIFEST_FILE = "study.json"
+OUTPUT_DIR = "annotation_output"
+LABELS_FILE = "labels.jsonl"
+
+ProjectKind = Literal["annotation", "adjudication"]
+
+
+@dataclass(frozen=True)
+class StudyItem:
+    """One item of a study, with what annotators must not see."""
+
+    item_id: str
+    query: str
+    response: str
+    judge_label: bool
+    """The judge's "any factual error" label."""
+    judge_score: float | None
+    source: dict[str, Any] = field(default_factory=dict)
+    """Where the response came from: samples file line, doc_id, task, model."""
+    human_label: bool | None = None
+    """Adjudication projects only: the crowd's majority label being checked."""
+
+
+@dataclass(frozen=True)
+class StudyManifest:
+    """Everything eft-eval needs to read a project's annotations back (`study.json`)."""
+
+    kind: ProjectKind
+    template: str
+    questions: LabelQuestions
+    items: list[StudyItem]
+    annotators_per_item: int
+    judge: str
+    error_threshold: float
+    seed: int
+    selection: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+    """Adjudication projects: the annotation project they were built from."""
+    created_by: str = f"eft-eval {__version__}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StudyManifest:
+        fields = dict(data)
+        fields["questions"] = LabelQuestions(**fields["questions"])
+        fields["items"] = [StudyItem(**item) for item in fields["items"]]
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class StudyProject:
+    """A loaded project folder."""
+
+    path: Path
+    manifest: StudyManifest
+
+    @property
+    def items_by_id(self) -> dict[str, StudyItem]:
+        return {item.item_id: item for item in self.manifest.items}
+
+    @property
+    def output_dir(self) -> Path:
+        return self.path / OUTPUT_DIR
+
+    @property
+    def labels_file(self) -> Path:
+        return self.path / LABELS_FILE
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.path / MANIFEST_FILE
+
+
+def potato_config(
+    template: StudyTemplate,
+    *,
+    title: str,
+    annotators_per_item: int,
+    items_per_annotator: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The template's Potato config with this project's paths and numbers filled in."""
+    config = copy.deepcopy(template.potato_config)
+    config.update(
+        {
+            "annotation_task_name": title,
+            # Relative paths keep the project folder movable: Potato resolves task_dir against the
+            # config file and everything else against task_dir.
+            "task_dir": ".",
+            "data_files": [ITEMS_FILE],
+            "output_annotation_dir": f"{OUTPUT_DIR}/",
+            "num_annotators_per_item": annotators_per_item,
+            "max_annotations_per_user": items_per_annotator,
+            "random_seed": seed,
+            "annotation_instructions": template.instructions,
+        }
+    )
+    config.pop("max_annotations_per_item", None)  # deprecated spelling; Potato refuses both at once
+    return config
+
+
+def write_project(
+    out: Path,
+    template: StudyTemplate,
+    manifest: StudyManifest,
+    *,
+    items_per_annotator: int | None = None,
+    force: bool = False,
+) -> StudyProject:
+    """Write a complete Potato project for `manifest.items` under `out`."""
+    if not manifest.items:
+        raise EFTEvalError(f"{out}: refusing to write a project with no items")
+    if manifest.annotators_per_item < 1:
+        raise EFTEvalError(f"annotators per item must be at least 1, got {manifest.annotators_per_item}")
+    if not force:  # refused before a lock file is put in someone's folder
+        refuse_overwrite(out, False, "a project folder")
+    # One writer per project folder (a second prepare, or prepare --force while it is served).
+    with lock_folder(out, "human-study project"):
+        refuse_overwrite(out, force, "a project folder")
+        title = template.title
+        config = potato_config(
+            template,
+            title=title,
+            annotators_per_item=manifest.annotators_per_item,
+            items_per_annotator=items_per_annotator or len(manifest.items),
+            seed=manifest.seed,
+        )
+        out.mkdir(parents=True, exist_ok=True)
+        header = f"# Potato project written by {manifest.created_by} from template {template.name!r}.\n"
+        write_text_atomic(out / CONFIG_FILE, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+        write_jsonl(
+            out / ITEMS_FILE,
+            [{"id": item.item_id, "query": item.query, "response": item.response} for item in manifest.items],
+        )
+        write_text_atomic(out / INSTRUCTIONS_FILE, template.instructions)
+        (out / OUTPUT_DIR).mkdir(exist_ok=True)
+        write_json(out / MANIFEST_FILE, manifest.to_dict())
+        return StudyProject(out, manifest)
+
+
+def load_project(path: Path) -> StudyProject:
+    """Load a project folder written by `write_project`, checking it is usable."""
+    manifest_file = path / MANIFEST_FILE
+    if not manifest_file.is_file():
+        raise EFTEvalError(f"{path}: not a human-study project (no {MANIFEST_FILE}); create one with `eft-eval human-study prepare`")
+    data = read_json(manifest_file)
+    try:
+        manifest = StudyManifest.from_dict(data)
+    except (KeyError, TypeError) as error:
+        raise EFTEvalError(f"{manifest_file}: malformed manifest ({error})") from None
+    if not manifest.items:
+        raise EFTEvalError(f"{manifest_file}: the project has no items (empty project)")
+    shown = {str(record.get("id")) for _, record in iter_jsonl(path / ITEMS_FILE)}
+    missing = [item.item_id for item in manifest.items if item.item_id not in shown]
+    if missing:
+        raise EFTEvalError(f"{path / ITEMS_FILE}: item {missing[0]!r} of {MANIFEST_FILE} is not in the data file")
+    return StudyProject(path, manifest)

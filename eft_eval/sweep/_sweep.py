@@ -1,0 +1,262 @@
+"""`eft-eval sweep STUDY`: every grid point of a study through `run_task`, then the analysis.
+
+    DIR/sweep.json        the study, its grid points, their specs and run folders
+    DIR/runs/<label>/     one ordinary run folder per grid point (`eft-eval run`'s files)
+    DIR/analysis/         what the study's analysis writes
+
+Generation comes first, for all grid points at once: points over the same components share one
+batched pass (`_batched.py`) and every model is loaded once for the whole sweep (one
+`ModelCache`; a model no later point needs is freed). Then each point runs through `run_task`,
+which finds its generations stored, judges and aggregates. Everything is resumable at the run
+level: finished generations and judgments are never redone, so a killed sweep is re-run as is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import write_json
+from eft_eval.judging import JudgeConfig
+from eft_eval.locking import lock_folder
+from eft_eval.sweep._study import GridPoint, Study
+
+logger = logging.getLogger(__name__)
+
+SWEEP_FILE = "sweep.json"
+RUNS_FOLDER = "runs"
+ANALYSIS_FOLDER = "analysis"
+
+
+@dataclass
+class SweepOptions:
+    """How to run a study: where, which share, and the settings every run gets."""
+
+    output: Path
+    include_paths: list[str] = field(default_factory=list)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    judge_cache_in_run: bool = True
+    shard: tuple[int, int] | None = None
+    """(I, N): run the I-th of N contiguous shares of the grid (1-based)."""
+    progress: bool = True
+    analyze: bool = True
+
+
+@dataclass
+class SweepResult:
+    finished: list[str]
+    missing: list[str]
+    failed: dict[str, str]
+    analysis: dict[str, Any] | None
+
+
+def run_folder(options: SweepOptions, point: GridPoint) -> Path:
+    return options.output / RUNS_FOLDER / point.label
+
+
+def shard_points(points: Sequence[GridPoint], shard: tuple[int, int] | None) -> list[GridPoint]:
+    """The I-th of N contiguous shares (neighbouring points share models, so a share keeps them)."""
+    if shard is None:
+        return list(points)
+    index, count = shard
+    if not 1 <= index <= count:
+        raise EFTEvalError(f"--shard {index}/{count}: I must be between 1 and N")
+    size, extra = divmod(len(points), count)
+    start = (index - 1) * size + min(index - 1, extra)
+    return list(points[start:start + size + (1 if index <= extra else 0)])
+
+
+def run_config(point: GridPoint, options: SweepOptions) -> Any:
+    """The `RunConfig` of one grid point: exactly what its `eft-eval run` command line gives."""
+    from eft_eval.pipeline import RunConfig
+
+    settings = point.run
+    judge = dataclasses.replace(options.judge, **point.judge) if point.judge else options.judge
+    return RunConfig(
+        task=str(settings["task"]), model=point.model, output=run_folder(options, point),
+        judges=_names(settings.get("judges")), judge=judge, judge_cache_in_run=options.judge_cache_in_run,
+        limit=settings.get("limit"), seed=int(settings.get("seed", 0)), include_paths=list(options.include_paths),
+        data_files=[str(p) for p in settings.get("data_files") or []], max_new_tokens=settings.get("max_new_tokens"),
+        gen_kwargs=settings.get("gen_kwargs"), batch_size=int(settings.get("batch_size", 8)),
+        dtype=settings.get("dtype"), device=settings.get("device"), progress=options.progress,
+    )
+
+
+def list_commands(study: Study, options: SweepOptions) -> list[str]:
+    """One `eft-eval run ...` command per grid point (of the shard), for any scheduler."""
+    return [shlex.join(run_arguments(run_config(point, options), options))
+            for point in shard_points(study.points, options.shard)]
+
+
+def run_arguments(config: Any, options: SweepOptions) -> list[str]:
+    """`eft-eval run` arguments reproducing `config` (judge settings that differ from the defaults)."""
+    args = ["eft-eval", "run", config.task, "--model", config.model, "--output", str(config.output)]
+    if config.judges:
+        args += ["--judges", ",".join(config.judges)]
+    for flag, value in (("--limit", config.limit), ("--max-new-tokens", config.max_new_tokens),
+                        ("--gen-kwargs", config.gen_kwargs), ("--dtype", config.dtype), ("--device", config.device)):
+        if value is not None:
+            args += [flag, str(value)]
+    args += ["--seed", str(config.seed), "--batch-size", str(config.batch_size)]
+    if config.data_files:
+        args += ["--data-files", *config.data_files]
+    for folder in config.include_paths:
+        args += ["--include-path", folder]
+    defaults = JudgeConfig()
+    for name, flag in (("backend", "--backend"), ("judge_model", "--judge-model"), ("base_url", "--base-url"),
+                       ("concurrency", "--concurrency"), ("max_retries", "--max-retries"), ("timeout", "--timeout"),
+                       ("max_parse_retries", "--max-parse-retries"), ("local_model", "--local-model"),
+                       ("local_gguf_file", "--local-gguf-file"), ("local_max_new_tokens", "--local-max-new-tokens")):
+        value = getattr(config.judge, name)
+        if value != getattr(defaults, name):
+            args += [flag, str(value)]
+    if config.judge.show_query:
+        args.append("--show-query")
+    if config.judge.cache_path is None:
+        args.append("--no-cache")
+    elif not options.judge_cache_in_run:
+        args += ["--cache-dir", str(Path(config.judge.cache_path).parent)]
+    return args
+
+
+def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
+              say: Callable[[str], None] | None = None) -> SweepResult:
+    """Run (or with `analyze_only`, only analyse) the study's grid points into `options.output`."""
+    from eft_eval.sweep._generation import generate_all
+
+    say = say or (lambda line: print(line, file=sys.stderr))
+    points = shard_points(study.points, options.shard)
+    # Parallel shards into one study folder each lock their own share; runs lock their folders.
+    lock_root = options.output if options.shard is None else (
+        options.output / "shards" / f"{options.shard[0]}-of-{options.shard[1]}")
+    failed: dict[str, str] = {}
+    with lock_folder(lock_root, "eft-eval sweep"):
+        write_json(options.output / SWEEP_FILE, _sweep_record(study, options))
+        if not analyze_only:
+            generate_all(points, options, say)
+            for number, point in enumerate(points, start=1):
+                say(f"sweep {study.name}: run {number}/{len(points)} {point.label}")
+                try:
+                    _run_point(point, options)
+                except EFTEvalError as error:
+                    failed[point.label] = str(error)
+                    say(f"sweep {study.name}: run {point.label} failed: {error}")
+        finished = [p.label for p in study.points if (run_folder(options, p) / "results.json").is_file()]
+        missing = [p.label for p in study.points if p.label not in finished]
+        say(f"sweep {study.name}: {len(finished)}/{len(study.points)} runs finished"
+            + (f"; missing: {', '.join(missing)}" if missing else ""))
+        analysis = None
+        if options.analyze and (options.shard is None or analyze_only):
+            analysis = analyze(study, options, finished, say)
+    return SweepResult(finished=finished, missing=missing, failed=failed, analysis=analysis)
+
+
+def _run_point(point: GridPoint, options: SweepOptions) -> None:
+    from eft_eval.pipeline import run_task
+
+    run_task(run_config(point, options))
+
+
+# -- analysis --------------------------------------------------------------------------------------
+
+def analysis_inputs(study: Study, options: SweepOptions, finished: Sequence[str]) -> tuple[dict[str, Path], dict[str, Any]]:
+    """The runs and options `analyze_study` gets for the study's finished grid points."""
+    done = [p for p in study.points if p.label in set(finished)]
+    settings = {key: value for key, value in study.analysis.items() if key not in ("kind", "role", "group_by")}
+    kind = study.analysis["kind"]
+    if kind == "scaling":
+        role, group_by = study.analysis["role"], list(study.analysis.get("group_by") or [])
+        groups: dict[str, dict[str, Path]] = {}
+        for point in done:
+            name = "_".join(point.names[var] for var in group_by) or study.name
+            groups.setdefault(name, {})[point.names[role]] = run_folder(options, point)
+        runs = next(iter(groups.values()), {})
+        return runs, {**settings, "groups": [{"name": name, "runs": members} for name, members in groups.items()]}
+    runs = {point.label: run_folder(options, point) for point in done}
+    points = {point.label: {var: _described(point, var) for var in point.values} for point in done}
+    return runs, {**settings, "points": points}
+
+
+def analyze(study: Study, options: SweepOptions, finished: Sequence[str],
+            say: Callable[[str], None]) -> dict[str, Any] | None:
+    """Run the study's analysis over the finished runs (if there are any and the analysis exists)."""
+    if not finished:
+        say(f"sweep {study.name}: no finished run to analyse yet")
+        return None
+    try:
+        from eft_eval.analysis import analyze_study
+    except ImportError:
+        say(f"sweep {study.name}: the {study.analysis['kind']} analysis is not available in this version")
+        return None
+    runs, settings = analysis_inputs(study, options, finished)
+    output = options.output / ANALYSIS_FOLDER
+    result: dict[str, Any] = analyze_study(study.analysis["kind"], runs, settings, output)
+    say(f"sweep {study.name}: {study.analysis['kind']} analysis of {len(finished)} runs in {output}")
+    return result
+
+
+def _described(point: GridPoint, var: str) -> Any:
+    """A grid value as an analysis reads it: numbers (alpha) as numbers, models by their label (70B)."""
+    value = point.values[var]
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    return point.names[var]
+
+
+def _sweep_record(study: Study, options: SweepOptions) -> dict[str, Any]:
+    return {
+        "study": study.name,
+        "study_file": str(study.path.resolve()),
+        "about": study.about,
+        "analysis": study.analysis,
+        "variables": study.variables,
+        "grid": study.grid,
+        "points": [{"label": p.label, "run": str(run_folder(options, p)), "model": p.model, "settings": p.run,
+                    "values": {var: _described(p, var) for var in p.values}} for p in study.points],
+    }
+
+
+def _names(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [name.strip() for name in value.split(",") if name.strip()]
+    return [str(name) for name in value]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` -> (I, N)."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise EFTEvalError(f"--shard {text!r}: expected I/N, e.g. 2/8") from None
+    if count < 1 or not 1 <= index <= count:
+        raise EFTEvalError(f"--shard {text!r}: I must be between 1 and N")
+    return index, count
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
+    """`--set NAME=VALUE` items; values read as YAML scalars (numbers, null)."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise EFTEvalError(f"--set {item!r}: expected NAME=VALUE")
+        try:
+            values[name.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            values[name.strip()] = raw
+    return values
+
+
+__all__ = ["SweepOptions", "SweepResult", "analysis_inputs", "list_commands", "parse_assignments",
+           "parse_shard", "run_arguments", "run_config", "run_sweep", "shard_points"]

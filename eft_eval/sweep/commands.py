@@ -1,0 +1,96 @@
+"""`eft-eval sweep STUDY`. Registration imports nothing heavy."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from eft_eval.judging.commands import add_judge_arguments, config_from_args
+
+# Judge flags a study's `judge:` settings may set; a flag given on the command line wins.
+_JUDGE_FLAGS = ("backend", "judge_model", "base_url", "concurrency", "max_retries", "timeout", "max_parse_retries",
+                "show_query", "local_model", "local_gguf_file", "local_max_new_tokens")
+
+
+def register(subparsers: Any) -> None:
+    sweep = subparsers.add_parser(
+        "sweep", help="run every grid point of a study (studies/*.yaml), then its analysis",
+        description="Run each grid point of STUDY (a name from `eft-eval list studies` or a study YAML file) "
+        "through `eft-eval run` into DIR/runs/LABEL/, then the study's analysis into DIR/analysis/. Grid points "
+        "over the same models are generated together in one batched pass, each model loaded once. Re-running "
+        "resumes: finished generations and judgments are reused.",
+    )
+    sweep.add_argument("study", metavar="STUDY", help="a study name (e.g. frontier, scaling, top_p, demo_frontier) "
+                       "or a study YAML file")
+    sweep.add_argument("--output", metavar="DIR", help="study folder (default studies-out/STUDY)")
+    sweep.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assignments",
+                       help="set a study variable, e.g. --set family=qwen2.5 (repeatable)")
+    sweep.add_argument("--list", action="store_true",
+                       help="print one `eft-eval run ...` command per grid point (for SLURM arrays or any scheduler)")
+    sweep.add_argument("--shard", metavar="I/N", help="run only the I-th of N shares of the grid (1-based)")
+    sweep.add_argument("--analyze-only", action="store_true",
+                       help="analyse the runs that have finished; say which are missing")
+    runs = sweep.add_argument_group("run settings (override the study's)")
+    runs.add_argument("--limit", type=int, help="documents per run")
+    runs.add_argument("--seed", type=int, help="selects the documents and seeds sampling")
+    runs.add_argument("--judges", help="comma-separated judge names")
+    runs.add_argument("--data-files", nargs="+", metavar="FILE", help="local data files replacing the task's hub data")
+    runs.add_argument("--max-new-tokens", type=int, help="override max_gen_toks")
+    runs.add_argument("--gen-kwargs", help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
+    runs.add_argument("--batch-size", type=int, help="prompts per decoding block (all grid points' rows of a block "
+                      "are decoded together)")
+    runs.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component's dtype")
+    runs.add_argument("--device", help="override every component's device (cpu, cuda, auto)")
+    add_judge_arguments(sweep, include_help="extra folder of studies, task YAMLs or judge YAMLs (repeatable)")
+    sweep.set_defaults(handler=_sweep, _parser=sweep)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from eft_eval.pipeline.commands import _quiet
+    from eft_eval.sweep._study import find_study, load_study
+    from eft_eval.sweep._sweep import (
+        SweepOptions,
+        list_commands,
+        parse_assignments,
+        parse_shard,
+        run_sweep,
+    )
+
+    _quiet(args)
+    overrides = {
+        "limit": args.limit, "seed": args.seed, "max_new_tokens": args.max_new_tokens, "gen_kwargs": args.gen_kwargs,
+        "batch_size": args.batch_size, "dtype": args.dtype, "device": args.device, "data_files": args.data_files,
+        "judges": [n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None,
+    }
+    path = find_study(args.study, args.include_path)
+    study = load_study(path, overrides, parse_assignments(args.assignments))
+    parser: argparse.ArgumentParser = args._parser
+    given = {name for name in _JUDGE_FLAGS if getattr(args, name) != parser.get_default(name)}
+    judge = config_from_args(args)
+    # The study's judge settings (e.g. the demo's local backend) apply unless the flag was given.
+    study = dataclasses.replace(study, points=[_with_judge(point, given) for point in study.points])
+    options = SweepOptions(
+        output=Path(args.output or Path("studies-out") / study.name), include_paths=list(args.include_path),
+        judge=judge, judge_cache_in_run=not (args.cache_dir or args.no_cache),
+        shard=parse_shard(args.shard) if args.shard else None, progress=not args.no_progress,
+    )
+    if args.list:
+        print("\n".join(list_commands(study, options)))
+        return 0
+    result = run_sweep(study, options, analyze_only=args.analyze_only)
+    if options.shard is None or args.analyze_only:  # one report of the whole study, not of a share
+        from eft_eval.report import write_folder_report
+
+        print(f"wrote {write_folder_report(options.output, include_paths=options.include_paths)} (open it in a browser)")
+    if result.failed:
+        return 1
+    return 0
+
+
+def _with_judge(point: Any, given: set[str]) -> Any:
+    return dataclasses.replace(point, judge={k: v for k, v in point.judge.items() if k not in given})
+
+
+__all__ = ["register"]
