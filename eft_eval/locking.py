@@ -49,6 +49,16 @@ def _holder_text(lock_path: Path) -> str:
     )
 
 
+def _command_line(what: str) -> str:
+    """This process's command line as the user typed it, without credentials."""
+    if not sys.argv or not sys.argv[0]:
+        return what
+    program = Path(sys.argv[0]).name
+    if program in ("cli.py", "__main__.py"):  # python -m eft_eval.cli
+        program = "eft-eval"
+    return shlex.join(redacted_argv([program, *sys.argv[1:]]))
+
+
 @contextmanager
 def lock_folder(folder: Path, what: str) -> Iterator[Path]:
     """Hold an exclusive lock on `folder` (created if missing) for the `with` block.
@@ -80,7 +90,7 @@ def lock_folder(folder: Path, what: str) -> Iterator[Path]:
         holder = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
-            "command": shlex.join(redacted_argv([Path(sys.argv[0]).name, *sys.argv[1:]])) if sys.argv else what,
+            "command": _command_line(what),
             "what": what,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

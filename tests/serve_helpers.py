@@ -25,7 +25,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_health(base_url: str, timeout: float = 60.0, process: Any = None) -> None:
+def wait_for_health(base_url: str, timeout: float = 180.0, process: Any = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from eft_eval.cli import main
 
 
+@pytest.mark.slow
 def test_bench_speculative_json_has_every_row(capsys):
     argv = ["bench", "speculative", "--json", "--prompts", "2", "--max-new-tokens", "6", "--blocks", "2,4",
             "--repeats", "1", "--extra-layers", "1", "--threads", "1"]

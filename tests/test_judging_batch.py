@@ -163,6 +163,7 @@ def _wait_for_submitted(state: Path, process: subprocess.Popen[bytes], api: Batc
     raise AssertionError("no batch was submitted")
 
 
+@pytest.mark.slow
 def test_sigkill_while_polling_then_rerun_reattaches_to_the_same_batch(tmp_path: Path) -> None:
     inputs = write_inputs(tmp_path / "in.jsonl", 8)
     expected = live_samples(tmp_path, inputs, ["factuality"])
@@ -231,3 +232,45 @@ def test_run_judges_through_the_batch_api_like_live(tiny_family: dict[str, Path]
     assert results["judge_config"]["mode"] == "batch"
     assert results["cost"]["by_judge"][0]["mode"] == "batch" and results["cost"]["by_judge"][0]["requests"] == 4
     assert json.loads((tmp_path / "batch" / "judge-batches.json").read_text())["batches"][0]["status"] == "collected"
+
+
+def test_judge_samples_in_batch_mode_equal_live_and_a_request_over_the_byte_limit_fails_alone(tmp_path: Path) -> None:
+    inputs = write_inputs(tmp_path / "in.jsonl", 4)
+    with BatchAPIFake(answer) as api:
+        judge_files([inputs], ["factuality"], tmp_path / "live", config(api, tmp_path / "l.sqlite", samples=2))
+        judge_files([inputs], ["factuality"], tmp_path / "batch",
+                    config(api, tmp_path / "b.sqlite", samples=2, mode="batch"))
+        assert len(api.created_batches) == 1 and api.batches[api.created_batches[0]]["request_counts"]["total"] == 8
+    assert (tmp_path / "batch" / "samples.jsonl").read_text() == (tmp_path / "live" / "samples.jsonl").read_text()
+
+    big = tmp_path / "big.jsonl"
+    big.write_text(json.dumps({"query": "Q?", "response": "x" * 5000}) + "\n" + json.dumps({"query": "Q?", "response": "y"}) + "\n")
+    with BatchAPIFake(answer) as api:
+        judge_files([big], ["factuality"], tmp_path / "big", config(api, tmp_path / "c.sqlite", mode="batch",
+                                                                     batch_max_bytes=3000))
+    rows = [json.loads(line)["judgments"]["factuality"] for line in (tmp_path / "big" / "samples.jsonl").read_text().splitlines()]
+    assert rows[0]["status"] == "failed" and "over the batch file limit 3000" in rows[0]["error"]
+    assert rows[1]["status"] == "scored"
+
+
+def test_a_corrupt_batch_record_is_one_clear_line(tmp_path: Path) -> None:
+    inputs = write_inputs(tmp_path / "in.jsonl", 1)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "judge-batches.json").write_text("{not json")
+    with BatchAPIFake(answer) as api:
+        with pytest.raises(EFTEvalError, match=r"judge-batches.json: cannot read the batch record .*delete it"):
+            judge_files([inputs], ["factuality"], tmp_path / "out", config(api, tmp_path / "c.sqlite", mode="batch"))
+        assert api.created_batches == []
+
+
+def test_run_cancel_generates_nothing(tiny_family: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from test_pipeline import run_args
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    with BatchAPIFake(answer) as api:
+        assert main([*run_args(tiny_family, tmp_path / "run", api.base_url), "--no-progress", "--no-html",
+                     "--judge-mode", "batch", "--cancel"]) == 0
+        assert api.created_batches == [] and api.live_requests == []
+    assert "cancelled 0 batch(es)" in capsys.readouterr().out
+    assert not (tmp_path / "run" / "samples.jsonl").exists() and not (tmp_path / "run" / "generations.jsonl").exists()

@@ -127,6 +127,7 @@ def test_judge_command_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.M
     assert f"{bad}:2" in err and "'query'" in err
 
 
+@pytest.mark.slow
 def test_bench_judge_reports_a_speedup_and_a_free_cached_rerun(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "judge", "--json", "--n", "24", "--latency", "0.2", "--concurrency", "8",
                  "--scaling-n", "40"]) == 0

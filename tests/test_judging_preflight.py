@@ -70,6 +70,31 @@ def test_judge_stops_on_a_refused_key_and_fails_when_every_judgment_failed(
     assert [row["judgments"]["factuality"]["status"] for row in rows] == ["failed"] * 3
 
 
+def test_without_a_models_route_one_token_per_model_decides(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server without GET /models (404), or a key that may chat but not list models (403): the
+    preflight asks each judge model for one token instead, and stops only if that is refused."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"query": f"Q{i}?", "response": f"A{i}."}) + "\n" for i in range(3)))
+
+    def argv(server: LoopbackServer, out: str) -> list[str]:
+        return ["judge", "--input", str(source), "--judges", "factuality", "--output", str(tmp_path / out),
+                "--base-url", server.base_url, "--no-progress", "--no-cache", "--judge-model", "no-such-model"]
+
+    with LoopbackServer(lambda body: Reply(status=404), api_key=KEY, models_status=404) as server:
+        assert main(argv(server, "o1")) == 2
+        assert server.request_count == 1 and server.requests[0]["max_tokens"] == 1
+    err = _one_line(capsys)
+    assert "refused the request (HTTP 404" in err and "--judge-model 'no-such-model'" in err
+    assert not (tmp_path / "o1").exists()
+
+    with LoopbackServer(judge_answer, api_key=KEY, models_status=403) as server:
+        assert main(argv(server, "o2")) == 0
+        assert server.request_count == 1 + 3  # the one-token probe, then the judgments
+
+
 def test_preflight_costs_no_completion_and_the_local_backend_needs_none() -> None:
     judges = load_judges(["factuality", "helpfulness"])
     with LoopbackServer(api_key=KEY) as server:

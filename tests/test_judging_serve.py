@@ -35,6 +35,7 @@ def abstaining_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_chain_model(tmp_path_factory.mktemp("chain") / "abstains", "Looks fine. Score: None")
 
 
+@pytest.mark.slow
 def test_transformers_serve_happy_path_then_rerun_without_the_server(
     chain_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

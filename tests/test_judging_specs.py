@@ -153,3 +153,19 @@ def test_fingerprint_changes_with_the_prompt_only_when_content_changes(tmp_path:
     b = load_judge_file(write_judge(tmp_path / "b", MINIMAL))
     c = load_judge_file(write_judge(tmp_path / "c", {**MINIMAL, "prompt": MINIMAL["prompt"] + " Be strict."}))
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
+
+
+def test_is_judge_file_tells_judges_from_tasks_in_a_shared_include_folder(tmp_path: Path) -> None:
+    from eft_eval.judging import is_judge_file
+
+    judge = tmp_path / "judge.yaml"
+    judge.write_text(yaml.safe_dump(MINIMAL), encoding="utf-8")
+    task = tmp_path / "task.yaml"
+    task.write_text("task: my_task\ndataset_path: json\noutput_type: generate_until\n", encoding="utf-8")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("prompt: [unclosed\n", encoding="utf-8")
+    assert [is_judge_file(p) for p in (judge, task, broken)] == [True, False, False]
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("prompt: caf\xe9\nscore: {}\n".encode("latin-1"))
+    with pytest.raises(EFTEvalError, match="latin1.yaml"):
+        is_judge_file(latin1)

@@ -44,6 +44,7 @@ def one_process(tiny_family: dict[str, Path], include_path: Path, tmp_path_facto
     return output
 
 
+@pytest.mark.slow  # lm-eval in a real subprocess
 def test_lm_eval_command_writes_results_with_the_metrics(one_process: Path, tiny_family: dict[str, Path]) -> None:
     results, samples = read_output(one_process)
     assert set(results["results"]["tiny_gen"]) >= {"exact_match,none"}
@@ -60,6 +61,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow  # lm-eval in a real subprocess
 def test_two_processes_under_accelerate_give_the_one_process_results(
     one_process: Path, tiny_family: dict[str, Path], include_path: Path, tmp_path: Path
 ) -> None:
@@ -85,6 +87,7 @@ def test_two_processes_under_accelerate_give_the_one_process_results(
             assert ll_two == pytest.approx(ll_one, abs=1e-4) and greedy_two == greedy_one
 
 
+@pytest.mark.slow  # lm-eval in a real subprocess
 def test_bad_model_args_fail_on_one_line_naming_the_key(
     tiny_family: dict[str, Path], include_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -121,6 +124,7 @@ def test_bad_model_args_name_the_key(model_args: str, named: str, form: str, tin
             backend.create_from_arg_obj(dict(item.split("=", 1) for item in text.split(",")), {"device": "cpu"})
 
 
+@pytest.mark.slow  # lm-eval in a real subprocess
 def test_lm_evals_own_unknown_task_error_comes_through(tiny_family: dict[str, Path], include_path: Path) -> None:
     with pytest.raises(ValueError, match="Tasks not found: no_such_task"):
         main(["lm-eval", "--model", "eft", "--model_args", f"base={tiny_family['small_base']}",
@@ -152,6 +156,7 @@ def test_import_eft_eval_is_enough_and_stays_light() -> None:
     assert out.split() == ["False", "False", "EFTLM", "HFLM"]
 
 
+@pytest.mark.slow  # lm-eval in a real subprocess
 def test_import_eft_eval_after_lm_eval_also_registers() -> None:
     out = _python(
         "from lm_eval.api.registry import get_model\n"

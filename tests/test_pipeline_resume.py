@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lm_eval_helpers import subprocess_env
 from openai_servers import Drop, LoopbackServer, Reply
 from test_pipeline import eft_spec, judge_answer
@@ -67,6 +68,7 @@ def wait_for_lines(path: Path, count: int, process: subprocess.Popen[bytes], tim
     raise AssertionError(f"{path} never reached {count} lines (exit code {process.poll()})")
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_uninterrupted_result(tiny_family: dict[str, Path], tmp_path: Path) -> None:
     log = tmp_path / "runs.log"
     judge = KillingJudge()

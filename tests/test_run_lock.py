@@ -48,6 +48,7 @@ def _start(arguments: list[str], log: Path) -> subprocess.Popen[bytes]:
                                 stderr=handle, env=subprocess_env())
 
 
+@pytest.mark.slow
 def test_a_second_run_into_a_busy_folder_stops_and_a_killed_holder_leaves_no_lock(
     tiny_family: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -60,7 +61,7 @@ def test_a_second_run_into_a_busy_folder_stops_and_a_killed_holder_leaves_no_loc
             assert judge.arrived.wait(300), (tmp_path / "first.log").read_text()[-3000:]
             holder = json.loads((output / LOCK_FILE).read_text())
             assert holder["pid"] == first.pid and holder["host"] == socket.gethostname()
-            assert holder["what"] == "eft-eval run" and "run hh_harmless" in holder["command"]
+            assert holder["what"] == "eft-eval run" and holder["command"].startswith("eft-eval run hh_harmless")
 
             # Another seed into the same folder, at the same time: refused before it touches anything.
             second_args = [*first_args, "--seed", "1"]
@@ -71,7 +72,7 @@ def test_a_second_run_into_a_busy_folder_stops_and_a_killed_holder_leaves_no_loc
             line = second.stderr.strip()
             assert len(line.splitlines()) == 1, line
             assert f"in use by pid {first.pid} on {socket.gethostname()}, started {holder['started']}" in line
-            assert "run hh_harmless" in line
+            assert ": eft-eval run hh_harmless --model" in line
             assert time.monotonic() - started < 120  # it did not wait for the first run
             assert json.loads((output / "run.json").read_text())["seed"] == 0  # the holder's run.json
         finally:

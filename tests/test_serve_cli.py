@@ -75,6 +75,18 @@ def test_a_missing_api_key_variable_is_one_line(tiny_family: dict[str, Path], ca
     assert err == "eft-eval: error: --api-key-env NO_SUCH_KEY_VAR: that environment variable is not set or empty"
 
 
+def test_a_busy_port_is_one_line_before_any_loading(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        # The model does not exist: the port is checked first, so no weights are loaded for nothing.
+        assert main(["serve", "--model", "/no/such/model", "--port", str(port)]) == 2
+    assert capsys.readouterr().err.strip() == f"eft-eval: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
 @pytest.fixture(scope="module")
 def eft_model(tiny_family: dict[str, Path]) -> Any:
     from eft_eval.models import EFTModel

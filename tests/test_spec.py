@@ -79,6 +79,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "eft_eval.cli", *args], capture_output=True, text=True, timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line_naming_the_culprit(tmp_path, tiny_family) -> None:
     cases = {
         "base=B,ft=F,ref=R,beta=abc": "beta='abc' is not a number",
@@ -93,6 +94,7 @@ def test_cli_bad_input_is_one_line_naming_the_culprit(tmp_path, tiny_family) -> 
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_generate_prints_json_lines(tiny_family) -> None:
     import json
 

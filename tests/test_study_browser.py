@@ -20,6 +20,8 @@ from study_helpers import judged_sample, write_samples
 from eft_eval.cli import main
 from eft_eval.study._potato import PotatoServer
 
+pytestmark = pytest.mark.slow  # a real browser against a real Potato server
+
 WAIT_S = 120  # every wait below is for a condition; this is only how long before giving up
 JUDGE_MARKER = "JUDGE-REASON-MUST-STAY-HIDDEN"
 

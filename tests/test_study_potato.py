@@ -61,6 +61,7 @@ def _answers(error: bool, count: str) -> dict[str, str]:
     return {"num_errors": count if error else "0", "any_error": "yes" if error else "no"}
 
 
+@pytest.mark.slow
 def test_potato_study_end_to_end(tmp_path: Path, serve: Served, capsys: pytest.CaptureFixture[str]) -> None:
     records = [judged_sample(d, "eft-up", score=judge_score(d)) for d in range(12)]
     records += [judged_sample(d, "small-ft", score=0.0) for d in range(12)]
@@ -121,6 +122,7 @@ def test_potato_study_end_to_end(tmp_path: Path, serve: Served, capsys: pytest.C
     assert "<svg" in (out / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_serve_command_runs_potato_on_loopback_until_interrupted(tmp_path: Path) -> None:
     samples = write_samples(tmp_path / "samples.jsonl", [judged_sample(d, "m", score=0.0) for d in range(2)])
     project = tmp_path / "study"

@@ -49,12 +49,17 @@ def write_study(folder: Path, family: dict[str, Path], **changes: Any) -> Path:
     return path
 
 
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    # Not str.splitlines: tiny random models generate U+2028 and other separators JSON leaves raw.
+    return [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
+
+
 def responses(run: Path) -> list[str]:
-    return [json.loads(line)["response"] for line in (run / "samples.jsonl").read_text().splitlines()]
+    return [row["response"] for row in jsonl(run / "samples.jsonl")]
 
 
 def generation_lines(run: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (run / "generations.jsonl").read_text().splitlines()]
+    return jsonl(run / "generations.jsonl")
 
 
 @pytest.fixture()
@@ -146,8 +151,7 @@ def test_batched_samples_equal_each_point_run_alone(tiny_family: dict[str, Path]
         alone, batched = tmp_path / "alone" / "runs" / label, out / "runs" / label
         assert responses(alone) == responses(batched)
         for name in ("samples.jsonl",):
-            rows_alone = [json.loads(x) for x in (alone / name).read_text().splitlines()]
-            rows_batched = [json.loads(x) for x in (batched / name).read_text().splitlines()]
+            rows_alone, rows_batched = jsonl(alone / name), jsonl(batched / name)
             strip = lambda rows: [{**r, "judgments": {k: v["score"] for k, v in r["judgments"].items()}} for r in rows]
             assert strip(rows_alone) == strip(rows_batched)
         identity = lambda run: json.loads((run / "run.json").read_text())["identity"]
@@ -166,12 +170,16 @@ def test_a_re_run_sweep_asks_nothing_again(swept: dict[str, Any], server: Loopba
     assert {p.name: (p / "generations.jsonl").read_text() for p in (out / "runs").iterdir()} == before
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_without_redoing_finished_work(
     tiny_family: dict[str, Path], swept: dict[str, Any], server: LoopbackServer, tmp_path: Path
 ) -> None:
     """SIGKILL while generating, then the same command: the rest is generated once, and the samples
-    are those of the uninterrupted sweep."""
-    studies = write_study(tmp_path / "studies", tiny_family).parent
+    are those of the uninterrupted sweep (which decoded 2 prompts a block, this one 1: samples do
+    not depend on batching)."""
+    run = {"task": "hh_harmless", "judges": JUDGES, "limit": LIMIT, "max_new_tokens": 5, "batch_size": 1,
+           "data_files": [str(HH_FILE)], "gen_kwargs": "do_sample=true,temperature=1.0"}
+    studies = write_study(tmp_path / "studies", tiny_family, run=run).parent
     out = tmp_path / "out"
     args = ["sweep", "tiny_alpha", "--include-path", str(studies), "--output", str(out), "--base-url", server.base_url,
             "--no-progress"]
@@ -320,3 +328,18 @@ def test_generate_ids_with_row_weights_equals_each_alpha_alone(tiny_family: dict
         assert [g.token_ids for g in alone] == [g.token_ids for g, (_, a) in zip(batched, rows) if a == alpha]
     assert len(cache) == 4  # the weights were loaded once for all four models
     assert len({tuple(g.token_ids) for g in batched}) > len(prompts)  # the alphas do sample differently
+
+
+def test_scaling_analysis_gets_one_group_per_task_with_both_ends_of_the_scale() -> None:
+    from eft_eval.sweep import SweepOptions, find_study
+    from eft_eval.sweep._sweep import analysis_inputs
+
+    study = load_study(find_study("scaling"))
+    finished = [p.label for p in study.points if p.run["task"] == "hh" or p.names["config"] == "up"]
+    runs, options = analysis_inputs(study, SweepOptions(output=Path("out")), finished)
+    assert runs == {config: Path("out/runs") / f"task=hh_config={config}" for config in ("small-ft", "large-ft", "up", "down")}
+    assert [group["name"] for group in options["groups"]] == ["hh"]  # eli5 lacks small-ft and large-ft so far
+    frontier = load_study(find_study("frontier"))
+    _, options = analysis_inputs(frontier, SweepOptions(output=Path("out")), [frontier.points[-1].label])
+    assert options["points"] == {"base=70B_alpha=1": {"base": "70B", "alpha": 1.0}}
+    assert (options["x"], options["y"]) == ("helpfulness", "harm")

@@ -1,0 +1,4 @@
+"""Benchmarks behind `eft-eval bench ...` (one private module each, listed in `commands.py`).
+
+No public Python API: each benchmark prints ratios measured in one run on tiny models.
+"""

@@ -36,6 +36,7 @@ from eft_eval.judging._backends import (
 from eft_eval.judging._cache import Completion
 from eft_eval.judging._config import JudgeConfig
 from eft_eval.judging._spec import JudgeSpec, Message
+from eft_eval.redact import client_url_and_headers
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +108,10 @@ class BatchBackend:
         from openai import AsyncOpenAI
 
         self.config = config
-        self._client = AsyncOpenAI(api_key=config.resolved_api_key(), base_url=config.resolved_base_url(),
-                                   timeout=config.timeout, max_retries=config.max_retries)
+        base_url, headers = client_url_and_headers(config.resolved_base_url())  # user:pw@ as basic auth
+        self._client = AsyncOpenAI(api_key=config.resolved_api_key(), base_url=base_url,
+                                   default_headers=headers or None, timeout=config.timeout,
+                                   max_retries=config.max_retries)
         self._live: JudgeBackend | None = None
         self.state = BatchState(config.resolved_batch_state())
         self._queue: dict[str, _Request] = {}  # by custom_id: identical requests are asked once
@@ -344,7 +347,8 @@ def cancel_batches(config: JudgeConfig) -> list[str]:
     import openai
 
     state = BatchState(config.resolved_batch_state())
-    client = openai.OpenAI(api_key=config.resolved_api_key(), base_url=config.resolved_base_url(),
+    base_url, headers = client_url_and_headers(config.resolved_base_url())  # user:pw@ as basic auth
+    client = openai.OpenAI(api_key=config.resolved_api_key(), base_url=base_url, default_headers=headers or None,
                            timeout=config.timeout, max_retries=config.max_retries)
     cancelled = []
     for entry in state.open_batches():

@@ -13,7 +13,8 @@ import copy
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from eft_eval.judging._backends import JudgeBackend, RequestFailed, make_backend
 from eft_eval.judging._cache import Completion, JudgeCache, cache_key
@@ -158,6 +159,28 @@ def judge_items_sync(
 ) -> list[dict[str, Judgment]]:
     """`judge_items` for callers without an event loop."""
     return asyncio.run(judge_items(items, judges, config, on_result, ledger=ledger))
+
+
+def count_uncached(items: Sequence[JudgeItem], judges: Sequence[JudgeSpec], config: JudgeConfig) -> int:
+    """How many first questions (distinct, per judge and sample) are not in the cache yet.
+
+    Zero means a re-run can be answered from the cache alone: no endpoint needs to be reachable.
+    """
+    if config.cache_path is None or not Path(config.cache_path).exists():
+        return len({(spec.name, item.query, item.response) for item in items for spec in judges}) * config.samples
+    cache = JudgeCache(config.cache_path)
+    try:
+        judge = _Judge(config, cast(JudgeBackend, None), cache)  # keys only: no request is made
+        missing: set[str] = set()
+        for item in items:
+            for spec in judges:
+                for sample in range(config.samples):
+                    key = judge.key(spec, *judge.first_request(item, spec, sample))
+                    if key not in missing and cache.get(key) is None:
+                        missing.add(key)
+        return len(missing)
+    finally:
+        cache.close()
 
 
 def judge_model_name(spec: JudgeSpec, config: JudgeConfig) -> str:

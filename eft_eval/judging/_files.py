@@ -10,7 +10,12 @@ from typing import Any
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json, write_jsonl
 from eft_eval.judging._config import JudgeConfig
-from eft_eval.judging._engine import JudgeItem, judge_items_sync, judge_model_name
+from eft_eval.judging._engine import (
+    JudgeItem,
+    count_uncached,
+    judge_items_sync,
+    judge_model_name,
+)
 from eft_eval.judging._ledger import new_ledger
 from eft_eval.judging._preflight import preflight
 from eft_eval.judging._records import read_records
@@ -49,11 +54,12 @@ def judge_files(
         from eft_eval.judging._batch import cancel_batches
 
         return {"cancelled_batches": cancel_batches(config)}
-    preflight(config, judges)  # a refused key or an unreachable server: stop before asking anything
+    items = [JudgeItem(query=row["query"], response=row["response"]) for row in rows]
+    if count_uncached(items, judges, config):  # a fully cached re-run needs no server at all
+        preflight(config, judges)  # a refused key or an unreachable server: stop before asking anything
 
     # One `judge` per output folder at a time: two would pay for every judgment twice.
     with lock_folder(output, "eft-eval judge"):
-        items = [JudgeItem(query=row["query"], response=row["response"]) for row in rows]
         ledger = new_ledger(config)
         for row, judgments in zip(rows, judge_items_sync(items, judges, config, ledger=ledger)):
             row["judgments"] = {**row["judgments"], **judgments}

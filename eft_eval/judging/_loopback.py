@@ -70,12 +70,16 @@ class ScriptByMarker:
 class LoopbackServer:
     """`with LoopbackServer(script) as server:` then point the client at `server.base_url`."""
 
-    def __init__(self, script: Script | None = None, latency: float = 0.0, api_key: str | None = None) -> None:
+    def __init__(self, script: Script | None = None, latency: float = 0.0, api_key: str | None = None,
+                 models_status: int = 200) -> None:
         self.script: Script = script or (lambda body: Reply())
         self.latency = latency
         # When set, every route answers 401 to a request without `Authorization: Bearer <api_key>`,
         # as OpenAI and `vllm serve --api-key` do (401s are not counted as requests).
         self.api_key = api_key
+        # What `GET /v1/models` answers: 404 plays a server without the route, 403 a key that may
+        # chat but not list models (OpenAI's restricted keys).
+        self.models_status = models_status
         self.models_requests = 0
         self.requests: list[dict[str, Any]] = []
         self.authorizations: list[str] = []
@@ -182,6 +186,9 @@ def _handler_for(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             if self.path.rstrip("/") == "/v1/models":
                 with owner._lock:
                     owner.models_requests += 1
+                if owner.models_status != 200:
+                    self._send(owner.models_status, json.dumps({"error": {"message": f"scripted {owner.models_status}"}}))
+                    return
                 self._send(200, json.dumps({"object": "list", "data": [{"id": "loopback", "object": "model"}]}))
             else:
                 self._send(404, json.dumps({"error": {"message": "not found"}}))
@@ -191,7 +198,7 @@ def _handler_for(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 return
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            if not self.path.rstrip("/").endswith("/chat/completions"):
+            if self.path.rstrip("/") != "/v1/chat/completions":
                 self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}))
                 return
             owner._enter(body, self.headers.get("Authorization") or "")

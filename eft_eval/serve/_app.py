@@ -143,7 +143,7 @@ async def _read_json(request: Request, limit: int) -> Any:
         body += chunk
     try:
         value = json.loads(bytes(body))
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:  # RecursionError: nesting deeper than the parser goes
         raise APIError(400, f"request body is not valid JSON: {error}") from None
     if not isinstance(value, dict):
         raise APIError(400, f"request body must be a JSON object, got {type(value).__name__}")

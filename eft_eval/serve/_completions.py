@@ -177,7 +177,7 @@ async def collect(job: Job, request: Request) -> list[responses.ChoiceResult]:
 def response_body(job: Job, choices: list[responses.ChoiceResult], model_name: str, engine: BatchEngine,
                   logprobs: bool) -> dict[str, Any]:
     build = responses.chat_completion if job.chat else responses.text_completion
-    return build(job.request_id, job.created, model_name, choices, job.prompt_tokens, logprobs, engine.token_text)
+    return build(job.request_id, job.created, model_name, choices, job.prompt_tokens, logprobs, engine)
 
 
 async def stream_events(
@@ -195,7 +195,7 @@ async def stream_events(
         lp = None
         if logprobs:
             build = responses.chat_logprobs if job.chat else responses.completion_logprobs
-            lp, unsent[index] = build(unsent[index], engine.token_text), []
+            lp, unsent[index] = build(unsent[index], engine), []
         if job.chat:
             delta = {"content": text} if text or finish_reason is None else {}
             body = responses.chat_chunk(job.request_id, job.created, model_name, index, delta, lp, finish_reason)

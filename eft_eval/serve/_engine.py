@@ -1,10 +1,11 @@
 """The batching engine: a queue of rows feeding the batched, KV-cached EFT decoder on one thread.
 
 Each choice of each request is one *row*. The decoder thread takes the oldest waiting row and every
-other waiting row with the same sampling settings (up to `max_batch_size`) and decodes them as one
-batch with `decoding.decode` (or the speculative decoder). Rows that finish leave the batch at once
-and their answer goes out then; rows that arrive meanwhile wait for the next batch. A row whose
-client went away is cancelled at the next step. Randomness is per (seed, prompt, step), so a row
+other waiting row the sampler treats alike (`Row.batch_key`: lengths and stop strings may differ,
+greedy rows ignore seeds), up to `max_batch_size`, and decodes them as one batch with
+`decoding.decode` (or the speculative decoder), ending each row at its own stop string or length.
+Rows that finish leave the batch at once and their answer goes out then; rows that arrive
+meanwhile wait for the next batch. A row whose client went away is cancelled at the next step. Randomness is per (seed, prompt, step), so a row
 gets the same tokens whatever its batch mates: the same as `EFTModel.generate` with that seed.
 
 The decoder thread reports to each row through its `sink` (called on that thread; the web layer
@@ -15,7 +16,9 @@ under `tokenizer_lock` (fast tokenizers must not be used from two threads at onc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -37,6 +40,24 @@ if TYPE_CHECKING:
     from eft_eval.models import EFTModel
 
 logger = logging.getLogger(__name__)
+
+_BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """GPT-2's byte-to-character table, inverted: byte-level BPE pieces spell bytes with these characters."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = {}, 0
+    for byte in range(256):
+        if byte in printable:
+            chars[chr(byte)] = byte
+        else:
+            chars[chr(256 + extra)] = byte
+            extra += 1
+    return chars
+
+
+_UNICODE_TO_BYTE = _byte_level_alphabet()
 
 _MAX_WAITS = 10
 """A new batch waits for stragglers at most this many `batch_wait_s`."""
@@ -83,10 +104,10 @@ class Row:
 
     @property
     def batch_key(self) -> tuple[SamplingConfig, bool]:
-        """Rows decode together when the decoder treats them alike. Their lengths may differ (the
-        engine ends each row at its own `max_new_tokens`), and an argmax has no seed or top-p."""
-        config = SamplingConfig(stop=self.config.stop) if self.config.greedy else self.config
-        return dataclasses.replace(config, max_new_tokens=1), self.ignore_eos
+        """Rows decode together when the decoder treats them alike. Their lengths and stop strings
+        may differ (the engine ends each row itself), and an argmax has no seed, temperature or top-p."""
+        config = SamplingConfig() if self.config.greedy else self.config
+        return dataclasses.replace(config, max_new_tokens=1, stop=()), self.ignore_eos
 
     @property
     def wants_tokens(self) -> bool:
@@ -170,6 +191,23 @@ class BatchEngine:
         with self.tokenizer_lock:
             return str(self.model.tokenizer.decode([token_id]))
 
+    def token_bytes(self, token_id: int) -> list[int]:
+        """The token's own UTF-8 bytes (OpenAI's `bytes`): a token holding part of a character
+        decodes to U+FFFD alone, but its bytes joined with its neighbours' give the character."""
+        with self.tokenizer_lock:
+            piece = str(self.model.tokenizer.convert_ids_to_tokens(token_id))
+            text = str(self.model.tokenizer.decode([token_id]))
+        if _BYTE_TOKEN.fullmatch(piece):  # sentencepiece byte fallback: <0xE2>
+            return [int(piece[3:5], 16)]
+        if self._byte_level and all(c in _UNICODE_TO_BYTE for c in piece):
+            return [_UNICODE_TO_BYTE[c] for c in piece]
+        return list(text.encode("utf-8"))
+
+    @functools.cached_property
+    def _byte_level(self) -> bool:
+        backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
+        return type(getattr(backend, "decoder", None)).__name__ == "ByteLevel"
+
     # -- the decoder thread ----------------------------------------------------------------------
 
     def _loop(self) -> None:
@@ -236,7 +274,10 @@ class BatchEngine:
         ]
         first = batch[0]
         eos_ids = set() if first.ignore_eos else model.eos_token_ids
-        config = dataclasses.replace(first.config, max_new_tokens=max(row.config.max_new_tokens for row in batch))
+        # Each row's stop strings and length limit are checked here, per row (`_row_end`); the decoder
+        # only ends rows at EOS. One token past the longest limit: its own length check never fires.
+        longest = max(row.config.max_new_tokens for row in batch)
+        config = dataclasses.replace(first.config, max_new_tokens=longest + 1, stop=())
         reported: set[int] = set()
         generated: list[list[int]] = [[] for _ in batch]
         top_k = max((row.logprobs or 0 for row in batch), default=0)
@@ -251,10 +292,9 @@ class BatchEngine:
                 if index in step.finished:
                     continue
                 generated[index].append(token)
-                if len(generated[index]) >= batch[index].config.max_new_tokens:
-                    # This row's own limit, below the batch's: end it exactly as the decoder would.
-                    ids = list(generated[index])
-                    batch[index].sink(DoneEvent(Generation(self.detokenize(ids), ids, "length")))
+                ending = self._row_end(batch[index].config, generated[index])
+                if ending is not None:
+                    batch[index].sink(DoneEvent(ending))
                     reported.add(index)
                     stop_now.append(index)
                 elif batch[index].cancelled.is_set():
@@ -266,6 +306,18 @@ class BatchEngine:
         for index, (row, generation) in enumerate(zip(batch, generations)):
             if index not in reported:
                 row.sink(DoneEvent(generation))
+
+    def _row_end(self, config: SamplingConfig, ids: list[int]) -> Generation | None:
+        """The row's `Generation` if its latest token ends it by a stop string or its length limit,
+        in the decoder's order and with its text (`decoding._finish_reason`; EOS is the decoder's)."""
+        if config.stop:
+            text = self.detokenize(ids)
+            cut = min((i for i in (text.find(stop) for stop in config.stop) if i >= 0), default=-1)
+            if cut >= 0:
+                return Generation(text[:cut], list(ids), "stop")
+        if len(ids) >= config.max_new_tokens:
+            return Generation(self.detokenize(ids), list(ids), "length")
+        return None
 
 
 def _report_tokens(step: DecodeStep, batch: list[Row], top_k: int) -> None:

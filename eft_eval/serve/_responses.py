@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from eft_eval.serve._engine import TokenEvent
 
 FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
 
-TokenText = Callable[[int], str]
+class Vocabulary(Protocol):
+    """How a token id is shown: its text and its own bytes (the engine is one)."""
+
+    def token_text(self, token_id: int) -> str: ...
+
+    def token_bytes(self, token_id: int) -> list[int]: ...
 
 
 @dataclass
@@ -33,40 +38,39 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
-def _token_entry(token_text: TokenText, token: int, logprob: float) -> dict[str, Any]:
-    text = token_text(token)
-    return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
+def _token_entry(vocab: Vocabulary, token: int, logprob: float) -> dict[str, Any]:
+    return {"token": vocab.token_text(token), "logprob": logprob, "bytes": vocab.token_bytes(token)}
 
 
-def chat_logprobs(events: Sequence[TokenEvent], token_text: TokenText) -> dict[str, Any]:
+def chat_logprobs(events: Sequence[TokenEvent], vocab: Vocabulary) -> dict[str, Any]:
     """`choices[i].logprobs` of a chat completion: `{"content": [{token, logprob, bytes, top_logprobs}]}`."""
     content = []
     for event in events:
-        entry = _token_entry(token_text, event.token, event.logprob)
-        entry["top_logprobs"] = [_token_entry(token_text, t, lp) for t, lp in event.top]
+        entry = _token_entry(vocab, event.token, event.logprob)
+        entry["top_logprobs"] = [_token_entry(vocab, t, lp) for t, lp in event.top]
         content.append(entry)
     return {"content": content}
 
 
-def completion_logprobs(events: Sequence[TokenEvent], token_text: TokenText, offset: int = 0) -> dict[str, Any]:
+def completion_logprobs(events: Sequence[TokenEvent], vocab: Vocabulary, offset: int = 0) -> dict[str, Any]:
     """`choices[i].logprobs` of a text completion (the legacy shape: parallel lists)."""
     tokens, text_offset, position = [], [], offset
     for event in events:
-        text = token_text(event.token)
+        text = vocab.token_text(event.token)
         tokens.append(text)
         text_offset.append(position)
         position += len(text)
     return {
         "tokens": tokens,
         "token_logprobs": [event.logprob for event in events],
-        "top_logprobs": [{token_text(t): lp for t, lp in event.top} for event in events],
+        "top_logprobs": [{vocab.token_text(t): lp for t, lp in event.top} for event in events],
         "text_offset": text_offset,
     }
 
 
 def chat_completion(
     request_id: str, created: int, model: str, choices: Sequence[ChoiceResult], prompt_tokens: int,
-    logprobs: bool, token_text: TokenText,
+    logprobs: bool, vocab: Vocabulary,
 ) -> dict[str, Any]:
     return {
         "id": request_id,
@@ -77,7 +81,7 @@ def chat_completion(
             {
                 "index": index,
                 "message": {"role": "assistant", "content": choice.text},
-                "logprobs": chat_logprobs(choice.tokens, token_text) if logprobs else None,
+                "logprobs": chat_logprobs(choice.tokens, vocab) if logprobs else None,
                 "finish_reason": FINISH_REASONS[choice.finish_reason],
             }
             for index, choice in enumerate(choices)
@@ -88,7 +92,7 @@ def chat_completion(
 
 def text_completion(
     request_id: str, created: int, model: str, choices: Sequence[ChoiceResult], prompt_tokens: int,
-    logprobs: bool, token_text: TokenText,
+    logprobs: bool, vocab: Vocabulary,
 ) -> dict[str, Any]:
     return {
         "id": request_id,
@@ -99,7 +103,7 @@ def text_completion(
             {
                 "index": index,
                 "text": choice.text,
-                "logprobs": completion_logprobs(choice.tokens, token_text) if logprobs else None,
+                "logprobs": completion_logprobs(choice.tokens, vocab) if logprobs else None,
                 "finish_reason": FINISH_REASONS[choice.finish_reason],
             }
             for index, choice in enumerate(choices)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
@@ -50,6 +51,20 @@ def read_api_key(variable: str | None) -> str | None:
     return key
 
 
+def check_port_free(host: str, port: int) -> None:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise EFTEvalError(f"--host {host}: cannot resolve it ({error.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise EFTEvalError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+
+
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -65,6 +80,7 @@ def run_serve(args: argparse.Namespace) -> int:
         if getattr(args, flag) < 0:
             raise EFTEvalError(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
     api_key = read_api_key(args.api_key_env)
+    check_port_free(args.host, args.port)  # before minutes of loading weights, not after
     model = EFTModel.from_spec(args.model, dtype=args.dtype, device=args.device)
     engine = BatchEngine(model, max_batch_size=args.max_batch_size, speculative_block=args.speculative_block,
                          batch_wait_s=args.batch_wait_ms / 1000)

@@ -2,6 +2,7 @@
 
     _study.py     study plugin files (`studies/*.yaml`): grid, placeholders, presets -> grid points
     _batched.py   generation for grid points sharing components: one batched pass, per-row weights
+    _generation.py  the generation step: each model loaded once, grid points batched, per-point stores
     _sweep.py     `eft-eval sweep`: every grid point through `run_task`, resumable, sharded, listed
     commands.py   the `sweep` command
 

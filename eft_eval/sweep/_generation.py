@@ -38,7 +38,8 @@ def generate_all(points: Sequence[GridPoint], options: SweepOptions, say: Callab
     pending = [point for point in points if not _generation_finished(point, options)]
     if not pending:
         return
-    prepared = [_prepare(point, options) for point in pending]
+    tasks: dict[str, Any] = {}  # one loaded task per (task, data, seed): points share it read-only
+    prepared = [_prepare(point, options, tasks) for point in pending]
     _check_judges(prepared)
     groups: dict[str, list[_Prepared]] = {}
     for item in prepared:
@@ -88,15 +89,24 @@ def _generation_finished(point: GridPoint, options: SweepOptions) -> bool:
     return bool(record.get("limit") == point.run.get("limit"))
 
 
-def _prepare(point: GridPoint, options: SweepOptions) -> _Prepared:
-    from eft_eval.pipeline import load_task, resolve_spec
-
+def _prepare(point: GridPoint, options: SweepOptions, tasks: dict[str, Any]) -> _Prepared:
     config = run_config(point, options)
-    spec = resolve_spec(config)
+    from eft_eval.pipeline import resolve_spec
+
+    key = repr((config.task, config.include_paths, config.data_files, config.seed))
+    if key not in tasks:
+        tasks[key] = _load_task(config)
+    return _Prepared(point, config, resolve_spec(config), tasks[key])
+
+
+def _load_task(config: Any) -> Any:
+    """The task as `run_task` loads it (same metadata: selection seed, data files)."""
+    from eft_eval.pipeline import load_task
+
     metadata: dict[str, Any] = {"selection_seed": config.seed}
     if config.data_files:
         metadata["data_files"] = [str(Path(p).resolve()) for p in config.data_files]
-    return _Prepared(point, config, spec, load_task(config.task, config.include_paths, metadata))
+    return load_task(config.task, config.include_paths, metadata)
 
 
 def _group_key(item: _Prepared) -> str:
@@ -131,8 +141,9 @@ def _generate_group(group: Sequence[_Prepared], cache: Any, options: SweepOption
             store = GenerationStore(folder.generations)
             stack.callback(store.close)
             jobs.append(PointJob(item.point.label, item.spec, store))
-        # After the run records: lm-eval applies the run's gen_kwargs to the task object in place.
-        requests = collect_requests(first.config, first.loaded)
+        # A task of its own: lm-eval applies the run's gen_kwargs to the task object in place, and
+        # the shared one must keep the task's own settings for the run records (`run.json`).
+        requests = collect_requests(first.config, _load_task(first.config))
         if not missing_rows(requests, jobs):
             return
         lm = _load_lm(first, cache)

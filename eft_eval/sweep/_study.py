@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.parsing import parse_bool
 from eft_eval.plugins import plugin_dirs
 
 TOP_KEYS = ("study", "about", "run", "judge", "variables", "grid", "model", "label", "analysis")
@@ -174,8 +175,11 @@ def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None,
             raise bad("label", f"gives {label!r} to two grid points ({seen[label]} and {names}): name every grid variable")
         seen[label] = names
         model = _model_string(context.fill(data["model"], "model"), path, label)
+        point_judge = context.fill(judge, "judge")
+        if "show_query" in point_judge:  # `bool("false")` is True: booleans are parsed strictly
+            point_judge["show_query"] = parse_bool(point_judge["show_query"], "judge.show_query", str(path))
         points.append(GridPoint(label=label, values=values, names=names, run=point_run, model=model,
-                                judge=context.fill(judge, "judge")))
+                                judge=point_judge))
     return Study(name=str(data["study"]), path=path, about=str(data.get("about") or ""), points=points,
                  grid={var: list(values) for var, values in grid.items()}, analysis=analysis, variables=variables)
 

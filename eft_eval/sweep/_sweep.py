@@ -177,8 +177,10 @@ def analysis_inputs(study: Study, options: SweepOptions, finished: Sequence[str]
         for point in done:
             name = "_".join(point.names[var] for var in group_by) or study.name
             groups.setdefault(name, {})[point.names[role]] = run_folder(options, point)
-        runs = next(iter(groups.values()), {})
-        return runs, {**settings, "groups": [{"name": name, "runs": members} for name, members in groups.items()]}
+        # Normalized improvement needs both ends of its scale: a group without them waits.
+        complete = {name: members for name, members in groups.items() if {"small-ft", "large-ft"} <= set(members)}
+        runs = next(iter(complete.values()), {})
+        return runs, {**settings, "groups": [{"name": name, "runs": members} for name, members in complete.items()]}
     runs = {point.label: run_folder(options, point) for point in done}
     points = {point.label: {var: _described(point, var) for var in point.values} for point in done}
     return runs, {**settings, "points": points}
@@ -196,6 +198,9 @@ def analyze(study: Study, options: SweepOptions, finished: Sequence[str],
         say(f"sweep {study.name}: the {study.analysis['kind']} analysis is not available in this version")
         return None
     runs, settings = analysis_inputs(study, options, finished)
+    if not runs:
+        say(f"sweep {study.name}: nothing to analyse yet (a scaling group needs its small-ft and large-ft runs)")
+        return None
     output = options.output / ANALYSIS_FOLDER
     result: dict[str, Any] = analyze_study(study.analysis["kind"], runs, settings, output)
     say(f"sweep {study.name}: {study.analysis['kind']} analysis of {len(finished)} runs in {output}")
