@@ -11,11 +11,15 @@ setup:
 demo: setup
 	.venv/bin/eft-eval demo
 
+# Two workers, whole files per worker (--dist loadfile keeps a file's fixtures in one process):
+# most tests wait on subprocesses and servers, so two workers halve the wall time on 2 cores.
+PYTEST_WORKERS ?= 2
+
 test: setup
 	bash scripts/install_test_system_deps.sh
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # The inner loop: every test but the slowest (marked `slow`: real subprocesses, servers, a browser).
 # `make test` (and CI) still runs them all.
 test-fast: setup
-	.venv/bin/python -m pytest -m "not slow"
+	.venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not slow"

@@ -110,8 +110,13 @@ def parse_lm_eval(argv: list[str]) -> None:
 def check_parses(where: str, argv: list[str]) -> None:
     """Fail the test with one line naming the document line if `argv` does not parse."""
     if argv[0] == "make":
-        targets = set(re.findall(r"^([A-Za-z0-9_.-]+):", (ROOT / "Makefile").read_text(), flags=re.MULTILINE))
-        assert set(argv[1:]) <= targets, f"{where}: {shlex.join(argv)}: no such Makefile target"
+        makefile = (ROOT / "Makefile").read_text()
+        targets = set(re.findall(r"^([A-Za-z0-9_.-]+):", makefile, flags=re.MULTILINE))
+        settings = {arg.split("=", 1)[0] for arg in argv[1:] if "=" in arg}  # `make test VAR=VALUE`
+        variables = set(re.findall(r"^([A-Za-z0-9_]+)\s*[?:]?=", makefile, flags=re.MULTILINE))
+        assert settings <= variables, f"{where}: {shlex.join(argv)}: no such Makefile variable"
+        wanted = {arg for arg in argv[1:] if "=" not in arg}
+        assert wanted <= targets, f"{where}: {shlex.join(argv)}: no such Makefile target"
         return
 
     from eft_eval.cli import build_parser
