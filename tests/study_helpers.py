@@ -136,3 +136,23 @@ def item_ids_by_doc(project: Path) -> dict[int, str]:
     """doc_id -> item id, from the project's manifest."""
     manifest = json.loads((project / "study.json").read_text())
     return {item["source"]["doc_id"]: item["item_id"] for item in manifest["items"]}
+
+
+def cli_error(capsys: Any, argv: list[str]) -> str:
+    """Run the CLI expecting a user error; returns the one-line message."""
+    from eft_eval.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("eft-eval: error: ") and len(err.splitlines()) == 1, err
+    return err
+
+
+def prepare_project(tmp_path: Path, n: int = 6) -> Path:
+    """`human-study prepare` over n judged samples (alternating scores 0 and 1) into tmp_path/study."""
+    from eft_eval.cli import main
+
+    samples = write_samples(tmp_path / "samples.jsonl", [judged_sample(d, "m", score=float(d % 2)) for d in range(n)])
+    project = tmp_path / "study"
+    assert main(["human-study", "prepare", "--samples", str(samples), "--n", str(n), "--out", str(project)]) == 0
+    return project

@@ -105,6 +105,28 @@ def test_batched_equals_one_by_one_greedy(tiny_family) -> None:
     assert [g.token_ids for g in batched] == [g.token_ids for g in single]
 
 
+def test_repeated_prompts_are_prefilled_once_and_decode_as_their_first(tiny_family) -> None:
+    model = EFTModel.from_spec(upscaled(tiny_family))
+    component = model.forward_components[0]
+    first, other = model.encode(PROMPTS[:2])[0]  # the first component's rendering of each prompt
+    rows = [first, other, first, first]
+    stream = ComponentStream(component.model, rows, model.pad_token_id, model.vocab_size)
+    assert stream.distinct_rows == [0, 1] and stream.row_source == [0, 1, 0, 0]
+    logprobs = stream.prefill()
+    # The cache holds every row (copied from the one prefilled), and the log-probs are those of the
+    # two distinct prompts prefilled alone, bit for bit.
+    assert stream.cache.get_seq_length() == max(map(len, rows)) and stream.cache.layers[0].keys.shape[0] == 4
+    alone = ComponentStream(component.model, rows[:2], model.pad_token_id, model.vocab_size).prefill()
+    assert torch.equal(logprobs, alone[[0, 1, 0, 0]])
+    # Same next token, same next log-probs: the copied rows decode as the row they were copied from.
+    after = stream.advance(torch.tensor([5, 6, 5, 5]))
+    assert torch.equal(after[0], after[2]) and torch.equal(after[0], after[3])
+    # Greedy generation with repeated prompts equals generating each prompt once.
+    repeated = model.generate([PROMPTS[0], PROMPTS[1], PROMPTS[0]], max_new_tokens=12, batch_size=3)
+    once = model.generate(PROMPTS[:2], max_new_tokens=12, batch_size=2)
+    assert [g.token_ids for g in repeated] == [once[0].token_ids, once[1].token_ids, once[0].token_ids]
+
+
 def test_sampling_is_reproducible_and_independent_of_batch_mates(tiny_family) -> None:
     model = EFTModel.from_spec(upscaled(tiny_family))
     settings = {"max_new_tokens": 24, "do_sample": True, "temperature": 1.0, "top_p": 0.95}

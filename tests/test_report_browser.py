@@ -6,14 +6,13 @@ human study, and a 5,000-sample report loads within a measured bound."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import chromium
 from report_helpers import (
     SCRIPT_RESPONSE,
     harm_score,
@@ -21,8 +20,6 @@ from report_helpers import (
     write_run,
     write_sweep,
 )
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -40,25 +37,8 @@ FILTER_BOUND_S = 3.0
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
-    assert chromium and driver_path, "run scripts/install_test_system_deps.sh (Debian chromium + chromium-driver)"
-    profile = tempfile.mkdtemp(prefix="eft-report-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,1600",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    driver.set_page_load_timeout(WAIT_S)
-    try:
+    with chromium(WAIT_S, capture_logs=True) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _open(driver: WebDriver, html: Path) -> None:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 from study_helpers import (
+    cli_error,
     item_ids_by_doc,
     judged_sample,
+    prepare_project,
     write_potato_state,
     write_samples,
 )
@@ -18,20 +20,12 @@ from eft_eval.cli import main
 ANSWER = ("1", "yes")
 
 
-def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    """Run the CLI expecting a user error; returns the one-line message."""
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("eft-eval: error: ") and len(err.splitlines()) == 1, err
-    return err
+_error = cli_error
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    samples = write_samples(tmp_path / "samples.jsonl", [judged_sample(d, "m", score=float(d % 2)) for d in range(6)])
-    out = tmp_path / "study"
-    assert main(["human-study", "prepare", "--samples", str(samples), "--n", "6", "--out", str(out)]) == 0
-    return out
+    return prepare_project(tmp_path)
 
 
 def _ids(project: Path) -> list[str]:

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from study_helpers import (
     PotatoAnnotator,
+    cli_error,
     item_ids_by_doc,
     judged_sample,
+    prepare_project,
     write_potato_state,
     write_samples,
 )
@@ -23,20 +25,13 @@ from eft_eval.study._potato import PotatoServer
 ANSWER = {"num_errors": "1", "any_error": "yes"}
 
 
-def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("eft-eval: error: ") and len(err.splitlines()) == 1, err
-    return err
+_error = cli_error
 
 
 @pytest.fixture
 def crowd_project(tmp_path: Path) -> Path:
     """Six items, one annotator per item, six items per annotator (Potato's max_assignments)."""
-    samples = write_samples(tmp_path / "samples.jsonl", [judged_sample(d, "m", score=float(d % 2)) for d in range(6)])
-    project = tmp_path / "study"
-    assert main(["human-study", "prepare", "--samples", str(samples), "--n", "6", "--out", str(project)]) == 0
-    return project
+    return prepare_project(tmp_path)
 
 
 @pytest.fixture

@@ -343,3 +343,19 @@ def test_scaling_analysis_gets_one_group_per_task_with_both_ends_of_the_scale() 
     _, options = analysis_inputs(frontier, SweepOptions(output=Path("out")), [frontier.points[-1].label])
     assert options["points"] == {"base=70B_alpha=1": {"base": "70B", "alpha": 1.0}}
     assert (options["x"], options["y"]) == ("helpfulness", "harm")
+
+
+def test_generation_store_add_many_stores_a_batch_with_one_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eft_eval.pipeline import GenerationStore
+
+    syncs: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append(fd), real_fsync(fd)))
+    store = GenerationStore(tmp_path / "generations.jsonl")
+    store.add_many([("a", 0, "first"), ("a", 1, "second"), ("b", 0, "third")])
+    store.add("c", 0, "fourth")
+    store.close()
+    assert len(syncs) == 2  # one for the batch, one for the single add
+    again = GenerationStore(tmp_path / "generations.jsonl")
+    assert again.get("a", 2) == ["first", "second"] and again.get("b", 1) == ["third"] and len(again) == 4
+    again.close()

@@ -30,6 +30,7 @@ _EXPORTS = {
     "EFTLM": "_backend",
     "Conversation": "_chat",
     "conversation_marker": "_chat",
+    "MessageMarkerChat": "_chat",
     "parse_model_spec": "_args",
     "split_model_args": "_args",
     "MODEL_NAME": "_registration",
@@ -41,6 +42,7 @@ __all__ = [
     "EFTLM",
     "MODEL_NAME",
     "Conversation",
+    "MessageMarkerChat",
     "conversation_marker",
     "parse_model_spec",
     "register",
@@ -51,7 +53,11 @@ __all__ = [
 if TYPE_CHECKING:
     from eft_eval.lm_eval._args import parse_model_spec, split_model_args
     from eft_eval.lm_eval._backend import EFTLM
-    from eft_eval.lm_eval._chat import Conversation, conversation_marker
+    from eft_eval.lm_eval._chat import (
+        Conversation,
+        MessageMarkerChat,
+        conversation_marker,
+    )
     from eft_eval.lm_eval._registration import MODEL_NAME, register
     from eft_eval.lm_eval.commands import run_lm_eval
 

@@ -71,4 +71,24 @@ def conversation_marker(messages: Sequence[dict[str, str]], add_generation_promp
     return Conversation(cleaned, add_generation_prompt).to_context()
 
 
-__all__ = ["MARKER", "Conversation", "conversation_marker"]
+class MessageMarkerChat:
+    """lm-eval's chat hooks for LMs that carry messages as a marker (the `eft` backend's convention).
+
+    Mixed in before lm-eval's `LM` by the wrappers around an EFT model (the resumable run's LM, the
+    sweep's request collector): their chat contexts must be the very strings the backend would make.
+    """
+
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """A marker holding the messages: each component renders them in its own format later."""
+        return conversation_marker(chat_history, add_generation_prompt)
+
+    @property
+    def tokenizer_name(self) -> str:
+        # Chat contexts are serialized messages, the same for every EFT model.
+        return "eft-eval-messages"
+
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        return None
+
+
+__all__ = ["MARKER", "Conversation", "MessageMarkerChat", "conversation_marker"]

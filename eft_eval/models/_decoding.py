@@ -50,6 +50,7 @@ class ComponentStream:
         self.positions = positions
         self.next_position = positions[:, -1] + 1
         self.cache = DynamicCache(config=model.config)
+        self.distinct_rows, self.row_source = distinct_prompts(prompts)
 
     def _logprobs(self, logits: torch.Tensor) -> torch.Tensor:
         # Padded vocabulary rows (past the tokenizer) are cut off: they can never be chosen.
@@ -57,11 +58,30 @@ class ComponentStream:
 
     @torch.inference_mode()
     def prefill(self) -> torch.Tensor:
-        """Run the prompts; returns next-token log-probs `[rows, vocab]`."""
+        """Run the prompts; returns next-token log-probs `[rows, vocab]`.
+
+        Rows with the same prompt (an alpha sweep's grid points, lm-eval's repeats) would compute
+        the same keys, values and log-probs: each distinct prompt runs once (padded as in the whole
+        batch) and its cache rows and log-probs are copied to its duplicates. For a sweep block that
+        is the very prefill each grid point's own run computes.
+        """
+        if len(self.distinct_rows) == len(self.row_source):
+            return self._run_prompts(None)
+        distinct = torch.tensor(self.distinct_rows, dtype=torch.long, device=self.device)
+        source = torch.tensor(self.row_source, dtype=torch.long, device=self.device)
+        logprobs = self._run_prompts(distinct)
+        self.cache.batch_select_indices(source)  # indexing with repeats expands the cache
+        return logprobs.index_select(0, source.to(logprobs.device))
+
+    def _run_prompts(self, rows: torch.Tensor | None) -> torch.Tensor:
+        """The prompt forward pass over `rows` (None: all), filling the cache with those rows."""
+        def pick(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor if rows is None else tensor.index_select(0, rows)
+
         out = self.model(
-            input_ids=self.input_ids,
-            attention_mask=self.attention_mask,
-            position_ids=self.positions,
+            input_ids=pick(self.input_ids),
+            attention_mask=pick(self.attention_mask),
+            position_ids=pick(self.positions),
             **cache_kwargs(self.model, self.cache),
             use_cache=True,
             logits_to_keep=1,
@@ -90,6 +110,20 @@ class ComponentStream:
         self.cache.batch_select_indices(rows)
         self.attention_mask = self.attention_mask.index_select(0, rows)
         self.next_position = self.next_position.index_select(0, rows)
+
+
+def distinct_prompts(prompts: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
+    """The first row of each distinct prompt, and for every row the index of its prompt in that list."""
+    position_of: dict[tuple[int, ...], int] = {}
+    distinct: list[int] = []
+    source: list[int] = []
+    for row, prompt in enumerate(prompts):
+        key = tuple(prompt)
+        if key not in position_of:
+            position_of[key] = len(distinct)
+            distinct.append(row)
+        source.append(position_of[key])
+    return distinct, source
 
 
 class StepComposer(Protocol):

@@ -15,6 +15,7 @@ generation (task, model, seed, data, generation settings) is refused instead of 
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import platform
@@ -48,6 +49,13 @@ class RunFolder:
 
 def versions() -> dict[str, str]:
     """Python and the versions of the packages that shape the results."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> dict[str, str]:
+    # Read once per process: each lookup scans the installed distributions (milliseconds each), and
+    # a sweep writes these for every grid point, twice; what is installed does not change meanwhile.
     found = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:

@@ -18,7 +18,7 @@ from typing import Any
 
 from lm_eval.api.model import LM, CacheHook
 
-from eft_eval.lm_eval import conversation_marker
+from eft_eval.lm_eval import MessageMarkerChat
 from eft_eval.pipeline._store import GenerationStore, request_key
 
 
@@ -38,7 +38,7 @@ class _StoreHook(CacheHook):
         self.reported[key] += 1
 
 
-class ResumableLM(LM):
+class ResumableLM(MessageMarkerChat, LM):  # chat: the eft backend's marker, no model needed
     """Wraps the `eft` backend (built lazily by `make_lm`) for one process."""
 
     def __init__(self, make_lm: Callable[[], LM], store: GenerationStore, model_info: dict[str, Any],
@@ -100,17 +100,6 @@ class ResumableLM(LM):
 
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
         return list(self.inner.loglikelihood_rolling(requests, disable_tqdm=disable_tqdm))
-
-    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-        # The eft backend's marker (each component renders the messages itself); no model needed.
-        return conversation_marker(chat_history, add_generation_prompt)
-
-    @property
-    def tokenizer_name(self) -> str:
-        return "eft-eval-messages"
-
-    def chat_template(self, chat_template: bool | str = False) -> str | None:
-        return None
 
     def get_model_info(self) -> dict[str, Any]:
         return dict(self._model_info)

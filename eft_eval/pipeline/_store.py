@@ -32,7 +32,7 @@ class GenerationStore:
         self._failed = False
         if self.path.exists():
             self._load()
-        # Kept open for the run (closed by `close`): one append + fsync per generation.
+        # Kept open for the run (closed by `close`): one append + fsync per generation (per batch: `add_many`).
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
     def _load(self) -> None:
@@ -53,8 +53,13 @@ class GenerationStore:
         A failed write (disk full) is one clear error. What was stored stays valid: at most a torn
         last line, which the next run cuts off.
         """
+        self.add_many([(key, copy, text)])
+
+    def add_many(self, entries: Sequence[tuple[str, int, str]]) -> None:
+        """`add` for several `(key, copy, text)` finished together (a batch): one fsync for all."""
         try:
-            self._file.write(json.dumps({"key": key, "copy": copy, "text": text}, ensure_ascii=False) + "\n")
+            for key, copy, text in entries:
+                self._file.write(json.dumps({"key": key, "copy": copy, "text": text}, ensure_ascii=False) + "\n")
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError as error:
@@ -63,7 +68,8 @@ class GenerationStore:
                 f"{self.path}: cannot store a generation ({error.strerror or error}); the {len(self)} stored "
                 "before are kept: free some space and re-run the same command to resume"
             ) from None
-        self._texts.setdefault(key, {})[copy] = text
+        for key, copy, text in entries:
+            self._texts.setdefault(key, {})[copy] = text
 
     def __len__(self) -> int:
         return sum(len(texts) for texts in self._texts.values())

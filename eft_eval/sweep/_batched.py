@@ -97,9 +97,13 @@ def generate_points(lm: Any, requests: Sequence[Any], jobs: Sequence[PointJob], 
                 [copies[i][2] for i, _ in rows], batch_size=len(rows),
                 row_weights=[[d.weight for d in jobs[j].spec.deltas] for _, j in rows] if weighted else None,
             )
+            # Stored per point as the block finishes: one fsync per point and block, not per row.
+            finished: dict[int, list[tuple[str, int, str]]] = {}
             for (i, j), output in zip(rows, outputs):
                 text = postprocess_generated_text(output.text, list(config.stop), None)
-                jobs[j].store.add(copies[i][0], copies[i][1], text)
+                finished.setdefault(j, []).append((copies[i][0], copies[i][1], text))
+            for j, entries in finished.items():
+                jobs[j].store.add_many(entries)
             bar.update(len(rows))
     bar.close()
     return len(todo)

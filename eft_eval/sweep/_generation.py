@@ -28,6 +28,7 @@ class _Prepared:
     config: Any
     spec: Any
     loaded: Any
+    judges: Any
 
 
 def generate_all(points: Sequence[GridPoint], options: SweepOptions, say: Callable[[str], None]) -> None:
@@ -39,7 +40,8 @@ def generate_all(points: Sequence[GridPoint], options: SweepOptions, say: Callab
     if not pending:
         return
     tasks: dict[str, Any] = {}  # one loaded task per (task, data, seed): points share it read-only
-    prepared = [_prepare(point, options, tasks) for point in pending]
+    judges: dict[str, Any] = {}  # one parse of the judge files per (names, folders), shared likewise
+    prepared = [_prepare(point, options, tasks, judges) for point in pending]
     _check_judges(prepared)
     groups: dict[str, list[_Prepared]] = {}
     for item in prepared:
@@ -57,13 +59,12 @@ def generate_all(points: Sequence[GridPoint], options: SweepOptions, say: Callab
 def _check_judges(prepared: Sequence[_Prepared]) -> None:
     """As `eft-eval run`: judge settings that cannot work (no key, a server that is not there) stop
     the sweep before hours of generation, once per distinct judge configuration."""
-    from eft_eval.judging import load_judges, preflight
-    from eft_eval.pipeline import judge_folders
+    from eft_eval.judging import preflight
 
     checked: set[str] = set()
     for item in prepared:
         config = item.config
-        judges = load_judges(config.judges or item.loaded.default_judges or None, judge_folders(config.include_paths))
+        judges = item.judges
         key = repr((config.judge, [judge.name for judge in judges]))
         if key in checked:
             continue
@@ -89,14 +90,21 @@ def _generation_finished(point: GridPoint, options: SweepOptions) -> bool:
     return bool(record.get("limit") == point.run.get("limit"))
 
 
-def _prepare(point: GridPoint, options: SweepOptions, tasks: dict[str, Any]) -> _Prepared:
+def _prepare(point: GridPoint, options: SweepOptions, tasks: dict[str, Any], judges: dict[str, Any]) -> _Prepared:
     config = run_config(point, options)
-    from eft_eval.pipeline import resolve_spec
+    from eft_eval.judging import load_judges
+    from eft_eval.pipeline import judge_folders, resolve_spec
 
     key = repr((config.task, config.include_paths, config.data_files, config.seed))
     if key not in tasks:
         tasks[key] = _load_task(config)
-    return _Prepared(point, config, resolve_spec(config), tasks[key])
+    loaded = tasks[key]
+    # As `run_task` picks them: the run's judges, else the task's defaults, else all.
+    names, folders = config.judges or loaded.default_judges or None, judge_folders(config.include_paths)
+    judge_key = repr((names, folders))
+    if judge_key not in judges:
+        judges[judge_key] = load_judges(names, folders)
+    return _Prepared(point, config, resolve_spec(config), loaded, judges[judge_key])
 
 
 def _load_task(config: Any) -> Any:
@@ -118,11 +126,9 @@ def _group_key(item: _Prepared) -> str:
 
 def _generate_group(group: Sequence[_Prepared], cache: Any, options: SweepOptions) -> None:
     """Open each point's run folder (locked, identity checked), then generate what any lacks."""
-    from eft_eval.judging import load_judges
     from eft_eval.pipeline import (
         GenerationStore,
         check_run_folder,
-        judge_folders,
         open_run_folder,
         run_record,
     )
@@ -133,11 +139,10 @@ def _generate_group(group: Sequence[_Prepared], cache: Any, options: SweepOption
         jobs = []
         for item in group:
             config = item.config
-            judges = load_judges(config.judges or item.loaded.default_judges or None, judge_folders(config.include_paths))
             root = Path(config.output)
             check_run_folder(root)
             stack.enter_context(lock_folder(root, "eft-eval sweep"))
-            folder = open_run_folder(root, run_record(config, item.spec, item.loaded, judges))
+            folder = open_run_folder(root, run_record(config, item.spec, item.loaded, item.judges))
             store = GenerationStore(folder.generations)
             stack.callback(store.close)
             jobs.append(PointJob(item.point.label, item.spec, store))
@@ -168,12 +173,12 @@ def collect_requests(config: Any, loaded: Any) -> list[Any]:
     runs as in `eft-eval run` (same call) with a stand-in that records them and stops it."""
     from lm_eval.api.model import LM
 
-    from eft_eval.lm_eval import conversation_marker
+    from eft_eval.lm_eval import MessageMarkerChat
     from eft_eval.pipeline import evaluate_task
 
     collected: list[Any] = []
 
-    class Collector(LM):  # type: ignore[misc]  # lm-eval is untyped
+    class Collector(MessageMarkerChat, LM):  # type: ignore[misc]  # lm-eval is untyped
         def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
             collected.extend(requests)
             raise _Collected
@@ -182,16 +187,6 @@ def collect_requests(config: Any, loaded: Any) -> list[Any]:
             raise EFTEvalError("a sweep runs generation tasks only")
 
         loglikelihood_rolling = loglikelihood
-
-        def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-            return conversation_marker(chat_history, add_generation_prompt)
-
-        @property
-        def tokenizer_name(self) -> str:
-            return "eft-eval-messages"
-
-        def chat_template(self, chat_template: bool | str = False) -> str | None:
-            return None
 
     try:
         evaluate_task(dataclasses.replace(config, progress=False), loaded, Collector())
