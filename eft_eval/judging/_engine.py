@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -166,21 +166,30 @@ def count_uncached(items: Sequence[JudgeItem], judges: Sequence[JudgeSpec], conf
 
     Zero means a re-run can be answered from the cache alone: no endpoint needs to be reachable.
     """
-    if config.cache_path is None or not Path(config.cache_path).exists():
-        return len({(spec.name, item.query, item.response) for item in items for spec in judges}) * config.samples
-    cache = JudgeCache(config.cache_path)
+    exists = config.cache_path is not None and Path(config.cache_path).exists()
+    cache = JudgeCache(config.cache_path) if exists and config.cache_path is not None else None
     try:
         judge = _Judge(config, cast(JudgeBackend, None), cache)  # keys only: no request is made
-        missing: set[str] = set()
-        for item in items:
-            for spec in judges:
-                for sample in range(config.samples):
-                    key = judge.key(spec, *judge.first_request(item, spec, sample))
-                    if key not in missing and cache.get(key) is None:
-                        missing.add(key)
-        return len(missing)
+        return sum(1 for _ in _uncached_first_requests(judge, items, judges))
     finally:
-        cache.close()
+        if cache is not None:
+            cache.close()
+
+
+def _uncached_first_requests(
+    judge: _Judge, items: Sequence[JudgeItem], judges: Sequence[JudgeSpec]
+) -> Iterator[tuple[str, list[Message], dict[str, Any]]]:
+    """(model, messages, parameters) of each distinct first question that the cache cannot answer."""
+    seen: set[str] = set()
+    for item in items:
+        for spec in judges:
+            for sample in range(judge.config.samples):
+                model, messages, params = judge.first_request(item, spec, sample)
+                key = judge.key(spec, model, messages, params)
+                if key in seen or (judge.cache is not None and judge.cache.get(key) is not None):
+                    continue
+                seen.add(key)
+                yield model, messages, params
 
 
 def judge_model_name(spec: JudgeSpec, config: JudgeConfig) -> str:
@@ -265,22 +274,16 @@ def _check_budget(judge: _Judge, ledger: CostLedger, items: Sequence[JudgeItem],
     """Stop before asking anything if the requests not in the cache could cost more than the budget."""
     from eft_eval.errors import EFTEvalError
 
-    seen: set[str] = set()
+    left = 0
     estimate = 0.0
-    for item in items:
-        for spec in judges:
-            for sample in range(judge.config.samples):
-                model, messages, params = judge.first_request(item, spec, sample)
-                key = judge.key(spec, model, messages, params)
-                if key in seen or (judge.cache is not None and judge.cache.get(key) is not None):
-                    continue
-                seen.add(key)
-                estimate += ledger.worst_case(model, judge.mode_of(messages), messages, params)
+    for model, messages, params in _uncached_first_requests(judge, items, judges):
+        left += 1
+        estimate += ledger.worst_case(model, judge.mode_of(messages), messages, params)
     ledger.estimate_usd = estimate
     assert ledger.budget is not None
     if estimate > ledger.budget:
         raise EFTEvalError(
-            f"judging what is left ({len(seen)} requests not in the cache) needs up to ${estimate:.4f}, more than "
+            f"judging what is left ({left} requests not in the cache) needs up to ${estimate:.4f}, more than "
             f"--budget ${ledger.budget:.4f}; nothing was asked (prompt tokens {ledger.token_count_method}, "
             "plus each judge's answer limit)"
         )
