@@ -173,6 +173,10 @@ def test_clear_messages_for_data_files_and_model_paths(tmp_path: Path, tiny_fami
     missing = tmp_path / "no-such-model"
     err = _error(capsys, argv(model=f"base={missing},ft={tiny_family['small_ft']},ref={tiny_family['small_base']}"))
     assert f"base model {missing} does not exist" in err and "Repo id" not in err
+    # The check is in the model loader, so every command that loads a model says the same.
+    err = _error(capsys, ["generate", "--model", f"base={tiny_family['small_base']},ft={missing},ref={tiny_family['small_base']}",
+                          "--prompt", "hi"])
+    assert f"ft model {missing} does not exist" in err and "Repo id" not in err
 
 
 # --- run: a full disk, then resume; credentials; permissions; a corrupt generations line ------

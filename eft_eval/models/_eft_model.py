@@ -22,6 +22,7 @@ from eft_eval.models._components import (
     Component,
     ModelCache,
     Prompt,
+    check_local_path,
     check_shared_vocabulary,
     eos_token_ids,
 )
@@ -88,6 +89,8 @@ class EFTModel:
         """Load every component of a spec; `dtype` / `device` override all components."""
         spec = parse_spec(spec).with_overrides(dtype=dtype, device=device)
         model_cache = ModelCache() if model_cache is None else model_cache
+        for role, component in spec.components():
+            check_local_path(role, component)  # before loading anything
         components = [Component(role, c, model_cache.get(c)) for role, c in spec.components()]
         return cls(spec, components)
 

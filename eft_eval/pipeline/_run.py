@@ -179,7 +179,6 @@ def generate(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, folder: RunFo
     from eft_eval.pipeline._store import GenerationStore
 
     def make_model() -> EFTLM:
-        _check_model_paths(spec)
         try:
             return EFTLM(spec=spec, batch_size=config.batch_size, seed=config.seed)
         except OSError as error:  # a hub id that cannot be downloaded, a folder without weights
@@ -315,16 +314,6 @@ def check_data_file(path: Path) -> None:
         raise EFTEvalError(f"data file {path} does not exist")
     if next(iter_jsonl(path), None) is None:  # also names a first line that is not JSON or not UTF-8
         raise EFTEvalError(f"data file {path} holds no records (it is empty)")
-
-
-def _check_model_paths(spec: EFTSpec) -> None:
-    """A component that is plainly a local path (absolute, ./, ../, ~) but is not there: say so,
-    instead of transformers' "Repo id must be in the form 'repo_name' or 'namespace/repo_name'"."""
-    for role, component in spec.components():
-        model = component.model
-        if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
-            raise EFTEvalError(f"cannot load the model: {role} model {model} does not exist (not a local folder, "
-                               "and a hub id looks like org/name)")
 
 
 def judge_folders(include_paths: list[str]) -> list[str]:
