@@ -66,8 +66,9 @@ def check_local_path(role: str, spec: ComponentSpec) -> None:
     """A model that is plainly a local path (absolute, ./, ../, ~) but is not there: say so, instead
     of transformers' "Repo id must be in the form 'repo_name' or 'namespace/repo_name'"."""
     if spec.model.startswith(("/", "./", "../", "~")) and not Path(spec.model).expanduser().exists():
-        raise EFTEvalError(f"cannot load the model: {role} model {spec.model} does not exist (not a local folder, "
-                           "and a hub id looks like org/name)")
+        # Worded as `load_model`'s own errors (the lm-eval backend finds the model_args key by the label).
+        raise EFTEvalError(f"cannot load model {spec.label!r} ({role} model {spec.model} does not exist: not a "
+                           "local folder, and a hub id looks like org/name)")
 
 
 def load_model(spec: ComponentSpec) -> LoadedModel:
