@@ -33,7 +33,7 @@ def url_without_userinfo(url: str | None) -> str | None:
 def client_url_and_headers(url: str | None) -> tuple[str | None, dict[str, str]]:
     """(URL without userinfo, headers) for the `openai` client: `user:password@` becomes HTTP basic auth.
 
-    Kept in the URL, the credentials break the aiohttp transport ("Cannot combine AUTHORIZATION
+    Kept in the URL, the credentials break aiohttp (our judge client) ("Cannot combine AUTHORIZATION
     header with ... credentials encoded in URL", on every request); httpx used them as basic auth,
     replacing the bearer key. The header does the same for every transport.
     """

@@ -130,14 +130,15 @@ def test_judge_command_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.M
 @pytest.mark.slow
 def test_bench_judge_reports_a_speedup_and_a_free_cached_rerun(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "judge", "--json", "--n", "24", "--latency", "0.2", "--concurrency", "8",
-                 "--scaling-n", "40"]) == 0
+                 "--scaling-n", "40", "--scaling-repeats", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
     # The scaling table (issue 18): 0 and 50 ms x 16, 64, 256 in flight, against a server process.
     assert [(row["latency_ms"], row["concurrency"]) for row in report["scaling"]] == [
         (0, 16), (0, 64), (0, 256), (50, 16), (50, 64), (50, 256)]
     assert all(row["scored"] == 40 and row["judgments_per_s"] > 0 and row["client_cpu_ms_per_judgment"] > 0
-               for row in report["scaling"])
-    assert set(report["throughput_non_decreasing"]) == {"0ms", "50ms"} and "max_client_cpu_ms_at_256" in report
+               and len(row["judgments_per_s_runs"]) == 2 for row in report["scaling"])
+    assert set(report["throughput_non_decreasing"]) == set(report["throughput_falls"]) == {"0ms", "50ms"}
+    assert "max_client_cpu_ms_at_256" in report and report["scaling_repeats"] == 2
     for key in ("sequential_s", "concurrent_s", "speedup", "cached_rerun_requests", "cached_rerun_s"):
         assert key in report
     assert report["cached_rerun_requests"] == 0 and report["cached_rerun_identical"] is True

@@ -268,7 +268,7 @@ def test_registering_the_commands_imports_neither_openai_nor_torch() -> None:
     import sys
 
     code = ("import sys, eft_eval.judging.commands, eft_eval.bench._judge, eft_eval.judging; "
-            "print(sorted(m for m in ('openai', 'torch', 'transformers', 'httpx2') if m in sys.modules))")
+            "print(sorted(m for m in ('openai', 'torch', 'transformers', 'httpx2', 'aiohttp') if m in sys.modules))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
 

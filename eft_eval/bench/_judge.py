@@ -30,12 +30,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--scaling-n", type=int, default=3000,
                         help="judgments per run of the scaling table: 0 and 50 ms latency x 16, 64, 256 in flight, "
                         "judgments/s and client CPU ms per judgment (default 3000; 0 skips it)")
+    parser.add_argument("--scaling-repeats", type=int, default=3,
+                        help="runs per point of the scaling table, interleaved; rows give the median (default 3)")
     parser.set_defaults(handler=run_judge_bench)
 
 
 def run_judge_bench(args: argparse.Namespace) -> int:
-    if args.n < 1 or args.concurrency < 1 or args.latency < 0:
-        raise EFTEvalError("--n and --concurrency must be at least 1 and --latency not negative")
+    if args.n < 1 or args.concurrency < 1 or args.latency < 0 or args.scaling_repeats < 1:
+        raise EFTEvalError("--n, --concurrency and --scaling-repeats must be at least 1 and --latency not negative")
     from eft_eval.judging.commands import quiet_http_logs
 
     quiet_http_logs(args)
@@ -43,7 +45,7 @@ def run_judge_bench(args: argparse.Namespace) -> int:
     if args.scaling_n > 0:
         from eft_eval.bench._judge_scaling import measure_scaling
 
-        report.update(measure_scaling(args.scaling_n))
+        report.update(measure_scaling(args.scaling_n, repeats=args.scaling_repeats))
     print_result(report, args.json)
     return 0
 

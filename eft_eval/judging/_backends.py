@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging._cache import Completion
 from eft_eval.judging._config import JudgeConfig
+from eft_eval.judging._http import ChatCompletionsClient
 from eft_eval.judging._retry import (
     backoff_delay,
     classify,
@@ -17,7 +18,6 @@ from eft_eval.judging._retry import (
     retry_after_seconds,
 )
 from eft_eval.judging._spec import JudgeSpec, Message
-from eft_eval.redact import client_url_and_headers
 
 logger = logging.getLogger(__name__)
 
@@ -48,27 +48,17 @@ def make_backend(config: JudgeConfig) -> JudgeBackend:
 
 
 class OpenAIBackend:
-    """Chat completions from OpenAI or any OpenAI-compatible server, through `openai.AsyncOpenAI`.
+    """Chat completions from OpenAI or any OpenAI-compatible server (the REST call, see `_http.py`).
 
     At most `config.concurrency` requests are in flight; a request waiting to retry gives its slot
     back so that one throttled item does not slow the others.
     """
 
     def __init__(self, config: JudgeConfig) -> None:
-        from openai import AsyncOpenAI
-
         self.config = config
-        # Our own retry loop (see _retry.py), hence max_retries=0 for the client's.
-        # `http://user:pw@host` works as basic auth on every transport (redact.client_url_and_headers).
-        base_url, headers = client_url_and_headers(config.resolved_base_url())
-        self._client = AsyncOpenAI(
-            api_key=config.resolved_api_key(),
-            base_url=base_url,
-            default_headers=headers or None,
-            timeout=config.timeout,
-            max_retries=0,
-            http_client=make_http_client(config.concurrency),
-        )
+        # Our own retry loop (see _retry.py): one setting for the number of tries, slots freed while waiting.
+        self._client = ChatCompletionsClient(config.resolved_base_url(), config.resolved_api_key(),
+                                             config.timeout, max_connections=config.concurrency)
         self._slots = asyncio.Semaphore(config.concurrency)
         self._fatal: EFTEvalError | None = None
         # Newer OpenAI models refuse `max_tokens` and ask for `max_completion_tokens`; learned once.
@@ -84,11 +74,7 @@ class OpenAIBackend:
                 async with self._slots:
                     if self._fatal is not None:  # another request found the configuration wrong
                         raise self._fatal
-                    # `post` with the body as JSON, not `chat.completions.create`: at hundreds of
-                    # requests a second the typed create's request transforms and response models
-                    # were a third of the client's CPU (bench judge). Errors are raised the same way.
-                    body = await self._client.post("/chat/completions", cast_to=bytes,
-                                                   body={"model": model, "messages": messages, **params})
+                    body = await self._client.post({"model": model, "messages": messages, **params})
                     return completion_from_body(body, model)
             except Exception as error:  # sorted by classify(); anything unexpected is re-raised
                 if isinstance(error, EFTEvalError):
@@ -116,7 +102,7 @@ class OpenAIBackend:
         raise AssertionError("unreachable")
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._client.aclose()
 
 
 def _asks_for_max_completion_tokens(error: Exception) -> bool:
@@ -127,25 +113,6 @@ def _rename_max_tokens(params: dict[str, Any]) -> dict[str, Any]:
     renamed = {k: v for k, v in params.items() if k != "max_tokens"}
     renamed["max_completion_tokens"] = params["max_tokens"]
     return renamed
-
-
-def make_http_client(concurrency: int) -> Any:
-    """The HTTP client under `AsyncOpenAI`: openai's aiohttp transport when aiohttp is installed.
-
-    Measured with `eft-eval bench judge` (0 and 50 ms loopback latency, 16/64/256 in flight): the
-    default httpx2 transport's CPU per request grew with the number of connections (its pool scans
-    every connection per request) and its throughput fell from 64 to 256 in flight; aiohttp's
-    stays flat. The pool is sized to the concurrency so no request waits for a connection.
-    """
-    import openai
-
-    # The Limits class of whichever httpx openai uses (httpx in 1.x, httpx2 later).
-    limits = type(openai.DEFAULT_CONNECTION_LIMITS)(max_connections=concurrency,
-                                                    max_keepalive_connections=concurrency)
-    try:
-        return openai.DefaultAioHttpClient(limits=limits)
-    except (AttributeError, RuntimeError):  # an older openai, or one without its aiohttp extra
-        return openai.DefaultAsyncHttpxClient(limits=limits)
 
 
 def completion_from_body(body: bytes | str | dict[str, Any], model: str) -> Completion:

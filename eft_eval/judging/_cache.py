@@ -1,13 +1,16 @@
 """A persistent cache of judge answers in SQLite.
 
-Every answer is committed the moment it arrives, so a killed run loses nothing it already paid
-for and a re-run replays it without a request. The key covers everything that could change the
+Every answer is committed as soon as it arrives: at the end of the event-loop turn that
+received it (answers that arrive together share one commit, so the cost per answer falls as more
+requests are in flight), or at once outside an event loop. A killed run loses nothing it already
+paid for and a re-run replays it without a request. The key covers everything that could change the
 answer: judge spec fingerprint, judge model, endpoint, messages and request parameters (never the
 API key). WAL mode lets several runs share one cache file.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
@@ -52,6 +55,8 @@ class JudgeCache:
                 "usage TEXT NOT NULL, model TEXT NOT NULL, created REAL NOT NULL)"
             )
             self._db.commit()
+            self._commit_pending = False
+            self._closed = False
         except (OSError, sqlite3.Error) as error:
             raise EFTEvalError(f"cannot open the judge cache {self.path}: {error} (set --cache-dir)") from error
 
@@ -66,10 +71,26 @@ class JudgeCache:
             "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)",
             (key, completion.text, json.dumps(completion.usage), completion.model, time.time()),
         )
-        self._db.commit()
+        if self._commit_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._db.commit()
+            return
+        self._commit_pending = True
+        loop.call_soon(self.commit)
+
+    def commit(self) -> None:
+        """Make every answer put so far durable (called at the end of the loop turn, and by close)."""
+        self._commit_pending = False
+        if not self._closed and self._db.in_transaction:
+            self._db.commit()
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0])
 
     def close(self) -> None:
+        self.commit()
+        self._closed = True
         self._db.close()

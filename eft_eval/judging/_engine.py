@@ -9,7 +9,9 @@ asking, and every judgment is handed to `on_result` as soon as it is known.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import gc
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,9 @@ from eft_eval.judging._spec import JudgeSpec, Message
 
 Judgment = dict[str, Any]
 """One entry of `judgments` in samples.jsonl (docs/formats.md), plus `usage` and, when failed, `error`."""
+
+YOUNG_COLLECTION_EVERY = 20_000
+"""Allocations between young garbage collections while judging (Python's default is 700)."""
 
 OnResult = Callable[[int, str, Judgment], None]
 """Called with (item index, judge name, judgment) as each judgment is known."""
@@ -134,7 +139,8 @@ async def judge_items(
     try:
         tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
         try:
-            await asyncio.gather(*tasks)
+            with _fewer_young_collections():
+                await asyncio.gather(*tasks)
         except BaseException:
             for task in tasks:
                 task.cancel()
@@ -148,6 +154,23 @@ async def judge_items(
             await backend.aclose()
     # Judges in the order asked, whatever order the answers came in.
     return [{spec.name: per_item[spec.name] for spec in judges} for per_item in found]
+
+
+@contextlib.contextmanager
+def _fewer_young_collections(every: int = YOUNG_COLLECTION_EVERY) -> Iterator[None]:
+    """Collect the youngest garbage generation every `every` allocations, not 700, while judging.
+
+    With hundreds of requests in flight, every young collection found thousands of live request
+    objects, traversed them and promoted them to older generations: 10-15% of the client's CPU at
+    256 in flight (`eft-eval bench judge`). Reference counting still frees everything else at
+    once; only cyclic garbage waits longer. The old threshold is back when judging ends.
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], every), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def judge_items_sync(

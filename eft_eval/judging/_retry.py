@@ -13,6 +13,8 @@ import random
 import time
 from typing import Literal
 
+from eft_eval.judging._http import ConnectionFailure, HTTPStatusFailure
+
 Verdict = Literal["retry", "give_up", "fatal", "unexpected"]
 
 # Longest Retry-After honoured, seconds; a server asking for more is treated as asking for this.
@@ -27,7 +29,8 @@ def classify(error: BaseException) -> Verdict:
     """What to do after `error` from one chat-completion request."""
     import openai  # imported here so that `eft-eval --help` does not pay for it
 
-    if isinstance(error, openai.APIStatusError):
+    # Live requests raise the _http errors; the Batch API's calls go through openai and raise its.
+    if isinstance(error, (HTTPStatusFailure, openai.APIStatusError)):
         if error.status_code in _FATAL_STATUSES:
             return "fatal"
         if error.status_code in _RETRY_STATUSES or error.status_code >= 500:
@@ -35,8 +38,8 @@ def classify(error: BaseException) -> Verdict:
         return "give_up"
     # Timeouts and dropped or refused connections (APITimeoutError is an APIConnectionError),
     # and 200 responses whose body is not a chat completion.
-    if isinstance(error, (openai.APIConnectionError, openai.APIResponseValidationError, ValueError, KeyError,
-                          AttributeError, TypeError, IndexError)):
+    if isinstance(error, (ConnectionFailure, openai.APIConnectionError, openai.APIResponseValidationError,
+                          ValueError, KeyError, AttributeError, TypeError, IndexError)):
         return "retry"
     # Other API errors (e.g. 400 for a too-long prompt) fail this item only; anything else is a bug.
     return "give_up" if isinstance(error, openai.OpenAIError) else "unexpected"
@@ -44,8 +47,9 @@ def classify(error: BaseException) -> Verdict:
 
 def retry_after_seconds(error: BaseException) -> float | None:
     """The server's requested wait (`retry-after-ms` or `Retry-After`, seconds or HTTP date)."""
-    response = getattr(error, "response", None)
-    headers = getattr(response, "headers", None)
+    headers = getattr(error, "headers", None)  # HTTPStatusFailure
+    if headers is None:  # openai's errors keep them on their response
+        headers = getattr(getattr(error, "response", None), "headers", None)
     if headers is None:
         return None
     if (milliseconds := headers.get("retry-after-ms")) is not None:
@@ -81,6 +85,6 @@ def backoff_delay(retry: int, base: float, cap: float, retry_after: float | None
 def describe_error(error: BaseException) -> str:
     """One line for the `error` field of a failed judgment (never includes request headers)."""
     status = getattr(error, "status_code", None)
-    name = type(error).__name__
+    name = getattr(error, "reason", None) or type(error).__name__  # "HTTP 429 Too Many Requests: ..."
     message = str(error).splitlines()[0][:200] if str(error) else ""
     return f"HTTP {status} {name}: {message}" if status else f"{name}: {message}"
