@@ -137,7 +137,7 @@ def test_bench_judge_reports_a_speedup_and_a_free_cached_rerun(capsys: pytest.Ca
         (0, 16), (0, 64), (0, 256), (50, 16), (50, 64), (50, 256)]
     assert all(row["scored"] == 40 and row["judgments_per_s"] > 0 and row["client_cpu_ms_per_judgment"] > 0
                and len(row["judgments_per_s_runs"]) == 2 for row in report["scaling"])
-    assert set(report["throughput_non_decreasing"]) == set(report["throughput_falls"]) == {"0ms", "50ms"}
+    assert set(report["throughput_non_decreasing"]) == set(report["median_throughput_non_decreasing"]) == {"0ms", "50ms"}
     assert "max_client_cpu_ms_at_256" in report and report["scaling_repeats"] == 2
     for key in ("sequential_s", "concurrent_s", "speedup", "cached_rerun_requests", "cached_rerun_s"):
         assert key in report
@@ -146,3 +146,17 @@ def test_bench_judge_reports_a_speedup_and_a_free_cached_rerun(capsys: pytest.Ca
     # test_judging_faults pins the peak at the limit by waiting on a condition.)
     assert 2 <= report["peak_in_flight"] <= 8 and report["scored"] == 24
     assert report["speedup"] == pytest.approx(report["sequential_s"] / report["concurrent_s"], rel=0.02)
+
+
+def test_the_scaling_verdict_tells_a_fall_from_noise() -> None:
+    from eft_eval.bench._judge_scaling import _verdicts
+
+    def rows(*runs: list[float]) -> list[dict]:
+        return [{"latency_ms": 0, "concurrency": c, "judgments_per_s": sorted(r)[1], "judgments_per_s_runs": r,
+                 "client_cpu_ms_per_judgment": 0.2} for c, r in zip((16, 64, 256), runs)]
+
+    noise = _verdicts(rows([90, 100, 110], [92, 98, 120], [95, 97, 130]))  # medians 100, 98, 97: a flat line
+    assert noise["throughput_non_decreasing"] == {"0ms": True}
+    assert noise["median_throughput_non_decreasing"] == {"0ms": False}
+    fall = _verdicts(rows([90, 100, 110], [92, 98, 120], [40, 89, 130]))  # 89: below every run at 64
+    assert fall["throughput_non_decreasing"] == {"0ms": False} and fall["max_client_cpu_ms_at_256"] == 0.2

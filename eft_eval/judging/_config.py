@@ -84,6 +84,9 @@ class JudgeConfig:
     budget: float | None = None
     """USD: stop before starting work whose estimated cost exceeds it, and never send a request that
     could take the run's spending past it."""
+    budget_spent: float = 0.0
+    """USD already spent against `budget` by earlier runs of the same sweep (a sweep's budget is
+    for the whole sweep)."""
     samples: int = 1
     """Answers asked of each judge per response (distinct seeds); scored by the judge's aggregation."""
 

@@ -70,7 +70,7 @@ async def judge_items(
     if ledger is None and config.budget is not None:
         from eft_eval.judging._prices import load_prices
 
-        ledger = CostLedger(load_prices(config.prices), config.budget)
+        ledger = CostLedger(load_prices(config.prices), config.budget, config.budget_spent)
     judge = _Judge(config, backend, cache, ledger)
     samples = config.samples
     if ledger is not None and ledger.budget is not None:
@@ -303,11 +303,15 @@ def _check_budget(judge: _Judge, ledger: CostLedger, items: Sequence[JudgeItem],
         left += 1
         estimate += ledger.worst_case(model, judge.mode_of(messages), messages, params)
     ledger.estimate_usd = estimate
-    assert ledger.budget is not None
-    if estimate > ledger.budget:
+    available = ledger.left_usd()
+    assert ledger.budget is not None and available is not None
+    if estimate > available:
+        allowance = (f"--budget ${ledger.budget:.4f}" if not ledger.spent_before else
+                     f"the ${available:.4f} left of --budget ${ledger.budget:.4f} (the sweep's earlier runs "
+                     f"spent ${ledger.spent_before:.4f})")
         raise EFTEvalError(
             f"judging what is left ({left} requests not in the cache) needs up to ${estimate:.4f}, more than "
-            f"--budget ${ledger.budget:.4f}; nothing was asked (prompt tokens {ledger.token_count_method}, "
+            f"{allowance}; nothing was asked (prompt tokens {ledger.token_count_method}, "
             "plus each judge's answer limit)"
         )
 

@@ -44,6 +44,8 @@ class _Line:
 class CostLedger:
     prices: PriceTable
     budget: float | None = None
+    spent_before: float = 0.0
+    """Spent against `budget` before this ledger (earlier runs of a sweep)."""
     lines: dict[tuple[str, str, str], _Line] = field(default_factory=dict)
     reserved: float = 0.0
     token_count_method: str | None = None
@@ -77,6 +79,7 @@ class CostLedger:
             return
         spent = self.new_usd()
         assert not isinstance(spent, str)  # a budget is only accepted with every model priced
+        spent += self.spent_before
         if spent + self.reserved + amount > self.budget:
             raise BudgetExceeded(f"--budget ${self.budget:.4f} reached (spent ${spent:.4f}, "
                                  f"${self.reserved:.4f} in flight, this request up to ${amount:.4f}); not sent")
@@ -98,6 +101,10 @@ class CostLedger:
         return _sum(self._cost(m, mode, ln.new_prompt_tokens, ln.new_completion_tokens)
                     for (_, m, mode), ln in self.lines.items())
 
+    def left_usd(self) -> float | None:
+        """What the budget leaves for this ledger's run (None without a budget)."""
+        return None if self.budget is None else self.budget - self.spent_before
+
     def summary(self) -> dict[str, Any]:
         """results.json's `cost` (docs/formats.md)."""
         rows = []
@@ -110,7 +117,9 @@ class CostLedger:
                                      for (_, m, md), ln in self.lines.items() if md == mode))
                    for mode in ("live", "batch")}
         return {"currency": "USD", "total_usd": _round(self.total_usd()), "new_usd": _round(self.new_usd()),
-                "by_mode_usd": by_mode, "budget_usd": self.budget, "estimate_usd": _round(self.estimate_usd),
+                "by_mode_usd": by_mode, "budget_usd": self.budget,
+                **({"budget_spent_before_usd": _round(self.spent_before)} if self.spent_before else {}),
+                "estimate_usd": _round(self.estimate_usd),
                 "token_count_method": self.token_count_method, "prices": self.prices.describe(), "by_judge": rows}
 
 
@@ -142,4 +151,4 @@ def new_ledger(config: Any) -> CostLedger:
     """The ledger of one run: prices from `config.prices` (else the shipped table), its budget."""
     from eft_eval.judging._prices import load_prices
 
-    return CostLedger(load_prices(config.prices), config.budget)
+    return CostLedger(load_prices(config.prices), config.budget, config.budget_spent)

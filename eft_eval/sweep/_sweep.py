@@ -138,13 +138,18 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
         options.output / "shards" / f"{options.shard[0]}-of-{options.shard[1]}")
     failed: dict[str, str] = {}
     with lock_folder(lock_root, "eft-eval sweep"):
+        if options.judge.batch_cancel:
+            return _cancel_batches(study, points, options, say)
         write_json(options.output / SWEEP_FILE, _sweep_record(study, options))
         if not analyze_only:
             generate_all(points, options, say)
+            spent = 0.0  # new judge spending of this sweep's runs: --budget is for the whole sweep
             for number, point in enumerate(points, start=1):
-                say(f"sweep {study.name}: run {number}/{len(points)} {point.label}")
+                say(f"sweep {study.name}: run {number}/{len(points)} {point.label}"
+                    + (f" (${options.judge.budget - spent:.4f} of --budget left)" if options.judge.budget is not None
+                       else ""))
                 try:
-                    _run_point(point, options)
+                    spent += _new_usd(_run_point(point, options, budget_spent=spent))
                 except EFTEvalError as error:
                     failed[point.label] = str(error)
                     say(f"sweep {study.name}: run {point.label} failed: {error}")
@@ -158,10 +163,40 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
     return SweepResult(finished=finished, missing=missing, failed=failed, analysis=analysis)
 
 
-def _run_point(point: GridPoint, options: SweepOptions) -> None:
+def _run_point(point: GridPoint, options: SweepOptions, budget_spent: float = 0.0) -> Any:
+    """`run_task` of one grid point; with a budget, what earlier points spent counts against it."""
     from eft_eval.pipeline import run_task
 
-    run_task(run_config(point, options))
+    config = run_config(point, options)
+    if config.judge.budget is not None:
+        config = dataclasses.replace(config, judge=dataclasses.replace(config.judge, budget_spent=budget_spent))
+    return run_task(config)
+
+
+def _new_usd(result: Any) -> float:
+    """What a finished run paid for new judge answers (0 when unpriced: then it had no budget)."""
+    spent = result.results.get("cost", {}).get("new_usd")
+    return spent if isinstance(spent, float) else 0.0
+
+
+def _cancel_batches(study: Study, points: Sequence[GridPoint], options: SweepOptions,
+                    say: Callable[[str], None]) -> SweepResult:
+    """`--judge-mode batch --cancel`: cancel the batches recorded in the runs that exist; nothing is
+    generated, judged or analysed."""
+    cancelled: list[str] = []
+    failed: dict[str, str] = {}
+    for point in points:
+        if not (run_folder(options, point) / "judge-batches.json").is_file():
+            continue
+        try:
+            cancelled += _run_point(point, options).results.get("cancelled_batches", [])
+        except EFTEvalError as error:
+            failed[point.label] = str(error)
+            say(f"sweep {study.name}: cancelling the batches of {point.label} failed: {error}")
+    say(f"sweep {study.name}: cancelled {len(cancelled)} batch(es)" + (f": {', '.join(cancelled)}" if cancelled else ""))
+    finished = [p.label for p in study.points if (run_folder(options, p) / "results.json").is_file()]
+    return SweepResult(finished=finished, missing=[p.label for p in study.points if p.label not in finished],
+                       failed=failed, analysis=None)
 
 
 # -- analysis --------------------------------------------------------------------------------------

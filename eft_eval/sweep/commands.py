@@ -80,7 +80,8 @@ def _sweep(args: argparse.Namespace) -> int:
         print("\n".join(list_commands(study, options)))
         return 0
     result = run_sweep(study, options, analyze_only=args.analyze_only)
-    if options.shard is None or args.analyze_only:  # one report of the whole study, not of a share
+    # One report of the whole study, not of a share; none after --cancel (nothing changed).
+    if not options.judge.batch_cancel and (options.shard is None or args.analyze_only):
         from eft_eval.report import write_folder_report
 
         print(f"wrote {write_folder_report(options.output, include_paths=options.include_paths)} (open it in a browser)")
