@@ -61,6 +61,7 @@ class BatchAPIFake:
         self.cancelled: list[str] = []
         self.live_requests: list[dict[str, Any]] = []
         self.polls = 0
+        self.events: list[tuple[str, str]] = []  # ("create" | "retrieve", batch id), in order
         self._progress: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -105,6 +106,7 @@ class BatchAPIFake:
         }
         self.batches[batch_id] = batch
         self.created_batches.append(batch_id)
+        self.events.append(("create", batch_id))
         self._progress[batch_id] = {"lines": lines, "done": [], "errors": [], "polls": 0}
         return 200, batch
 
@@ -197,6 +199,7 @@ def _handler_for(api: BatchAPIFake) -> type[BaseHTTPRequestHandler]:
                     self._send(200, None, raw=api.contents[parts[2]])
                 elif parts[1:2] == ["batches"] and len(parts) == 3 and parts[2] in api.batches:
                     api.polls += 1
+                    api.events.append(("retrieve", parts[2]))
                     self._send(200, api.advance(parts[2]))
                 elif parts[1:] == ["batches"]:
                     data = sorted(api.batches.values(), key=lambda b: b["created_at"], reverse=True)

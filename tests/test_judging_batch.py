@@ -274,3 +274,27 @@ def test_run_cancel_generates_nothing(tiny_family: dict[str, Path], tmp_path: Pa
         assert api.created_batches == [] and api.live_requests == []
     assert "cancelled 0 batch(es)" in capsys.readouterr().out
     assert not (tmp_path / "run" / "samples.jsonl").exists() and not (tmp_path / "run" / "generations.jsonl").exists()
+
+
+def test_cancel_finds_a_batch_created_after_the_last_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Killed between `batches.create` and writing its id down: the record says only "uploaded"."""
+    import openai
+
+    inputs = write_inputs(tmp_path / "in.jsonl", 1)
+    out = tmp_path / "batch"
+    out.mkdir()
+    with BatchAPIFake(answer, per_poll=0) as api:
+        client = openai.OpenAI(api_key="sk-fake", base_url=api.base_url)
+        uploaded = client.files.create(file=("x.jsonl", b'{"custom_id": "a", "method": "POST", "url": '
+                                             b'"/v1/chat/completions", "body": {"model": "m", "messages": []}}\n'),
+                                       purpose="batch")
+        batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
+                                      completion_window="24h")
+        (out / "judge-batches.json").write_text(json.dumps({"batches": [
+            {"input_file_id": uploaded.id, "batch_id": None, "requests": 1, "status": "uploaded", "created": 0}]}))
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+        assert main(_cli(inputs, out, api.base_url, tmp_path / "cache", "--cancel")[3:]) == 0
+        assert api.cancelled == [batch.id]
+    assert f"cancelled 1 batch(es): {batch.id}" in capsys.readouterr().out
+    assert json.loads((out / "judge-batches.json").read_text())["batches"][0]["status"] == "cancelled"

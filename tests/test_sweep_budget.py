@@ -72,26 +72,96 @@ def test_sweep_cancel_cancels_recorded_batches_and_generates_nothing(
     out = tmp_path / "out"
     args = ["sweep", str(study), "--output", str(out), "--no-progress", "--judge-mode", "batch",
             "--batch-poll-interval", "0.05"]
-    state = out / "runs" / POINTS[0] / "judge-batches.json"
+    states = [out / "runs" / label / "judge-batches.json" for label in POINTS]
+
+    def submitted(state: Path) -> bool:
+        return state.is_file() and any(entry["batch_id"] for entry in json.loads(state.read_text())["batches"])
+
     with BatchAPIFake(lambda body: "Reason: fine.\nScore: 5", per_poll=0) as api:  # batches never finish
         env = {**os.environ, "OPENAI_API_KEY": "sk-fake", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
         first = subprocess.Popen([sys.executable, "-m", "eft_eval.cli", *args, "--base-url", api.base_url], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 240
-        while not (state.is_file() and json.loads(state.read_text())["batches"]) and time.monotonic() < deadline:
-            assert first.poll() is None, "the sweep ended before submitting its first batch"
+        while not all(submitted(state) for state in states) and time.monotonic() < deadline:
+            assert first.poll() is None, "the sweep ended before submitting every run's batch"
             time.sleep(0.1)
-        first.send_signal(signal.SIGKILL)
+        first.send_signal(signal.SIGKILL)  # waiting on the first run's batch, which never finishes
         first.wait(timeout=60)
-        [batch_id] = api.created_batches
+        assert len(api.created_batches) == len(POINTS)
 
         loads: list[str] = []
         monkeypatch.setattr(_components, "load_model", lambda spec: loads.append(spec.model))
         monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
         capsys.readouterr()
         assert main([*args, "--base-url", api.base_url, "--cancel"]) == 0
-        assert api.cancelled == [batch_id] and api.created_batches == [batch_id]
+        assert sorted(api.cancelled) == sorted(api.created_batches)  # every run's, none created anew
+        created = api.created_batches
     assert loads == []  # no model loaded: nothing generated
-    assert f"cancelled 1 batch(es): {batch_id}" in capsys.readouterr().err
+    assert f"cancelled 3 batch(es): {', '.join(created)}" in capsys.readouterr().err
     assert not (out / "analysis").exists()
-    assert json.loads(state.read_text())["batches"][0]["status"] == "cancelled"
+    assert all(json.loads(state.read_text())["batches"][0]["status"] == "cancelled" for state in states)
+
+
+def test_a_batch_sweep_submits_every_run_s_batches_before_waiting_on_any(
+        tiny_family: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def answer(body: dict[str, Any]) -> str:
+        return f"Reason: scripted.\nScore: {len(body['messages'][0]['content']) % 10}"
+
+    study = write_study(tmp_path / "studies", tiny_family, run=RUN)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    with BatchAPIFake(answer, per_poll=1) as api:
+        def sweep(out: Path, *extra: str) -> int:
+            return main(["sweep", str(study), "--output", str(out), "--base-url", api.base_url, "--no-progress",
+                         "--batch-poll-interval", "0.01", *extra])
+
+        assert sweep(tmp_path / "live") == 0
+        assert api.created_batches == []
+        capsys.readouterr()
+        assert sweep(tmp_path / "batch", "--judge-mode", "batch") == 0
+        creates = [i for i, (kind, _) in enumerate(api.events) if kind == "create"]
+        retrieves = [i for i, (kind, _) in enumerate(api.events) if kind == "retrieve"]
+        assert len(creates) == len(POINTS) and max(creates) < min(retrieves)  # all submitted, then polled
+        live_requests = len(api.live_requests)
+    err = capsys.readouterr().err
+    assert "submitting every run's batches before waiting on any" in err
+    assert err.count("re-attaching to batch") == len(POINTS)
+    assert live_requests == 2 * len(POINTS)  # the live sweep's; the batch sweep asked nothing live
+    for label in POINTS:
+        live, batch = (jsonl_rows(tmp_path / mode / "runs" / label / "samples.jsonl") for mode in ("live", "batch"))
+        assert [row["judgments"] for row in batch] == [row["judgments"] for row in live]
+        assert [row["response"] for row in batch] == [row["response"] for row in live]
+
+
+def jsonl_rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
+
+
+def test_a_batch_sweep_counts_submitted_batches_against_the_budget_until_they_are_paid(
+        tiny_family: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    study = write_study(tmp_path / "studies", tiny_family, run=RUN)
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("currency: USD\nper_tokens: 1000000\nmodels:\n  priced: {input: 1000000, output: 0}\n")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    with BatchAPIFake(lambda body: "Reason: fine.\nScore: 5") as api:
+        def sweep(out: Path, budget: float) -> int:
+            return main(["sweep", str(study), "--output", str(out), "--base-url", api.base_url, "--no-progress",
+                         "--judge-mode", "batch", "--batch-poll-interval", "0.01", "--judge-model", "priced",
+                         "--prices", str(prices), "--budget", repr(budget)])
+
+        assert sweep(tmp_path / "calibration", 1e9) == 0
+        costs = [cost(tmp_path / "calibration", label) for label in POINTS]
+        # Room for the first two runs' worst cases, not for the third's on top: the third is
+        # submitted only once the first two are paid for (at about half their estimates).
+        budget = costs[0]["estimate_usd"] + costs[1]["estimate_usd"] + 0.5 * costs[2]["estimate_usd"]
+        del api.events[:]
+        capsys.readouterr()
+        assert sweep(tmp_path / "out", budget) == 0
+        kinds = [kind for kind, _ in api.events]
+    err = capsys.readouterr().err
+    assert kinds[:2] == ["create", "create"] and kinds.count("create") == 3 and kinds[-1] != "create"
+    assert kinds.index("retrieve") < len(kinds) - 1 - kinds[::-1].index("create")  # the third after polling
+    assert "run alpha=1 not submitted: judging what is left" in err
+    spent = [cost(tmp_path / "out", label)["new_usd"] for label in POINTS]
+    assert spent == [c["new_usd"] for c in costs] and sum(spent) <= budget

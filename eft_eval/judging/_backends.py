@@ -26,6 +26,16 @@ class RequestFailed(Exception):
     """A request that still failed after every retry; the judgment is recorded as failed."""
 
 
+class BatchesSubmitted(Exception):
+    """Raised out of `judge_items` by a batch backend told to submit and not wait
+    (`JudgeConfig.batch_submit_only`): the requests are in recorded batches, no answer is in yet."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.estimate_usd: float | None = None
+        """The worst-case cost of what was submitted (set when judging had a budget)."""
+
+
 class JudgeBackend(Protocol):
     """Answers chat messages. `spec` lets a backend constrain the answer to valid scores."""
 

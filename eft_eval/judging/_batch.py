@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging._backends import (
+    BatchesSubmitted,
     JudgeBackend,
     OpenAIBackend,
     RequestFailed,
@@ -205,6 +206,8 @@ class BatchBackend:
     async def _run_round(self, requests: dict[str, _Request]) -> None:
         try:
             if self._recovered is None:
+                if self.config.batch_submit_only and self.state.open_batches():
+                    raise BatchesSubmitted(f"batches already submitted, recorded in {self.state.path}")
                 self._recovered = await self._reattach()
             left = {}
             for key, request in requests.items():
@@ -213,6 +216,9 @@ class BatchBackend:
                 else:
                     left[key] = request
             chunks = self._split(left)
+            if self.config.batch_submit_only:
+                ids = await asyncio.gather(*(self._submit(chunk) for chunk in chunks))
+                raise BatchesSubmitted(f"submitted batch(es) {', '.join(ids)}, recorded in {self.state.path}")
             results = await asyncio.gather(*(self._submit_and_wait(chunk) for chunk in chunks))
             for chunk, found in zip(chunks, results):
                 for key, request in chunk.items():
@@ -252,6 +258,10 @@ class BatchBackend:
 
     # -- the Batch API -----------------------------------------------------------------------------
     async def _submit_and_wait(self, chunk: dict[str, _Request]) -> dict[str, Completion | _LineFailure]:
+        return await self._wait_and_download(await self._submit(chunk))
+
+    async def _submit(self, chunk: dict[str, _Request]) -> str:
+        """Upload and submit one batch file; its batch id. Recorded at each step."""
         data = b"".join(request.line for request in chunk.values())
         uploaded = await self._client.files.create(file=("eft-eval-judge.jsonl", data), purpose="batch")
         # Recorded before the batch exists: a kill between upload and create is found again by
@@ -264,7 +274,7 @@ class BatchBackend:
         entry.update(batch_id=batch.id, status="submitted")
         self.state.save()
         logger.info("submitted batch %s (%d requests, %d bytes)", batch.id, len(chunk), len(data))
-        return await self._wait_and_download(batch.id)
+        return str(batch.id)
 
     async def _reattach(self) -> dict[str, Completion | _LineFailure]:
         """Answers of the batches a previous (killed) run recorded but never collected."""
@@ -352,6 +362,9 @@ def cancel_batches(config: JudgeConfig) -> list[str]:
                            timeout=config.timeout, max_retries=config.max_retries)
     cancelled = []
     for entry in state.open_batches():
+        if entry["batch_id"] is None:  # killed between upload and record: was the batch created?
+            entry["batch_id"] = next((str(b.id) for b in client.batches.list(limit=100)
+                                      if b.input_file_id == entry["input_file_id"]), None)
         if entry["batch_id"] is None:
             entry["status"] = "abandoned"
             continue

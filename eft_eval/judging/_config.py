@@ -73,6 +73,9 @@ class JudgeConfig:
     default `judge-batches.json` next to the cache. `judge` and `run` put it in their output folder."""
     batch_cancel: bool = False
     """batch mode: cancel the batches recorded in `batch_state` instead of judging."""
+    batch_submit_only: bool = False
+    """batch mode: submit the batches, record them and stop (`BatchesSubmitted`) instead of waiting;
+    a later run re-attaches to them. A sweep submits every grid point's batches before it waits."""
     batch_poll_interval: float = 30.0
     """batch mode: seconds between two polls of a batch's status."""
     batch_max_requests: int = 50_000

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from eft_eval.judging._backends import JudgeBackend, RequestFailed, make_backend
+from eft_eval.judging._backends import BatchesSubmitted, JudgeBackend, RequestFailed, make_backend
 from eft_eval.judging._cache import Completion, JudgeCache, cache_key
 from eft_eval.judging._config import JudgeConfig
 from eft_eval.judging._ledger import BudgetExceeded, CostLedger
@@ -141,7 +141,9 @@ async def judge_items(
         try:
             with _fewer_young_collections():
                 await asyncio.gather(*tasks)
-        except BaseException:
+        except BaseException as error:
+            if isinstance(error, BatchesSubmitted):  # submit-only batch mode: what the batches may cost
+                error.estimate_usd = ledger.estimate_usd if ledger is not None else None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

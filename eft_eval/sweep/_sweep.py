@@ -7,8 +7,10 @@
 Generation comes first, for all grid points at once: points over the same components share one
 batched pass (`_batched.py`) and every model is loaded once for the whole sweep (one
 `ModelCache`; a model no later point needs is freed). Then each point runs through `run_task`,
-which finds its generations stored, judges and aggregates. Everything is resumable at the run
-level: finished generations and judgments are never redone, so a killed sweep is re-run as is.
+which finds its generations stored, judges and aggregates (in batch mode every point first
+submits its batches, then each waits for its own: see `_judge_points`). Everything is resumable
+at the run level: finished generations and judgments are never redone, so a killed sweep is
+re-run as is.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json
-from eft_eval.judging import JudgeConfig
+from eft_eval.judging import BatchesSubmitted, JudgeConfig
 from eft_eval.locking import lock_folder
 from eft_eval.sweep._study import GridPoint, Study
 
@@ -143,16 +145,7 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
         write_json(options.output / SWEEP_FILE, _sweep_record(study, options))
         if not analyze_only:
             generate_all(points, options, say)
-            spent = 0.0  # new judge spending of this sweep's runs: --budget is for the whole sweep
-            for number, point in enumerate(points, start=1):
-                say(f"sweep {study.name}: run {number}/{len(points)} {point.label}"
-                    + (f" (${options.judge.budget - spent:.4f} of --budget left)" if options.judge.budget is not None
-                       else ""))
-                try:
-                    spent += _new_usd(_run_point(point, options, budget_spent=spent))
-                except EFTEvalError as error:
-                    failed[point.label] = str(error)
-                    say(f"sweep {study.name}: run {point.label} failed: {error}")
+            failed = _judge_points(study, points, options, say)
         finished = [p.label for p in study.points if (run_folder(options, p) / "results.json").is_file()]
         missing = [p.label for p in study.points if p.label not in finished]
         say(f"sweep {study.name}: {len(finished)}/{len(study.points)} runs finished"
@@ -163,14 +156,55 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
     return SweepResult(finished=finished, missing=missing, failed=failed, analysis=analysis)
 
 
-def _run_point(point: GridPoint, options: SweepOptions, budget_spent: float = 0.0) -> Any:
-    """`run_task` of one grid point; with a budget, what earlier points spent counts against it."""
+def _judge_points(study: Study, points: Sequence[GridPoint], options: SweepOptions,
+                  say: Callable[[str], None]) -> dict[str, str]:
+    """Run (judge and aggregate) every grid point, in order; the points that failed, with why.
+
+    `--budget` is for the whole sweep: each run may spend what the earlier ones left. In batch mode
+    every point first submits its batches without waiting (so that they all progress on OpenAI's
+    side at once, instead of one 24-hour window after another), then each run re-attaches to its
+    batches and waits; until a run has its answers, its batches count at their worst-case cost.
+    """
+    pending: dict[str, float] = {}  # batch mode: submitted, not yet collected -> worst-case USD
+    done: set[str] = set()
+    if options.judge.mode == "batch" and len(points) > 1:
+        say(f"sweep {study.name}: submitting every run's batches before waiting on any")
+        for number, point in enumerate(points, start=1):
+            try:
+                _run_point(point, options, budget_spent=sum(pending.values()), submit_only=True)
+                done.add(point.label)  # every answer was in the cache already
+            except BatchesSubmitted as submitted:
+                pending[point.label] = submitted.estimate_usd or 0.0
+                say(f"sweep {study.name}: run {number}/{len(points)} {point.label}: {submitted}")
+            except EFTEvalError as error:  # asked again below, when it may fit what is left
+                say(f"sweep {study.name}: run {point.label} not submitted: {error}")
+    failed: dict[str, str] = {}
+    spent = 0.0  # what this sweep's runs paid for new answers
+    for number, point in enumerate(points, start=1):
+        if point.label in done:
+            continue
+        committed = spent + sum(cost for label, cost in pending.items() if label != point.label)
+        say(f"sweep {study.name}: run {number}/{len(points)} {point.label}"
+            + (f" (${options.judge.budget - committed:.4f} of --budget left)" if options.judge.budget is not None
+               else ""))
+        try:
+            spent += _new_usd(_run_point(point, options, budget_spent=committed))
+        except EFTEvalError as error:
+            failed[point.label] = str(error)
+            say(f"sweep {study.name}: run {point.label} failed: {error}")
+        pending.pop(point.label, None)
+    return failed
+
+
+def _run_point(point: GridPoint, options: SweepOptions, budget_spent: float = 0.0, submit_only: bool = False) -> Any:
+    """`run_task` of one grid point; with a budget, what the sweep has spent (or committed) counts against it."""
     from eft_eval.pipeline import run_task
 
     config = run_config(point, options)
-    if config.judge.budget is not None:
-        config = dataclasses.replace(config, judge=dataclasses.replace(config.judge, budget_spent=budget_spent))
-    return run_task(config)
+    judge = dataclasses.replace(config.judge, batch_submit_only=submit_only)
+    if judge.budget is not None:
+        judge = dataclasses.replace(judge, budget_spent=budget_spent)
+    return run_task(dataclasses.replace(config, judge=judge))
 
 
 def _new_usd(result: Any) -> float:
