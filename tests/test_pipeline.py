@@ -115,6 +115,21 @@ def test_a_finished_run_re_run_asks_nothing_again(tiny_family: dict[str, Path], 
     assert (output / "samples.jsonl").read_text() == before
 
 
+def test_a_finished_run_re_runs_with_the_judge_server_gone(tiny_family: dict[str, Path], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "run"
+    with LoopbackServer(judge_answer) as server:
+        args = [*run_args(tiny_family, output, server.base_url), "--no-progress", "--no-html"]
+        assert main(args) == 0
+    before = (output / "samples.jsonl").read_text()
+    assert main(args) == 0  # same URL, nobody listening: every judgment replayed, no preflight
+    assert (output / "samples.jsonl").read_text() == before
+    (output / "judge-cache.sqlite").unlink()  # now the judgments need the server: the preflight says so
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "cannot reach the judge server" in capsys.readouterr().err
+
+
 def test_report_recomputes_results_from_samples(finished_run: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     output: Path = finished_run["output"]
     saved = {name: (output / name).read_text() for name in ("samples.jsonl", "results.json")}

@@ -153,6 +153,25 @@ def test_spec_yaml_and_tv_responses_not_utf8(tmp_path: Path, tiny_family: dict[s
                           "--out", str(tmp_path / "tv")])
     assert f"{responses}:1: not UTF-8 text" in err and not (tmp_path / "tv").exists()
 
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes("first\ncaf\xe9\n".encode("latin-1"))
+    for command in (["generate"], ["analyze", "tv", "--out", str(tmp_path / "tv")]):
+        err = _error(capsys, [*command, "--model", eft_spec(tiny_family), "--prompts-file", str(prompts)])
+        assert f"{prompts}:2: not UTF-8 text (byte e9 at offset 9)" in err
+    err = _error(capsys, ["generate", "--model", eft_spec(tiny_family), "--prompts-file", str(tmp_path / "none.txt")])
+    assert f"{tmp_path / 'none.txt'}: prompts file (--prompts-file) not found" in err
+
+
+def test_a_prompts_file_line_may_hold_unicode_line_separators(tmp_path: Path) -> None:
+    import argparse
+
+    from eft_eval.models.commands import read_prompts
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("one\u2028still one\n\ntwo é\n", encoding="utf-8")
+    args = argparse.Namespace(prompt=[], prompts_file=prompts)
+    assert read_prompts(args) == ["one\u2028still one", "two é"]
+
 
 # --- run: data files, model paths ------------------------------------------------------------
 

@@ -49,9 +49,11 @@ def sampling_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def read_prompts(args: argparse.Namespace) -> list[str]:
     prompts = list(args.prompt)
     if args.prompts_file is not None:
-        if not args.prompts_file.is_file():
-            raise EFTEvalError(f"--prompts-file {args.prompts_file} does not exist")
-        prompts += [line.strip() for line in args.prompts_file.read_text().splitlines() if line.strip()]
+        from eft_eval.fileio import read_text
+
+        # UTF-8 whatever the locale; lines end at "\n" only (a prompt may hold U+2028 and the like).
+        text = read_text(args.prompts_file, "prompts file (--prompts-file)")
+        prompts += [line.strip() for line in text.split("\n") if line.strip()]
     if not prompts:
         raise EFTEvalError("no prompts: give --prompt TEXT (repeatable) or --prompts-file FILE")
     return prompts

@@ -23,6 +23,7 @@ from eft_eval.judging import (
     JudgeConfig,
     JudgeItem,
     JudgeSpec,
+    count_uncached,
     describe_config,
     is_judge_file,
     judge_items_sync,
@@ -118,10 +119,12 @@ def run_task(config: RunConfig) -> RunResult:
         config.judge.resolved_api_key()
     else:
         config.judge.resolved_local_model()
-    # A refused key, a wrong URL or a server that is not running stops the run now, not after hours
-    # of generation (one GET /models per endpoint; the local backend needs none).
-    preflight(config.judge, judges)
     root = Path(config.output or default_output(config, spec))
+    # A refused key, a wrong URL or a server that is not running stops the run now, not after hours
+    # of generation (one GET /models per endpoint; the local backend needs none). A finished run
+    # whose every judgment is in its cache needs no server: re-run offline, it asks nothing.
+    if not _judged_from_cache(root, config, judges):
+        preflight(config.judge, judges)
     check_run_folder(root)  # a foreign folder is refused before a lock file is put in it
     # One run per folder at a time (issue 13): held until results.json is written; a killed run
     # releases it with the process.
@@ -323,6 +326,20 @@ def judge_folders(include_paths: list[str]) -> list[str]:
         if any(is_judge_file(path) for path in sorted(Path(folder).glob("*.y*ml"))):
             folders.append(folder)
     return folders
+
+
+def _judged_from_cache(root: Path, config: RunConfig, judges: list[JudgeSpec]) -> bool:
+    """Whether the finished run in `root` has every judgment of its samples in its judge cache."""
+    folder = RunFolder(root)
+    if config.judge.backend != "openai" or not (folder.results.is_file() and folder.samples.is_file()):
+        return False
+    judge_config = _with_cache(config.judge, folder.judge_cache) if config.judge_cache_in_run else config.judge
+    try:
+        rows = [row for _, row in iter_jsonl(folder.samples)]
+    except EFTEvalError:  # a damaged samples.jsonl: the run will say so; judging may need the server
+        return False
+    items = [JudgeItem(query=str(row.get("query") or ""), response=str(row.get("response") or "")) for row in rows]
+    return bool(items) and count_uncached(items, judges, judge_config) == 0
 
 
 def _with_cache(config: JudgeConfig, path: Path) -> JudgeConfig:
