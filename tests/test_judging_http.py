@@ -8,6 +8,8 @@ import asyncio
 import gc
 import json
 import sqlite3
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 from openai_servers import Hang, LoopbackServer, Reply
 
+from eft_eval.errors import EFTEvalError
 from eft_eval.judging import JudgeConfig, JudgeItem, judge_items_sync, load_judges
 from eft_eval.judging._cache import Completion, JudgeCache
 from eft_eval.judging._engine import YOUNG_COLLECTION_EVERY
@@ -31,7 +34,7 @@ class Recorder:
     """A real HTTP server that answers every POST with one chat completion and keeps what it saw:
     the request target (absolute when the request came through it as a proxy), headers and body."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         self.seen: list[dict[str, Any]] = []
         recorder = self
 
@@ -53,7 +56,11 @@ class Recorder:
                 self.wfile.write(data)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        if tls is not None:  # (certificate, key): HTTPS
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -92,6 +99,11 @@ def test_a_request_carries_what_openai_would_send(recorder: Recorder, tmp_path: 
     assert {key: request["body"][key] for key in FACTUALITY.sampling} == dict(FACTUALITY.sampling)
 
 
+def test_a_query_in_the_base_url_stays_after_the_path(recorder: Recorder, tmp_path: Path) -> None:
+    judge_one(recorder.url + "/openai/v1/?api-version=2024-06-01", tmp_path, api_key="k")
+    assert recorder.seen[0]["target"] == "/openai/v1/chat/completions?api-version=2024-06-01"
+
+
 def test_basic_auth_in_the_url_is_a_header_not_a_bearer_key(recorder: Recorder, tmp_path: Path) -> None:
     judge_one(recorder.url.replace("http://", "http://alice:s%40cret@") + "/v1", tmp_path, api_key="sk-test")
     headers = {name.lower(): value for name, value in recorder.seen[0]["headers"].items()}
@@ -105,11 +117,35 @@ def test_the_environment_s_proxy_is_used_unless_no_proxy_exempts_the_host(
     monkeypatch.setenv("HTTP_PROXY", recorder.url)
     assert judge_one("http://judge.invalid/v1", tmp_path, api_key="k")["status"] == "scored"
     assert recorder.seen[-1]["target"] == "http://judge.invalid/v1/chat/completions"
+    # Written without a scheme, as many set it: http:// is meant.
+    monkeypatch.setenv("HTTP_PROXY", recorder.url.removeprefix("http://"))
+    assert judge_one("http://judge.invalid/v1", tmp_path / "bare", api_key="k")["status"] == "scored"
+    assert recorder.seen[-1]["target"] == "http://judge.invalid/v1/chat/completions"
     # NO_PROXY: straight to the server, the proxy (now a closed port) never asked.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert judge_one(recorder.url + "/v1", tmp_path / "direct", api_key="k")["status"] == "scored"
     assert recorder.seen[-1]["target"] == "/v1/chat/completions"
+
+
+def test_a_private_certificate_authority_is_trusted_through_ssl_cert_file(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(certificate), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    server = Recorder(tls=(certificate, key))
+    try:
+        # Not trusted: one line saying what to do, at the first request (no retries: none could help).
+        with pytest.raises(EFTEvalError, match=r"cannot verify the judge server's certificate at https://127\.0\.0\.1"
+                                               r".*point SSL_CERT_FILE at its certificate"):
+            judge_one(server.url + "/v1", tmp_path / "untrusted", api_key="k", max_retries=3)
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+        assert judge_one(server.url + "/v1", tmp_path / "trusted", api_key="k")["status"] == "scored"
+        assert len(server.seen) == 1
+    finally:
+        server.close()
 
 
 def test_failures_read_as_one_line_with_the_server_s_words(tmp_path: Path) -> None:

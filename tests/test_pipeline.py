@@ -124,8 +124,12 @@ def test_a_finished_run_re_runs_with_the_judge_server_gone(tiny_family: dict[str
     before = (output / "samples.jsonl").read_text()
     assert main(args) == 0  # same URL, nobody listening: every judgment replayed, no preflight
     assert (output / "samples.jsonl").read_text() == before
-    (output / "judge-cache.sqlite").unlink()  # now the judgments need the server: the preflight says so
     capsys.readouterr()
+    # A larger --limit generates new responses, which need the server: the preflight says so first.
+    assert main([*args, "--limit", "5"]) == 2
+    assert "cannot reach the judge server" in capsys.readouterr().err
+    assert len((output / "generations.jsonl").read_text().splitlines()) == 4  # nothing generated
+    (output / "judge-cache.sqlite").unlink()  # the same run, its answers gone: the server is needed again
     assert main(args) == 2
     assert "cannot reach the judge server" in capsys.readouterr().err
 

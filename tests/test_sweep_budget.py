@@ -165,3 +165,48 @@ def test_a_batch_sweep_counts_submitted_batches_against_the_budget_until_they_ar
     assert "run alpha=1 not submitted: judging what is left" in err
     spent = [cost(tmp_path / "out", label)["new_usd"] for label in POINTS]
     assert spent == [c["new_usd"] for c in costs] and sum(spent) <= budget
+
+
+def test_what_a_failed_run_paid_or_submitted_still_counts_against_the_sweep_s_budget(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faults injected into the runs (`_run_point`): the sweep's accounting, run by run."""
+    from types import SimpleNamespace
+
+    from eft_eval.judging import BatchesSubmitted, JudgeConfig
+    from eft_eval.judging._ledger import JudgingStopped
+    from eft_eval.sweep import _sweep
+
+    def submitted(estimate: float) -> BatchesSubmitted:
+        error = BatchesSubmitted("submitted")
+        error.estimate_usd = estimate
+        return error
+
+    script = {
+        ("A", True): submitted(4.0),  # phase 1: A's batches out, worst case $4
+        ("B", True): JudgingStopped("refused after one of two files", 0.0, 3.0),  # one went out
+        ("C", True): JudgingStopped("over the budget", 0.0, 5.0),  # nothing went out
+        ("A", False): JudgingStopped("failed while waiting", 1.0, 4.0),  # paid $1, may yet be billed $4
+        ("B", False): SimpleNamespace(results={"cost": {"new_usd": 2.5}}),
+        ("C", False): SimpleNamespace(results={"cost": {"new_usd": 0.5}}),
+    }
+    calls: list[tuple[str, float, bool]] = []
+
+    def run_point(point: Any, options: Any, budget_spent: float = 0.0, submit_only: bool = False) -> Any:
+        calls.append((point.label, budget_spent, submit_only))
+        outcome = script[(point.label, submit_only)]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(_sweep, "_run_point", run_point)
+    monkeypatch.setattr(_sweep, "_open_batches", lambda options, point: point.label == "B")
+    points = [SimpleNamespace(label=label) for label in "ABC"]
+    options = SimpleNamespace(judge=JudgeConfig(mode="batch", budget=20.0, api_key="k"))
+    said: list[str] = []
+    failed = _sweep._judge_points(SimpleNamespace(name="s"), points, options, said.append)  # type: ignore[arg-type]
+    assert calls == [("A", 0.0, True), ("B", 4.0, True), ("C", 7.0, True),  # submitted worst cases add up
+                     ("A", 3.0, False),  # B's pending $3
+                     ("B", 4.0, False),  # A failed: its $4 worst case stays counted (more than the $1 paid)
+                     ("C", 6.5, False)]  # + B's $2.50 paid
+    assert list(failed) == ["A"]
+    assert "run 3/3 C ($13.5000 of --budget left)" in "\n".join(said)

@@ -361,17 +361,26 @@ def cancel_batches(config: JudgeConfig) -> list[str]:
     client = openai.OpenAI(api_key=config.resolved_api_key(), base_url=base_url, default_headers=headers or None,
                            timeout=config.timeout, max_retries=config.max_retries)
     cancelled = []
-    for entry in state.open_batches():
-        if entry["batch_id"] is None:  # killed between upload and record: was the batch created?
-            entry["batch_id"] = next((str(b.id) for b in client.batches.list(limit=100)
-                                      if b.input_file_id == entry["input_file_id"]), None)
-        if entry["batch_id"] is None:
-            entry["status"] = "abandoned"
-            continue
-        batch = client.batches.retrieve(entry["batch_id"])
-        if batch.status in ACTIVE:
-            client.batches.cancel(entry["batch_id"])
-            cancelled.append(entry["batch_id"])
-        entry["status"] = "cancelled"
-    state.save()
+    try:
+        for entry in state.open_batches():
+            if entry["batch_id"] is None:  # killed between upload and record: was the batch created?
+                entry["batch_id"] = next((str(b.id) for b in client.batches.list(limit=100)
+                                          if b.input_file_id == entry["input_file_id"]), None)
+            if entry["batch_id"] is None:
+                entry["status"] = "abandoned"
+                continue
+            batch = client.batches.retrieve(entry["batch_id"])
+            if batch.status in ACTIVE:
+                client.batches.cancel(entry["batch_id"])
+                cancelled.append(entry["batch_id"])
+            entry["status"] = "cancelled"
+            state.save()  # each cancellation recorded as it happens
+    except openai.OpenAIError as error:
+        from eft_eval.judging._retry import describe_error
+
+        raise EFTEvalError(f"cancelling batches failed ({describe_error(error)}); cancelled so far: "
+                           f"{', '.join(cancelled) or 'none'}; the rest stay recorded in {state.path}") from None
+    finally:
+        state.save()
+        client.close()
     return cancelled

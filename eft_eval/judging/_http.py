@@ -5,8 +5,11 @@ objects, response models) cost about 0.45 ms of CPU per request, three times the
 itself; at hundreds of requests a second the client, not the server, set the pace, and more
 requests in flight made it slower (issue 18; `eft-eval bench judge`). The call is the documented
 REST request (`POST {base_url}/chat/completions`, bearer key, JSON body), sent as openai sends it:
-same headers (`OpenAI-Organization`/`OpenAI-Project` from the environment), certifi's CA bundle,
-proxies from the environment. `openai` still does the preflight and the Batch API.
+same headers (`OpenAI-Organization`/`OpenAI-Project` from the environment), proxies from the
+environment, and TLS that trusts what openai's client trusts (the system's CAs, `SSL_CERT_FILE` /
+`SSL_CERT_DIR`, and certifi's bundle). `openai` still does the preflight and the Batch API.
+A certificate the client cannot verify, or a URL it cannot use, stops the run with one line: no
+retry can fix them.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import json
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from eft_eval.redact import client_url_and_headers
+from eft_eval.errors import EFTEvalError
+from eft_eval.redact import client_url_and_headers, url_without_userinfo
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -47,7 +52,8 @@ class ChatCompletionsClient:
         # `http://user:password@host` becomes a basic-auth header (redact.client_url_and_headers).
         url, auth_headers = client_url_and_headers(base_url or DEFAULT_BASE_URL)
         assert url is not None
-        self.url = url.rstrip("/") + "/chat/completions"
+        parts = urlsplit(url)  # the path goes before a query (`...?api-version=...`), not after it
+        self.url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/chat/completions"))
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
                         "Accept": "application/json", "User-Agent": _user_agent(), **_organization_headers(),
                         **auth_headers}
@@ -79,6 +85,15 @@ class ChatCompletionsClient:
                 return content
         except asyncio.TimeoutError:
             raise ConnectionFailure(f"no answer within {self.timeout:g} s (--timeout)") from None
+        except aiohttp.ClientConnectorCertificateError as error:  # other TLS errors may pass: retried
+            raise EFTEvalError(
+                f"cannot verify the judge server's certificate at {url_without_userinfo(self.url)} "
+                f"({error.certificate_error}); if it uses a private certificate authority, point SSL_CERT_FILE "
+                "at its certificate"
+            ) from None
+        except aiohttp.InvalidURL as error:
+            raise EFTEvalError(f"cannot send a judge request: {error} is not a usable URL (check --base-url and "
+                               "the *_PROXY variables)") from None
         except aiohttp.ClientError as error:
             raise ConnectionFailure(f"{type(error).__name__}: {error}") from error
 
@@ -103,13 +118,15 @@ def _error_message(content: bytes) -> str:
 def _environment_proxy(url: str) -> str | None:
     """The proxy the environment names for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`), unless `NO_PROXY` exempts it."""
     import urllib.request
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if urllib.request.proxy_bypass(parts.hostname or ""):
         return None
     proxies = urllib.request.getproxies()
-    return proxies.get(parts.scheme) or proxies.get("all")
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if proxy and "://" not in proxy:  # `HTTPS_PROXY=proxy.corp:3128` means http://, as httpx reads it
+        proxy = "http://" + proxy
+    return proxy or None
 
 
 def _organization_headers() -> dict[str, str]:
@@ -128,11 +145,15 @@ def _user_agent() -> str:
 
 
 def _ssl_context() -> Any:
-    """certifi's CA bundle when installed (it comes with openai), as openai's client uses it."""
+    """The system's CAs (OpenSSL's defaults, so `SSL_CERT_FILE` / `SSL_CERT_DIR` count) plus
+    certifi's bundle when installed: every authority some version of openai's client trusts."""
     import ssl
 
+    context = ssl.create_default_context()
     try:
         import certifi
-    except ImportError:
-        return ssl.create_default_context()
-    return ssl.create_default_context(cafile=certifi.where())
+
+        context.load_verify_locations(certifi.where())
+    except (ImportError, OSError):
+        pass
+    return context

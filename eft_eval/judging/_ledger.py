@@ -26,6 +26,17 @@ Unknown = str
 UNKNOWN: Unknown = "unknown"
 
 
+class JudgingStopped(EFTEvalError):
+    """Judging stopped with an error (its one-line message) after paying `spent_usd` for new answers;
+    `estimate_usd` is the worst case of what it had left to ask (with a budget). A sweep counts both
+    against its budget: the error does not undo what was paid or submitted."""
+
+    def __init__(self, message: str, spent_usd: float, estimate_usd: float | None) -> None:
+        super().__init__(message)
+        self.spent_usd = spent_usd
+        self.estimate_usd = estimate_usd
+
+
 class BudgetExceeded(Exception):
     """A request that could take spending past the budget; it is not sent."""
 
@@ -100,6 +111,11 @@ class CostLedger:
     def new_usd(self) -> float | Unknown:
         return _sum(self._cost(m, mode, ln.new_prompt_tokens, ln.new_completion_tokens)
                     for (_, m, mode), ln in self.lines.items())
+
+    def stopped(self, error: EFTEvalError) -> JudgingStopped:
+        """`error`, raised out of judging, with what this ledger's run spent and had estimated."""
+        spent = self.new_usd()
+        return JudgingStopped(str(error), spent if isinstance(spent, float) else 0.0, self.estimate_usd)
 
     def left_usd(self) -> float | None:
         """What the budget leaves for this ledger's run (None without a budget)."""

@@ -40,6 +40,7 @@ from eft_eval.pipeline._outputs import (
     file_digest,
     now,
     open_run_folder,
+    read_json,
     versions,
 )
 from eft_eval.pipeline._store import read_generations
@@ -123,7 +124,8 @@ def run_task(config: RunConfig) -> RunResult:
     # A refused key, a wrong URL or a server that is not running stops the run now, not after hours
     # of generation (one GET /models per endpoint; the local backend needs none). A finished run
     # whose every judgment is in its cache needs no server: re-run offline, it asks nothing.
-    if not _judged_from_cache(root, config, judges):
+    record = run_record(config, spec, loaded, judges)
+    if not _judged_from_cache(root, config, record, judges):
         preflight(config.judge, judges)
     check_run_folder(root)  # a foreign folder is refused before a lock file is put in it
     # One run per folder at a time (issue 13): held until results.json is written; a killed run
@@ -131,7 +133,7 @@ def run_task(config: RunConfig) -> RunResult:
     with lock_folder(root, "eft-eval run"):
         if (root / GENERATIONS_FILE).is_file():
             read_generations(root / GENERATIONS_FILE)  # a corrupt line stops us before run.json changes
-        folder = open_run_folder(root, run_record(config, spec, loaded, judges))
+        folder = open_run_folder(root, record)
         return _generate_and_judge(config, spec, loaded, judges, folder)
 
 
@@ -158,7 +160,11 @@ def _generate_and_judge(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, ju
     from eft_eval.judging._ledger import new_ledger
 
     ledger = new_ledger(judge_config)
-    for row, judgments in zip(rows, judge_items_sync(items, judges, judge_config, ledger=ledger)):
+    try:
+        judged = judge_items_sync(items, judges, judge_config, ledger=ledger)
+    except EFTEvalError as error:  # a sweep's budget still counts what was paid for (or submitted)
+        raise ledger.stopped(error) from error
+    for row, judgments in zip(rows, judged):
         row["judgments"] = judgments
     results = {
         "task": loaded.name,
@@ -328,10 +334,22 @@ def judge_folders(include_paths: list[str]) -> list[str]:
     return folders
 
 
-def _judged_from_cache(root: Path, config: RunConfig, judges: list[JudgeSpec]) -> bool:
-    """Whether the finished run in `root` has every judgment of its samples in its judge cache."""
+def _judged_from_cache(root: Path, config: RunConfig, record: dict[str, Any], judges: list[JudgeSpec]) -> bool:
+    """Whether `root` holds this very run, finished, with every judgment of its samples in its judge cache.
+
+    "This very run": the same identity and `--limit` (a larger limit generates new responses,
+    which will need the server).
+    """
+    import json
+
     folder = RunFolder(root)
     if config.judge.backend != "openai" or not (folder.results.is_file() and folder.samples.is_file()):
+        return False
+    try:
+        previous = read_json(folder.run)
+    except EFTEvalError:
+        return False
+    if previous.get("identity") != json.loads(json.dumps(record["identity"])) or previous.get("limit") != config.limit:
         return False
     judge_config = _with_cache(config.judge, folder.judge_cache) if config.judge_cache_in_run else config.judge
     try:

@@ -177,6 +177,8 @@ def _judge_points(study: Study, points: Sequence[GridPoint], options: SweepOptio
                 pending[point.label] = submitted.estimate_usd or 0.0
                 say(f"sweep {study.name}: run {number}/{len(points)} {point.label}: {submitted}")
             except EFTEvalError as error:  # asked again below, when it may fit what is left
+                if _open_batches(options, point):  # some went out before the error: they may be billed
+                    pending[point.label] = getattr(error, "estimate_usd", None) or 0.0
                 say(f"sweep {study.name}: run {point.label} not submitted: {error}")
     failed: dict[str, str] = {}
     spent = 0.0  # what this sweep's runs paid for new answers
@@ -192,8 +194,21 @@ def _judge_points(study: Study, points: Sequence[GridPoint], options: SweepOptio
         except EFTEvalError as error:
             failed[point.label] = str(error)
             say(f"sweep {study.name}: run {point.label} failed: {error}")
+            # What it paid stays paid; batches it submitted may still be billed, up to their worst case.
+            spent += max(getattr(error, "spent_usd", 0.0), pending.get(point.label, 0.0))
         pending.pop(point.label, None)
     return failed
+
+
+def _open_batches(options: SweepOptions, point: GridPoint) -> bool:
+    """Whether the point's run folder records batches that were submitted and not collected."""
+    from eft_eval.judging._batch import BatchState
+
+    state = run_folder(options, point) / "judge-batches.json"
+    try:
+        return state.is_file() and bool(BatchState(state).open_batches())
+    except EFTEvalError:  # an unreadable record: its run says so when it resumes
+        return False
 
 
 def _run_point(point: GridPoint, options: SweepOptions, budget_spent: float = 0.0, submit_only: bool = False) -> Any:
