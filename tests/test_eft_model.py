@@ -208,3 +208,14 @@ def test_system_prompt_and_plain_template_rendering(tiny_family) -> None:
     assert model.component_for("ref").render(conversation) == "\n\nHuman: A\n\nAssistant: B\n\nHuman: C\n\nAssistant:"
     custom = EFTModel.from_spec(upscaled(tiny_family, ",base_format=Q: {query}\nA:"))
     assert custom.component_for("base").render("x {y}") == "Q: x {y}\nA:"
+
+
+def test_a_row_key_carries_its_seed_and_draws_what_seed_and_prompt_drew_before() -> None:
+    import hashlib
+
+    from eft_eval.models._sampling import seeded_key, uniform_at, uniform_for
+
+    # The stream every stored sample was drawn from: blake2b of "seed|prompt key|step".
+    before = (int.from_bytes(hashlib.blake2b(b"7|abc|3", digest_size=8).digest(), "little") >> 11) / float(1 << 53)
+    assert uniform_at(seeded_key(7, "abc"), 3) == uniform_for(7, "abc", 3) == before
+    assert uniform_at(seeded_key(8, "abc"), 3) != before

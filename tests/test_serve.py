@@ -164,6 +164,28 @@ def test_concurrent_async_requests_are_batched_and_each_equals_generate(server: 
     assert server.engine.largest_batch > 1
 
 
+def test_sampled_choices_and_requests_with_different_seeds_share_a_batch(server: ThreadServer, model: Any) -> None:
+    """`n` choices (seed + i) and requests with their own seeds decode together, each as `generate`
+    with its seed would: randomness is per (seed, prompt, step), not per batch."""
+    seeds = [5, 21, 8, 13, 2, 34]
+
+    async def ask_all() -> list[Any]:
+        async with openai.AsyncOpenAI(base_url=server.v1, api_key="unused", max_retries=0) as aclient:
+            return list(await asyncio.gather(*(
+                aclient.chat.completions.create(model="eft", messages=[{"role": "user", "content": q}],
+                                                max_tokens=8, temperature=0.9, seed=seed, n=2)
+                for q, seed in zip(QUERIES, seeds)
+            )))
+
+    batches_before = server.engine.batches
+    responses = asyncio.run(ask_all())
+    batches = server.engine.batches - batches_before
+    expected = [[model.generate([q], max_new_tokens=8, do_sample=True, temperature=0.9, seed=seed + i)[0].text
+                 for i in range(2)] for q, seed in zip(QUERIES, seeds)]
+    assert [[c.message.content for c in r.choices] for r in responses] == expected
+    assert batches < len(QUERIES)  # 12 rows with 12 seeds: before, 12 batches of one
+
+
 def test_requests_with_different_lengths_and_greedy_seeds_share_a_batch(server: ThreadServer, model: Any) -> None:
     """Each row ends at its own max_tokens inside a longer batch; a seed does not split greedy rows."""
     lengths = [3, 9, 5, 12, 1, 7]

@@ -45,6 +45,7 @@ _EXPORTS = {
     "resolve_preset": "_presets",
     "SamplingConfig": "_sampling",
     "prompt_key": "_sampling",
+    "seeded_key": "_sampling",
     "continuation_logprobs": "_scoring",
     "DEFAULT_PLAIN_TEMPLATE": "_spec",
     "ComponentSpec": "_spec",
@@ -99,6 +100,7 @@ __all__ = [
     "prompt_key",
     "resolve_preset",
     "save_tiny_family",
+    "seeded_key",
     "speculative_decoder",
     "split_compact",
     "tiny_llama",
@@ -135,7 +137,7 @@ if TYPE_CHECKING:
         preset_names,
         resolve_preset,
     )
-    from eft_eval.models._sampling import SamplingConfig, prompt_key
+    from eft_eval.models._sampling import SamplingConfig, prompt_key, seeded_key
     from eft_eval.models._scoring import continuation_logprobs
     from eft_eval.models._spec import (
         DEFAULT_PLAIN_TEMPLATE,

@@ -166,7 +166,8 @@ def decode(
 ) -> list[Generation]:
     """Generate for one batch. `compose` maps the streams' log-probs to the EFT log-probs.
 
-    `keys` identify each row's prompt for reproducible randomness (see `_sampling.uniform_for`).
+    `keys` are the rows' `_sampling.seeded_key`s (seed and prompt): reproducible randomness per row,
+    whatever its batch mates and their seeds.
     """
     outputs = RowOutputs(len(keys), eos_ids, config, detokenize)
     active = list(range(len(keys)))  # original row index of each live row, in cache order

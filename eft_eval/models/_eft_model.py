@@ -28,7 +28,7 @@ from eft_eval.models._components import (
 )
 from eft_eval.models._compose import compose_logprobs
 from eft_eval.models._decoding import ComponentStream, Generation, StepComposer, decode
-from eft_eval.models._sampling import SamplingConfig, prompt_key
+from eft_eval.models._sampling import SamplingConfig, prompt_key, seeded_key
 from eft_eval.models._scoring import continuation_logprobs
 from eft_eval.models._spec import EFTSpec, delta_roles, parse_spec
 from eft_eval.models._speculative import (
@@ -211,8 +211,8 @@ class EFTModel:
                 for c, ids in zip(self.forward_components, prompt_ids)
             ]
             composer = self.compose if weights is None else _row_composer(self, weights[batch])
-            outputs = decoder(streams, composer, config, [keys[i] for i in batch], self.eos_token_ids,
-                             self.detokenize)
+            row_keys = [seeded_key(config.seed, keys[i]) for i in batch]
+            outputs = decoder(streams, composer, config, row_keys, self.eos_token_ids, self.detokenize)
             for i, output in zip(batch, outputs):
                 results[i] = output
             if bar is not None:

@@ -67,10 +67,21 @@ def prompt_key(prompt: object) -> str:
     return hashlib.sha256(repr(prompt).encode()).hexdigest()[:16]
 
 
+def seeded_key(seed: int, key: str) -> str:
+    """A row's randomness key: its seed and its prompt's key. The decoders take these, so rows with
+    different seeds can share a batch (`uniform_at(seeded_key(s, k), t) == uniform_for(s, k, t)`)."""
+    return f"{seed}|{key}"
+
+
+def uniform_at(row_key: str, step: int) -> float:
+    """A uniform number in [0, 1) that depends only on (row key, time step)."""
+    digest = hashlib.blake2b(f"{row_key}|{step}".encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "little") >> 11) / float(1 << 53)
+
+
 def uniform_for(seed: int, key: str, step: int) -> float:
     """A uniform number in [0, 1) that depends only on (seed, prompt key, time step)."""
-    digest = hashlib.blake2b(f"{seed}|{key}|{step}".encode(), digest_size=8).digest()
-    return (int.from_bytes(digest, "little") >> 11) / float(1 << 53)
+    return uniform_at(seeded_key(seed, key), step)
 
 
 def sample_with_uniforms(logprobs: torch.Tensor, uniforms: Sequence[float]) -> torch.Tensor:
@@ -90,6 +101,7 @@ def choose_next_tokens(
 ) -> torch.Tensor:
     """Next token per row: argmax when greedy, else a reproducible sample after filtering.
 
+    `keys` are the rows' `seeded_key`s (each row's own seed; `config.seed` is not read here).
     `step` is the time step of every row, or one step per row (a speculative decoder verifies rows
     that stand at different steps).
     """
@@ -97,4 +109,4 @@ def choose_next_tokens(
         return composed.argmax(dim=-1)
     steps = [step] * len(keys) if isinstance(step, int) else list(step)
     filtered = filter_for_sampling(composed, config.temperature, config.top_p, config.top_k)
-    return sample_with_uniforms(filtered, [uniform_for(config.seed, key, s) for key, s in zip(keys, steps)])
+    return sample_with_uniforms(filtered, [uniform_at(key, s) for key, s in zip(keys, steps)])

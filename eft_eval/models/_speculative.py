@@ -13,8 +13,8 @@ One round, per batch of rows that each hold one *pending* token (chosen, not yet
 
 Two ways to choose "the true token" (`mode`):
 
-- `exact`: with the same per-(seed, prompt, step) uniform as plain decoding (`uniform_for(seed, key,
-  t)`) or the argmax, so the output is token-for-token the plain decoder's; the draft samples with
+- `exact`: with the same per-(seed, prompt, step) uniform as plain decoding (`uniform_at(row key,
+  t)`, the row key holding seed and prompt) or the argmax, so the output is token-for-token the plain decoder's; the draft samples with
   that same uniform, so it agrees whenever its inverse CDF lands on the same token.
 - `rejection`: speculative sampling (Leviathan et al. 2023; Chen et al. 2023): the draft samples
   from its own filtered conditional q, the token is accepted with probability min(1, p/q) and on
@@ -56,7 +56,7 @@ from eft_eval.models._sampling import (
     choose_next_tokens,
     filter_for_sampling,
     sample_with_uniforms,
-    uniform_for,
+    uniform_at,
 )
 
 SpeculativeMode = Literal["exact", "rejection"]
@@ -178,7 +178,7 @@ def _verify_rejection(
     p_draft = p.gather(-1, drafts.unsqueeze(-1)).squeeze(-1)
     q_draft = q.gather(-1, drafts.unsqueeze(-1)).squeeze(-1)
     # Distinct keys give independent uniforms and leave the plain decoder's stream untouched.
-    accept_u = torch.tensor([uniform_for(config.seed, k + "#accept", s) for k, s in zip(keys, steps)],
+    accept_u = torch.tensor([uniform_at(k + "#accept", s) for k, s in zip(keys, steps)],
                             dtype=torch.float64, device=p.device)
     accepted = accept_u * q_draft < p_draft  # u < p/q without dividing by a tiny q
     residual = (p - q).clamp_(min=0)
@@ -186,7 +186,7 @@ def _verify_rejection(
     # draw from p is correct.
     residual = torch.where(residual.sum(-1, keepdim=True) > 0, residual, p)
     corrections = sample_with_uniforms(
-        residual.log(), [uniform_for(config.seed, k + "#residual", s) for k, s in zip(keys, steps)]
+        residual.log(), [uniform_at(k + "#residual", s) for k, s in zip(keys, steps)]
     )
     return torch.where(accepted, drafts, corrections), accepted
 

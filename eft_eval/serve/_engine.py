@@ -1,8 +1,8 @@
 """The batching engine: a queue of rows feeding the batched, KV-cached EFT decoder on one thread.
 
 Each choice of each request is one *row*. The decoder thread takes the oldest waiting row and every
-other waiting row the sampler treats alike (`Row.batch_key`: lengths and stop strings may differ,
-greedy rows ignore seeds), up to `max_batch_size`, and decodes them as one batch with
+other waiting row the sampler treats alike (`Row.batch_key`: lengths, stop strings and seeds may
+differ), up to `max_batch_size`, and decodes them as one batch with
 `decoding.decode` (or the speculative decoder), ending each row at its own stop string or length.
 Rows that finish leave the batch at once and their answer goes out then; rows that arrive
 meanwhile wait for the next batch. A row whose client went away is cancelled at the next step. Randomness is per (seed, prompt, step), so a row
@@ -34,6 +34,7 @@ from eft_eval.models import (
     Generation,
     SamplingConfig,
     decode,
+    seeded_key,
 )
 
 if TYPE_CHECKING:
@@ -104,10 +105,11 @@ class Row:
 
     @property
     def batch_key(self) -> tuple[SamplingConfig, bool]:
-        """Rows decode together when the decoder treats them alike. Their lengths and stop strings
-        may differ (the engine ends each row itself), and an argmax has no seed, temperature or top-p."""
+        """Rows decode together when the decoder treats them alike. Their lengths, stop strings and
+        seeds may differ (the engine ends each row itself; each row samples with its own seed), and
+        an argmax has no temperature or top-p."""
         config = SamplingConfig() if self.config.greedy else self.config
-        return dataclasses.replace(config, max_new_tokens=1, stop=()), self.ignore_eos
+        return dataclasses.replace(config, max_new_tokens=1, stop=(), seed=0), self.ignore_eos
 
     @property
     def wants_tokens(self) -> bool:
@@ -301,8 +303,9 @@ class BatchEngine:
                     stop_now.append(index)
             return stop_now
 
-        generations = self._decoder(streams, model.compose, config, [row.key for row in batch], eos_ids,
-                                    self.detokenize, on_step=on_step)
+        row_keys = [seeded_key(row.config.seed, row.key) for row in batch]  # each row its own seed
+        generations = self._decoder(streams, model.compose, config, row_keys, eos_ids, self.detokenize,
+                                    on_step=on_step)
         for index, (row, generation) in enumerate(zip(batch, generations)):
             if index not in reported:
                 row.sink(DoneEvent(generation))
