@@ -50,6 +50,16 @@ def read_json(path: Path) -> Any:
         raise EFTEvalError(f"{path}: not valid JSON ({error})") from None
 
 
+def read_json_object(path: Path, missing_ok: bool = False) -> dict[str, Any]:
+    """A JSON file that must hold an object; with `missing_ok`, `{}` when there is no such file."""
+    if missing_ok and not Path(path).is_file():
+        return {}
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise EFTEvalError(f"{path}: must hold a JSON object")
+    return data
+
+
 def _open_lines(path: Path) -> io.BufferedIOBase:
     """`path` opened for reading bytes; `.gz` files are decompressed (as `--data-files` reads them)."""
     if path.is_dir():

@@ -18,12 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import iter_jsonl, read_json
+from eft_eval.fileio import iter_jsonl, read_json_object
+from eft_eval.pipeline._outputs import RESULTS_FILE, RUN_FILE, SAMPLES_FILE
 from eft_eval.stats import STATUSES
-
-RUN_FILE = "run.json"
-SAMPLES_FILE = "samples.jsonl"
-RESULTS_FILE = "results.json"
 
 
 @dataclass(frozen=True)
@@ -194,19 +191,10 @@ def load_run(path: str | Path, label: str | None = None, include_paths: Sequence
     rows = [record for _, record in iter_jsonl(samples)]
     if not rows:
         raise EFTEvalError(f"{samples}: holds no samples")
-    run = _json_object(folder / RUN_FILE) if samples.name == SAMPLES_FILE else {}
-    results = _json_object(folder / RESULTS_FILE) if samples.name == SAMPLES_FILE else {}
+    run = read_json_object(folder / RUN_FILE, missing_ok=True) if samples.name == SAMPLES_FILE else {}
+    results = read_json_object(folder / RESULTS_FILE, missing_ok=True) if samples.name == SAMPLES_FILE else {}
     name = label or (folder.name if samples.name == SAMPLES_FILE else samples.stem)
     return LoadedRun(name, path, rows, run, results, tuple(include_paths), labelled=label is not None)
-
-
-def _json_object(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise EFTEvalError(f"{path}: must hold a JSON object")
-    return data
 
 
 def load_runs(paths: Mapping[str, str | Path] | Sequence[str | Path], include_paths: Sequence[str] = ()) -> list[LoadedRun]:

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import LOCK_FILE, iter_jsonl, write_json
-from eft_eval.fileio import read_json as _read_any_json
+from eft_eval.fileio import LOCK_FILE, iter_jsonl, read_json_object, write_json
 
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -86,8 +85,8 @@ def open_run_folder(root: str | Path, record: dict[str, Any]) -> RunFolder:
     folder = RunFolder(Path(root))
     previous: dict[str, Any] | None = None
     if folder.run.is_file():
-        previous = read_json(folder.run)
-        differences = _differences(previous.get("identity", {}), record["identity"])
+        previous = read_json_object(folder.run)
+        differences = identity_differences(previous, record)
         # A run that stopped before its first generation (a model that failed to load) has nothing
         # to mix with: its folder is taken over.
         if differences and _holds_results(folder):
@@ -125,6 +124,11 @@ def _holds_results(folder: RunFolder) -> bool:
     return folder.samples.exists() or (folder.generations.exists() and folder.generations.stat().st_size > 0)
 
 
+def identity_differences(previous_run: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    """What differs between the `identity` of a folder's run.json and that of `record` (empty: the same run)."""
+    return _differences(previous_run.get("identity", {}), record["identity"])
+
+
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:
     """`key.path: old in the folder, new now` for each differing leaf (compared as JSON)."""
     old, new = json.loads(json.dumps(old, default=str)), json.loads(json.dumps(new, default=str))
@@ -143,17 +147,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    data = _read_any_json(path)
-    if not isinstance(data, dict):
-        raise EFTEvalError(f"{path} must hold a JSON object")
-    return data
-
-
 def read_samples(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise EFTEvalError(f"{path} does not exist (run `eft-eval run` first)")
     return [record for _, record in iter_jsonl(path)]
 
 
-__all__ = ["RunFolder", "check_run_folder", "file_digest", "now", "open_run_folder", "read_json", "read_samples", "versions"]
+__all__ = ["RunFolder", "check_run_folder", "file_digest", "identity_differences", "now", "open_run_folder",
+           "read_samples", "versions"]

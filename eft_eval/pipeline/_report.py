@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import iter_jsonl, write_json
+from eft_eval.fileio import iter_jsonl, read_json_object, write_json
 from eft_eval.judging import load_judges
 from eft_eval.locking import lock_folder
-from eft_eval.pipeline._outputs import RunFolder, now, read_json, read_samples
+from eft_eval.pipeline._outputs import RunFolder, now, read_samples
 from eft_eval.stats import STATUSES, summarize_samples
 
 
@@ -19,7 +19,7 @@ def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[s
     """Recompute DIR/results.json from DIR/samples.jsonl; other keys of results.json are kept."""
     folder = RunFolder(Path(root))
     rows = read_judged_samples(folder.samples)
-    run = read_json(folder.run) if folder.run.is_file() else {}
+    run = read_json_object(folder.run, missing_ok=True)
     names = list(run.get("judges") or dict.fromkeys(name for row in rows for name in row.get("judgments") or {}))
     judges = load_judges(names, list(include_paths)) if names else []
     for old, spec in zip(dict.fromkeys(names), judges):
@@ -27,7 +27,7 @@ def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[s
             for row in rows:
                 if old in (row.get("judgments") or {}) and spec.name not in row["judgments"]:
                     row["judgments"][spec.name] = row["judgments"].pop(old)
-    previous = read_json(folder.results) if folder.results.is_file() else {}
+    previous = read_json_object(folder.results, missing_ok=True)
     results = {
         **previous,
         "task": run.get("task") or rows[0].get("task"),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import iter_jsonl, write_json, write_jsonl
+from eft_eval.fileio import iter_jsonl, read_json_object, write_json, write_jsonl
 from eft_eval.judging import (
     QUERY_FIELDS,
     JudgeConfig,
@@ -38,9 +38,9 @@ from eft_eval.pipeline._outputs import (
     RunFolder,
     check_run_folder,
     file_digest,
+    identity_differences,
     now,
     open_run_folder,
-    read_json,
     versions,
 )
 from eft_eval.pipeline._store import read_generations
@@ -340,16 +340,14 @@ def _judged_from_cache(root: Path, config: RunConfig, record: dict[str, Any], ju
     "This very run": the same identity and `--limit` (a larger limit generates new responses,
     which will need the server).
     """
-    import json
-
     folder = RunFolder(root)
     if config.judge.backend != "openai" or not (folder.results.is_file() and folder.samples.is_file()):
         return False
     try:
-        previous = read_json(folder.run)
+        previous = read_json_object(folder.run)
     except EFTEvalError:
         return False
-    if previous.get("identity") != json.loads(json.dumps(record["identity"])) or previous.get("limit") != config.limit:
+    if identity_differences(previous, record) or previous.get("limit") != config.limit:
         return False
     judge_config = _with_cache(config.judge, folder.judge_cache) if config.judge_cache_in_run else config.judge
     try:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import iter_jsonl, read_json
+from eft_eval.fileio import iter_jsonl, read_json_object
+from eft_eval.pipeline._outputs import RESULTS_FILE, RUN_FILE, SAMPLES_FILE
 
-SAMPLES_FILE = "samples.jsonl"
 SWEEP_FILE = "sweep.json"
 ANALYSIS_FILES = ("frontier", "scaling", "top_p", "compare", "agreement")
 """`<name>.json` files written by `eft-eval analyze` / `sweep` (docs/formats.md)."""
@@ -70,26 +70,17 @@ def load_run(root: Path, label: str | None = None) -> RunData:
         results: dict[str, Any] = {}
     else:
         samples_path, folder = root / SAMPLES_FILE, root
-        run = _optional_json(root / "run.json")
-        results = _optional_json(root / "results.json")
+        run = read_json_object(root / RUN_FILE, missing_ok=True)
+        results = read_json_object(root / RESULTS_FILE, missing_ok=True)
     samples = [record for _, record in iter_jsonl(samples_path)]
     return RunData(root=root, label=label or folder.name or str(root), run=run, results=results, samples=samples)
-
-
-def _optional_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise EFTEvalError(f"{path} must hold a JSON object")
-    return data
 
 
 def load_analyses(root: Path) -> dict[str, dict[str, Any]]:
     """`frontier.json`, `scaling.json`, ... present in `root` (analysis name -> contents)."""
     found = {}
     for name in ANALYSIS_FILES:
-        data = _optional_json(root / f"{name}.json")
+        data = read_json_object(root / f"{name}.json", missing_ok=True)
         if data:
             found[name] = data
     return found
@@ -114,12 +105,11 @@ def collect(paths: Sequence[str | Path]) -> ReportInputs:
                 _add_sweep(child, inputs)
         elif is_human_project(path):
             # The adjudication the study's last `human-study report` used, if any.
-            previous = _optional_json(path / "report" / "report.json")
+            previous = read_json_object(path / "report" / "report.json", missing_ok=True)
             adjudication = previous.get("adjudication")
             inputs.human_projects.append((path, Path(adjudication) if adjudication else None))
-        elif (path / "report.json").is_file() and _optional_json(path / "report.json").get("project"):
-            report = _optional_json(path / "report.json")  # a `human-study report` folder
-            adjudication = report.get("adjudication")
+        elif (report := read_json_object(path / "report.json", missing_ok=True)).get("project"):
+            adjudication = report.get("adjudication")  # a `human-study report` folder
             inputs.human_projects.append((Path(report["project"]), Path(adjudication) if adjudication else None))
         elif not _add_sweep(path, inputs):
             raise EFTEvalError(
@@ -132,7 +122,7 @@ def collect(paths: Sequence[str | Path]) -> ReportInputs:
 
 def _add_sweep(path: Path, inputs: ReportInputs) -> bool:
     """A sweep folder (`eft-eval sweep`): sweep.json, runs/<label>/, analysis/<kind>.json; False if empty."""
-    sweep = _optional_json(path / SWEEP_FILE)
+    sweep = read_json_object(path / SWEEP_FILE, missing_ok=True)
     runs = [load_run(child) for child in _sweep_runs(path, sweep)]
     inputs.runs += runs
     analyses = {**load_analyses(path), **(load_analyses(path / "analysis") if (path / "analysis").is_dir() else {})}
@@ -159,7 +149,7 @@ def run_folders_in(paths: Sequence[str | Path]) -> list[Path]:
         if path.is_dir() and is_run_folder(path):
             folders.append(path)
         elif path.is_dir():
-            folders += _sweep_runs(path, _optional_json(path / SWEEP_FILE))
+            folders += _sweep_runs(path, read_json_object(path / SWEEP_FILE, missing_ok=True))
     return folders
 
 
