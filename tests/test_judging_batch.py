@@ -286,9 +286,9 @@ def test_cancel_finds_a_batch_created_after_the_last_record(tmp_path: Path, monk
     out.mkdir()
     with BatchAPIFake(answer, per_poll=0) as api:
         client = openai.OpenAI(api_key="sk-fake", base_url=api.base_url)
-        uploaded = client.files.create(file=("x.jsonl", b'{"custom_id": "a", "method": "POST", "url": '
-                                             b'"/v1/chat/completions", "body": {"model": "m", "messages": []}}\n'),
-                                       purpose="batch")
+        line = json.dumps({"custom_id": "a", "method": "POST", "url": "/v1/chat/completions",
+                           "body": {"model": "m", "messages": []}}).encode() + b"\n"
+        uploaded = client.files.create(file=("x.jsonl", line), purpose="batch")
         batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions",
                                       completion_window="24h")
         (out / "judge-batches.json").write_text(json.dumps({"batches": [

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from eft_eval.judging._backends import BatchesSubmitted, JudgeBackend, RequestFailed, make_backend
+from eft_eval.judging._backends import (
+    BatchesSubmitted,
+    JudgeBackend,
+    RequestFailed,
+    make_backend,
+)
 from eft_eval.judging._cache import Completion, JudgeCache, cache_key
 from eft_eval.judging._config import JudgeConfig
 from eft_eval.judging._ledger import BudgetExceeded, CostLedger
