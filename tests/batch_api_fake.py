@@ -62,6 +62,8 @@ class BatchAPIFake:
         self.live_requests: list[dict[str, Any]] = []
         self.polls = 0
         self.events: list[tuple[str, str]] = []  # ("create" | "retrieve", batch id), in order
+        # Fault injection: an HTTP status (e.g. 500) for `GET /v1/batches/{id}` of the given batch, or None.
+        self.retrieve_status: Callable[[str], int | None] = lambda batch_id: None
         self._progress: dict[str, dict[str, Any]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -200,7 +202,10 @@ def _handler_for(api: BatchAPIFake) -> type[BaseHTTPRequestHandler]:
                 elif parts[1:2] == ["batches"] and len(parts) == 3 and parts[2] in api.batches:
                     api.polls += 1
                     api.events.append(("retrieve", parts[2]))
-                    self._send(200, api.advance(parts[2]))
+                    if (status := api.retrieve_status(parts[2])) is not None:
+                        self._send(status, {"error": {"message": f"scripted {status}", "type": "server_error"}})
+                    else:
+                        self._send(200, api.advance(parts[2]))
                 elif parts[1:] == ["batches"]:
                     data = sorted(api.batches.values(), key=lambda b: b["created_at"], reverse=True)
                     self._send(200, {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,

@@ -126,6 +126,13 @@ def test_the_environment_s_proxy_is_used_unless_no_proxy_exempts_the_host(
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert judge_one(recorder.url + "/v1", tmp_path / "direct", api_key="k")["status"] == "scored"
     assert recorder.seen[-1]["target"] == "/v1/chat/completions"
+    # A proxy URL that cannot be used stops the run with one line naming it (no retry could help).
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.corp:notaport")
+    asked = len(recorder.seen)
+    with pytest.raises(EFTEvalError, match=r"http://proxy\.corp:notaport is not a usable URL .*\*_PROXY"):
+        judge_one(recorder.url + "/v1", tmp_path / "bad", api_key="k", max_retries=3)
+    assert len(recorder.seen) == asked
 
 
 def test_a_private_certificate_authority_is_trusted_through_ssl_cert_file(tmp_path: Path,

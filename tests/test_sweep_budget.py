@@ -137,19 +137,26 @@ def jsonl_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
 
 
+def batch_sweeper(study: Path, tmp_path: Path, api: BatchAPIFake) -> Any:
+    """`sweep(out, budget)` in batch mode with $1 a prompt token (answers free), as `main` returns it."""
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("currency: USD\nper_tokens: 1000000\nmodels:\n  priced: {input: 1000000, output: 0}\n")
+
+    def sweep(out: Path, budget: float) -> int:
+        return main(["sweep", str(study), "--output", str(out), "--base-url", api.base_url, "--no-progress",
+                     "--judge-mode", "batch", "--batch-poll-interval", "0.01", "--judge-model", "priced",
+                     "--prices", str(prices), "--budget", repr(budget), "--max-retries", "0"])
+
+    return sweep
+
+
 def test_a_batch_sweep_counts_submitted_batches_against_the_budget_until_they_are_paid(
         tiny_family: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     study = write_study(tmp_path / "studies", tiny_family, run=RUN)
-    prices = tmp_path / "prices.yaml"
-    prices.write_text("currency: USD\nper_tokens: 1000000\nmodels:\n  priced: {input: 1000000, output: 0}\n")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     with BatchAPIFake(lambda body: "Reason: fine.\nScore: 5") as api:
-        def sweep(out: Path, budget: float) -> int:
-            return main(["sweep", str(study), "--output", str(out), "--base-url", api.base_url, "--no-progress",
-                         "--judge-mode", "batch", "--batch-poll-interval", "0.01", "--judge-model", "priced",
-                         "--prices", str(prices), "--budget", repr(budget)])
-
+        sweep = batch_sweeper(study, tmp_path, api)
         assert sweep(tmp_path / "calibration", 1e9) == 0
         costs = [cost(tmp_path / "calibration", label) for label in POINTS]
         # Room for the first two runs' worst cases, not for the third's on top: the third is
@@ -165,6 +172,33 @@ def test_a_batch_sweep_counts_submitted_batches_against_the_budget_until_they_ar
     assert "run alpha=1 not submitted: judging what is left" in err
     spent = [cost(tmp_path / "out", label)["new_usd"] for label in POINTS]
     assert spent == [c["new_usd"] for c in costs] and sum(spent) <= budget
+
+
+def test_a_batch_run_that_fails_after_submitting_still_counts_at_its_worst_case(
+        tiny_family: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The first run's batch is submitted, then the Batch API fails it on every poll (HTTP 500): the
+    run fails, but OpenAI may still bill that batch, so the third run must not spend its share."""
+    study = write_study(tmp_path / "studies", tiny_family, run=RUN)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
+    with BatchAPIFake(lambda body: "Reason: fine.\nScore: 5") as api:
+        sweep = batch_sweeper(study, tmp_path, api)
+        assert sweep(tmp_path / "calibration", 1e9) == 0
+        estimates = [cost(tmp_path / "calibration", label)["estimate_usd"] for label in POINTS]
+        # The first two runs' worst cases and a fifth of the third's: the third fits only if the
+        # failed first run's batch were forgotten (the second pays about half its estimate).
+        budget = estimates[0] + estimates[1] + 0.2 * estimates[2]
+        first = len(api.created_batches)
+        api.retrieve_status = lambda batch_id: 500 if api.created_batches.index(batch_id) == first else None
+        capsys.readouterr()
+        assert sweep(tmp_path / "out", budget) == 1
+        created = api.created_batches[first:]
+    err = capsys.readouterr().err
+    assert len(created) == 2  # the first two runs' batches; the third never fitted
+    assert "run alpha=0 failed: the Batch API refused a request (HTTP 500" in err
+    assert (tmp_path / "out" / "runs" / POINTS[1] / "results.json").is_file()
+    assert "run alpha=1 failed: judging what is left (2 requests not in the cache)" in err
+    assert not (tmp_path / "out" / "runs" / POINTS[2] / "results.json").exists()
 
 
 def test_what_a_failed_run_paid_or_submitted_still_counts_against_the_sweep_s_budget(
