@@ -17,6 +17,10 @@ BatchFallback = Literal["batch", "live"]
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+BATCH_STATE_FILE = "judge-batches.json"
+"""The record of submitted Batch API batches (`--judge-mode batch`), in an output or run folder."""
+
+
 def default_cache_path() -> Path:
     """`$EFT_EVAL_CACHE_DIR/judge-cache.sqlite`, else `~/.cache/eft-eval/judge-cache.sqlite`."""
     folder = os.environ.get("EFT_EVAL_CACHE_DIR") or Path.home() / ".cache" / "eft-eval"
@@ -116,7 +120,7 @@ class JudgeConfig:
         if self.batch_state is not None:
             return self.batch_state
         folder = self.cache_path.parent if self.cache_path is not None else default_cache_path().parent
-        return folder / "judge-batches.json"
+        return folder / BATCH_STATE_FILE
 
     def resolved_base_url(self) -> str | None:
         return self.base_url or os.environ.get("OPENAI_BASE_URL") or None

@@ -9,7 +9,7 @@ from typing import Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json, write_jsonl
-from eft_eval.judging._config import JudgeConfig
+from eft_eval.judging._config import BATCH_STATE_FILE, JudgeConfig
 from eft_eval.judging._engine import (
     JudgeItem,
     count_uncached,
@@ -49,7 +49,7 @@ def judge_files(
     if output.exists() and not output.is_dir():
         raise EFTEvalError(f"{output}: --output must be a folder, not a file")
     if config.mode == "batch" and config.batch_state is None:  # the batch record lives with the output
-        config = dataclasses.replace(config, batch_state=output / "judge-batches.json")
+        config = dataclasses.replace(config, batch_state=output / BATCH_STATE_FILE)
     if config.batch_cancel:
         from eft_eval.judging._batch import cancel_batches
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import LOCK_FILE, iter_jsonl, read_json_object, write_json
+from eft_eval.judging._config import BATCH_STATE_FILE
 
 RUN_FILE = "run.json"
 SAMPLES_FILE = "samples.jsonl"
@@ -44,6 +45,7 @@ class RunFolder:
         self.results = self.root / RESULTS_FILE
         self.generations = self.root / GENERATIONS_FILE
         self.judge_cache = self.root / JUDGE_CACHE_FILE
+        self.batch_state = self.root / BATCH_STATE_FILE
 
 
 def versions() -> dict[str, str]:

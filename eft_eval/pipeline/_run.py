@@ -147,7 +147,7 @@ def _generate_and_judge(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, ju
     if judge_config.mode == "batch" and judge_config.batch_state is None:  # re-attached by a re-run
         import dataclasses
 
-        judge_config = dataclasses.replace(judge_config, batch_state=folder.root / "judge-batches.json")
+        judge_config = dataclasses.replace(judge_config, batch_state=folder.batch_state)
     if judge_config.batch_cancel:  # --judge-mode batch --cancel: nothing is generated or judged
         from eft_eval.judging._batch import cancel_batches
 

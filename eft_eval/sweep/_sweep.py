@@ -28,6 +28,7 @@ from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json
 from eft_eval.judging import BatchesSubmitted, JudgeConfig
 from eft_eval.locking import lock_folder
+from eft_eval.pipeline._outputs import RunFolder
 from eft_eval.sweep._study import GridPoint, Study
 
 logger = logging.getLogger(__name__)
@@ -146,8 +147,7 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
         if not analyze_only:
             generate_all(points, options, say)
             failed = _judge_points(study, points, options, say)
-        finished = [p.label for p in study.points if (run_folder(options, p) / "results.json").is_file()]
-        missing = [p.label for p in study.points if p.label not in finished]
+        finished, missing = _finished_and_missing(study, options)
         say(f"sweep {study.name}: {len(finished)}/{len(study.points)} runs finished"
             + (f"; missing: {', '.join(missing)}" if missing else ""))
         analysis = None
@@ -204,7 +204,7 @@ def _open_batches(options: SweepOptions, point: GridPoint) -> bool:
     """Whether the point's run folder records batches that were submitted and not collected."""
     from eft_eval.judging._batch import BatchState
 
-    state = run_folder(options, point) / "judge-batches.json"
+    state = RunFolder(run_folder(options, point)).batch_state
     try:
         return state.is_file() and bool(BatchState(state).open_batches())
     except EFTEvalError:  # an unreadable record: its run says so when it resumes
@@ -235,7 +235,7 @@ def _cancel_batches(study: Study, points: Sequence[GridPoint], options: SweepOpt
     cancelled: list[str] = []
     failed: dict[str, str] = {}
     for point in points:
-        if not (run_folder(options, point) / "judge-batches.json").is_file():
+        if not RunFolder(run_folder(options, point)).batch_state.is_file():
             continue
         try:
             cancelled += _run_point(point, options).results.get("cancelled_batches", [])
@@ -243,9 +243,14 @@ def _cancel_batches(study: Study, points: Sequence[GridPoint], options: SweepOpt
             failed[point.label] = str(error)
             say(f"sweep {study.name}: cancelling the batches of {point.label} failed: {error}")
     say(f"sweep {study.name}: cancelled {len(cancelled)} batch(es)" + (f": {', '.join(cancelled)}" if cancelled else ""))
-    finished = [p.label for p in study.points if (run_folder(options, p) / "results.json").is_file()]
-    return SweepResult(finished=finished, missing=[p.label for p in study.points if p.label not in finished],
-                       failed=failed, analysis=None)
+    finished, missing = _finished_and_missing(study, options)
+    return SweepResult(finished=finished, missing=missing, failed=failed, analysis=None)
+
+
+def _finished_and_missing(study: Study, options: SweepOptions) -> tuple[list[str], list[str]]:
+    """Labels of the grid points whose run wrote its results, and of the others."""
+    finished = [p.label for p in study.points if RunFolder(run_folder(options, p)).results.is_file()]
+    return finished, [p.label for p in study.points if p.label not in finished]
 
 
 # -- analysis --------------------------------------------------------------------------------------
