@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.redact import client_url_and_headers, url_without_userinfo
+from eft_eval.redact import client_url_and_headers
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -49,7 +49,7 @@ class ChatCompletionsClient:
     """
 
     def __init__(self, base_url: str | None, api_key: str, timeout: float, max_connections: int) -> None:
-        # `http://user:password@host` becomes a basic-auth header (redact.client_url_and_headers).
+        # `http://user:password@host` becomes a basic-auth header, so `self.url` holds no credentials.
         url, auth_headers = client_url_and_headers(base_url or DEFAULT_BASE_URL)
         assert url is not None
         parts = urlsplit(url)  # the path goes before a query (`...?api-version=...`), not after it
@@ -87,7 +87,7 @@ class ChatCompletionsClient:
             raise ConnectionFailure(f"no answer within {self.timeout:g} s (--timeout)") from None
         except aiohttp.ClientConnectorCertificateError as error:  # other TLS errors may pass: retried
             raise EFTEvalError(
-                f"cannot verify the judge server's certificate at {url_without_userinfo(self.url)} "
+                f"cannot verify the judge server's certificate at {self.url} "
                 f"({error.certificate_error}); if it uses a private certificate authority, point SSL_CERT_FILE "
                 "at its certificate"
             ) from None
