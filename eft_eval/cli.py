@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from eft_eval import __version__
 from eft_eval.errors import EFTEvalError
-from eft_eval.subcommands import register_modules
+from eft_eval.subcommands import CommandParser, register_modules
 
 # Modules exposing `register(subparsers)`; each adds its sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -32,7 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="eft-eval",
         description="Evaluate emulated fine-tuning (EFT) language models.",
     )

@@ -8,9 +8,24 @@ the packages' `commands.py`).
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from collections.abc import Sequence
 from typing import Any
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of every `eft-eval` command and sub-command: long options only as written.
+
+    argparse expands any unique prefix of a long option by default, so `judge --model gpt-4o`
+    silently meant `--model-label` and the judge model stayed the default. Abbreviations are off
+    whatever the caller asks; `add_subparsers` builds sub-parsers of the parent's class, so every
+    level of the command tree inherits this.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
 
 def register_modules(subparsers: Any, modules: Sequence[str]) -> None:
@@ -26,4 +41,4 @@ def register_group(subparsers: Any, name: str, help: str, dest: str, modules: Se
     register_modules(group, modules)
 
 
-__all__ = ["register_group", "register_modules"]
+__all__ = ["CommandParser", "register_group", "register_modules"]
