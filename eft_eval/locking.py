@@ -17,11 +17,13 @@ command, start time).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import shlex
 import socket
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +38,10 @@ from eft_eval.redact import redacted_argv
 
 class FolderLockedError(EFTEvalError):
     """Another live process holds the folder's lock."""
+
+
+class FolderNotWritableError(EFTEvalError):
+    """The lock file cannot be created or opened for writing: a read-only folder or mount."""
 
 
 def _holder_text(lock_path: Path) -> str:
@@ -59,6 +65,39 @@ def _command_line(what: str) -> str:
     return shlex.join(redacted_argv([program, *sys.argv[1:]]))
 
 
+# Errors meaning "this process may not write here": a read-only mount, or permissions.
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _open_lock_file(lock_path: Path) -> int:
+    """The lock file opened for writing, never through a symbolic link and only if it is a regular
+    file with one name: anyone who can create files in a shared folder could otherwise point it at
+    a file of the next user's, which taking the lock would truncate."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK
+    try:
+        fd = os.open(lock_path, flags, 0o666)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _not_a_lock(lock_path, "is a symbolic link") from None
+        if error.errno == errno.EISDIR:
+            raise _not_a_lock(lock_path, "is a folder") from None
+        if error.errno in _NOT_WRITABLE:
+            raise FolderNotWritableError(f"{lock_path}: cannot open the lock file ({error.strerror})") from None
+        raise EFTEvalError(f"{lock_path}: cannot open the lock file ({error.strerror})") from None
+    info = os.fstat(fd)
+    why = "is not a regular file" if not stat.S_ISREG(info.st_mode) else (
+        "has other names (hard links)" if info.st_nlink != 1 else None)
+    if why:
+        os.close(fd)
+        raise _not_a_lock(lock_path, why)
+    return fd
+
+
+def _not_a_lock(lock_path: Path, why: str) -> EFTEvalError:
+    return EFTEvalError(f"{lock_path}: {why}, not a lock file eft-eval wrote; refusing to write through it: "
+                        "remove it (or choose another output folder)")
+
+
 @contextmanager
 def lock_folder(folder: Path, what: str) -> Iterator[Path]:
     """Hold an exclusive lock on `folder` (created if missing) for the `with` block.
@@ -75,10 +114,7 @@ def lock_folder(folder: Path, what: str) -> Iterator[Path]:
     except OSError as error:
         raise EFTEvalError(f"{folder}: cannot create the folder ({error.strerror})") from None
     lock_path = folder / LOCK_FILE
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as error:
-        raise EFTEvalError(f"{lock_path}: cannot open the lock file ({error.strerror})") from None
+    fd = _open_lock_file(lock_path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,0 +1,74 @@
+"""Files a command can overwrite: lock files through symlinks, outputs that are inputs, foreign run
+folders, names that decide paths, half-written projects, read-only archives. Each refusal is one
+line and leaves every file as it was."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai_servers import LoopbackServer
+from test_judging_cli import answer, write_jsonl
+
+from eft_eval.cli import main
+from eft_eval.errors import EFTEvalError
+from eft_eval.locking import LOCK_FILE, lock_folder
+
+VICTIM_TEXT = "precious data of another user\n"
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("eft-eval: error: "), err
+    return err
+
+
+def judge_argv(source: Path, out: Path, base_url: str, *extra: str) -> list[str]:
+    return ["judge", "--input", str(source), "--judges", "factuality", "--output", str(out), "--base-url", base_url,
+            "--no-progress", *extra]
+
+
+@pytest.fixture()
+def judge_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("EFT_EVAL_CACHE_DIR", str(tmp_path / "cache"))
+    return write_jsonl(tmp_path / "in.jsonl", [{"query": f"Q{i}?", "response": f"A{i}."} for i in range(3)])
+
+
+# -- the lock file -------------------------------------------------------------------------------
+
+def test_judge_never_writes_through_a_symlinked_lock_file(
+    judge_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text(VICTIM_TEXT)
+    out = tmp_path / "shared-out"
+    out.mkdir()
+    (out / LOCK_FILE).symlink_to(victim)
+    with LoopbackServer(answer) as server:
+        assert main(judge_argv(judge_env, out, server.base_url)) == 2
+    err = one_line_error(capsys)
+    assert f"{out / LOCK_FILE}: is a symbolic link" in err and "remove it" in err
+    assert victim.read_text() == VICTIM_TEXT
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]
+
+
+@pytest.mark.parametrize("kind", ["hardlink", "fifo", "folder"])
+def test_a_lock_path_that_is_not_a_plain_file_of_its_own_is_refused(tmp_path: Path, kind: str) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text(VICTIM_TEXT)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    lock = folder / LOCK_FILE
+    {"hardlink": lambda: os.link(victim, lock), "fifo": lambda: os.mkfifo(lock),
+     "folder": lambda: lock.mkdir()}[kind]()
+    with pytest.raises(EFTEvalError, match=r"refusing to write through it") as caught, \
+            lock_folder(folder, "eft-eval judge"):
+        pass
+    assert len(str(caught.value).splitlines()) == 1
+    assert victim.read_text() == VICTIM_TEXT
