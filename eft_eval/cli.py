@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("eft-eval: interrupted; finished work is kept, re-run the same command to resume", file=sys.stderr)
         return 130
     except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:  # a path the user chose: theirs to shorten
+            print(f"eft-eval: error: {_name_too_long(error)}", file=sys.stderr)
+            return 2
         # A full disk or quota is the user's to fix, not a bug: one line (files are written
         # atomically or append-only, so what was finished is intact). Other OSErrors stay loud.
         if error.errno not in (errno.ENOSPC, errno.EDQUOT):
@@ -72,6 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
               "same command to resume", file=sys.stderr)
         return 2
     return int(result or 0)
+
+
+def _name_too_long(error: OSError) -> str:
+    """One line naming the path whose name (or one of its folders' names) the file system refuses."""
+    where = f"{error.filename}: " if error.filename else ""
+    return (f"{where}file name too long for this file system (most allow 255 bytes per name; files are "
+            "written through a temporary name about 16 bytes longer): choose a shorter name")
 
 
 if __name__ == "__main__":

@@ -72,3 +72,21 @@ def test_a_lock_path_that_is_not_a_plain_file_of_its_own_is_refused(tmp_path: Pa
         pass
     assert len(str(caught.value).splitlines()) == 1
     assert victim.read_text() == VICTIM_TEXT
+
+
+# -- names the file system refuses ---------------------------------------------------------------
+
+def test_an_output_name_longer_than_the_file_system_allows_is_one_line(
+    judge_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long_folder = tmp_path / ("n" * 300)
+    with LoopbackServer(answer) as server:
+        assert main(judge_argv(judge_env, long_folder, server.base_url)) == 2
+    err = one_line_error(capsys)
+    assert str(long_folder) in err and "file name too long" in err and "choose a shorter name" in err
+
+    # A name that fits, but not with the temporary name it is written through: the user's path is named.
+    html = tmp_path / ("r" * 250 + ".html")
+    assert main(["report", str(judge_env), "--html", str(html)]) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"eft-eval: error: {html}: file name too long") and ".tmp" not in err
