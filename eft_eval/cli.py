@@ -66,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if error.errno == errno.ENAMETOOLONG:  # a path the user chose: theirs to shorten
             print(f"eft-eval: error: {_name_too_long(error)}", file=sys.stderr)
             return 2
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and error.filename:
+            print(f"eft-eval: error: {error.filename}: {error.strerror} (check its permissions, or choose a path "
+                  "you can write; files already finished are kept)", file=sys.stderr)
+            return 2
         # A full disk or quota is the user's to fix, not a bug: one line (files are written
         # atomically or append-only, so what was finished is intact). Other OSErrors stay loud.
         if error.errno not in (errno.ENOSPC, errno.EDQUOT):

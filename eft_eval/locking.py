@@ -65,8 +65,8 @@ def _command_line(what: str) -> str:
     return shlex.join(redacted_argv([program, *sys.argv[1:]]))
 
 
-# Errors meaning "this process may not write here": a read-only mount, or permissions.
-_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+"""`OSError.errno` values meaning "this process may not write here": a read-only mount, or permissions."""
 
 
 def _open_lock_file(lock_path: Path) -> int:
@@ -81,7 +81,7 @@ def _open_lock_file(lock_path: Path) -> int:
             raise _not_a_lock(lock_path, "is a symbolic link") from None
         if error.errno == errno.EISDIR:
             raise _not_a_lock(lock_path, "is a folder") from None
-        if error.errno in _NOT_WRITABLE:
+        if error.errno in NOT_WRITABLE:
             raise FolderNotWritableError(f"{lock_path}: cannot open the lock file ({error.strerror})") from None
         raise EFTEvalError(f"{lock_path}: cannot open the lock file ({error.strerror})") from None
     info = os.fstat(fd)
@@ -103,7 +103,8 @@ def lock_folder(folder: Path, what: str) -> Iterator[Path]:
     """Hold an exclusive lock on `folder` (created if missing) for the `with` block.
 
     `what` names the command in the error a second holder gets ("eft-eval run"). Yields the lock
-    file's path. Raises `FolderLockedError` (one line naming the holder) if the folder is locked.
+    file's path. Raises `FolderLockedError` (one line naming the holder) if the folder is locked,
+    `FolderNotWritableError` if the lock file cannot be written (a read-only folder).
     Re-entrant within one process is *not* supported: lock a folder once, at the command's top.
     """
     folder = Path(folder)

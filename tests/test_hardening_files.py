@@ -90,3 +90,74 @@ def test_an_output_name_longer_than_the_file_system_allows_is_one_line(
     assert main(["report", str(judge_env), "--html", str(html)]) == 2
     err = one_line_error(capsys)
     assert err.startswith(f"eft-eval: error: {html}: file name too long") and ".tmp" not in err
+
+
+# -- read-only archives --------------------------------------------------------------------------
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def make_read_only(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`folder` as on a read-only mount: every write below it fails with EROFS. (Tests run as root,
+    which file permissions do not stop, and mounting needs privileges: the kernel's answer is faked.)"""
+    root = str(folder.resolve())
+
+    def inside(path: Any) -> bool:
+        return os.path.abspath(os.fspath(path)).startswith(root)
+
+    def refuse(path: Any) -> OSError:
+        return OSError(errno.EROFS, os.strerror(errno.EROFS), os.fspath(path))
+
+    real_open, real_replace, real_mkdir = os.open, os.replace, os.mkdir
+
+    def fake_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if flags & _WRITE_FLAGS and inside(path):
+            raise refuse(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def fake_replace(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if inside(dst):
+            raise refuse(dst)
+        real_replace(src, dst, *args, **kwargs)
+
+    def fake_mkdir(path: Any, *args: Any, **kwargs: Any) -> None:
+        if inside(path):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fspath(path)) if os.path.isdir(path) \
+                else refuse(path)
+        real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(os, "replace", fake_replace)
+    monkeypatch.setattr(os, "mkdir", fake_mkdir)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("lock_file", ["kept", "absent"])
+def test_report_reads_a_read_only_run_folder_without_its_lock(
+    judge_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture, lock_file: str,
+) -> None:
+    archived = tmp_path / "archive" / "run"
+    with LoopbackServer(answer) as server:
+        assert main(judge_argv(judge_env, archived, server.base_url)) == 0
+    if lock_file == "absent":
+        (archived / LOCK_FILE).unlink()
+    before = snapshot(archived)
+    capsys.readouterr()
+    make_read_only(archived, monkeypatch)
+    assert main(["report", str(archived)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "factuality" in out.splitlines()[1]  # the recomputed table is shown
+    assert snapshot(archived) == before
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"{archived}: read-only folder: results recomputed without its lock; results.json left as it was"]
+
+    # Its HTML report goes elsewhere; into the read-only folder it is one line, not a traceback.
+    assert main(["report", str(archived), "--html", str(tmp_path / "report.html")]) == 0
+    assert (tmp_path / "report.html").is_file()
+    assert main(["report", str(archived), "--html", str(archived / "report.html")]) == 2
+    assert f"{archived / 'report.html'}: Read-only file system (check its permissions" in one_line_error(capsys)
+    assert snapshot(archived) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import iter_jsonl, read_json_object, write_json
 from eft_eval.judging import load_judges
-from eft_eval.locking import lock_folder
+from eft_eval.locking import NOT_WRITABLE, FolderNotWritableError, lock_folder
 from eft_eval.pipeline._outputs import RunFolder, now, read_samples
 from eft_eval.stats import STATUSES, summarize_samples
+
+logger = logging.getLogger(__name__)
 
 
 def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[str, Any]:
@@ -36,9 +39,27 @@ def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[s
         **summarize_samples(rows, judges),
         "reported": now(),
     }
-    with lock_folder(folder.root, "eft-eval report"):  # not while a run of this folder writes it
-        write_json(folder.results, results)
+    _write_results(folder, results)
     return results
+
+
+def _write_results(folder: RunFolder, results: dict[str, Any]) -> None:
+    """results.json, under the folder's lock (not while a run of this folder writes it).
+
+    An archived run on a read-only disk or with read-only permissions needs no lock and no write to
+    be reported: the recomputed results are shown, the file is left as it is, and the log says so.
+    """
+    try:
+        with lock_folder(folder.root, "eft-eval report"):
+            write_json(folder.results, results)
+    except FolderNotWritableError:
+        logger.warning("%s: read-only folder: results recomputed without its lock; %s left as it was",
+                       folder.root, folder.results.name)
+    except OSError as error:
+        if error.errno not in NOT_WRITABLE:
+            raise
+        logger.warning("%s: cannot write %s (%s): results recomputed, the file left as it was",
+                       folder.root, folder.results.name, error.strerror)
 
 
 def read_judged_samples(path: Path) -> list[dict[str, Any]]:
