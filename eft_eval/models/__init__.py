@@ -1,6 +1,7 @@
 """EFT itself: specs, components, composition, decoding, speculative decoding, scoring, presets.
 
     _spec.py         what an EFT model is made of (`EFTSpec`), parsed from strings, dicts, YAML
+    _spec_keys.py    which role each spec key names (one role, one key; deltas numbered without gaps)
     _components.py   one loaded model plus how a prompt is rendered for it
     _compose.py      the EFT formula on log-prob tensors (pure, no loading)
     _eft_model.py    `EFTModel`: load a spec, score and generate

@@ -9,11 +9,12 @@ Compact string (shared by the CLI, the library and lm-eval's `model_args`):
     base=B,ft=F,ref=R,ft_format="USER: {query}, please\nASSISTANT:"   # JSON-quoted value
     preset=llama2:up,dtype=bf16                              # a preset (eft_eval/models/_presets.py)
 
-Per-component settings are `<role>_<field>` with role `base`, `ft`, `ref`, `ft2`, `ref2`, ... and
+Roles are `base` (or `model`), `ft`, `ref`, `ft2`, `ref2`, ... numbered without gaps; each is given
+once (see `_spec_keys.py`). Per-component settings are `<role>_<field>` with such a role and
 field `format` (chat | plain | auto | a template containing {query}), `system_prompt`, `dtype`,
 `device`, `revision`. A model given as a `.gguf` path is loaded with transformers' `gguf_file=`.
 
-YAML / dict form:
+YAML / dict form (deltas as a `deltas:` list or as ft/ref keys, not both; text values must be text):
 
     base: meta-llama/Llama-2-70b-hf        # or {model: ..., format: plain, dtype: bf16}
     deltas:
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,15 +39,17 @@ import yaml
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import read_text
-from eft_eval.parsing import parse_bool
+from eft_eval.models._spec_keys import (
+    COMPONENT_FIELDS,
+    RoleKeys,
+    check_role_keys,
+    collect_role_keys,
+)
+from eft_eval.parsing import parse_bool, parse_number
 
 DEFAULT_PLAIN_TEMPLATE = "\n\nHuman: {query}\n\nAssistant:"
 DTYPES = ("auto", "bf16", "fp16", "fp32")
-_COMPONENT_FIELDS = ("format", "system_prompt", "dtype", "device", "revision")
 _GLOBAL_KEYS = ("beta", "alpha", "top_p_weights", "dtype", "device", "name", "trust_remote_code")
-_ROLE_KEY = re.compile(r"^(base|model|ft|ref)(\d*)$")
-_ROLE_FIELD_KEY = re.compile(r"^(base|model|ft|ref)(\d*)_(" + "|".join(_COMPONENT_FIELDS) + r")$")
-_WEIGHT_KEY = re.compile(r"^w(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -246,13 +248,8 @@ def _quote(value: str) -> str:
 
 
 def _number(key: str, raw: Any, source: str) -> float:
-    try:
-        number = float(raw)
-    except (TypeError, ValueError):
-        raise EFTEvalError(f"{source}: {key}={raw!r} is not a number") from None
-    if not math.isfinite(number):
-        raise EFTEvalError(f"{source}: {key}={raw!r} must be finite")
-    return number
+    # Not float(): YAML's `beta: yes` is True, and float(True) is 1.0.
+    return float(parse_number(raw, key, source))
 
 
 def _parse_mapping(data: dict[str, Any], source: str, compact: bool = False) -> EFTSpec:
@@ -261,57 +258,50 @@ def _parse_mapping(data: dict[str, Any], source: str, compact: bool = False) -> 
         from eft_eval.models._presets import expand_preset
 
         data = expand_preset(data)
-    models: dict[tuple[str, str], Any] = {}  # (role, index) -> model value
-    settings: dict[tuple[str, str], dict[str, Any]] = {}
-    weights: dict[int, float] = {}
     deltas_list = data.pop("deltas", None)
-    for key in list(data):
-        if key in _GLOBAL_KEYS:
-            continue
-        value = data.pop(key)
-        if match := _ROLE_KEY.match(key):
-            role = "base" if match.group(1) == "model" else match.group(1)
-            models[(role, match.group(2) or "1")] = value
-        elif match := _ROLE_FIELD_KEY.match(key):
-            role = "base" if match.group(1) == "model" else match.group(1)
-            settings.setdefault((role, match.group(2) or "1"), {})[match.group(3)] = value
-        elif match := _WEIGHT_KEY.match(key):
-            weights[int(match.group(1))] = _number(key, value, source)
-        else:
+    keys = collect_role_keys(data, source)
+    for key in data:
+        if key not in _GLOBAL_KEYS:
             known = ", ".join(["base", "ft", "ref", "ftN", "refN", "wN", "<role>_format", *_GLOBAL_KEYS])
             raise EFTEvalError(f"{source}: unknown key {key!r} (known: {known})")
+    if deltas_list is not None:
+        _check_one_delta_form(keys, data, source)
+    check_role_keys(keys, source)
     defaults: dict[str, Any] = {k: data[k] for k in ("dtype", "device") if k in data}
     trust = parse_bool(data.get("trust_remote_code", False), "trust_remote_code", source)
 
-    def build(role: str, index: str, default_format: str) -> ComponentSpec:
-        value = models[(role, index)]
-        extra: dict[str, Any] = {**defaults, **settings.get((role, index), {})}
-        label = role if role == "base" else delta_roles(int(index))[role == "ref"]
-        return _component(value, extra, label, default_format, trust)
+    def build(role: str, index: int, default_format: str, model_index: int | None = None) -> ComponentSpec:
+        # `refN` left out is `ref`'s model and settings, with any `refN_<field>` on top.
+        source_index = index if model_index is None else model_index
+        value = keys.model(role, source_index)
+        own = {**keys.settings(role, source_index), **keys.settings(role, index)}
+        label = role if role == "base" else delta_roles(index)[role == "ref"]
+        if isinstance(value, Mapping) and (twice := sorted(set(own) & set(value))):
+            # `base: {model: M, dtype: bf16}` beside `base_dtype: fp16`: one of them would be lost.
+            raise EFTEvalError(f"{source}: {label}.{twice[0]} and {label}_{twice[0]} are both given: give one")
+        return _component(value, {**defaults, **own}, label, default_format, trust)
 
-    if ("base", "1") not in models:
+    if not keys.has("base"):
         raise EFTEvalError(f"{source}: no base model: add base=MODEL_OR_PATH")
-    base = build("base", "1", "auto" if not (deltas_list or ("ft", "1") in models) else "plain")
+    base = build("base", 1, "auto" if not (deltas_list or keys.has("ft")) else "plain")
 
     deltas: list[DeltaSpec] = []
     if deltas_list is not None:
         deltas = _parse_delta_list(deltas_list, defaults, trust, source)
-    indices = sorted({int(i) for (role, i) in models if role in ("ft", "ref")})
-    for index in indices:
-        i = str(index)
-        ft_name, ref_name = delta_roles(index)  # the keys as the user wrote them
-        if ("ft", i) not in models:
+    for index in keys.delta_indices():
+        ft_name, ref_name = delta_roles(index)  # the keys as documented
+        if not keys.has("ft", index):
             raise EFTEvalError(f"{source}: {ref_name} is given without {ft_name}")
-        ref_key = ("ref", i) if ("ref", i) in models else ("ref", "1")
-        if ref_key not in models:
+        ref_index = index if keys.has("ref", index) else 1
+        if not keys.has("ref", ref_index):
             raise EFTEvalError(
-                f"{source}: delta {ft_name}={models[('ft', i)]} has no reference model: add {ref_name}=MODEL"
+                f"{source}: delta {ft_name}={keys.model('ft', index)} has no reference model: add {ref_name}=MODEL"
             )
-        ft = build("ft", i, "chat")
-        ref = build(*ref_key, "plain")
-        deltas.append(DeltaSpec(ft=ft, ref=ref, weight=weights.pop(index, 1.0)))
-    if weights:
-        raise EFTEvalError(f"{source}: weight w{min(weights)} given for a delta that does not exist")
+        ft = build("ft", index, "chat")
+        ref = build("ref", index, "plain", model_index=ref_index)
+        deltas.append(DeltaSpec(ft=ft, ref=ref, weight=keys.weights.pop(index, 1.0)))
+    if keys.weights:
+        raise EFTEvalError(f"{source}: weight w{min(keys.weights)} given for a delta that does not exist")
 
     if "alpha" in data:
         alpha = _number("alpha", data["alpha"], source)
@@ -320,11 +310,31 @@ def _parse_mapping(data: dict[str, Any], source: str, compact: bool = False) -> 
         deltas = [dataclasses.replace(deltas[0], weight=alpha), dataclasses.replace(deltas[1], weight=1 - alpha)]
     beta = _number("beta", data.get("beta", 1.0), source)
     top_p = data.get("top_p_weights")
-    top_p_weights = None if top_p in (None, "none", "None") else _number("top_p_weights", top_p, source)
-    if top_p_weights is not None and not 0.0 < top_p_weights <= 1.0:
-        raise EFTEvalError(f"{source}: top_p_weights={top_p} must be in (0, 1]")
-    spec_name = None if data.get("name") is None else str(data["name"])
-    return EFTSpec(base=base, deltas=tuple(deltas), beta=beta, top_p_weights=top_p_weights, name=spec_name)
+    top_p_weights = None if top_p in (None, "none", "None") else float(
+        parse_number(top_p, "top_p_weights", source, minimum=0.0, exclusive_minimum=True, maximum=1.0)
+    )
+    return EFTSpec(base=base, deltas=tuple(deltas), beta=beta, top_p_weights=top_p_weights,
+                   name=_optional_text(data.get("name"), "name", source))
+
+
+def _check_one_delta_form(keys: RoleKeys, data: dict[str, Any], source: str) -> None:
+    """`deltas:` and `ft:`/`ref:`/`wN`/`alpha` together were merged, the user's `ft` becoming the
+    second delta (under `alpha`'s second weight): the two forms are exclusive."""
+    delta_keys = [k for r, k in keys.written.items() if r.role in ("ft", "ref")]
+    delta_keys += [f"w{index}" for index in sorted(keys.weights)] + [k for k in ("alpha",) if k in data]
+    if delta_keys:
+        raise EFTEvalError(
+            f"{source}: 'deltas' given together with {', '.join(repr(k) for k in delta_keys)}: "
+            "give the deltas either as a 'deltas' list (weights inside it) or as ft/ref keys, not both"
+        )
+
+
+def _optional_text(value: Any, key: str, source: str) -> str | None:
+    """A text setting (name, system prompt, revision, ...): YAML turns `no` into False, `1e3` into a
+    float and `[a, b]` into a list; none of those is the text the user meant, so say so."""
+    if value is None or isinstance(value, str):
+        return value
+    raise EFTEvalError(f"{source}: {key}={value!r} must be text (in YAML, put it in quotes)")
 
 
 def _parse_delta_list(items: Any, defaults: dict[str, Any], trust: bool, source: str) -> list[DeltaSpec]:
@@ -358,8 +368,9 @@ def _component(
             raise EFTEvalError(f"component {role} is missing 'model'")
         value = value["model"]
     if not isinstance(value, str) or not value.strip():
-        raise EFTEvalError(f"component {role}: model must be a non-empty string, got {value!r}")
-    unknown = set(extra) - {*_COMPONENT_FIELDS, "gguf_file", "trust_remote_code"}
+        hint = " (in YAML, put it in quotes)" if value is not None and not isinstance(value, str) else ""
+        raise EFTEvalError(f"component {role}: model must be a non-empty string, got {value!r}{hint}")
+    unknown = set(extra) - {*COMPONENT_FIELDS, "gguf_file", "trust_remote_code"}
     if unknown:
         raise EFTEvalError(f"component {role}: unknown setting {min(unknown)!r}")
     model, gguf_file = value.strip(), extra.pop("gguf_file", None)
@@ -373,17 +384,18 @@ def _component(
     )
     if dtype not in DTYPES:
         raise EFTEvalError(f"component {role}: dtype={extra['dtype']!r} is not one of {', '.join(DTYPES)}")
-    fmt = str(extra.get("format", default_format))
+    where = f"component {role}"
+    fmt = _optional_text(extra.get("format", default_format), "format", where) or default_format
     if fmt not in ("chat", "plain", "auto") and "{query}" not in fmt:
         raise EFTEvalError(f"component {role}: format={fmt!r} must be chat, plain, auto or contain {{query}}")
     return ComponentSpec(
         model=model,
         gguf_file=gguf_file,
         format=fmt,
-        system_prompt=extra.get("system_prompt"),
+        system_prompt=_optional_text(extra.get("system_prompt"), "system_prompt", where),
         dtype=dtype,
         device=str(extra.get("device", "cpu")),
-        revision=extra.get("revision"),
+        revision=_optional_text(extra.get("revision"), "revision", where),
         trust_remote_code=parse_bool(extra.get("trust_remote_code", trust), "trust_remote_code", f"component {role}"),
     )
 
