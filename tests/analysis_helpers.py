@@ -45,15 +45,17 @@ def write_run(
     responses: Sequence[str] | None = None,
     doc_ids: Sequence[int] | None = None,
     task: str = "hh",
+    model: str | None = None,
 ) -> Path:
-    """A run folder whose judge `j` gave `scores[j][i]` to document i."""
+    """A run folder whose judge `j` gave `scores[j][i]` to document i; each sample's `model` field
+    holds `model` (default: the folder's name)."""
     folder.mkdir(parents=True, exist_ok=True)
     n = len(next(iter(scores.values())))
     ids = list(doc_ids) if doc_ids is not None else list(range(n))
     rows = []
     for i in range(n):
         judgments = {name: judgment(values[i]) for name, values in scores.items() if values[i] is not None}
-        rows.append({"doc_id": ids[i], "task": task, "model": folder.name, "query": f"Question {ids[i]}?",
+        rows.append({"doc_id": ids[i], "task": task, "model": model or folder.name, "query": f"Question {ids[i]}?",
                      "response": responses[i] if responses is not None else f"Answer {ids[i]}.",
                      "judgments": judgments, "doc": {"id": ids[i]}})
     (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

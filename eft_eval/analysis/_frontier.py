@@ -4,6 +4,8 @@ One point per run: mean and standard error on both judges over the run's own sco
 The Pareto set uses each judge's direction (`higher_is_better`). Each point's probability of
 being on the frontier comes from a paired bootstrap: prompt ids scored by both judges in every
 run (`n_paired`) are resampled jointly across all runs, and the frontier found again each time.
+Each point's alpha and base come from the caller's `points`, else from the run's spec (run.json,
+or a bare file's samples); a run whose spec no file states is refused.
 """
 
 from __future__ import annotations
@@ -38,12 +40,10 @@ def frontier_analysis(
     x_better, y_better = runs[0].higher_is_better(x), runs[0].higher_is_better(y)
     x_scores, y_scores = [run.scores(x) for run in runs], [run.scores(y) for run in runs]
     overrides = points or {}
-    bases = {str(overrides.get(run.label, {}).get("base", run.base)) for run in runs}
+    settings_of = [_alpha_and_base(run, overrides.get(run.label, {})) for run in runs]
+    bases = {str(base) for _, base in settings_of}
     rows: list[dict[str, Any]] = []
-    for run, xs, ys in zip(runs, x_scores, y_scores):
-        given = overrides.get(run.label, {})
-        alpha = given.get("alpha", run.alpha)
-        base = given.get("base", run.base)
+    for run, xs, ys, (alpha, base) in zip(runs, x_scores, y_scores, settings_of):
         x_values, y_values = list(xs.scores.values()), list(ys.scores.values())
         rows.append({
             "run": str(run.path),
@@ -82,6 +82,13 @@ def frontier_analysis(
         "bootstrap": {"n_resamples": settings.n_resamples, "seed": settings.seed,
                       "resampled": "prompt ids scored by both judges in every run, jointly across runs"},
     }
+
+
+def _alpha_and_base(run: LoadedRun, given: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The caller's alpha and base where given (the run's spec is then not read), else the run's."""
+    # Not given.get(key, run.alpha): that reads the run's spec, refused when unknown, even when given.
+    alpha = given["alpha"] if "alpha" in given else run.alpha  # noqa: SIM401
+    return alpha, given["base"] if "base" in given else run.base  # noqa: SIM401
 
 
 def _label(run: LoadedRun, alpha: Any, base: Any, several_bases: bool) -> str:

@@ -3,8 +3,8 @@
 A run folder (see `eft_eval/pipeline/_outputs.py`) holds run.json (the configuration, with the model
 spec as `model_spec`), samples.jsonl (one judged sample per document) and results.json (per judge
 `higher_is_better`, mean, counts). The analyses need only samples.jsonl; run.json gives alpha, the
-base model and `top_p_weights`, and a judge's direction comes from results.json, else from the
-judge's YAML file.
+base model and `top_p_weights` (for a bare samples file, the spec in its samples' `model` field:
+`_run_spec.py`), and a judge's direction comes from results.json, else from the judge's YAML file.
 
 Prompts are matched across runs by `doc_id` (the task's document index: same task and seed give
 the same documents), or by the query text in files without one.
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eft_eval.analysis._run_spec import check_one_model, samples_spec, unknown_setting
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import iter_jsonl, read_json_object
 from eft_eval.pipeline._outputs import RESULTS_FILE, RUN_FILE, SAMPLES_FILE
@@ -124,25 +125,35 @@ class LoadedRun:
 
     @property
     def model_spec(self) -> dict[str, Any]:
+        """run.json's model spec, else the one each sample's `model` field names; {} when neither says."""
         spec = self.run.get("model_spec")
-        return spec if isinstance(spec, dict) else {}
+        if isinstance(spec, dict):
+            return spec
+        return samples_spec(self.rows) or {}
+
+    def known_spec(self, setting: str) -> dict[str, Any]:
+        """`model_spec`, for reading `setting`: refused in one line when no file states it (never guessed)."""
+        spec = self.model_spec
+        if not spec:
+            raise unknown_setting(self.path, setting, self.rows)
+        return spec
 
     @property
     def alpha(self) -> float | None:
         """Reward interpolation's alpha: the first delta's weight when there are two deltas."""
-        deltas = self.model_spec.get("deltas") or []
+        deltas = self.known_spec("alpha").get("deltas") or []
         return float(deltas[0]["weight"]) if len(deltas) == 2 else None
 
     @property
     def base(self) -> str | None:
         """The base model's short name (the folder or hub id's last part)."""
-        base = self.model_spec.get("base") or {}
+        base = self.known_spec("base model").get("base") or {}
         model = base.get("model") if isinstance(base, dict) else None
         return Path(str(model)).name if model else None
 
     @property
     def top_p_weights(self) -> float | None:
-        value = self.model_spec.get("top_p_weights")
+        value = self.known_spec("top_p_weights").get("top_p_weights")
         return float(value) if value is not None else None
 
     @property
@@ -191,6 +202,7 @@ def load_run(path: str | Path, label: str | None = None, include_paths: Sequence
     rows = [record for _, record in iter_jsonl(samples)]
     if not rows:
         raise EFTEvalError(f"{samples}: holds no samples")
+    check_one_model(rows, samples)
     run = read_json_object(folder / RUN_FILE, missing_ok=True) if samples.name == SAMPLES_FILE else {}
     results = read_json_object(folder / RESULTS_FILE, missing_ok=True) if samples.name == SAMPLES_FILE else {}
     name = label or (folder.name if samples.name == SAMPLES_FILE else samples.stem)

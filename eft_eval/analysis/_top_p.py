@@ -1,7 +1,9 @@
 """`analyze top-p`: runs that differ in `top_p_weights`, in the paper's Table 1 layout.
 
 One row per (run, judge): mean, standard error and n over the run's scored prompts, with what was
-excluded counted. `top_p_weights` comes from each run's run.json model spec (null: no filtering).
+excluded counted. `top_p_weights` comes from each run's run.json model spec, or for a bare samples
+file from its samples' `model` field (null: no filtering); a run whose setting neither states is
+refused, never shown as "no filtering".
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def top_p_analysis(
     names = list(judges or runs[0].judge_names())
     rows = []
     for run in runs:
-        value = (top_p or {}).get(run.label, run.top_p_weights)
+        # The caller's value, when given, is the run's setting: its spec is then not needed.
+        value = top_p[run.label] if top_p and run.label in top_p else run.top_p_weights
         for judge in names:
             scores = run.scores(judge)
             values = list(scores.scores.values())

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.judging.commands import add_judge_arguments, config_from_args
+from eft_eval.parsing import number_arg
+from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
 
 # Judge flags a study's `judge:` settings may set; a flag given on the command line wins.
 _JUDGE_FLAGS = ("backend", "judge_model", "base_url", "concurrency", "max_retries", "timeout", "max_parse_retries",
@@ -26,12 +28,16 @@ def register(subparsers: Any) -> None:
                        "or a study YAML file")
     sweep.add_argument("--output", metavar="DIR", help="study folder (default studies-out/STUDY)")
     sweep.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assignments",
-                       help="set a study variable, e.g. --set family=qwen2.5 (repeatable)")
+                       help="set a study variable, e.g. --set family=qwen2.5 (repeatable): the text as typed, a number where "
+                       "the study's default is one, null to unset")
     sweep.add_argument("--list", action="store_true",
                        help="print one `eft-eval run ...` command per grid point (for SLURM arrays or any scheduler)")
     sweep.add_argument("--shard", metavar="I/N", help="run only the I-th of N shares of the grid (1-based)")
     sweep.add_argument("--analyze-only", action="store_true",
                        help="analyse the runs that have finished; say which are missing")
+    sweep.add_argument("--max-points", type=number_arg(integer=True, minimum=1), default=DEFAULT_MAX_POINTS,
+                       metavar="N", help="refuse a study whose grid has more than N points, counted before it is "
+                       f"expanded (default {DEFAULT_MAX_POINTS:,}): a range with a tiny step is a typo, not a study")
     runs = sweep.add_argument_group("run settings (override the study's)")
     runs.add_argument("--limit", type=int, help="documents per run")
     runs.add_argument("--seed", type=int, help="selects the documents and seeds sampling")
@@ -50,13 +56,8 @@ def register(subparsers: Any) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     from eft_eval.pipeline.commands import _quiet
     from eft_eval.sweep._study import find_study, load_study
-    from eft_eval.sweep._sweep import (
-        SweepOptions,
-        list_commands,
-        parse_assignments,
-        parse_shard,
-        run_sweep,
-    )
+    from eft_eval.sweep._sweep import SweepOptions, list_commands, parse_shard, run_sweep
+    from eft_eval.sweep._variables import parse_assignments
 
     _quiet(args)
     overrides = {
@@ -65,7 +66,7 @@ def _sweep(args: argparse.Namespace) -> int:
         "judges": [n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None,
     }
     path = find_study(args.study, args.include_path)
-    study = load_study(path, overrides, parse_assignments(args.assignments))
+    study = load_study(path, overrides, parse_assignments(args.assignments), max_points=args.max_points)
     parser: argparse.ArgumentParser = args._parser
     given = {name for name in _JUDGE_FLAGS if getattr(args, name) != parser.get_default(name)}
     judge = config_from_args(args)

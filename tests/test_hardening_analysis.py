@@ -1,0 +1,134 @@
+"""Analyses of finished runs given what a careless or hostile user would give them: bare samples
+files whose settings live only in the samples, runs that did not answer the same prompts,
+bootstraps too large to hold, and numbers that are not what they look like. Each is refused in
+one line naming the file and the value, or answered correctly; never a wrong table with exit 0."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from analysis_helpers import model_spec, write_run
+
+from eft_eval.cli import main
+from eft_eval.models import parse_spec
+
+EFT = "base=base-7b,ft=ft-small,ref=ref-small"
+INTERPOLATION = "base=base-7b,ft=helpful,ft2=harmless,ref=ref-small"
+
+
+def _spec(text: str) -> str:
+    """The spec string `eft-eval run` writes into each sample's `model` field."""
+    return parse_spec(text).to_string()
+
+
+def bare_file(tmp_path: Path, name: str, model: str, scores: dict[str, Sequence[Any]]) -> Path:
+    """A judged samples file on its own (no run.json beside it), as `eft-eval run` wrote its samples."""
+    folder = write_run(tmp_path / "folders" / name, scores, model=model)
+    path = tmp_path / f"{name}.jsonl"
+    shutil.copyfile(folder / "samples.jsonl", path)
+    return path
+
+
+def _rewrite(path: Path, change: Any) -> None:
+    """Apply `change(index, row)` to every sample of `path`."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for index, row in enumerate(rows):
+        change(index, row)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["analyze", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+# -- settings of bare samples files --------------------------------------------------------------
+
+def test_top_p_of_bare_samples_files_reads_each_spec_from_the_model_field(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = [bare_file(tmp_path, name, _spec(EFT + suffix), {"factuality": [1.0, 0.0, 2.0]})
+             for name, suffix in (("a", ""), ("b", ",top_p_weights=0.9"), ("c", ",top_p_weights=0.8"),
+                                  ("d", ",top_p_weights=0.5"))]
+    code, out, _ = _cli(["top-p", *map(str, paths), "-o", str(tmp_path / "out"), "--json"], capsys)
+    assert code == 0
+    assert [row["top_p_weights"] for row in json.loads(out)["rows"]] == [None, 0.9, 0.8, 0.5]
+
+
+def test_top_p_refuses_a_bare_file_whose_setting_is_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    known = bare_file(tmp_path, "known", _spec(EFT + ",top_p_weights=0.9"), {"factuality": [1.0, 0.0]})
+    # A label (judge --model-label) says nothing of top_p_weights: "no filtering" would be a guess.
+    label = bare_file(tmp_path, "label", "my-top-p-run", {"factuality": [1.0, 0.0]})
+    code, _, err = _cli(["top-p", str(known), str(label), "-o", str(tmp_path / "out")], capsys)
+    _one_line_error(code, err, str(label), "top_p_weights", "'my-top-p-run'", "run.json")
+    assert not (tmp_path / "out" / "top_p.json").exists()
+
+
+def test_frontier_of_bare_samples_files_reads_alpha_and_base(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    paths = [bare_file(tmp_path, f"run{i}", _spec(f"{INTERPOLATION},alpha={alpha}"),
+                       {"helpfulness": [alpha, 2 * alpha, 1.0], "harm": [1.0, alpha, 0.5]})
+             for i, alpha in enumerate((0.0, 0.5, 1.0))]
+    code, out, _ = _cli(["frontier", *map(str, paths), "--x", "helpfulness", "--y", "harm", "--n-resamples", "200",
+                         "-o", str(tmp_path / "out"), "--json"], capsys)
+    points = json.loads(out)["points"]
+    assert code == 0 and [(p["alpha"], p["label"], p["base"]) for p in points] == [
+        (0.0, "alpha=0", "base-7b"), (0.5, "alpha=0.5", "base-7b"), (1.0, "alpha=1", "base-7b")]
+
+
+def test_frontier_refuses_a_bare_file_whose_alpha_is_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    known = bare_file(tmp_path, "known", _spec(f"{INTERPOLATION},alpha=0.5"), {"helpfulness": [1.0, 2.0], "harm": [1.0, 0.0]})
+    label = bare_file(tmp_path, "label", "alpha-0.3", {"helpfulness": [1.0, 2.0], "harm": [1.0, 0.0]})
+    code, _, err = _cli(["frontier", str(known), str(label), "--x", "helpfulness", "--y", "harm", "-o",
+                         str(tmp_path / "out")], capsys)
+    _one_line_error(code, err, str(label), "alpha", "'alpha-0.3'")
+
+
+def test_a_file_whose_samples_name_different_models_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mixed = bare_file(tmp_path, "mixed", _spec(EFT), {"factuality": [1.0, 0.0, 2.0, 1.0]})
+    other = _spec(EFT + ",top_p_weights=0.9")
+    _rewrite(mixed, lambda index, row: row.update(model=other) if index >= 2 else None)
+    for args in (["top-p", str(mixed)],
+                 ["scaling", "--small-ft", str(mixed), "--large-ft", str(mixed), "--up", str(mixed)]):
+        code, _, err = _cli([*args, "-o", str(tmp_path / "out")], capsys)
+        _one_line_error(code, err, str(mixed), "2 different models", "sample 3")
+
+
+def test_the_same_spec_written_two_ways_is_one_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = bare_file(tmp_path, "same", "base=base-7b,ft=ft-small,ref=ref-small,top_p_weights=0.9", {"factuality": [1.0, 0.0]})
+    _rewrite(path, lambda index, row: row.update(model="ref=ref-small,ft=ft-small,base=base-7b,top_p_weights=0.90")
+             if index else None)
+    code, out, _ = _cli(["top-p", str(path), "-o", str(tmp_path / "out"), "--json"], capsys)
+    assert code == 0 and json.loads(out)["rows"][0]["top_p_weights"] == 0.9
+
+
+def test_run_json_still_wins_and_an_override_needs_no_spec(tmp_path: Path) -> None:
+    from eft_eval.analysis import load_run, top_p_analysis
+
+    folder = write_run(tmp_path / "run", {"factuality": [1.0, 0.0]}, spec=model_spec(top_p_weights=0.8), model="a label")
+    assert top_p_analysis([load_run(folder)])["rows"][0]["top_p_weights"] == 0.8
+    label = bare_file(tmp_path, "label", "a label", {"factuality": [1.0, 0.0]})
+    # The caller says what the run is: nothing is guessed, nothing refused.
+    assert top_p_analysis([load_run(label, "none")], top_p={"none": None})["rows"][0]["top_p_weights"] is None
+
+
+def test_reading_a_spec_from_samples_does_not_load_torch(tmp_path: Path) -> None:
+    path = bare_file(tmp_path, "a", _spec(EFT + ",top_p_weights=0.9"), {"factuality": [1.0, 0.0]})
+    code = ("import sys\nfrom eft_eval.analysis import load_run, top_p_analysis\n"
+            f"rows = top_p_analysis([load_run({str(path)!r})])['rows']\n"
+            "assert rows[0]['top_p_weights'] == 0.9, rows\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
