@@ -161,3 +161,44 @@ def test_report_reads_a_read_only_run_folder_without_its_lock(
     assert main(["report", str(archived), "--html", str(archived / "report.html")]) == 2
     assert f"{archived / 'report.html'}: Read-only file system (check its permissions" in one_line_error(capsys)
     assert snapshot(archived) == before
+
+
+# -- outputs that are inputs ---------------------------------------------------------------------
+
+@pytest.fixture()
+def judged_folder(judge_env: Path, tmp_path: Path) -> Path:
+    """A finished `judge` output folder (samples.jsonl, results.json): what a report reads."""
+    folder = tmp_path / "judged"
+    with LoopbackServer(answer) as server:
+        assert main(judge_argv(judge_env, folder, server.base_url)) == 0
+    return folder
+
+
+def test_report_html_never_replaces_what_it_reads(
+    judged_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    samples = judged_folder / "samples.jsonl"
+    before = snapshot(judged_folder)
+    alias = tmp_path / "alias.html"
+    alias.symlink_to(samples)
+    hard = tmp_path / "hard.html"
+    os.link(samples, hard)
+    capsys.readouterr()
+    cases = [
+        ([str(judged_folder)], samples, "is inside the reported folder"),
+        ([str(judged_folder)], judged_folder / "results.json", "is inside the reported folder"),
+        ([str(judged_folder)], judged_folder / "run.json", "is inside the reported folder"),  # not there yet
+        ([str(samples)], samples, "is the input"),
+        ([str(judged_folder)], alias, "is inside the reported folder"),  # a symlink to the samples
+        ([str(hard)], samples, "is the input"),  # another name of the same file
+    ]
+    for inputs, html, why in cases:
+        assert main(["report", *inputs, "--html", str(html)]) == 2, html
+        err = one_line_error(capsys)
+        assert err.startswith(f"eft-eval: error: --html {html}: {why}"), err
+        assert "write the report to another path" in err
+        assert snapshot(judged_folder) == before
+    # What the report is for still works: a page inside the folder, or anywhere else.
+    assert main(["report", str(judged_folder), "--html", str(judged_folder / "report.html")]) == 0
+    assert main(["report", str(samples), "--html", str(tmp_path / "elsewhere.html")]) == 0
+    assert (judged_folder / "report.html").read_text().lstrip().lower().startswith("<!doctype html")

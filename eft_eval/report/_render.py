@@ -13,12 +13,14 @@ import base64
 import datetime
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from eft_eval.errors import EFTEvalError
 from eft_eval.report import _figures as figures
 from eft_eval.report._collect import ReportInputs, collect
 from eft_eval.report._runs import (
@@ -181,11 +183,26 @@ def write_report(paths: Sequence[str | Path], out: str | Path, options: ReportOp
     """Collect `paths` (run, sweep, analysis or human-study folders) and write the HTML to `out`."""
     from eft_eval.fileio import write_text_atomic
 
-    inputs = collect(paths)
     out = Path(out)
+    refuse_input_as_output(paths, out)
+    inputs = collect(paths)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, render_report(inputs, options))
     return out
+
+
+def refuse_input_as_output(paths: Sequence[str | Path], out: Path) -> None:
+    """The report must not replace what it reads: a given file (or an alias of it), or inside a given
+    folder anything but an HTML page (samples.jsonl, run.json, results.json, a sweep's files ...)."""
+    target = out.resolve()
+    for given in map(Path, paths):
+        source = given.resolve()
+        if source.is_file() and (source == target or (out.exists() and os.path.samefile(source, out))):
+            raise EFTEvalError(f"--html {out}: is the input {given} itself; write the report to another path, "
+                               "e.g. report.html")
+        if source.is_dir() and target.is_relative_to(source) and target.suffix.lower() not in (".html", ".htm"):
+            raise EFTEvalError(f"--html {out}: is inside the reported folder {given}, where only an .html page may "
+                               f"be written; write the report to another path, e.g. {given / 'report.html'}")
 
 
 def write_folder_report(folder: str | Path, *, notes: Sequence[str] = (), include_paths: Sequence[str] = (),
@@ -195,5 +212,5 @@ def write_folder_report(folder: str | Path, *, notes: Sequence[str] = (), includ
                         ReportOptions(title=title, notes=notes, include_paths=include_paths))
 
 
-__all__ = ["HumanStudy", "ReportOptions", "build_context", "render_report", "script_json", "write_folder_report",
-           "write_report"]
+__all__ = ["HumanStudy", "ReportOptions", "build_context", "refuse_input_as_output", "render_report", "script_json",
+           "write_folder_report", "write_report"]
