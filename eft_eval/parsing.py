@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
@@ -38,6 +39,30 @@ def parse_bool(value: Any, key: str, source: str) -> bool:
     raise EFTEvalError(f"{source}: {key}={value!r} is not a boolean (use true/false, yes/no or 1/0)")
 
 
+@dataclass(frozen=True)
+class NumberRange:
+    """Which numbers a setting allows: kind (whole or not), bounds, and whether `inf` means "none"."""
+
+    integer: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    allow_inf: bool = False
+
+    def describe(self) -> str:
+        """`expected a whole number >= 1`: the end of every error about this setting."""
+        kind = "a whole number" if self.integer else "a number (inf allowed)" if self.allow_inf else "a finite number"
+        low = None if self.minimum is None else f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
+        high = None if self.maximum is None else f"{'<' if self.exclusive_maximum else '<='} {self.maximum:g}"
+        bounds = " and ".join(bound for bound in (low, high) if bound)
+        return f"expected {kind}{' ' + bounds if bounds else ''}"
+
+
+class _Refused(ValueError):
+    """Why a value is not a number of the range: `is out of range`, `is not a whole number`."""
+
+
 def parse_number(
     value: Any,
     key: str,
@@ -47,6 +72,7 @@ def parse_number(
     minimum: float | None = None,
     maximum: float | None = None,
     exclusive_minimum: bool = False,
+    exclusive_maximum: bool = False,
     allow_inf: bool = False,
 ) -> float | int:
     """A finite number within [minimum, maximum] from a number or its text; else an error.
@@ -55,42 +81,48 @@ def parse_number(
     be whole (`3`, not `3.5`); booleans are not numbers. The error names `key` and `source` and
     says which values are allowed, so the user can correct the one value at fault.
     """
-    expected = _expected(integer, minimum, maximum, exclusive_minimum, allow_inf)
+    allowed = NumberRange(integer, minimum, maximum, exclusive_minimum, exclusive_maximum, allow_inf)
+    try:
+        return _checked_number(value, allowed)
+    except _Refused as reason:
+        raise EFTEvalError(f"{source}: {key}={value!r} {reason} ({allowed.describe()})") from None
+
+
+def _checked_number(value: Any, allowed: NumberRange) -> float | int:
     if isinstance(value, bool):
-        raise EFTEvalError(f"{source}: {key}={value!r} is not a number ({expected})")
+        raise _Refused("is not a number")
     number: float | int
     if isinstance(value, (int, float)):
         number = value
     elif isinstance(value, str):
-        text = value.strip()
-        try:
-            number = int(text, 10) if integer else float(text)
-        except ValueError:
-            raise EFTEvalError(f"{source}: {key}={value!r} is not {'a whole number' if integer else 'a number'} "
-                               f"({expected})") from None
+        number = _number_from_text(value, allowed.integer)
     else:
-        raise EFTEvalError(f"{source}: {key}={value!r} is not a number ({expected})")
+        raise _Refused("is not a number")
     if isinstance(number, float):
-        if math.isnan(number) or (math.isinf(number) and not allow_inf):
-            raise EFTEvalError(f"{source}: {key}={value!r} is not a finite number ({expected})")
-        if integer:
+        if math.isnan(number) or (math.isinf(number) and not allowed.allow_inf):
+            raise _Refused("is not a finite number")
+        if allowed.integer:
             if math.isinf(number) or not number.is_integer():
-                raise EFTEvalError(f"{source}: {key}={value!r} is not a whole number ({expected})")
+                raise _Refused("is not a whole number")
             number = int(number)
-    too_small = minimum is not None and (number <= minimum if exclusive_minimum else number < minimum)
-    too_large = maximum is not None and number > maximum
-    if too_small or too_large:
-        raise EFTEvalError(f"{source}: {key}={value!r} is out of range ({expected})")
+    if not _within(number, allowed):
+        raise _Refused("is out of range")
     return number
 
 
-def _expected(integer: bool, minimum: float | None, maximum: float | None, exclusive_minimum: bool,
-              allow_inf: bool) -> str:
-    kind = "a whole number" if integer else "a finite number" if not allow_inf else "a number (inf allowed)"
-    low = None if minimum is None else (f"> {minimum:g}" if exclusive_minimum else f">= {minimum:g}")
-    high = None if maximum is None else f"<= {maximum:g}"
-    bounds = " and ".join(b for b in (low, high) if b)
-    return f"expected {kind}{' ' + bounds if bounds else ''}"
+def _number_from_text(value: str, integer: bool) -> float | int:
+    text = value.strip()
+    try:
+        return int(text, 10) if integer else float(text)
+    except ValueError:
+        raise _Refused(f"is not {'a whole number' if integer else 'a number'}") from None
+
+
+def _within(number: float, allowed: NumberRange) -> bool:
+    low, high = allowed.minimum, allowed.maximum
+    too_small = low is not None and (number <= low if allowed.exclusive_minimum else number < low)
+    too_large = high is not None and (number >= high if allowed.exclusive_maximum else number > high)
+    return not (too_small or too_large)
 
 
 def number_arg(
@@ -99,22 +131,42 @@ def number_arg(
     minimum: float | None = None,
     maximum: float | None = None,
     exclusive_minimum: bool = False,
+    exclusive_maximum: bool = False,
     allow_inf: bool = False,
 ) -> Callable[[str], float | int]:
     """An argparse `type=` that accepts what `parse_number` accepts; argparse prints the error
-    as `argument --flag: invalid value ...` with the allowed range, and exits 2."""
+    as `argument --flag: 'nan' is not a finite number (expected ...)` and exits 2."""
+    allowed = NumberRange(integer, minimum, maximum, exclusive_minimum, exclusive_maximum, allow_inf)
 
     def convert(text: str) -> float | int:
         try:
-            return parse_number(text, "value", "option", integer=integer, minimum=minimum, maximum=maximum,
-                                exclusive_minimum=exclusive_minimum, allow_inf=allow_inf)
-        except EFTEvalError as error:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} ({_expected(integer, minimum, maximum, exclusive_minimum, allow_inf)})"
-            ) from error
+            return _checked_number(text, allowed)
+        except _Refused as reason:
+            raise argparse.ArgumentTypeError(f"{text!r} {reason} ({allowed.describe()})") from None
 
     convert.__name__ = "int" if integer else "float"
     return convert
 
 
-__all__ = ["number_arg", "parse_bool", "parse_number"]
+SEED_MAX = 2**32 - 1
+"""The largest seed: `run` hands its seed to numpy's legacy seeding (through lm-eval), which takes
+0..2**32-1; every command takes that range, so a seed that works in one command works in all."""
+
+
+def count_arg(minimum: int = 1, maximum: int | None = None) -> Callable[[str], float | int]:
+    """A whole-number flag (a count, a size, a limit) of at least `minimum`."""
+    return number_arg(integer=True, minimum=minimum, maximum=maximum)
+
+
+def seed_arg() -> Callable[[str], float | int]:
+    """A seed flag: a whole number 0..SEED_MAX."""
+    return number_arg(integer=True, minimum=0, maximum=SEED_MAX)
+
+
+def port_arg() -> Callable[[str], float | int]:
+    """A TCP port flag, 1..65535. Port 0 (the system picks one) is refused: the command prints the
+    address it serves on before binding, so the address it printed would be wrong."""
+    return number_arg(integer=True, minimum=1, maximum=65535)
+
+
+__all__ = ["SEED_MAX", "NumberRange", "count_arg", "number_arg", "parse_bool", "parse_number", "port_arg", "seed_arg"]

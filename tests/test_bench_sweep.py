@@ -23,5 +23,7 @@ def test_bench_sweep_json_reports_speedup_and_identical_samples(capsys: pytest.C
 
 
 def test_bench_sweep_rejects_a_one_point_sweep(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "sweep", "--points", "1"]) == 2
-    assert "--points" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # argparse refuses it: a sweep needs two alphas
+        main(["bench", "sweep", "--points", "1"])
+    assert exited.value.code == 2
+    assert "argument --points: '1' is out of range" in capsys.readouterr().err

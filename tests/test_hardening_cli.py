@@ -64,3 +64,113 @@ def test_serve_max_n_is_its_own_flag() -> None:
     # `serve` has a real `--max-n`; it must keep working as written.
     args = build_parser().parse_args(["serve", "--model", "m", "--max-n", "4"])
     assert args.max_n == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Numeric flags: finite and within range, refused by argparse in one line (exit 2)
+
+
+def _numeric_flags() -> list[tuple[tuple[str, ...], list[str]]]:
+    """(command path, option strings) of every option of the tree whose value is a number."""
+    return [(path[1:], action.option_strings) for path, parser in command_tree() for action in parser._actions
+            if action.option_strings and getattr(action.type, "__name__", None) in ("int", "float")]
+
+
+def test_no_flag_takes_a_plain_int_or_float() -> None:
+    # int() and float() take nan, inf and any sign: every number goes through parsing.number_arg.
+    plain = [(path, action.option_strings) for path, parser in command_tree() for action in parser._actions
+             if action.type in (int, float)]
+    assert plain == []
+
+
+def test_every_numeric_flag_refuses_nan(capsys: pytest.CaptureFixture[str]) -> None:
+    flags = _numeric_flags()
+    assert len(flags) > 90  # the walk found them (every command's, the shared judge and bootstrap flags too)
+    accepted = []
+    for path, names in flags:
+        # A bad value stops argparse at the flag, before it checks required arguments.
+        if _exit_code([*path, names[0], "nan"]) != 2:
+            accepted.append((path, names))
+        err = capsys.readouterr().err
+        assert f"argument {'/'.join(names)}:" in err and "'nan' is not a" in err, (path, names, err)
+    assert accepted == []
+
+
+REFUSED = [
+    # The values the issue names.
+    (["generate", "--model", "m", "--prompt", "q", "--temperature", "nan"], "--temperature"),
+    (["generate", "--model", "m", "--prompt", "q", "--temperature", "-1"], "--temperature"),
+    (["generate", "--model", "m", "--prompt", "q", "--top-p", "nan"], "--top-p"),
+    (["generate", "--model", "m", "--prompt", "q", "--top-p", "1.5"], "--top-p"),
+    (["generate", "--model", "m", "--prompt", "q", "--top-p", "0"], "--top-p"),
+    (["generate", "--model", "m", "--prompt", "q", "--top-k", "-3"], "--top-k"),
+    (["generate", "--model", "m", "--prompt", "q", "--batch-size", "0"], "--batch-size"),
+    (["generate", "--model", "m", "--prompt", "q", "--batch-size", "-1"], "--batch-size"),
+    (["run", "demo", "--model", "m", "--batch-size", "0"], "--batch-size"),
+    (["judge", "--input", "a.jsonl", "--output", "o", "--timeout", "nan"], "--timeout"),
+    (["judge", "--input", "a.jsonl", "--output", "o", "--timeout", "0"], "--timeout"),
+    (["judge", "--input", "a.jsonl", "--output", "o", "--batch-poll-interval", "nan"], "--batch-poll-interval"),
+    (["judge", "--input", "a.jsonl", "--output", "o", "--budget", "inf"], "--budget"),
+    (["judge", "--input", "a.jsonl", "--output", "o", "--budget", "-1"], "--budget"),
+    (["judge", "--input", "a.jsonl", "--output", "o", "--limit", "-1"], "--limit"),
+    (["judge", "--input", "a.jsonl", "--output", "o", "--concurrency", "0"], "--concurrency"),
+    (["serve", "--model", "m", "--batch-wait-ms", "nan"], "--batch-wait-ms"),
+    (["serve", "--model", "m", "--batch-wait-ms", "inf"], "--batch-wait-ms"),
+    (["serve", "--model", "m", "--batch-wait-ms", "1e300"], "--batch-wait-ms"),
+    (["serve", "--model", "m", "--port", "99999"], "--port"),
+    (["serve", "--model", "m", "--port", "-1"], "--port"),
+    (["serve", "--model", "m", "--port", "0"], "--port"),
+    (["analyze", "compare", "a", "b", "--seed", "-1"], "--seed"),
+    (["analyze", "compare", "a", "b", "--seed", str(2**32)], "--seed"),
+    (["analyze", "compare", "a", "b", "--confidence", "1"], "--confidence"),
+    (["analyze", "compare", "a", "b", "--n-resamples", "1"], "--n-resamples"),
+    (["human-study", "prepare", "--samples", "s.jsonl", "--n", "5", "--out", "p", "--error-threshold", "nan"],
+     "--error-threshold"),
+    (["human-study", "prepare", "--samples", "s.jsonl", "--n", "5", "--out", "p", "--error-threshold", "inf"],
+     "--error-threshold"),
+    (["human-study", "prepare", "--samples", "s.jsonl", "--n", "5", "--out", "p", "--target-error-rate", "nan"],
+     "--target-error-rate"),
+    (["human-study", "prepare", "--samples", "s.jsonl", "--n", "5", "--out", "p", "--target-error-rate", "1.5"],
+     "--target-error-rate"),
+    # At least one flag of every other command with numbers.
+    (["sweep", "demo_frontier", "--limit", "0"], "--limit"),
+    (["demo", "--frontier-limit", "-1"], "--frontier-limit"),
+    (["analyze", "tv", "--model", "m", "--top", "-1"], "--top"),
+    (["analyze", "scaling", "--small-ft", "a", "--large-ft", "b", "--n-resamples", "0"], "--n-resamples"),
+    (["analyze", "frontier", "a", "--x", "h", "--y", "g", "--confidence", "nan"], "--confidence"),
+    (["analyze", "agreement", "a", "b", "--judge", "f", "--threshold", "nan"], "--threshold"),
+    (["human-study", "serve", "project", "--port", "70000"], "--port/-p"),
+    (["human-study", "adjudicate", "project", "--out", "p", "--annotators-per-item", "0"], "--annotators-per-item"),
+    (["human-study", "report", "project", "--seed", "-5"], "--seed"),
+    (["bench", "decode", "--tokens", "0"], "--tokens"),
+    (["bench", "speculative", "--prompts", "99"], "--prompts"),
+    (["bench", "speculative", "--base-noise", "nan"], "--base-noise"),
+    (["bench", "judge", "--latency", "inf"], "--latency"),
+    (["bench", "sweep", "--points", "1"], "--points"),
+    (["bench", "serve", "--batch-size", "-1"], "--batch-size"),
+]
+
+
+@pytest.mark.parametrize("argv, flag", REFUSED, ids=[" ".join(argv[:1] + argv[-2:]) for argv, _ in REFUSED])
+def test_a_bad_number_is_one_line_naming_the_flag(argv: list[str], flag: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("eft-eval") and f"argument {flag}: {argv[-1]!r}" in last, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, attribute, value", [
+    (["serve", "--model", "m", "--batch-wait-ms", "0"], "batch_wait_ms", 0),
+    (["serve", "--model", "m", "--port", "65535", "--speculative-block", "0"], "port", 65535),
+    (["bench", "serve", "--batch-size", "0"], "batch_size", 0),  # 0: as many as --clients
+    (["bench", "decode", "--threads", "0"], "threads", 0),  # 0: torch's default
+    (["generate", "--model", "m", "--temperature", "0", "--top-p", "1", "--top-k", "0"], "temperature", 0),
+    (["analyze", "compare", "a", "b", "--seed", str(2**32 - 1)], "seed", 2**32 - 1),
+    (["analyze", "agreement", "a", "b", "--judge", "f", "--threshold", "-2.5"], "threshold", -2.5),
+    (["judge", "--input", "a", "--output", "o", "--budget", "0", "--max-retries", "0"], "budget", 0),
+    (["demo", "--frontier-limit", "0"], "frontier_limit", 0),
+])
+def test_the_edges_of_each_range_still_parse(argv: list[str], attribute: str, value: float) -> None:
+    assert getattr(build_parser().parse_args(argv), attribute) == value

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.parsing import number_arg
 from eft_eval.stats import add_bootstrap_arguments, settings_from_args
 
 _RUN_HELP = "a run folder (eft-eval run) or a judged samples.jsonl"
@@ -51,7 +52,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("run_b", metavar="RUN_B", help=f"{_RUN_HELP}; the reference (e.g. judged by GPT-4)")
     p.add_argument("--judge", required=True, help="the judge compared (its judgments in RUN_A)")
     p.add_argument("--judge-b", help="the judge in RUN_B when its name differs (default: --judge)")
-    p.add_argument("--threshold", type=float, default=1.0,
+    p.add_argument("--threshold", type=number_arg(), default=1.0,
                    help="binary label: score >= THRESHOLD (default 1: factuality's 'any error')")
     _common(p, judges=False)
     p.set_defaults(handler=_agreement)

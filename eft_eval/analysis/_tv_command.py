@@ -21,6 +21,7 @@ from eft_eval.models.commands import (
     read_prompts,
     sampling_kwargs,
 )
+from eft_eval.parsing import count_arg
 
 
 def register(subparsers: Any) -> None:
@@ -33,7 +34,7 @@ def register(subparsers: Any) -> None:
                              "e.g. eft-eval generate's output; without it responses are generated")
     parser.add_argument("--prompt", action="append", default=[], help="a user query (repeatable)")
     parser.add_argument("--prompts-file", type=Path, help="a text file with one query per line")
-    parser.add_argument("--top", type=int, default=3, help="up-/down-weighted tokens kept per position")
+    parser.add_argument("--top", type=count_arg(0), default=3, help="up-/down-weighted tokens kept per position")
     parser.add_argument("--out", type=Path, default=Path("tv_analysis"), help="folder for tv.html and tv.json")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_sampling_arguments(parser)

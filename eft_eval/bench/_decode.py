@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.bench.commands import add_json_flag, print_result
+from eft_eval.parsing import count_arg
 
 PROMPTS = [
     "Why is the sky blue?", "How do I bake bread?", "What is the capital of France?",
@@ -28,15 +29,15 @@ PROMPTS = [
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("decode", help="EFT decoding overhead, cache scaling and batching")
-    parser.add_argument("--small-hidden", type=int, default=128)
-    parser.add_argument("--small-layers", type=int, default=2)
-    parser.add_argument("--large-hidden", type=int, default=512)
-    parser.add_argument("--large-layers", type=int, default=8)
-    parser.add_argument("--tokens", type=int, default=64, help="new tokens for the overhead and batch runs")
-    parser.add_argument("--long-tokens", type=int, default=512)
-    parser.add_argument("--short-tokens", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3, help="best of N for every timing")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--small-hidden", type=count_arg(), default=128)
+    parser.add_argument("--small-layers", type=count_arg(), default=2)
+    parser.add_argument("--large-hidden", type=count_arg(), default=512)
+    parser.add_argument("--large-layers", type=count_arg(), default=8)
+    parser.add_argument("--tokens", type=count_arg(), default=64, help="new tokens for the overhead and batch runs")
+    parser.add_argument("--long-tokens", type=count_arg(), default=512)
+    parser.add_argument("--short-tokens", type=count_arg(), default=32)
+    parser.add_argument("--repeats", type=count_arg(), default=3, help="best of N for every timing")
+    parser.add_argument("--threads", type=count_arg(0), default=0, help="torch threads (0: torch's default)")
     add_json_flag(parser)
     parser.set_defaults(handler=run)
 

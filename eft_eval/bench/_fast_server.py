@@ -62,7 +62,7 @@ async def _main(latency: float) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(allow_abbrev=False)  # as every eft-eval parser: options as written
-    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--latency", type=float, default=0.0)  # set by `bench judge`, already checked there
     try:
         asyncio.run(_main(parser.parse_args().latency))
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from typing import Any
 
 from eft_eval.bench.commands import add_json_flag, print_result
 from eft_eval.errors import EFTEvalError
+from eft_eval.parsing import count_arg, number_arg
 
 
 def register(subparsers: Any) -> None:
@@ -24,13 +25,14 @@ def register(subparsers: Any) -> None:
         "judge", help="judge engine: sequential vs concurrent vs cached re-run against a loopback server"
     )
     add_json_flag(parser)
-    parser.add_argument("--n", type=int, default=256, help="judgments per run (default 256)")
-    parser.add_argument("--latency", type=float, default=0.3, help="server latency per request, seconds (default 0.3)")
-    parser.add_argument("--concurrency", type=int, default=16, help="requests in flight in the concurrent run")
-    parser.add_argument("--scaling-n", type=int, default=3000,
+    parser.add_argument("--n", type=count_arg(), default=256, help="judgments per run (default 256)")
+    parser.add_argument("--latency", type=number_arg(minimum=0, maximum=60), default=0.3,
+                        help="server latency per request, seconds (default 0.3, at most 60)")
+    parser.add_argument("--concurrency", type=count_arg(), default=16, help="requests in flight in the concurrent run")
+    parser.add_argument("--scaling-n", type=count_arg(0), default=3000,
                         help="judgments per run of the scaling table: 0 and 50 ms latency x 16, 64, 256 in flight, "
                         "judgments/s and client CPU ms per judgment (default 3000; 0 skips it)")
-    parser.add_argument("--scaling-repeats", type=int, default=3,
+    parser.add_argument("--scaling-repeats", type=count_arg(), default=3,
                         help="runs per point of the scaling table, interleaved; rows give the median (default 3)")
     parser.set_defaults(handler=run_judge_bench)
 

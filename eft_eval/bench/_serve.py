@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.bench.commands import add_json_flag, print_result
+from eft_eval.parsing import count_arg
 
 _TOPICS = ["the sky", "bread", "France", "plants", "the sea", "numbers", "foxes", "light", "rain", "music",
            "cities", "rivers", "stars", "trees", "salt", "clocks"]
@@ -45,17 +46,17 @@ def bench_prompts(count: int) -> list[str]:
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="eft-eval serve under concurrent clients vs EFTModel.generate")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
-    parser.add_argument("--batch-size", type=int, default=0, help="generate's batch size and the server's "
-                        "--max-batch-size (default: --clients)")
-    parser.add_argument("--prompts", type=int, default=64)
-    parser.add_argument("--tokens", type=int, default=32, help="new tokens per prompt")
-    parser.add_argument("--small-hidden", type=int, default=64)
-    parser.add_argument("--small-layers", type=int, default=2)
-    parser.add_argument("--large-hidden", type=int, default=256)
-    parser.add_argument("--large-layers", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=2, help="best of N, alternating the two sides")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads, the same on both sides")
+    parser.add_argument("--clients", type=count_arg(), default=16, help="concurrent clients (default 16)")
+    parser.add_argument("--batch-size", type=count_arg(0), default=0, help="generate's batch size and the server's "
+                        "--max-batch-size (default 0: --clients)")
+    parser.add_argument("--prompts", type=count_arg(), default=64)
+    parser.add_argument("--tokens", type=count_arg(), default=32, help="new tokens per prompt")
+    parser.add_argument("--small-hidden", type=count_arg(), default=64)
+    parser.add_argument("--small-layers", type=count_arg(), default=2)
+    parser.add_argument("--large-hidden", type=count_arg(), default=256)
+    parser.add_argument("--large-layers", type=count_arg(), default=4)
+    parser.add_argument("--repeats", type=count_arg(), default=2, help="best of N, alternating the two sides")
+    parser.add_argument("--threads", type=count_arg(), default=1, help="torch threads, the same on both sides")
     add_json_flag(parser)
     parser.set_defaults(handler=run)
 

@@ -23,6 +23,7 @@ from typing import Any
 from eft_eval.bench._speculative_family import FamilyShape
 from eft_eval.bench.commands import add_json_flag
 from eft_eval.errors import EFTEvalError
+from eft_eval.parsing import count_arg, number_arg, seed_arg
 
 PROMPTS = (
     "Why is the sky blue?",
@@ -42,20 +43,22 @@ def register(subparsers: Any) -> None:
     )
     add_json_flag(parser)
     parser.add_argument("--blocks", default="2,4,8,16", help="comma-separated block sizes (default 2,4,8,16)")
-    parser.add_argument("--prompts", type=int, default=4, help=f"number of prompts (1-{len(PROMPTS)})")
-    parser.add_argument("--max-new-tokens", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=1, help="prompts decoded together (default 1)")
+    parser.add_argument("--prompts", type=count_arg(1, len(PROMPTS)), default=4,
+                        help=f"number of prompts (1-{len(PROMPTS)})")
+    parser.add_argument("--max-new-tokens", type=count_arg(), default=64)
+    parser.add_argument("--batch-size", type=count_arg(), default=1, help="prompts decoded together (default 1)")
     parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--top-p", type=float, default=0.9)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration; the fastest counts")
+    parser.add_argument("--temperature", type=number_arg(minimum=0), default=0.7)
+    parser.add_argument("--top-p", type=number_arg(minimum=0, exclusive_minimum=True, maximum=1), default=0.9)
+    parser.add_argument("--seed", type=seed_arg(), default=0)
+    parser.add_argument("--repeats", type=count_arg(), default=3,
+                        help="timed runs per configuration; the fastest counts")
     parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                         help="cpu: this process's CPU time (steady on a shared machine; default), wall: elapsed")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: steadier timings)")
-    parser.add_argument("--extra-layers", type=int, default=FamilyShape.extra_layers,
+    parser.add_argument("--threads", type=count_arg(), default=1, help="torch threads (default 1: steadier timings)")
+    parser.add_argument("--extra-layers", type=count_arg(0), default=FamilyShape.extra_layers,
                         help="layers the large base adds to the small reference's (sets its cost)")
-    parser.add_argument("--base-noise", type=float, default=FamilyShape.base_noise,
+    parser.add_argument("--base-noise", type=number_arg(minimum=0), default=FamilyShape.base_noise,
                         help="how far the large base strays from the small reference (sets agreement)")
     parser.set_defaults(handler=run_speculative_bench)
 

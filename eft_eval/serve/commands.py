@@ -9,6 +9,7 @@ import socket
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.parsing import count_arg, number_arg, port_arg, seed_arg
 
 logger = logging.getLogger(__name__)
 
@@ -21,20 +22,23 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=port_arg(), default=8000)
     parser.add_argument("--served-name", default=None, help="the model name clients send (default: --model as given)")
     parser.add_argument("--api-key-env", default=None, metavar="VAR",
                         help="require 'Authorization: Bearer KEY' where KEY is this environment variable's value")
-    parser.add_argument("--max-batch-size", type=int, default=16, help="most rows decoded together (default 16)")
-    parser.add_argument("--speculative-block", type=int, default=0, metavar="K",
+    parser.add_argument("--max-batch-size", type=count_arg(), default=16, help="most rows decoded together (default 16)")
+    parser.add_argument("--speculative-block", type=count_arg(0), default=0, metavar="K",
                         help="speculative EFT decoding, K drafted tokens a round (exact mode: same tokens)")
-    parser.add_argument("--batch-wait-ms", type=float, default=25.0,
-                        help="a new batch waits for more requests while they arrive less than this apart (default 25)")
-    parser.add_argument("--max-tokens-limit", type=int, default=4096, help="largest max_tokens a request may ask")
-    parser.add_argument("--default-max-tokens", type=int, default=256, help="max_tokens when a request gives none")
-    parser.add_argument("--max-n", type=int, default=16, help="most choices (n x prompts) per request")
-    parser.add_argument("--max-body-bytes", type=int, default=1 << 20, help="largest request body (default 1 MiB)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of requests that give none (default 0)")
+    # At most a minute: the wait is per gap between requests, and the decoder thread's waits refuse
+    # absurd timeouts with an OverflowError (the thread died while /health still said 200).
+    parser.add_argument("--batch-wait-ms", type=number_arg(minimum=0, maximum=60_000), default=25.0,
+                        help="a new batch waits for more requests while they arrive less than this apart "
+                        "(default 25, at most 60000)")
+    parser.add_argument("--max-tokens-limit", type=count_arg(), default=4096, help="largest max_tokens a request may ask")
+    parser.add_argument("--default-max-tokens", type=count_arg(), default=256, help="max_tokens when a request gives none")
+    parser.add_argument("--max-n", type=count_arg(), default=16, help="most choices (n x prompts) per request")
+    parser.add_argument("--max-body-bytes", type=count_arg(), default=1 << 20, help="largest request body (default 1 MiB)")
+    parser.add_argument("--seed", type=seed_arg(), default=0, help="seed of requests that give none (default 0)")
     parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component")
     parser.add_argument("--device", help="override every component (cpu, cuda, cuda:1, auto)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

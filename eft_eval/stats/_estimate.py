@@ -76,10 +76,14 @@ def format_number(x: float | None, digits: int = 3) -> str:
 
 def add_bootstrap_arguments(parser: Any) -> None:
     """`--n-resamples`, `--seed`, `--confidence` on an argparse parser, with the one set of defaults."""
-    parser.add_argument("--n-resamples", type=int, default=DEFAULT_N_RESAMPLES,
+    from eft_eval.parsing import count_arg, number_arg, seed_arg
+
+    parser.add_argument("--n-resamples", type=count_arg(2), default=DEFAULT_N_RESAMPLES,
                         help=f"bootstrap resamples (default {DEFAULT_N_RESAMPLES})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
-    parser.add_argument("--confidence", type=float, default=DEFAULT_CONFIDENCE_LEVEL,
+    parser.add_argument("--seed", type=seed_arg(), default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
+    parser.add_argument("--confidence", type=number_arg(minimum=0, exclusive_minimum=True, maximum=1,
+                                                          exclusive_maximum=True),
+                        default=DEFAULT_CONFIDENCE_LEVEL,
                         help=f"interval confidence level (default {DEFAULT_CONFIDENCE_LEVEL})")
 
 

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from eft_eval.parsing import count_arg, number_arg, port_arg, seed_arg
 from eft_eval.stats import add_bootstrap_arguments, settings_from_args
 
 
@@ -119,23 +120,23 @@ def register(subparsers: Any) -> None:
 
     p = steps.add_parser("prepare", help="select judged items and write a Potato project")
     p.add_argument("--samples", type=Path, required=True, help="samples.jsonl written by `eft-eval run`/`judge`")
-    p.add_argument("--n", type=int, required=True, help="number of items")
+    p.add_argument("--n", type=count_arg(), required=True, help="number of items")
     p.add_argument("--out", type=Path, required=True, help="project folder to write")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random draw (default 0)")
+    p.add_argument("--seed", type=seed_arg(), default=0, help="seed of the random draw (default 0)")
     p.add_argument("--judge", default="factuality", help="judge whose labels are checked (default factuality)")
-    p.add_argument("--error-threshold", type=float, default=1.0, help="judge score counted as 'any factual error' (default >= 1)")
+    p.add_argument("--error-threshold", type=number_arg(), default=1.0, help="judge score counted as 'any factual error' (default >= 1)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", help="draw only from this model's responses")
-    which.add_argument("--target-error-rate", type=float, help="draw from the model whose judged error rate is nearest this")
-    p.add_argument("--annotators-per-item", type=int, default=1, help="annotators per item (default 1)")
-    p.add_argument("--items-per-annotator", type=int, help="per-annotator quota (default: every item)")
+    which.add_argument("--target-error-rate", type=number_arg(minimum=0, maximum=1), help="draw from the model whose judged error rate is nearest this")
+    p.add_argument("--annotators-per-item", type=count_arg(), default=1, help="annotators per item (default 1)")
+    p.add_argument("--items-per-annotator", type=count_arg(), help="per-annotator quota (default: every item)")
     _add_template_flags(p, "factuality")
     _force_flag(p, "project folder")
     p.set_defaults(handler=_prepare)
 
     p = steps.add_parser("serve", help="start Potato for a project (loopback by default)")
     p.add_argument("project", type=Path)
-    p.add_argument("--port", "-p", type=int, default=8000)
+    p.add_argument("--port", "-p", type=port_arg(), default=8000)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.set_defaults(handler=_serve)
 
@@ -149,7 +150,7 @@ def register(subparsers: Any) -> None:
     p = steps.add_parser("adjudicate", help="write a Potato project with the judge-human disagreements for gold labels")
     p.add_argument("project", type=Path, help="annotation project, already imported")
     p.add_argument("--out", type=Path, required=True, help="adjudication project folder to write")
-    p.add_argument("--annotators-per-item", type=int, default=1, help="experts per item (default 1)")
+    p.add_argument("--annotators-per-item", type=count_arg(), default=1, help="experts per item (default 1)")
     _add_template_flags(p, "factuality_adjudication")
     _force_flag(p, "project folder")
     p.set_defaults(handler=_adjudicate)
