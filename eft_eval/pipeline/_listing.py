@@ -40,16 +40,20 @@ def list_presets() -> list[str]:
 
 def list_studies(include_paths: Sequence[str] = ()) -> list[str]:
     from eft_eval.errors import EFTEvalError
-    from eft_eval.sweep._study import discover_studies, load_study
+    from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
+    from eft_eval.sweep._study import discover_studies, summarize_study
 
     lines = []
     for name, path in sorted(discover_studies(include_paths).items()):
+        # Counted, never expanded: a study with a billion grid points lists as fast as one with three.
         try:
-            study = load_study(path)
-        except EFTEvalError as error:  # one unusable study (e.g. the offline model not installed) lists, too
-            lines.append(f"  {name:<14} cannot be expanded here: {error}")
+            study = summarize_study(path)
+        except EFTEvalError as error:  # one unusable study lists, too
+            lines.append(f"  {name:<14} cannot be read here: {error}")
             continue
-        lines.append(f"  {name:<14} {study.about or path}  [{len(study.points)} runs, {study.analysis['kind']}]")
+        size = f"{study.size:,} runs" + (f", over the sweep limit of {DEFAULT_MAX_POINTS:,}"
+                                         if study.size > DEFAULT_MAX_POINTS else "")
+        lines.append(f"  {name:<14} {study.about or path}  [{size}, {study.analysis_kind}]")
     lines.append("  (`eft-eval sweep STUDY` runs one; `--list` prints its runs as commands)")
     return lines
 

@@ -1,6 +1,8 @@
 """Studies and sweeps: a grid of EFT models run as one command, then analysed.
 
     _study.py     study plugin files (`studies/*.yaml`): grid, placeholders, presets -> grid points
+    _grid.py      grid variables: lists, labelled values, ranges counted before they are expanded
+    _variables.py `--set NAME=VALUE`: the text typed, typed only where the study declares a number
     _batched.py   generation for grid points sharing components: one batched pass, per-row weights
     _generation.py  the generation step: each model loaded once, grid points batched, per-point stores
     _sweep.py     `eft-eval sweep`: every grid point through `run_task`, resumable, sharded, listed

@@ -22,7 +22,6 @@ indexes every YAML file with a top-level `task:` in an include folder as a task 
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,15 @@ import yaml
 from eft_eval.errors import EFTEvalError
 from eft_eval.parsing import parse_bool
 from eft_eval.plugins import plugin_dirs
+from eft_eval.sweep._grid import (
+    DEFAULT_MAX_POINTS,
+    Axis,
+    check_size,
+    grid_size,
+    parse_axes,
+    text,
+)
+from eft_eval.sweep._variables import apply_assignments
 
 TOP_KEYS = ("study", "about", "run", "judge", "variables", "grid", "model", "label", "analysis")
 RUN_KEYS = ("task", "judges", "limit", "seed", "data_files", "max_new_tokens", "gen_kwargs", "batch_size",
@@ -111,20 +119,43 @@ def find_study(name_or_path: str, include_paths: Sequence[str | Path] = ()) -> P
     return studies[name_or_path]
 
 
+@dataclass(frozen=True)
+class StudySummary:
+    """What `eft-eval list studies` shows: the grid counted, never expanded."""
+
+    name: str
+    path: Path
+    about: str
+    axes: list[Axis]
+    size: int
+    """Grid points (the product of the axes' sizes)."""
+    analysis_kind: str
+
+
+def summarize_study(path: str | Path) -> StudySummary:
+    """A study's name, grid size and analysis, checked as far as that needs, without building points."""
+    path = Path(path)
+    data = _study_mapping(path)
+    bad = _complaint(path)
+    axes = parse_axes(_mapping(data.get("grid"), "grid", bad), bad)
+    analysis = data.get("analysis")
+    kind = analysis.get("kind") if isinstance(analysis, dict) else None
+    return StudySummary(name=str(data.get("study")), path=path, about=str(data.get("about") or ""), axes=axes,
+                        size=grid_size(axes), analysis_kind=str(kind))
+
+
 def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None,
-               set_variables: Mapping[str, Any] | None = None) -> Study:
+               set_variables: Mapping[str, Any] | None = None, max_points: int = DEFAULT_MAX_POINTS) -> Study:
     """Read a study file and expand its grid.
 
     `overrides` replace run settings (the sweep's run flags, e.g. `limit`); `set_variables`
-    replace variables (`--set NAME=VALUE`). Every problem is one line naming the file and the key.
+    replace variables (`--set NAME=VALUE`, the text typed: see `_variables.py`). A grid of more
+    than `max_points` points is refused before it is expanded. Every problem is one line naming
+    the file and the key.
     """
     path = Path(path)
-    data = _read_yaml(path)
-    if not isinstance(data, dict):
-        raise EFTEvalError(f"{path}: a study file must be a mapping, got {type(data).__name__}")
-
-    def bad(key: str, why: str) -> EFTEvalError:
-        return EFTEvalError(f"{path}: {key} {why}")
+    data = _study_mapping(path)
+    bad = _complaint(path)
 
     unknown = [key for key in data if key not in TOP_KEYS]
     if unknown:
@@ -143,15 +174,10 @@ def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None,
     for key in judge:
         if key not in JUDGE_KEYS:
             raise bad(f"judge.{key}", f"is not a judge setting (known: {', '.join(JUDGE_KEYS)})")
-    variables = _mapping(data.get("variables") or {}, "variables", bad)
-    for key, value in (set_variables or {}).items():
-        if key not in variables:
-            raise bad(f"variables.{key}", f"is not a variable of this study (--set; known: "
-                      f"{', '.join(variables) or 'none'})")
-        variables[key] = value
-    grid = {name: _grid_values(name, values, bad) for name, values in _mapping(data["grid"], "grid", bad).items()}
-    if not grid:
-        raise bad("grid", "names no variable")
+    variables = apply_assignments(_mapping(data.get("variables") or {}, "variables", bad), set_variables or {}, path)
+    axes = parse_axes(_mapping(data["grid"], "grid", bad), bad)
+    check_size(axes, max_points, path)  # before a single point is built
+    grid = {axis.name: axis.values() for axis in axes}
     clash = sorted(set(grid) & set(variables))
     if clash:
         raise bad(f"grid.{clash[0]}", "is also a variable: give it one meaning")
@@ -216,7 +242,7 @@ class _Context:
             # In a label, a named grid value shows as its name (`70B`), not as its model id.
             if where == "label" and name in self.names:
                 return self.names[name]
-            return _text(self.lookup(name, where))
+            return text(self.lookup(name, where))
 
         return _PLACEHOLDER.sub(replace, value)
 
@@ -232,10 +258,49 @@ def smollm2_gguf() -> str:
     return str(path)
 
 
+def _study_mapping(path: Path) -> dict[str, Any]:
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise EFTEvalError(f"{path}: a study file must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _complaint(path: Path) -> Any:
+    def bad(key: str, why: str) -> EFTEvalError:
+        return EFTEvalError(f"{path}: {key} {why}")
+
+    return bad
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last of two `alpha:` entries under `grid:` (or of two `variables:`
+    blocks) silently, so a study would run a grid the user did not write.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    line = key_node.start_mark.line + 1
+                    raise EFTEvalError(f"line {line}: key {key!r} is given twice in one mapping: keep one")
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping)
+
+
 def _read_yaml(path: Path, quiet: bool = False) -> Any:
+    # Discovery (`quiet`) reads leniently, so a study with a key written twice is still found by
+    # name and then refused with the line at fault.
+    loader = yaml.SafeLoader if quiet else _UniqueKeyLoader
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, EFTEvalError) as error:
         if quiet:
             return None
         raise EFTEvalError(f"{path}: cannot read the study: {error}".replace("\n", " ")) from None
@@ -245,30 +310,6 @@ def _mapping(value: Any, key: str, bad: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise bad(key, f"must be a mapping, got {type(value).__name__}")
     return {str(k): v for k, v in value.items()}
-
-
-def _grid_values(name: str, values: Any, bad: Any) -> dict[str, Any]:
-    """Value label -> value: a list (labels from the values), `{label: value}` or `{from, to, step}`."""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise bad(f"grid.{name}", "must be a name of letters, digits and '_' (it is a {placeholder})")
-    if isinstance(values, dict) and values and set(values) <= {"from", "to", "step"}:
-        if set(values) != {"from", "to", "step"}:
-            raise bad(f"grid.{name}", "range needs from, to and step")
-        start, stop, step = (values[k] for k in ("from", "to", "step"))
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, stop, step)) or step <= 0:
-            raise bad(f"grid.{name}", "range needs numbers from, to and a positive step")
-        count = math.floor((stop - start) / step + 1e-9) + 1
-        values = [round(start + i * step, 10) for i in range(max(count, 0))]
-    if isinstance(values, list):
-        if not values:
-            raise bad(f"grid.{name}", "has no values")
-        labelled = {_text(value): value for value in values}
-        if len(labelled) != len(values):
-            raise bad(f"grid.{name}", "lists a value twice")
-        return labelled
-    if isinstance(values, dict) and values:
-        return {str(label): value for label, value in values.items()}
-    raise bad(f"grid.{name}", "must be a list of values, a mapping of label: value, or {from, to, step}")
 
 
 def _analysis(raw: Any, grid: set[str], bad: Any) -> dict[str, Any]:
@@ -295,20 +336,14 @@ def _model_string(model: Any, path: Path, label: str) -> str:
     from eft_eval.models import join_compact, parse_spec
 
     if isinstance(model, dict):
-        text = join_compact({key: _text(value) for key, value in model.items() if value is not None})
+        spec = join_compact({key: text(value) for key, value in model.items() if value is not None})
     else:
-        text = str(model)
+        spec = str(model)
     try:
-        parse_spec(text)
+        parse_spec(spec)
     except EFTEvalError as error:
         raise EFTEvalError(f"{path}: model of grid point {label}: {error}") from None
-    return text
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return "none" if value is None else str(value)
+    return spec
 
 
 def _safe_label(text: str) -> str:
@@ -319,4 +354,5 @@ def _safe_label(text: str) -> str:
     return label
 
 
-__all__ = ["GridPoint", "Study", "discover_studies", "find_study", "load_study", "smollm2_gguf", "study_folders"]
+__all__ = ["GridPoint", "Study", "StudySummary", "discover_studies", "find_study", "load_study", "smollm2_gguf",
+           "study_folders", "summarize_study"]

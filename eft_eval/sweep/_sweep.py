@@ -336,21 +336,5 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def parse_assignments(items: Sequence[str]) -> dict[str, Any]:
-    """`--set NAME=VALUE` items; values read as YAML scalars (numbers, null)."""
-    import yaml
-
-    values: dict[str, Any] = {}
-    for item in items:
-        name, sep, raw = item.partition("=")
-        if not sep or not name.strip():
-            raise EFTEvalError(f"--set {item!r}: expected NAME=VALUE")
-        try:
-            values[name.strip()] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            values[name.strip()] = raw
-    return values
-
-
-__all__ = ["SweepOptions", "SweepResult", "analysis_inputs", "list_commands", "parse_assignments",
+__all__ = ["SweepOptions", "SweepResult", "analysis_inputs", "list_commands",
            "parse_shard", "run_arguments", "run_config", "run_sweep", "shard_points"]

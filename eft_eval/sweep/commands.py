@@ -56,7 +56,12 @@ def register(subparsers: Any) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     from eft_eval.pipeline.commands import _quiet
     from eft_eval.sweep._study import find_study, load_study
-    from eft_eval.sweep._sweep import SweepOptions, list_commands, parse_shard, run_sweep
+    from eft_eval.sweep._sweep import (
+        SweepOptions,
+        list_commands,
+        parse_shard,
+        run_sweep,
+    )
     from eft_eval.sweep._variables import parse_assignments
 
     _quiet(args)
