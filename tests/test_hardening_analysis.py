@@ -132,3 +132,44 @@ def test_reading_a_spec_from_samples_does_not_load_torch(tmp_path: Path) -> None
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+# -- pairing prompts by doc_id -------------------------------------------------------------------
+
+def _runs_with_other_prompts(tmp_path: Path, changed: Sequence[int]) -> tuple[Path, Path]:
+    """Two runs scored on doc_ids 0..11; in run B the documents `changed` hold other prompts."""
+    a = write_run(tmp_path / "a", {"helpfulness": [float(i % 7) for i in range(12)]})
+    b = write_run(tmp_path / "b", {"helpfulness": [float(i % 5) for i in range(12)]})
+    _rewrite(b / "samples.jsonl", lambda index, row: row.update(query=f"Other {row['query']}") if index in changed else None)
+    return a, b
+
+
+def test_compare_refuses_runs_whose_prompts_differ(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _runs_with_other_prompts(tmp_path, changed=range(12))
+    code, _, err = _cli(["compare", str(a), str(b), "-o", str(tmp_path / "out")], capsys)
+    _one_line_error(code, err, "12 of 12", "doc_id 0", "'Question 0?'", "'Other Question 0?'", "--only-same-prompts")
+    assert not (tmp_path / "out").exists()
+    a, b = _runs_with_other_prompts(tmp_path / "some", changed=[3, 5, 8])
+    code, _, err = _cli(["compare", str(a), str(b), "-o", str(tmp_path / "out")], capsys)
+    _one_line_error(code, err, "3 of 12", "doc_id 3")
+
+
+def test_compare_only_same_prompts_pairs_the_identical_ones_and_counts_the_rest(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _runs_with_other_prompts(tmp_path, changed=[3, 5, 8])
+    code, out, _ = _cli(["compare", str(a), str(b), "--only-same-prompts", "--n-resamples", "200",
+                         "-o", str(tmp_path / "out")], capsys)
+    data = json.loads((tmp_path / "out" / "compare.json").read_text())
+    assert code == 0 and data["n_different_prompts"] == 3 and data["rows"][0]["n_paired"] == 9
+    assert "3 prompts" in out
+
+
+def test_scaling_and_frontier_refuse_runs_whose_prompts_differ(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _runs_with_other_prompts(tmp_path, changed=[2])
+    code, _, err = _cli(["scaling", "--small-ft", str(a), "--large-ft", str(b), "-o", str(tmp_path / "out")], capsys)
+    _one_line_error(code, err, "1 of 12", "doc_id 2")
+    for run in (a, b):
+        _rewrite(run / "samples.jsonl", lambda index, row: row["judgments"].update(harm=row["judgments"]["helpfulness"]))
+    code, _, err = _cli(["frontier", str(a), str(b), "--x", "helpfulness", "--y", "harm", "-o", str(tmp_path / "out")],
+                        capsys)
+    _one_line_error(code, err, "1 of 12", "doc_id 2")

@@ -2,6 +2,10 @@
 
 The difference is `B - A` per prompt; its mean has a bootstrap interval (prompts resampled, so
 the pairing is kept), and scipy's Wilcoxon signed-rank and sign tests give p-values.
+
+Prompts are paired by doc_id, and a pair must be the same prompt: runs whose texts differ under
+one doc_id (another task, seed or data file) are refused, unless `only_same_prompts` asks to
+pair only the prompts whose text is the same (the others are counted, `n_different_prompts`).
 """
 
 from __future__ import annotations
@@ -11,19 +15,29 @@ from typing import Any
 
 import numpy as np
 
-from eft_eval.analysis._runs import LoadedRun, paired_scores
+from eft_eval.analysis._runs import (
+    LoadedRun,
+    different_prompts,
+    paired_scores,
+    refuse_different_prompts,
+)
 from eft_eval.stats import BootstrapSettings, paired_difference
 
 
 def compare_analysis(
     run_a: LoadedRun, run_b: LoadedRun, judges: Sequence[str] | None = None, settings: BootstrapSettings | None = None,
+    *, only_same_prompts: bool = False,
 ) -> dict[str, Any]:
     """compare.json's content: one row per judge."""
     settings = settings or BootstrapSettings()
+    if not only_same_prompts:
+        refuse_different_prompts([run_a, run_b], "compare", "; pass --only-same-prompts to compare only the prompts "
+                                                            "whose text is the same")
+    different = different_prompts([run_a, run_b])
     names = list(judges or [j for j in run_a.judge_names() if j in set(run_b.judge_names())])
     rows = []
     for judge in names:
-        paired = paired_scores([run_a, run_b], judge)
+        paired = paired_scores([run_a, run_b], judge, leave_out=different)
         a, b = np.asarray(paired.matrix[0]), np.asarray(paired.matrix[1])
         result = paired_difference(a, b, settings)
         better = run_b.direction(judge)
@@ -50,6 +64,6 @@ def compare_analysis(
             "n_unpaired": paired.per_run[0].n_scored + paired.per_run[1].n_scored - 2 * paired.n_paired,
         })
     return {"run_a": str(run_a.path), "run_b": str(run_b.path), "label_a": run_a.label, "label_b": run_b.label,
-            "rows": rows,
+            "rows": rows, "n_different_prompts": len(different),
             "bootstrap": {"n_resamples": settings.n_resamples, "seed": settings.seed,
                           "confidence_level": settings.confidence_level}}

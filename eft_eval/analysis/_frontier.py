@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from eft_eval.analysis._runs import LoadedRun
+from eft_eval.analysis._runs import LoadedRun, refuse_different_prompts
 from eft_eval.errors import EFTEvalError
 from eft_eval.stats import (
     BootstrapSettings,
@@ -37,6 +37,7 @@ def frontier_analysis(
     settings = settings or BootstrapSettings()
     if not runs:
         raise EFTEvalError("frontier: no runs given")
+    refuse_different_prompts(runs, "frontier")
     x_better, y_better = runs[0].higher_is_better(x), runs[0].higher_is_better(y)
     x_scores, y_scores = [run.scores(x) for run in runs], [run.scores(y) for run in runs]
     overrides = points or {}

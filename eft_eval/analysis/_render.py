@@ -172,7 +172,9 @@ def compare_table(data: Mapping[str, Any]) -> str:
               f"{num(r['difference_ci'][0])}..{num(r['difference_ci'][1])}",
               _p_value(r["wilcoxon_p"]), _p_value(r["sign_test_p"]), {"a": "A", "b": "B"}.get(r["better"] or "", "neither")]
              for r in data["rows"]]
-    return f"A = {data['run_a']}\nB = {data['run_b']}\n" + format_table(header, lines)
+    different = data.get("n_different_prompts") or 0
+    note = f"\n{different} prompts whose text differs between A and B are left out" if different else ""
+    return f"A = {data['run_a']}\nB = {data['run_b']}\n" + format_table(header, lines) + note
 
 
 def _p_value(value: Any) -> str:

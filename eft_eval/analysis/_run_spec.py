@@ -49,8 +49,8 @@ def check_one_model(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     for index, row in enumerate(rows):
         if row.get("model") != first and key(row.get("model")) != key(first):
             count = len({key(r.get("model")) for r in rows})
-            raise EFTEvalError(f"{path}: its samples name {count} different models (sample 1: {_short(first)}, "
-                               f"sample {index + 1}: {_short(row.get('model'))}): give one file per configuration")
+            raise EFTEvalError(f"{path}: its samples name {count} different models (sample 1: {short_repr(first)}, "
+                               f"sample {index + 1}: {short_repr(row.get('model'))}): give one file per configuration")
 
 
 def samples_spec(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
@@ -62,10 +62,11 @@ def unknown_setting(path: Path, setting: str, rows: Sequence[Mapping[str, Any]])
     """The one-line refusal for a run whose `setting` no file states."""
     model = rows[0].get("model") if rows else None
     return EFTEvalError(f"{path}: its {setting} is unknown: no run.json with the model spec beside it, and its "
-                        f"samples' model field {_short(model)} is not an EFT spec (base=...,ft=...,ref=...); "
+                        f"samples' model field {short_repr(model)} is not an EFT spec (base=...,ft=...,ref=...); "
                         "analyse the run folder instead")
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def short_repr(value: Any, limit: int = 80) -> str:
+    """`repr(value)`, cut to `limit` characters: a quoted value in a one-line message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -12,12 +12,17 @@ the same documents), or by the query text in files without one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eft_eval.analysis._run_spec import check_one_model, samples_spec, unknown_setting
+from eft_eval.analysis._run_spec import (
+    check_one_model,
+    samples_spec,
+    short_repr,
+    unknown_setting,
+)
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import iter_jsonl, read_json_object
 from eft_eval.pipeline._outputs import RESULTS_FILE, RUN_FILE, SAMPLES_FILE
@@ -93,6 +98,10 @@ class LoadedRun:
             if status == "scored":
                 scores[prompt_id] = float(judgment["score"])
         return JudgeScores(name, scores, counts["abstained"], counts["failed"], missing)
+
+    def queries(self) -> dict[str, Any]:
+        """Prompt id -> the query text its sample recorded (None when it recorded none)."""
+        return {prompt_id: row.get("query") for prompt_id, row in zip(self.prompt_ids, self.rows)}
 
     @property
     def prompt_ids(self) -> list[str]:
@@ -237,11 +246,52 @@ class PairedScores:
         return len(self.prompt_ids)
 
 
-def paired_scores(runs: Sequence[LoadedRun], judge: str) -> PairedScores:
-    """Scores of `judge` on the prompts every run scored (abstained, failed, missing: left out)."""
+def paired_scores(runs: Sequence[LoadedRun], judge: str, leave_out: Collection[str] = ()) -> PairedScores:
+    """Scores of `judge` on the prompts every run scored (abstained, failed, missing: left out),
+    less the prompt ids in `leave_out` (those `different_prompts` found)."""
     per_run = [run.scores(judge) for run in runs]
     common = set(per_run[0].scores) if per_run else set()
     for scores in per_run[1:]:
         common &= set(scores.scores)
+    common -= set(leave_out)
     order = [p for p in runs[0].prompt_ids if p in common] if runs else []
     return PairedScores(judge, order, [[scores.scores[p] for p in order] for scores in per_run], per_run)
+
+
+
+def shared_prompts(runs: Sequence[LoadedRun]) -> list[str]:
+    """Prompt ids found in every run, in the first run's order."""
+    ids = [set(run.prompt_ids) for run in runs[1:]]
+    return [p for p in runs[0].prompt_ids if all(p in other for other in ids)] if runs else []
+
+
+def different_prompts(runs: Sequence[LoadedRun]) -> list[str]:
+    """Prompt ids found in every run whose query text is not the same in all of them.
+
+    A doc_id names a document of a task's selection; runs of another task, seed or data file
+    reuse the same ids for other prompts, and pairing those would compare unrelated answers.
+    A prompt whose text some run did not record cannot be checked, and is kept.
+    """
+    queries = [run.queries() for run in runs]
+    return [p for p in shared_prompts(runs)
+            if all(isinstance(q[p], str) for q in queries) and len({q[p] for q in queries}) > 1]
+
+
+def refuse_different_prompts(runs: Sequence[LoadedRun], where: str, remedy: str = "") -> None:
+    """One line, quoting the first prompt whose text differs, unless the runs share their prompts."""
+    different = different_prompts(runs)
+    if not different:
+        return
+    first = different[0]
+    queries = [run.queries()[first] for run in runs]
+    other = next(i for i, q in enumerate(queries) if q != queries[0])
+    raise EFTEvalError(
+        f"{where}: {len(different)} of {len(shared_prompts(runs))} prompts matched by doc_id differ in their text "
+        f"(first: {_shown(first)}: {short_repr(queries[0])} in {runs[0].path} but {short_repr(queries[other])} in "
+        f"{runs[other].path}): the runs did not answer the same prompts{remedy}")
+
+
+def _shown(prompt_id: str) -> str:
+    kind, _, value = prompt_id.partition(":")
+    return f"doc_id {value}" if kind == "doc" else f"query {short_repr(value)}"
+

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from eft_eval.analysis._runs import LoadedRun, paired_scores
+from eft_eval.analysis._runs import LoadedRun, paired_scores, refuse_different_prompts
 from eft_eval.errors import EFTEvalError
 from eft_eval.stats import (
     DENOMINATOR_WITHIN_NOISE,
@@ -71,6 +71,7 @@ def scaling_analysis(
                 raise EFTEvalError(f"{where}: the {needed.replace('_', '-')} run is missing (it defines 0 and 1)")
         roles = [role for role in ROLES if role in runs]
         ordered = [runs[role] for role in roles]
+        refuse_different_prompts(ordered, where)
         for judge in judges or _common_judges(ordered):
             paired = paired_scores(ordered, judge)
             matrix = np.asarray(paired.matrix, dtype=float)

@@ -86,9 +86,11 @@ def analyze_top_p(
 def analyze_compare(
     run_a: str | Path, run_b: str | Path, output_dir: str | Path = "analysis", *,
     judges: Sequence[str] | None = None, settings: BootstrapSettings | None = None, include_paths: Sequence[str] = (),
+    only_same_prompts: bool = False,
 ) -> dict[str, Any]:
+    """`only_same_prompts`: pair only prompts whose text is the same (default: refuse runs where any differs)."""
     a, b = load_runs([run_a, run_b], include_paths)
-    data = compare_analysis(a, b, judges, settings)
+    data = compare_analysis(a, b, judges, settings, only_same_prompts=only_same_prompts)
     return _finish("compare", data, data["rows"], output_dir, render.compare_table, render.compare_figure)
 
 

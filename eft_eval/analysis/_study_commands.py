@@ -44,6 +44,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("compare", help="paired difference of two runs (bootstrap interval, Wilcoxon, sign test)")
     p.add_argument("run_a", metavar="RUN_A", help=_RUN_HELP)
     p.add_argument("run_b", metavar="RUN_B", help=_RUN_HELP)
+    p.add_argument("--only-same-prompts", action="store_true",
+                   help="pair only the prompts whose text is the same in both runs (default: refuse runs whose "
+                        "prompts differ under one doc_id)")
     _common(p, judges=True)
     p.set_defaults(handler=_compare)
 
@@ -119,7 +122,8 @@ def _compare(args: argparse.Namespace) -> int:
     from eft_eval.analysis import analyze_compare
 
     return _print(analyze_compare(args.run_a, args.run_b, args.output, judges=args.judges,
-                                  settings=settings_from_args(args), include_paths=args.include_path), args.json)
+                                  settings=settings_from_args(args), include_paths=args.include_path,
+                                  only_same_prompts=args.only_same_prompts), args.json)
 
 
 def _agreement(args: argparse.Namespace) -> int:
