@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -148,6 +149,71 @@ def number_arg(
     return convert
 
 
+GEN_KWARGS_FORM = "key=value,key=value,..."
+
+# Generation kwargs the EFT sampler reads, and the values each takes. lm-eval reads the text itself
+# (`temperature=nan` becomes float nan, `top_p=1.5` passes), so they are checked here first.
+_GEN_NUMBERS = {
+    "temperature": NumberRange(minimum=0),  # 0: greedy, as lm-eval's convention
+    "top_p": NumberRange(minimum=0, exclusive_minimum=True, maximum=1),
+    "top_k": NumberRange(integer=True, minimum=0),  # 0: off
+    "max_gen_toks": NumberRange(integer=True, minimum=1),
+}
+_GEN_BOOLEANS = frozenset({"do_sample"})
+_GEN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_gen_kwargs(text: str, source: str) -> dict[str, str]:
+    """`do_sample=true,temperature=0.7` -> {key: value text}, checked as the EFT sampler will read it.
+
+    The text is lm-eval's `--gen_kwargs` form, handed to lm-eval unchanged; this only refuses what
+    lm-eval would crash on or read wrongly: an item without `=` (a traceback), a key given twice
+    (the last silently wins), a key with spaces (` temperature` is an unknown key, silently
+    ignored), and a sampling value that is not a number of its range or not a boolean.
+    """
+    try:
+        return _gen_pairs(text)
+    except _Refused as reason:
+        raise EFTEvalError(f"{source} {text!r}: {reason}") from None
+
+
+def gen_kwargs_arg(text: str) -> str:
+    """An argparse `type=` for `--gen-kwargs`: the text itself once `parse_gen_kwargs` accepts it."""
+    try:
+        _gen_pairs(text)
+    except _Refused as reason:
+        raise argparse.ArgumentTypeError(str(reason)) from None
+    return text
+
+
+def _gen_pairs(text: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue  # lm-eval skips empty items too: `a=1,` is `a=1`
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise _Refused(f"{item!r} is not key=value (expected {GEN_KWARGS_FORM})")
+        if not _GEN_KEY.fullmatch(key):
+            raise _Refused(f"key {key!r} is not a plain name (letters, digits and _, no spaces: {GEN_KWARGS_FORM})")
+        if key in pairs:
+            raise _Refused(f"{key} is given twice; give it once")
+        _check_gen_value(key, value)
+        pairs[key] = value
+    return pairs
+
+
+def _check_gen_value(key: str, value: str) -> None:
+    if key in _GEN_NUMBERS:
+        allowed = _GEN_NUMBERS[key]
+        try:
+            _checked_number(value, allowed)
+        except _Refused as reason:
+            raise _Refused(f"{key}={value!r} {reason} ({allowed.describe()})") from None
+    elif key in _GEN_BOOLEANS and value.strip().lower() not in _TRUE | _FALSE:
+        raise _Refused(f"{key}={value!r} is not a boolean (use true/false, yes/no or 1/0)")
+
+
 SEED_MAX = 2**32 - 1
 """The largest seed: `run` hands its seed to numpy's legacy seeding (through lm-eval), which takes
 0..2**32-1; every command takes that range, so a seed that works in one command works in all."""
@@ -169,4 +235,16 @@ def port_arg() -> Callable[[str], float | int]:
     return number_arg(integer=True, minimum=1, maximum=65535)
 
 
-__all__ = ["SEED_MAX", "NumberRange", "count_arg", "number_arg", "parse_bool", "parse_number", "port_arg", "seed_arg"]
+__all__ = [
+    "GEN_KWARGS_FORM",
+    "SEED_MAX",
+    "NumberRange",
+    "count_arg",
+    "gen_kwargs_arg",
+    "number_arg",
+    "parse_bool",
+    "parse_gen_kwargs",
+    "parse_number",
+    "port_arg",
+    "seed_arg",
+]

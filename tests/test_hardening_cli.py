@@ -174,3 +174,49 @@ def test_a_bad_number_is_one_line_naming_the_flag(argv: list[str], flag: str,
 ])
 def test_the_edges_of_each_range_still_parse(argv: list[str], attribute: str, value: float) -> None:
     assert getattr(build_parser().parse_args(argv), attribute) == value
+
+
+# ---------------------------------------------------------------------------------------------
+# --gen-kwargs: lm-eval parses the text leniently, so it is checked as the sampler will read it
+
+BAD_GEN_KWARGS = [
+    ("temperature", "'temperature' is not key=value (expected key=value,key=value,...)"),
+    ("do_sample=true,temperature", "'temperature' is not key=value"),
+    ("temperature=nan", "temperature='nan' is not a finite number (expected a finite number >= 0)"),
+    ("temperature=-1,do_sample=true", "temperature='-1' is out of range"),
+    ("top_p=1.5", "top_p='1.5' is out of range (expected a finite number > 0 and <= 1)"),
+    ("top_p=0", "top_p='0' is out of range"),
+    ("top_k=-3", "top_k='-3' is out of range (expected a whole number >= 0)"),
+    ("max_gen_toks=0", "max_gen_toks='0' is out of range"),
+    ("do_sample=maybe", "do_sample='maybe' is not a boolean"),
+    # lm-eval keeps the space: ` temperature` is an unknown key, ignored, and sampling runs at 1.0.
+    ("do_sample=true, temperature=0.7", "key ' temperature' is not a plain name"),
+    # lm-eval's dict keeps the last.
+    ("temperature=0.5,temperature=1", "temperature is given twice; give it once"),
+]
+
+
+@pytest.mark.parametrize("command", [["run", "demo", "--model", "m"], ["sweep", "demo_frontier"]], ids=["run", "sweep"])
+@pytest.mark.parametrize("text, message", BAD_GEN_KWARGS, ids=[text for text, _ in BAD_GEN_KWARGS])
+def test_bad_gen_kwargs_are_one_line(command: list[str], text: str, message: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit_code([*command, "--gen-kwargs", text]) == 2
+    err = capsys.readouterr().err
+    assert f"argument --gen-kwargs: {message}" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("text", ["do_sample=true,temperature=0.7", "temperature=0", "top_p=1,top_k=0,",
+                                  "until=###,do_sample=yes", "max_gen_toks=64"])
+def test_good_gen_kwargs_pass_unchanged(text: str) -> None:
+    assert build_parser().parse_args(["run", "demo", "--model", "m", "--gen-kwargs", text]).gen_kwargs == text
+
+
+def test_run_checks_gen_kwargs_from_any_caller_before_loading_a_model() -> None:
+    # A study file or a library caller reaches `run_task` without argparse.
+    from eft_eval.errors import EFTEvalError
+    from eft_eval.pipeline import RunConfig, run_task
+
+    with pytest.raises(EFTEvalError, match=r"^gen_kwargs 'temperature': 'temperature' is not key=value"):
+        run_task(RunConfig(task="demo", model="no/such-model", gen_kwargs="temperature"))
+    with pytest.raises(EFTEvalError, match=r"max_gen_toks=16 and --max-new-tokens 8 both set the response length"):
+        run_task(RunConfig(task="demo", model="no/such-model", gen_kwargs="max_gen_toks=16", max_new_tokens=8))

@@ -33,6 +33,7 @@ from eft_eval.judging import (
 from eft_eval.lm_eval import Conversation
 from eft_eval.locking import lock_folder
 from eft_eval.models import EFTSpec, parse_spec
+from eft_eval.parsing import parse_gen_kwargs
 from eft_eval.pipeline._outputs import (
     GENERATIONS_FILE,
     RunFolder,
@@ -107,6 +108,7 @@ def run_task(config: RunConfig) -> RunResult:
                         ("--batch-size", config.batch_size)):
         if value is not None and value < 1:
             raise EFTEvalError(f"{flag} must be at least 1, got {value}")
+    _gen_kwargs(config)  # checked before any model loads
     spec = resolve_spec(config)
     for path in config.data_files:
         check_data_file(Path(path))
@@ -241,7 +243,12 @@ def _without_lm_eval_environment_report() -> Iterator[None]:
 
 
 def _gen_kwargs(config: RunConfig) -> str:
+    """lm-eval's gen_kwargs text, checked first: lm-eval parses it leniently (see `parse_gen_kwargs`)."""
     parts = [config.gen_kwargs] if config.gen_kwargs else []
+    given = parse_gen_kwargs(config.gen_kwargs, "gen_kwargs") if config.gen_kwargs else {}
+    if config.max_new_tokens is not None and "max_gen_toks" in given:
+        raise EFTEvalError(f"gen_kwargs max_gen_toks={given['max_gen_toks']} and --max-new-tokens "
+                           f"{config.max_new_tokens} both set the response length: give one")
     if config.max_new_tokens is not None:
         parts.append(f"max_gen_toks={config.max_new_tokens}")
     return ",".join(parts)

@@ -15,7 +15,7 @@ from eft_eval.judging.commands import (
     config_from_args,
     quiet_http_logs,
 )
-from eft_eval.parsing import count_arg, seed_arg
+from eft_eval.parsing import count_arg, gen_kwargs_arg, seed_arg
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     run.add_argument("--data-files", nargs="+", default=[], metavar="FILE",
                      help="local .jsonl/.jsonl.gz files replacing the task's hub data set")
     run.add_argument("--max-new-tokens", type=count_arg(), help="override the task's max_gen_toks")
-    run.add_argument("--gen-kwargs", help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
+    run.add_argument("--gen-kwargs", type=gen_kwargs_arg,
+                     help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
     run.add_argument("--batch-size", type=count_arg(), default=8, help="prompts per decoding batch (default 8)")
     run.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component's dtype")
     run.add_argument("--device", help="override every component's device (cpu, cuda, cuda:1, auto)")
