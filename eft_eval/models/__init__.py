@@ -8,6 +8,7 @@
     _decoding.py     token-by-token EFT decoding with per-component KV caches
     _speculative.py  speculative EFT decoding (the small fine-tuned model drafts)
     _sampling.py     sampling settings, temperature/top-k/top-p filtering, next-token choice
+    _devices.py      which devices a component can be loaded onto, checked before loading
     _scoring.py      log-probs of given continuations
     _kv_cache.py     transformers' KV-cache API across versions
     _presets.py      model families and `llama2:up`-style presets
@@ -30,7 +31,10 @@ _EXPORTS = {
     "ModelCache": "_components",
     "Message": "_components",
     "Prompt": "_components",
+    "check_context": "_components",
+    "context_length": "_components",
     "compose_logprobs": "_compose",
+    "check_device": "_devices",
     "ComponentStream": "_decoding",
     "DecodeStep": "_decoding",
     "Generation": "_decoding",
@@ -86,9 +90,12 @@ __all__ = [
     "SamplingConfig",
     "SpeculativeStats",
     "cache_kwargs",
+    "check_context",
+    "check_device",
     "check_speculative",
     "chunks",
     "compose_logprobs",
+    "context_length",
     "continuation_logprobs",
     "decode",
     "delta_roles",
@@ -115,6 +122,8 @@ if TYPE_CHECKING:
         Message,
         ModelCache,
         Prompt,
+        check_context,
+        context_length,
     )
     from eft_eval.models._compose import compose_logprobs
     from eft_eval.models._decoding import (
@@ -123,6 +132,7 @@ if TYPE_CHECKING:
         Generation,
         decode,
     )
+    from eft_eval.models._devices import check_device
     from eft_eval.models._eft_model import (
         EFTModel,
         chunks,

@@ -214,3 +214,45 @@ def eos_token_ids(component: Component) -> set[int]:
         elif isinstance(value, (list, tuple)):
             ids.update(int(v) for v in value)
     return ids
+
+
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "n_ctx")
+"""Config fields that state how many positions a model was built or trained for (lm-eval reads the same)."""
+
+
+def context_length(model: Any) -> int | None:
+    """The positions a model supports: its config's `max_position_embeddings` (GPT-2's `n_positions`);
+    None when its config does not say."""
+    config = getattr(model, "config", None)
+    for key in _CONTEXT_KEYS:
+        size = getattr(config, key, None)
+        if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+            return size
+    return None
+
+
+def check_context(
+    components: Sequence[Component], prompt_ids: Sequence[Sequence[Sequence[int]]], added: int | Sequence[int],
+    added_name: str, advice: str = "",
+) -> None:
+    """Refuse a prompt whose tokens plus `added` (max_new_tokens, or each continuation's length)
+    exceed a component's context.
+
+    The server's rule (`context_length_exceeded`), per component since each renders the prompt its
+    own way: past its context a model with absolute positions (GPT-2) fails with an IndexError,
+    and a RoPE model runs on silently beyond what it was trained on.
+    `prompt_ids` is `[component][prompt] -> ids`, as `EFTModel.encode` gives; `advice` ends the
+    message (default: shorten the prompt or lower `added_name`).
+    """
+    for component, rows in zip(components, prompt_ids):
+        limit = context_length(component.model)
+        if limit is None:
+            continue
+        for index, ids in enumerate(rows):
+            extra = added if isinstance(added, int) else added[index]
+            if len(ids) + extra > limit:
+                raise EFTEvalError(
+                    f"prompt {index}: {component.role} ({component.spec.label}) has a context of {limit} tokens; "
+                    f"the prompt ({len(ids)} tokens) plus {added_name} ({extra}) is over it: "
+                    f"{advice or f'shorten the prompt or lower {added_name}'}"
+                )

@@ -14,8 +14,37 @@ from typing import Any, Protocol
 
 import torch
 
+from eft_eval.errors import EFTEvalError
 from eft_eval.models._kv_cache import cache_kwargs
 from eft_eval.models._sampling import SamplingConfig, choose_next_tokens
+
+NOT_FINITE = -1
+"""The token id `flag_not_finite` puts in a row whose distribution is not a distribution."""
+
+
+class NotFiniteError(EFTEvalError):
+    """The composed distribution holds NaN or gives no token a finite log-prob (weights too large
+    for float32 arithmetic, or a component whose own log-probs are not finite)."""
+
+
+def flag_not_finite(tokens: torch.Tensor, composed: torch.Tensor) -> torch.Tensor:
+    """`tokens` with `NOT_FINITE` in every row of `composed` that is not a distribution.
+
+    A row is fine when its largest log-prob is finite: `amax` propagates NaN, is +inf for a +inf
+    entry and -inf only when every entry is -inf. Single -inf entries (top-p, padded vocabulary)
+    are fine. Done on the device and read with the tokens the decoder reads anyway, so the check
+    adds no host synchronisation.
+    """
+    finite = torch.isfinite(composed.amax(dim=-1))
+    return torch.where(finite.to(tokens.device), tokens, torch.full_like(tokens, NOT_FINITE))
+
+
+def check_finite_choices(tokens: Sequence[int] | Sequence[Sequence[int]], step: int) -> None:
+    """Stop the run at the first step whose distribution was not finite (see `flag_not_finite`)."""
+    flat = [t for row in tokens for t in (row if isinstance(row, Sequence) else (row,))]
+    if NOT_FINITE in flat:
+        raise NotFiniteError(f"the composed EFT distribution is not finite at step {step} (NaN, or no token "
+                             "with a finite log-prob): use smaller weights (beta, wN)")
 
 
 @dataclass
@@ -174,8 +203,9 @@ def decode(
     logprobs = [stream.prefill() for stream in streams]
     for step in range(config.max_new_tokens):
         composed = compose(logprobs, active)
-        tokens = choose_next_tokens(composed, config, [keys[r] for r in active], step)
+        tokens = flag_not_finite(choose_next_tokens(composed, config, [keys[r] for r in active], step), composed)
         chosen = tokens.tolist()
+        check_finite_choices(chosen, step)
         still_running = [position for position, (row, token) in enumerate(zip(active, chosen))
                          if outputs.add(row, token)]
         if on_step is not None:

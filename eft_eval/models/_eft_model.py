@@ -22,13 +22,26 @@ from eft_eval.models._components import (
     Component,
     ModelCache,
     Prompt,
+    check_context,
     check_local_path,
     check_shared_vocabulary,
     eos_token_ids,
 )
 from eft_eval.models._compose import compose_logprobs
-from eft_eval.models._decoding import ComponentStream, Generation, StepComposer, decode
-from eft_eval.models._sampling import SamplingConfig, prompt_key, seeded_key
+from eft_eval.models._decoding import (
+    ComponentStream,
+    Generation,
+    NotFiniteError,
+    StepComposer,
+    decode,
+)
+from eft_eval.models._devices import check_device
+from eft_eval.models._sampling import (
+    SamplingConfig,
+    checked_setting,
+    prompt_key,
+    seeded_key,
+)
 from eft_eval.models._scoring import continuation_logprobs
 from eft_eval.models._spec import EFTSpec, delta_roles, parse_spec
 from eft_eval.models._speculative import (
@@ -89,8 +102,9 @@ class EFTModel:
         """Load every component of a spec; `dtype` / `device` override all components."""
         spec = parse_spec(spec).with_overrides(dtype=dtype, device=device)
         model_cache = ModelCache() if model_cache is None else model_cache
-        for role, component in spec.components():
-            check_local_path(role, component)  # before loading anything
+        for role, component in spec.components():  # before loading anything
+            check_local_path(role, component)
+            check_device(role, component.device)
         components = [Component(role, c, model_cache.get(c)) for role, c in spec.components()]
         return cls(spec, components)
 
@@ -189,6 +203,8 @@ class EFTModel:
         the samples of two models with `alpha=a` and `alpha=b`, in one batched pass.
         """
         mode = check_speculative(speculative_block, speculative_mode)
+        batch_size = int(checked_setting(batch_size, "batch_size", integer=True, minimum=1))
+        check_context(self.forward_components, prompt_ids, config.max_new_tokens, "max_new_tokens")
         decoder = decode
         weights = None
         if row_weights is not None:
@@ -212,7 +228,10 @@ class EFTModel:
             ]
             composer = self.compose if weights is None else _row_composer(self, weights[batch])
             row_keys = [seeded_key(config.seed, keys[i]) for i in batch]
-            outputs = decoder(streams, composer, config, row_keys, self.eos_token_ids, self.detokenize)
+            try:
+                outputs = decoder(streams, composer, config, row_keys, self.eos_token_ids, self.detokenize)
+            except NotFiniteError as error:
+                raise NotFiniteError(f"model {self.spec.to_string()!r}: {error}") from None
             for i, output in zip(batch, outputs):
                 results[i] = output
             if bar is not None:
@@ -227,11 +246,27 @@ class EFTModel:
         self, prompt_ids: list[list[list[int]]], continuations: Sequence[Sequence[int]]
     ) -> list[torch.Tensor]:
         """EFT log-prob distributions `[len(continuation), vocab]` at each continuation position."""
+        check_context(self.forward_components, prompt_ids, [len(c) for c in continuations], "the continuation",
+                      "shorten the prompt or the continuation")
         per_component = [
             continuation_logprobs(c.model, ids, continuations, self.pad_token_id, self.vocab_size)
             for c, ids in zip(self.forward_components, prompt_ids)
         ]
-        return [self.compose([rows[i] for rows in per_component]) for i in range(len(continuations))]
+        distributions = [self.compose([rows[i] for rows in per_component]) for i in range(len(continuations))]
+        self._check_finite(distributions)
+        return distributions
+
+    def _check_finite(self, distributions: Sequence[torch.Tensor]) -> None:
+        """Refuse scores from a composition that is not a distribution (see `flag_not_finite`):
+        one host read for all continuations together."""
+        if not distributions:
+            return
+        finite = torch.stack([torch.isfinite(d.amax(dim=-1)).all() for d in distributions]).cpu()
+        if not bool(finite.all()):
+            first = int((~finite).nonzero()[0])
+            raise NotFiniteError(f"model {self.spec.to_string()!r}: the composed EFT distribution is not finite "
+                                 f"for continuation {first} (NaN, or no token with a finite log-prob): use smaller "
+                                 "weights (beta, wN)")
 
     def score(
         self, prompts: Sequence[Prompt], continuations: Sequence[str | Sequence[int]], raw: bool = False

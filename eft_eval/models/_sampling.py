@@ -11,10 +11,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
+from eft_eval.errors import EFTEvalError
 from eft_eval.models._compose import top_p_mask
+from eft_eval.parsing import parse_number
+
+
+class SettingError(EFTEvalError, ValueError):
+    """A generation setting out of range. Also a ValueError: callers that turn a ValueError from
+    `SamplingConfig` into their own answer (the server's 400, lm-eval's gen_kwargs error) keep working."""
 
 
 def filter_for_sampling(
@@ -27,7 +35,10 @@ def filter_for_sampling(
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 for sampling, got {temperature}")
-    scaled = torch.log_softmax(logprobs.float() / temperature, dim=-1)
+    # Shifted so the most likely token sits at 0: a tiny temperature then sends the others to
+    # -inf, never every token (which would make the row NaN).
+    shifted = logprobs.float() - logprobs.float().amax(dim=-1, keepdim=True)
+    scaled = torch.log_softmax(shifted / temperature, dim=-1)
     if top_k and top_k < scaled.shape[-1]:
         kth_value = torch.topk(scaled, top_k, dim=-1).values[..., -1:]
         scaled = scaled.masked_fill(scaled < kth_value, float("-inf"))
@@ -41,25 +52,47 @@ class SamplingConfig:
     """How tokens are chosen and when generation stops."""
 
     max_new_tokens: int = 256
+    """>= 1."""
     do_sample: bool = False
     """False: greedy (argmax of the composed distribution)."""
     temperature: float = 1.0
+    """Finite, >= 0. 0 with `do_sample` is greedy decoding, the limit of ever smaller temperatures
+    (as in vLLM and the OpenAI API; transformers refuses it instead)."""
     top_p: float = 1.0
+    """In (0, 1]; 1 disables top-p."""
     top_k: int = 0
-    """0 disables top-k."""
+    """A whole number >= 0; 0 disables top-k."""
     seed: int = 0
+    """Any whole number: it is hashed with the prompt, never handed to a random generator."""
     stop: tuple[str, ...] = field(default_factory=tuple)
     """Stop strings: generation ends at the first one, which is cut from the text."""
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.do_sample and self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0 when sampling, got {self.temperature}")
+        # Every entry point (library, CLI, server, lm-eval, sweeps) builds one of these: checked here,
+        # a NaN temperature or a top-p of 1.5 cannot reach the sampler from anywhere.
+        checks: dict[str, dict[str, Any]] = {
+            "max_new_tokens": {"integer": True, "minimum": 1},
+            "temperature": {"minimum": 0},
+            "top_p": {"minimum": 0, "exclusive_minimum": True, "maximum": 1},
+            "top_k": {"integer": True, "minimum": 0},
+            "seed": {"integer": True},
+        }
+        for key, bounds in checks.items():
+            object.__setattr__(self, key, checked_setting(getattr(self, key), key, **bounds))
+        if not isinstance(self.do_sample, bool):
+            raise SettingError(f"generation setting do_sample={self.do_sample!r} is not a boolean (True or False)")
 
     @property
     def greedy(self) -> bool:
         return not self.do_sample or self.temperature == 0
+
+
+def checked_setting(value: Any, key: str, **bounds: Any) -> Any:
+    """`parse_number` for a generation setting, raising `SettingError` (one line naming key and value)."""
+    try:
+        return parse_number(value, key, "generation setting", **bounds)
+    except EFTEvalError as error:
+        raise SettingError(str(error)) from None
 
 
 def prompt_key(prompt: object) -> str:

@@ -47,7 +47,9 @@ from eft_eval.models._decoding import (
     RowOutputs,
     StepCallback,
     StepComposer,
+    check_finite_choices,
     decode,
+    flag_not_finite,
     observe_step,
 )
 from eft_eval.models._kv_cache import cache_kwargs
@@ -228,7 +230,8 @@ def speculative_decode(
 
     # The first token is chosen from the prefill, as in plain decoding; it becomes the pending token.
     prefill = compose([s.prefill() for s in streams])
-    first = choose_next_tokens(prefill, config, keys, 0)
+    first = flag_not_finite(choose_next_tokens(prefill, config, keys, 0), prefill)
+    check_finite_choices(first.tolist(), 0)
     active = [row for row, token in enumerate(first.tolist()) if responses.add(row, token)]
     if on_step is not None:
         active = observe_step(on_step, list(range(len(keys))), first.tolist(), prefill, active, responses.results,
@@ -240,7 +243,9 @@ def speculative_decode(
     while active:
         row_keys = [keys[r] for r in active]
         starts = [len(responses.generated[r]) for r in active]  # step index of each row's next token
-        width = min(block, config.max_new_tokens - min(starts))
+        # No row feeds a position past its last possible token, as in plain decoding: a model
+        # with absolute positions has none past its context (drafts there could never be kept).
+        width = min(block, config.max_new_tokens - max(starts))
 
         # 1. Draft: feed the pending token, then each drafted token but the last.
         draft_steps, drafted, fed = [], [], pending
@@ -261,11 +266,14 @@ def speculative_decode(
         flat_steps = [s + offset for s in starts for offset in range(width)]
         chosen, agrees = verify(eft, draft_logprobs.flatten(0, 1), drafts.flatten().to(eft.device),
                                 config, flat_keys, flat_steps)
+        chosen = flag_not_finite(chosen, eft)
+        chosen_rows = chosen.view(-1, width).tolist()
+        check_finite_choices(chosen_rows, min(starts))
         kept, survivors, next_pending = _take_blocks(
-            responses, active, chosen.view(-1, width).tolist(), agrees.view(-1, width).tolist(), stats
+            responses, active, chosen_rows, agrees.view(-1, width).tolist(), stats
         )
         if on_step is not None:
-            cancelled = _observe_round(on_step, active, chosen.view(-1, width).tolist(), eft.reshape(len(active), width, -1),
+            cancelled = _observe_round(on_step, active, chosen_rows, eft.reshape(len(active), width, -1),
                                        kept, survivors, responses, detokenize)
             next_pending = [t for p, t in zip(survivors, next_pending) if active[p] not in cancelled]
             survivors = [p for p in survivors if active[p] not in cancelled]
