@@ -202,3 +202,52 @@ def test_report_html_never_replaces_what_it_reads(
     assert main(["report", str(judged_folder), "--html", str(judged_folder / "report.html")]) == 0
     assert main(["report", str(samples), "--html", str(tmp_path / "elsewhere.html")]) == 0
     assert (judged_folder / "report.html").read_text().lstrip().lower().startswith("<!doctype html")
+
+
+# -- judge into someone else's folder -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_family: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real `eft-eval run` folder: tiny EFT models, two documents, a loopback judge."""
+    from test_pipeline import judge_answer, run_args
+
+    output = tmp_path_factory.mktemp("finished") / "run"
+    with LoopbackServer(judge_answer) as server:
+        argv = run_args(tiny_family, output, server.base_url, "--no-progress", "--no-html", "--judges", "factuality")
+        argv[argv.index("--limit") + 1] = "2"
+        assert main(argv) == 0
+    return output
+
+
+def test_judge_refuses_to_replace_a_finished_runs_samples(
+    finished_run: Path, judge_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(finished_run)
+    capsys.readouterr()
+    with LoopbackServer(answer) as server:
+        assert main(judge_argv(judge_env, finished_run, server.base_url)) == 2
+        assert server.request_count == 0  # refused before anything is asked (or paid for)
+    err = one_line_error(capsys)
+    assert f"{finished_run}: is the folder of an `eft-eval run` (run.json)" in err and "choose another --output" in err
+    assert snapshot(finished_run) == before
+
+
+def test_judge_refuses_a_judge_folder_of_other_responses_and_resumes_its_own(
+    judge_env: Path, judged_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(judged_folder)
+    other = write_jsonl(tmp_path / "other.jsonl", [{"query": "Q0?", "response": "A0."}, {"query": "X?", "response": "Y."}])
+    capsys.readouterr()
+    with LoopbackServer(answer) as server:
+        assert main(judge_argv(other, judged_folder, server.base_url)) == 2
+        err = one_line_error(capsys)
+        assert err.startswith(f"eft-eval: error: {judged_folder / 'samples.jsonl'}: holds the judgments of other "
+                              "responses (row 2 differs"), err
+        assert snapshot(judged_folder) == before and server.request_count == 0
+        # The same responses again (all, or the first ones): a re-run.
+        assert main(judge_argv(judge_env, judged_folder, server.base_url, "--limit", "2")) == 0
+        assert main(judge_argv(judge_env, judged_folder, server.base_url)) == 0
+        # Its own samples as the input (judged again, e.g. by another judge) are its own responses too.
+        assert main(judge_argv(judged_folder / "samples.jsonl", judged_folder, server.base_url)) == 0
+    rows = [json.loads(line) for line in (judged_folder / "samples.jsonl").read_text().splitlines()]
+    assert [row["response"] for row in rows] == ["A0.", "A1.", "A2."]

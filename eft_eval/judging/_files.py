@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import write_json, write_jsonl
+from eft_eval.fileio import iter_jsonl, write_json, write_jsonl
 from eft_eval.judging._config import BATCH_STATE_FILE, JudgeConfig
 from eft_eval.judging._engine import (
     JudgeItem,
@@ -23,6 +23,9 @@ from eft_eval.judging._spec import JudgeSpec, load_judges
 from eft_eval.locking import lock_folder
 from eft_eval.redact import url_without_userinfo
 from eft_eval.stats import summarize_samples
+
+# A run folder's files (eft_eval.pipeline names them; judging sits below it and may not import it).
+_RUN_FILE, _SAMPLES_FILE, _RESULTS_FILE = "run.json", "samples.jsonl", "results.json"
 
 
 def judge_files(
@@ -48,6 +51,7 @@ def judge_files(
     output = Path(output_dir)
     if output.exists() and not output.is_dir():
         raise EFTEvalError(f"{output}: --output must be a folder, not a file")
+    check_output_folder(output, rows)  # before a lock file is put in someone's folder
     if config.mode == "batch" and config.batch_state is None:  # the batch record lives with the output
         config = dataclasses.replace(config, batch_state=output / BATCH_STATE_FILE)
     if config.batch_cancel:
@@ -60,6 +64,7 @@ def judge_files(
 
     # One `judge` per output folder at a time: two would pay for every judgment twice.
     with lock_folder(output, "eft-eval judge"):
+        check_output_folder(output, rows)  # again: another command may have written it meanwhile
         ledger = new_ledger(config)
         for row, judgments in zip(rows, judge_items_sync(items, judges, config, ledger=ledger)):
             row["judgments"] = {**row["judgments"], **judgments}
@@ -73,6 +78,31 @@ def judge_files(
         write_json(output / "results.json", results)
     _refuse_all_failed(rows, judges, output)
     return results
+
+
+def check_output_folder(output: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Refuse a folder whose files `judge` would replace with something else: a run folder (its
+    run.json would go on describing samples that are no longer its own), or a judge folder holding
+    other responses. The same responses, more or fewer of them (`--limit`), are a re-run."""
+    if (output / _RUN_FILE).is_file():
+        raise EFTEvalError(
+            f"{output}: is the folder of an `eft-eval run` ({_RUN_FILE}); judging into it would replace its "
+            "samples.jsonl and results.json: choose another --output (to add judges to that run, re-run "
+            "`eft-eval run` with --judges)")
+    samples, results = output / _SAMPLES_FILE, output / _RESULTS_FILE
+    if not samples.exists():
+        if results.exists():
+            raise EFTEvalError(f"{output}: holds a {_RESULTS_FILE} but no {_SAMPLES_FILE}, so not a `judge` output; "
+                               "choose another --output")
+        return
+    previous = [(str(row.get("query")), str(row.get("response"))) for _, row in iter_jsonl(samples)]
+    current = [(str(row["query"]), str(row["response"])) for row in rows]
+    shared = min(len(previous), len(current))
+    differs = next((i for i in range(shared) if previous[i] != current[i]), None)
+    if differs is not None:
+        raise EFTEvalError(
+            f"{samples}: holds the judgments of other responses (row {differs + 1} differs from the input's); "
+            "choose another --output, or delete the folder to start over")
 
 
 def _refuse_all_failed(rows: Sequence[dict[str, Any]], judges: Sequence[JudgeSpec], output: Path) -> None:
