@@ -108,15 +108,25 @@ def _checked_number(value: Any, allowed: NumberRange) -> float | int:
             number = int(number)
     if not _within(number, allowed):
         raise _Refused("is out of range")
-    return number
+    return number + 0.0 if isinstance(number, float) else number  # -0.0 is 0.0: its sign means nothing
+
+
+# Python's int() and float() also read `1_000` and digits of other scripts (`١٢` is 12): a number is
+# written with ASCII digits only, so what is read is what every other tool would read.
+_PLAIN_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_PLAIN_FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)",
+                          re.ASCII | re.IGNORECASE)
 
 
 def _number_from_text(value: str, integer: bool) -> float | int:
     text = value.strip()
     try:
-        return int(text, 10) if integer else float(text)
+        number = int(text, 10) if integer else float(text)
     except ValueError:
         raise _Refused(f"is not {'a whole number' if integer else 'a number'}") from None
+    if not (_PLAIN_INTEGER if integer else _PLAIN_FLOAT).fullmatch(text):
+        raise _Refused("is not written with plain digits 0-9 (no '_' separators or other scripts' digits)")
+    return number
 
 
 def _within(number: float, allowed: NumberRange) -> bool:
@@ -149,12 +159,37 @@ def number_arg(
     return convert
 
 
+FLOAT32_TINY = 1.1754943508222875e-38
+"""The smallest normal float32. The sampler divides float32 log-probs by the temperature; a smaller
+positive temperature rounds to 0 there and every probability becomes NaN."""
+_TEMPERATURE = NumberRange(minimum=0)
+_TEMPERATURE_FORM = f"expected 0 for greedy or a finite number >= {FLOAT32_TINY:.2g}"
+
+
+def temperature_arg(text: str) -> float | int:
+    """An argparse `type=` for a sampling temperature: 0 (greedy) or one the sampler can divide by."""
+    try:
+        return _checked_temperature(text)
+    except _Refused as reason:
+        raise argparse.ArgumentTypeError(f"{text!r} {reason} ({_TEMPERATURE_FORM})") from None
+
+
+def _checked_temperature(value: str) -> float | int:
+    number = _checked_number(value, _TEMPERATURE)
+    if 0 < number < FLOAT32_TINY:
+        raise _Refused("is too small to divide by in float32")
+    return number
+
+
+temperature_arg.__name__ = "float"  # as number_arg's converters: named after what they return
+
+
 GEN_KWARGS_FORM = "key=value,key=value,..."
 
-# Generation kwargs the EFT sampler reads, and the values each takes. lm-eval reads the text itself
+# Generation kwargs the EFT sampler reads, and the values each takes (`temperature`: as
+# `temperature_arg`, 0 is greedy as in lm-eval). lm-eval reads the text itself
 # (`temperature=nan` becomes float nan, `top_p=1.5` passes), so they are checked here first.
 _GEN_NUMBERS = {
-    "temperature": NumberRange(minimum=0),  # 0: greedy, as lm-eval's convention
     "top_p": NumberRange(minimum=0, exclusive_minimum=True, maximum=1),
     "top_k": NumberRange(integer=True, minimum=0),  # 0: off
     "max_gen_toks": NumberRange(integer=True, minimum=1),
@@ -204,7 +239,12 @@ def _gen_pairs(text: str) -> dict[str, str]:
 
 
 def _check_gen_value(key: str, value: str) -> None:
-    if key in _GEN_NUMBERS:
+    if key == "temperature":
+        try:
+            _checked_temperature(value)
+        except _Refused as reason:
+            raise _Refused(f"{key}={value!r} {reason} ({_TEMPERATURE_FORM})") from None
+    elif key in _GEN_NUMBERS:
         allowed = _GEN_NUMBERS[key]
         try:
             _checked_number(value, allowed)
@@ -236,6 +276,7 @@ def port_arg() -> Callable[[str], float | int]:
 
 
 __all__ = [
+    "FLOAT32_TINY",
     "GEN_KWARGS_FORM",
     "SEED_MAX",
     "NumberRange",
@@ -247,4 +288,5 @@ __all__ = [
     "parse_number",
     "port_arg",
     "seed_arg",
+    "temperature_arg",
 ]

@@ -182,7 +182,7 @@ def test_the_edges_of_each_range_still_parse(argv: list[str], attribute: str, va
 BAD_GEN_KWARGS = [
     ("temperature", "'temperature' is not key=value (expected key=value,key=value,...)"),
     ("do_sample=true,temperature", "'temperature' is not key=value"),
-    ("temperature=nan", "temperature='nan' is not a finite number (expected a finite number >= 0)"),
+    ("temperature=nan", "temperature='nan' is not a finite number (expected 0 for greedy or a finite number >= 1.2e-38)"),
     ("temperature=-1,do_sample=true", "temperature='-1' is out of range"),
     ("top_p=1.5", "top_p='1.5' is out of range (expected a finite number > 0 and <= 1)"),
     ("top_p=0", "top_p='0' is out of range"),
@@ -220,3 +220,42 @@ def test_run_checks_gen_kwargs_from_any_caller_before_loading_a_model() -> None:
         run_task(RunConfig(task="demo", model="no/such-model", gen_kwargs="temperature"))
     with pytest.raises(EFTEvalError, match=r"max_gen_toks=16 and --max-new-tokens 8 both set the response length"):
         run_task(RunConfig(task="demo", model="no/such-model", gen_kwargs="max_gen_toks=16", max_new_tokens=8))
+
+
+# ---------------------------------------------------------------------------------------------
+# Numbers read leniently by int() and float()
+
+@pytest.mark.parametrize("argv, flag, value", [
+    (["analyze", "compare", "a", "b"], "--seed", "1_000"),  # int() reads 1000
+    (["judge", "--input", "a", "--output", "o"], "--limit", "١٢"),  # int() reads Arabic-Indic digits: 12
+    (["generate", "--model", "m"], "--max-new-tokens", "３"),  # and full-width ones
+    (["judge", "--input", "a", "--output", "o"], "--timeout", "1_0.5"),  # float() reads 10.5
+    (["generate", "--model", "m"], "--temperature", "1e-320"),  # 0 in float32: every probability NaN
+    (["generate", "--model", "m"], "--temperature", "1e-40"),
+    (["bench", "speculative"], "--temperature", "1e-45"),
+], ids=["underscore", "arabic-indic", "full-width", "float underscore", "subnormal", "below float32", "bench"])
+def test_numbers_are_plain_ascii_and_usable(argv: list[str], flag: str, value: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert _exit_code([*argv, flag, value]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"argument {flag}: {value!r} is " in last
+
+
+def test_what_a_number_plainly_is_still_parses() -> None:
+    args = build_parser().parse_args(["generate", "--model", "m", "--seed", " 5", "--temperature", "-0",
+                                      "--top-p", ".5", "--max-new-tokens", "+7"])
+    assert (args.seed, args.top_p, args.max_new_tokens) == (5, 0.5, 7)
+    assert args.temperature == 0 and str(args.temperature) == "0.0"  # not -0.0
+    assert build_parser().parse_args(["generate", "--model", "m", "--temperature", "1e-30"]).temperature == 1e-30
+
+
+def test_settings_share_the_plain_number_rule() -> None:
+    # Specs, study files and --set values use parse_number too.
+    from eft_eval.errors import EFTEvalError
+    from eft_eval.parsing import parse_gen_kwargs, parse_number
+
+    with pytest.raises(EFTEvalError, match=r"^spec 'beta=1_000': beta='1_000' is not written with plain digits"):
+        parse_number("1_000", "beta", "spec 'beta=1_000'")
+    assert parse_number(-0.0, "beta", "spec") == 0 and str(parse_number("-0.0", "beta", "spec")) == "0.0"
+    with pytest.raises(EFTEvalError, match=r"temperature='1e-320' is too small to divide by in float32"):
+        parse_gen_kwargs("do_sample=true,temperature=1e-320", "--gen-kwargs")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.parsing import count_arg, number_arg, seed_arg
+from eft_eval.parsing import count_arg, number_arg, seed_arg, temperature_arg
 
 MODEL_HELP = (
     "a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..,alpha=..,ft2=..]' "
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=count_arg(), default=256)
     parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    parser.add_argument("--temperature", type=number_arg(minimum=0), default=1.0,
+    parser.add_argument("--temperature", type=temperature_arg, default=1.0,
                         help="sampling temperature, with --sample (0: greedy; default 1)")
     parser.add_argument("--top-p", type=number_arg(minimum=0, exclusive_minimum=True, maximum=1), default=1.0,
                         help="nucleus sampling, in (0, 1] (default 1: off)")
