@@ -6,9 +6,10 @@ import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.parsing import parse_number
 
 Backend = Literal["openai", "local"]
 JudgeMode = Literal["live", "batch"]
@@ -19,6 +20,24 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 BATCH_STATE_FILE = "judge-batches.json"
 """The record of submitted Batch API batches (`--judge-mode batch`), in an output or run folder."""
+
+
+MAX_WAIT_S = 86_400.0
+"""Longest wait a setting takes (a day): longer ones are typos, and timers overflow past ~292 years."""
+
+# The numeric settings and the values each allows (`parse_number`'s keywords).
+_NUMBER_FIELDS: dict[str, dict[str, Any]] = {
+    "budget": {"minimum": 0},
+    "budget_spent": {"minimum": 0},
+    "timeout": {"minimum": 0, "exclusive_minimum": True, "maximum": MAX_WAIT_S},
+    "batch_poll_interval": {"minimum": 0, "exclusive_minimum": True, "maximum": MAX_WAIT_S},
+    "backoff_base": {"minimum": 0, "maximum": MAX_WAIT_S},
+    "backoff_max": {"minimum": 0, "maximum": MAX_WAIT_S},
+    **{name: {"integer": True, "minimum": 1} for name in (
+        "concurrency", "local_max_new_tokens", "local_max_count", "local_threads", "samples",
+        "batch_max_requests", "batch_max_bytes")},
+    **{name: {"integer": True, "minimum": 0} for name in ("max_retries", "max_parse_retries")},
+}
 
 
 def default_cache_path() -> Path:
@@ -104,17 +123,15 @@ class JudgeConfig:
             raise EFTEvalError(f"unknown judge mode {self.mode!r} or batch fallback {self.batch_fallback!r}")
         if self.mode == "batch" and self.backend != "openai":
             raise EFTEvalError("--judge-mode batch needs the openai backend (the Batch API)")
-        if self.budget is not None and not self.budget >= 0:
-            raise EFTEvalError(f"--budget must be a non-negative number of USD, got {self.budget}")
-        for name in ("concurrency", "local_max_new_tokens", "local_max_count", "local_threads", "samples",
-                     "batch_max_requests", "batch_max_bytes"):
-            if getattr(self, name) < 1:
-                raise EFTEvalError(f"judge setting {name} must be at least 1")
-        for name in ("max_retries", "max_parse_retries"):
-            if getattr(self, name) < 0:
-                raise EFTEvalError(f"judge setting {name} must not be negative")
-        if self.timeout <= 0:
-            raise EFTEvalError("judge timeout must be positive")
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """Every number finite and in range before anything is asked: `budget=inf` once paid for every
+        request and then could not be written to results.json; a nan timeout never times out."""
+        for name, allowed in _NUMBER_FIELDS.items():
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, parse_number(value, name, "judge settings", **allowed))
 
     def resolved_batch_state(self) -> Path:
         if self.batch_state is not None:

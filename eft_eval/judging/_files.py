@@ -21,6 +21,7 @@ from eft_eval.judging._preflight import preflight
 from eft_eval.judging._records import read_records
 from eft_eval.judging._spec import JudgeSpec, load_judges
 from eft_eval.locking import lock_folder
+from eft_eval.parsing import parse_number
 from eft_eval.redact import url_without_userinfo
 from eft_eval.stats import summarize_samples
 
@@ -43,6 +44,8 @@ def judge_files(
     Judgments already in the input (e.g. a samples.jsonl judged before) are kept unless a judge of
     the same name is run again. Re-running is cheap: answers come from the cache.
     """
+    if limit is not None:  # a negative limit would slice from the end: -1 judged all rows but one
+        limit = int(parse_number(limit, "--limit", "judge", integer=True, minimum=1))
     judges = load_judges(judge_names, include_paths)
     rows = [row for path in inputs for row in read_records(path, model_label, query_field)]
     rows = rows[:limit] if limit is not None else rows
@@ -69,12 +72,13 @@ def judge_files(
         for row, judgments in zip(rows, judge_items_sync(items, judges, config, ledger=ledger)):
             row["judgments"] = {**row["judgments"], **judgments}
 
+        # The judgments first: what was paid for is on disk before anything can fail summarizing it.
+        write_jsonl(output / "samples.jsonl", rows)
         results = summarize_samples(rows, judges)
         results["n_items"] = len(rows)
         results["inputs"] = [str(path) for path in inputs]
         results["config"] = describe_config(config, judges)
         results["cost"] = ledger.summary()
-        write_jsonl(output / "samples.jsonl", rows)
         write_json(output / "results.json", results)
     _refuse_all_failed(rows, judges, output)
     return results

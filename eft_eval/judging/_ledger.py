@@ -14,6 +14,7 @@ budget stays within it, even when re-asks add requests the estimate could not fo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +150,8 @@ def _sum(costs: Any) -> float | Unknown:
 
 
 def _round(value: float | Unknown | None) -> float | Unknown | None:
+    if isinstance(value, float) and not math.isfinite(value):  # absurd prices overflowed: no known cost
+        return UNKNOWN
     return round(value, 6) if isinstance(value, float) else value
 
 

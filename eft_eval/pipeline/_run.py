@@ -168,6 +168,8 @@ def _generate_and_judge(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, ju
         raise ledger.stopped(error) from error
     for row, judgments in zip(rows, judged):
         row["judgments"] = judgments
+    # The judgments first: what was paid for is on disk before anything can fail summarizing it.
+    write_jsonl(folder.samples, rows)
     results = {
         "task": loaded.name,
         "model": spec.to_string(),
@@ -178,7 +180,6 @@ def _generate_and_judge(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, ju
         "cost": ledger.summary(),
         "finished": now(),
     }
-    write_jsonl(folder.samples, rows)
     write_json(folder.results, results)
     return RunResult(folder=folder, results=results, rows=rows)
 

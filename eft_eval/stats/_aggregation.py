@@ -7,7 +7,9 @@ judging a response K times reduces the K scores with it. Register another with t
     @register_aggregation("trimmed_mean")
     def trimmed_mean(scores: Sequence[float], cut: float = 0.1) -> float: ...
 
-Every aggregation returns NaN for no scores (never 0: a missing score is not a bad score).
+Every aggregation returns NaN for no scores (never 0: a missing score is not a bad score), and
+for scores or a result that are not finite numbers (an infinite score read from a file, an
+overflow): undefined, never an exception that would keep every other result from being written.
 """
 
 from __future__ import annotations
@@ -56,22 +58,44 @@ def get_aggregation(name: str, params: Mapping[str, Any] | None = None) -> Aggre
     for key, value in bound.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"aggregation {name!r}: parameter {key} must be a number, got {value!r}")  # noqa: TRY004
+        if not _is_finite(value):  # a .nan threshold would make every comparison false
+            raise ValueError(f"aggregation {name!r}: parameter {key} must be a finite number, got {value!r}")
 
     def aggregate(scores: Sequence[float]) -> float:
-        return float(function(scores, **bound)) if len(scores) else math.nan
+        if not len(scores) or not all(_is_finite(score) for score in scores):
+            return math.nan
+        try:
+            result = float(function(scores, **bound))
+        except OverflowError:
+            return math.nan
+        return result if math.isfinite(result) else math.nan
 
     aggregate.__name__ = name
     return aggregate
 
 
+def _is_finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 @register_aggregation("mean")
 def mean(scores: Sequence[float]) -> float:
-    return math.fsum(scores) / len(scores)
+    try:
+        return math.fsum(scores) / len(scores)
+    except OverflowError:  # the sum overflows, the mean of finite numbers never does
+        return math.fsum(score / len(scores) for score in scores)
 
 
 @register_aggregation("median")
 def median(scores: Sequence[float]) -> float:
-    return float(statistics.median(scores))
+    middle = float(statistics.median(scores))
+    if math.isinf(middle):  # (a + b) / 2 of two huge middle scores overflowed; a / 2 + b / 2 does not
+        ordered = sorted(scores)
+        middle = ordered[(len(ordered) - 1) // 2] / 2 + ordered[len(ordered) // 2] / 2
+    return middle
 
 
 @register_aggregation("majority")

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from eft_eval.errors import EFTEvalError
 from eft_eval.stats._aggregation import get_aggregation
 
 STATUSES = ("scored", "abstained", "failed")
@@ -37,14 +38,15 @@ def summarize_judgments(judgments: Iterable[Mapping[str, Any]], spec: JudgeLike 
     for judgment in judgments:
         counts[judgment["status"]] += 1
         if judgment["status"] == "scored":
-            scores.append(float(judgment["score"]))
+            scores.append(_score_of(judgment, spec))
         for key in tokens:
             tokens[key] += int((judgment.get("usage") or {}).get(key, 0))
     aggregation = spec.aggregation if spec is not None else "mean"
     params = dict(spec.aggregation_params) if spec is not None else {}
     aggregate = get_aggregation(aggregation, params)(scores)
+    mean = get_aggregation("mean")(scores)
     summary: dict[str, Any] = {
-        "mean": sum(scores) / len(scores) if scores else None,
+        "mean": None if math.isnan(mean) else mean,
         "stderr": standard_error(scores),
         "aggregate": None if math.isnan(aggregate) else aggregate,
         "n": sum(counts.values()),
@@ -56,7 +58,7 @@ def summarize_judgments(judgments: Iterable[Mapping[str, Any]], spec: JudgeLike 
     if any(judgment.get("samples") for judgment in judgments):  # --judge-samples K: judge noise
         from eft_eval.stats._judge_noise import judge_noise_of
 
-        summary["judge_noise"] = judge_noise_of(judgments)
+        summary["judge_noise"] = _finite_values(judge_noise_of, judgments)
     if spec is not None:
         described: dict[str, Any] = {"higher_is_better": spec.higher_is_better, "aggregation": spec.aggregation}
         if params:
@@ -115,9 +117,51 @@ def summarize_samples(rows: Sequence[Mapping[str, Any]], judges: Sequence[JudgeL
 
 
 def standard_error(scores: Sequence[float]) -> float | None:
-    """Standard error of the mean (sample standard deviation / sqrt(n)); None below two scores."""
+    """Standard error of the mean (sample standard deviation / sqrt(n)); None below two scores,
+    and None when it is not a finite number (a score that is not, or one near the float limit)."""
     n = len(scores)
-    if n < 2:
+    if n < 2 or not all(_is_finite(s) for s in scores):
         return None
-    mean = sum(scores) / n
-    return math.sqrt(sum((s - mean) ** 2 for s in scores) / (n - 1) / n)
+    # Computed on the scores divided by a power of two, which is exact: the same result, but
+    # squares of huge scores cannot overflow.
+    exponent = math.frexp(max(abs(float(s)) for s in scores))[1]
+    scaled = [math.ldexp(float(s), -exponent) for s in scores]
+    mean = sum(scaled) / n
+    try:
+        return math.ldexp(math.sqrt(sum((s - mean) ** 2 for s in scaled) / (n - 1) / n), exponent)
+    except OverflowError:  # a spread beyond the largest float
+        return None
+
+
+def _score_of(judgment: Mapping[str, Any], spec: JudgeLike | None) -> float:
+    """A scored judgment's score as a float: infinite when too large for one (the summary is then
+    undefined); a score that is no number at all is an error naming it."""
+    score = judgment.get("score")
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        judge = f" of judge {spec.name!r}" if spec is not None else ""
+        raise EFTEvalError(f"a judgment{judge} has status 'scored' but score {score!r:.40}, not a number; "
+                           "correct or remove that row of samples.jsonl")
+    try:
+        return float(score)
+    except OverflowError:
+        return math.inf
+
+
+def _is_finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _finite_values(compute: Callable[[Any], dict[str, Any] | None], argument: Any) -> dict[str, Any] | None:
+    """`compute(argument)` with values that are not finite numbers as None, and None when it overflows:
+    a summary of strange scores is partly undefined, never an error that keeps results unwritten."""
+    try:
+        result = compute(argument)
+    except (OverflowError, ValueError):  # ValueError: math.fsum of inf and -inf
+        return None
+    if result is None:
+        return None
+    return {key: None if isinstance(value, float) and not math.isfinite(value) else value
+            for key, value in result.items()}
