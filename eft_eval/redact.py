@@ -2,7 +2,8 @@
 
 `--base-url http://user:secret@host/v1` is a common way to reach a judge behind basic auth; the
 URL works for the request, but run.json, results.json and lock files record it, so they get it
-without its userinfo.
+without its userinfo. A URL that cannot be split (a port out of range, a broken IPv6 host) is
+one line naming it, still without its userinfo.
 """
 
 from __future__ import annotations
@@ -10,17 +11,40 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Sequence
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-# scheme://userinfo@ anywhere in a string (a URL inside `--base-url=...`, for instance).
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+from eft_eval.errors import EFTEvalError
+
+# scheme://userinfo@ anywhere in a string (a URL inside `--base-url=...`, for instance). Up to the
+# authority's last `@`, as urlsplit reads it: a password may hold an unencoded `@`.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def split_url(url: str) -> SplitResult:
+    """`urlsplit(url)`, its port checked; a URL it cannot read is an `EFTEvalError` without credentials."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+    except ValueError as error:
+        shown = _USERINFO.sub(r"\g<scheme>", url)
+        why = _without_secrets(str(error), url)
+        raise EFTEvalError(f"{shown!r} is not a usable URL ({why}); check --base-url or $OPENAI_BASE_URL") from None
+    return parts
+
+
+def _without_secrets(message: str, url: str) -> str:
+    """`message` with the userinfo of `url` replaced by `***` (urlsplit's messages may quote the
+    netloc, which holds it whole)."""
+    found = _USERINFO.search(url)
+    userinfo = url[found.end("scheme"):found.end() - 1] if found else ""
+    return message.replace(userinfo, "***") if userinfo else message
 
 
 def url_without_userinfo(url: str | None) -> str | None:
     """`url` with any `user:password@` removed (None stays None)."""
     if not url:
         return url
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.username is None and parts.password is None:
         return url
     host = parts.hostname or ""
@@ -39,7 +63,7 @@ def client_url_and_headers(url: str | None) -> tuple[str | None, dict[str, str]]
     """
     if not url:
         return url, {}
-    parts = urlsplit(url)
+    parts = split_url(url)
     if parts.username is None and parts.password is None:
         return url, {}
     token = base64.b64encode(f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()).decode()

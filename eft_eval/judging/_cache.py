@@ -57,26 +57,43 @@ class JudgeCache:
             self._db.commit()
             self._commit_pending = False
             self._closed = False
-        except (OSError, sqlite3.Error) as error:
+        except OSError as error:
             raise EFTEvalError(f"cannot open the judge cache {self.path}: {error} (set --cache-dir)") from error
+        except sqlite3.Error as error:
+            raise self._unusable(error) from error
+
+    def _unusable(self, error: sqlite3.Error) -> EFTEvalError:
+        """One line naming the file and what to do. A damaged file (`file is not a database`, a
+        corrupt page) only fails when a lookup reaches the damage, so every access says this."""
+        what = "is locked or unreadable" if isinstance(error, sqlite3.OperationalError) else "is damaged"
+        return EFTEvalError(
+            f"the judge cache {self.path} {what} ({error}): move it away (or pass --cache-dir with another "
+            "folder), or run with --no-cache; answers already written to samples.jsonl are not lost"
+        )
 
     def get(self, key: str) -> Completion | None:
-        row = self._db.execute("SELECT text, usage, model FROM completions WHERE key = ?", (key,)).fetchone()
+        try:
+            row = self._db.execute("SELECT text, usage, model FROM completions WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as error:
+            raise self._unusable(error) from error
         if row is None:
             return None
         return Completion(text=row[0], usage=json.loads(row[1]), model=row[2])
 
     def put(self, key: str, completion: Completion) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)",
-            (key, completion.text, json.dumps(completion.usage), completion.model, time.time()),
-        )
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)",
+                (key, completion.text, json.dumps(completion.usage), completion.model, time.time()),
+            )
+        except sqlite3.Error as error:
+            raise self._unusable(error) from error
         if self._commit_pending:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._db.commit()
+            self.commit()
             return
         self._commit_pending = True
         loop.call_soon(self.commit)
@@ -85,12 +102,20 @@ class JudgeCache:
         """Make every answer put so far durable (called at the end of the loop turn, and by close)."""
         self._commit_pending = False
         if not self._closed and self._db.in_transaction:
-            self._db.commit()
+            try:
+                self._db.commit()
+            except sqlite3.Error as error:
+                raise self._unusable(error) from error
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0])
+        try:
+            return int(self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0])
+        except sqlite3.Error as error:
+            raise self._unusable(error) from error
 
     def close(self) -> None:
-        self.commit()
-        self._closed = True
-        self._db.close()
+        try:
+            self.commit()
+        finally:  # a damaged file still lets go of its connection
+            self._closed = True
+            self._db.close()
