@@ -254,6 +254,16 @@ def _check_gen_value(key: str, value: str) -> None:
         raise _Refused(f"{key}={value!r} is not a boolean (use true/false, yes/no or 1/0)")
 
 
+def name_list_arg(text: str) -> str:
+    """An argparse `type=` for a comma-separated list of names (`--judges a,b`): the text itself,
+    once it names at least one. An empty list (`--judges ""` from an unset shell variable) would
+    otherwise mean the default, which for `judge` is every judge, each one paid for."""
+    if not any(name.strip() for name in text.split(",")):
+        raise argparse.ArgumentTypeError(f"{text!r} names nothing (expected NAME[,NAME...]; leave the flag out "
+                                         "for the default)")
+    return text
+
+
 SEED_MAX = 2**32 - 1
 """The largest seed: `run` hands its seed to numpy's legacy seeding (through lm-eval), which takes
 0..2**32-1; every command takes that range, so a seed that works in one command works in all."""
@@ -282,6 +292,7 @@ __all__ = [
     "NumberRange",
     "count_arg",
     "gen_kwargs_arg",
+    "name_list_arg",
     "number_arg",
     "parse_bool",
     "parse_gen_kwargs",

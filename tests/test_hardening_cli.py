@@ -259,3 +259,14 @@ def test_settings_share_the_plain_number_rule() -> None:
     assert parse_number(-0.0, "beta", "spec") == 0 and str(parse_number("-0.0", "beta", "spec")) == "0.0"
     with pytest.raises(EFTEvalError, match=r"temperature='1e-320' is too small to divide by in float32"):
         parse_gen_kwargs("do_sample=true,temperature=1e-320", "--gen-kwargs")
+
+
+@pytest.mark.parametrize("command", [["judge", "--input", "a", "--output", "o"], ["run", "demo", "--model", "m"],
+                                     ["sweep", "demo_frontier"]], ids=["judge", "run", "sweep"])
+@pytest.mark.parametrize("names", ["", " ", ",", " , "])
+def test_an_empty_judge_list_is_not_the_default(command: list[str], names: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # `--judges "$JUDGES"` with the variable unset meant every judge for `judge` (each one paid for).
+    assert _exit_code([*command, "--judges", names]) == 2
+    assert f"argument --judges: {names!r} names nothing" in capsys.readouterr().err
+    assert build_parser().parse_args([*command, "--judges", "factuality, harm"]).judges == "factuality, harm"

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from eft_eval.parsing import count_arg, number_arg
+from eft_eval.parsing import count_arg, name_list_arg, number_arg
 
 # Longest wait a judge flag takes, in seconds: a day. A larger value is a typo that would leave a run
 # waiting for ever on one request instead of retrying it.
@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
         "more judges; write DIR/samples.jsonl and DIR/results.json. Re-running resumes from the cache.",
     )
     parser.add_argument("--input", nargs="+", required=True, metavar="FILE", help="JSONL file(s) to judge")
-    parser.add_argument("--judges", default=None, help="comma-separated judge names (default: all)")
+    parser.add_argument("--judges", type=name_list_arg, default=None, help="comma-separated judge names (default: all)")
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for samples.jsonl and results.json")
     add_judge_arguments(parser)
     parser.add_argument("--model-label", default=None, help="the `model` recorded for each row")

@@ -15,7 +15,7 @@ from eft_eval.judging.commands import (
     config_from_args,
     quiet_http_logs,
 )
-from eft_eval.parsing import count_arg, gen_kwargs_arg, seed_arg
+from eft_eval.parsing import count_arg, gen_kwargs_arg, name_list_arg, seed_arg
 
 
 def register(subparsers: Any) -> None:
@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     model = run.add_mutually_exclusive_group(required=True)
     model.add_argument("--model", help="a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..]', a spec YAML")
     model.add_argument("--preset", help="FAMILY:CONFIG, e.g. llama2:up, smollm2:down (`eft-eval list presets`)")
-    run.add_argument("--judges", help="comma-separated judge names (default: the task's judges)")
+    run.add_argument("--judges", type=name_list_arg, help="comma-separated judge names (default: the task's judges)")
     run.add_argument("--output", metavar="DIR", help="run folder (default runs/TASK/MODEL_LABEL-DIGEST-seedSEED; DIGEST covers the model, data and generation settings)")
     run.add_argument("--limit", type=count_arg(), help="run only the first N documents of the task's selection")
     run.add_argument("--seed", type=seed_arg(), default=0, help="selects the task's documents and seeds sampling (default 0)")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.judging.commands import add_judge_arguments, config_from_args
-from eft_eval.parsing import count_arg, gen_kwargs_arg, number_arg, seed_arg
+from eft_eval.parsing import count_arg, gen_kwargs_arg, name_list_arg, number_arg, seed_arg
 from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
 
 # Judge flags a study's `judge:` settings may set; a flag given on the command line wins.
@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
     runs = sweep.add_argument_group("run settings (override the study's)")
     runs.add_argument("--limit", type=count_arg(), help="documents per run")
     runs.add_argument("--seed", type=seed_arg(), help="selects the documents and seeds sampling")
-    runs.add_argument("--judges", help="comma-separated judge names")
+    runs.add_argument("--judges", type=name_list_arg, help="comma-separated judge names")
     runs.add_argument("--data-files", nargs="+", metavar="FILE", help="local data files replacing the task's hub data")
     runs.add_argument("--max-new-tokens", type=count_arg(), help="override max_gen_toks")
     runs.add_argument("--gen-kwargs", type=gen_kwargs_arg, help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
