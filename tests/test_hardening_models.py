@@ -279,3 +279,42 @@ def test_speculative_rows_never_feed_positions_past_the_context(short_context) -
         if mode == "exact":
             assert [g.token_ids for g in fast] == [g.token_ids for g in plain]
     assert stats.uneven_rounds > 0
+
+
+# -- lists that are one value, and strings that are empty ------------------------------------------
+
+
+def test_one_text_where_a_list_of_prompts_is_expected_is_refused(model) -> None:
+    with pytest.raises(EFTEvalError) as error:
+        model.generate("Why is the sky blue?", max_new_tokens=2)
+    assert one_line(error) == "prompts: expected a list, got str 'Why is the sky blue?': pass a list, " \
+                              "e.g. ['Why is the sky blue?']"
+    with pytest.raises(EFTEvalError, match="prompts: expected a list, got str 'Hi'"):
+        model.score("Hi", ["x", "y"])
+    with pytest.raises(EFTEvalError, match="continuations: expected a list, got str 'Hello'"):
+        model.score(["Hi"], "Hello")
+
+
+def test_score_wants_one_continuation_per_prompt(model) -> None:
+    with pytest.raises(EFTEvalError, match=r"score: 2 prompt\(s\) but 1 continuation\(s\)"):
+        model.score(["Hi", "Ho"], ["x"])
+
+
+def test_one_stop_string_given_alone_is_one_stop_string(model) -> None:
+    [greedy] = model.generate(["Hi"], max_new_tokens=8)
+    first_character = greedy.text[0]
+    [stopped] = model.generate(["Hi"], max_new_tokens=8, stop=first_character + "\x00never")
+    assert stopped.token_ids == greedy.token_ids and stopped.finish_reason == greedy.finish_reason
+    [stopped] = model.generate(["Hi"], max_new_tokens=8, stop=first_character)
+    assert (stopped.text, stopped.finish_reason) == ("", "stop")
+
+
+def test_an_empty_stop_string_is_refused(model) -> None:
+    with pytest.raises(EFTEvalError, match=r"stop='': a stop string must be non-empty text"):
+        model.generate(["Hi"], max_new_tokens=4, stop=["", "###"])
+
+
+def test_row_weights_that_are_not_finite_are_refused(model) -> None:
+    config = SamplingConfig(max_new_tokens=2)
+    with pytest.raises(EFTEvalError, match=r"row_weights: row 1 holds a weight that is not finite: \[nan\]"):
+        model.generate_ids(model.encode(["Hi", "Ho"]), config, ["a", "b"], row_weights=[[1.0], [float("nan")]])

@@ -142,6 +142,7 @@ class EFTModel:
 
         `raw=True` feeds strings verbatim (lm-eval contexts) instead of rendering them as queries.
         """
+        check_is_list(prompts, "prompts")
         if raw:
             return [[c.encode_raw(str(p)) for p in prompts] for c in self.forward_components]
         return [[c.encode(p) for p in prompts] for c in self.forward_components]
@@ -177,7 +178,7 @@ class EFTModel:
         """
         config = SamplingConfig(
             max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
-            top_p=top_p, top_k=top_k, seed=seed, stop=tuple(stop),
+            top_p=top_p, top_k=top_k, seed=seed, stop=stop,
         )
         return self.generate_ids(self.encode(prompts, raw=raw), config, [prompt_key(p) for p in prompts],
                                  batch_size=batch_size, progress=progress,
@@ -212,6 +213,9 @@ class EFTModel:
             if weights.shape != (len(keys), len(self.spec.deltas)):
                 raise ValueError(f"row_weights: expected {len(keys)} rows of {len(self.spec.deltas)} weights, "
                                  f"got shape {tuple(weights.shape)}")
+            if not bool(torch.isfinite(weights).all()):
+                row = int((~torch.isfinite(weights)).any(-1).nonzero()[0])
+                raise EFTEvalError(f"row_weights: row {row} holds a weight that is not finite: {list(row_weights[row])}")
             if speculative_block > 0:
                 raise ValueError("row_weights are not supported with speculative decoding")
         if speculative_block > 0:
@@ -272,6 +276,10 @@ class EFTModel:
         self, prompts: Sequence[Prompt], continuations: Sequence[str | Sequence[int]], raw: bool = False
     ) -> list[ContinuationScore]:
         """Log-probs of each continuation (text or token ids) after its prompt, under the EFT model."""
+        check_is_list(continuations, "continuations")
+        if len(prompts) != len(continuations):
+            raise EFTEvalError(f"score: {len(prompts)} prompt(s) but {len(continuations)} continuation(s): "
+                               "give one continuation per prompt")
         continuation_ids = [
             self.tokenizer(c, add_special_tokens=False)["input_ids"] if isinstance(c, str) else list(c)
             for c in continuations
@@ -283,6 +291,14 @@ class EFTModel:
             picked = dist.gather(-1, target.unsqueeze(-1)).squeeze(-1)
             scores.append(ContinuationScore(picked.tolist(), bool((dist.argmax(-1) == target).all())))
         return scores
+
+
+def check_is_list(items: object, name: str) -> None:
+    """Refuse one text where a list of them is expected: a str is a sequence of characters, and
+    `generate("Why?")` would otherwise answer each character as a prompt of its own."""
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+        raise EFTEvalError(f"{name}: expected a list, got {type(items).__name__} {str(items)[:40]!r}: "
+                           f"pass a list, e.g. [{str(items)[:20]!r}]")
 
 
 def _row_composer(model: EFTModel, batch_weights: torch.Tensor) -> StepComposer:

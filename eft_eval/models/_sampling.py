@@ -65,7 +65,8 @@ class SamplingConfig:
     seed: int = 0
     """Any whole number: it is hashed with the prompt, never handed to a random generator."""
     stop: tuple[str, ...] = field(default_factory=tuple)
-    """Stop strings: generation ends at the first one, which is cut from the text."""
+    """Stop strings: generation ends at the first one, which is cut from the text. One string given
+    alone is one stop string (as the OpenAI API's `stop`), not one per character."""
 
     def __post_init__(self) -> None:
         # Every entry point (library, CLI, server, lm-eval, sweeps) builds one of these: checked here,
@@ -79,6 +80,7 @@ class SamplingConfig:
         }
         for key, bounds in checks.items():
             object.__setattr__(self, key, checked_setting(getattr(self, key), key, **bounds))
+        object.__setattr__(self, "stop", checked_stop_strings(self.stop))
         if not isinstance(self.do_sample, bool):
             raise SettingError(f"generation setting do_sample={self.do_sample!r} is not a boolean (True or False)")
 
@@ -93,6 +95,16 @@ def checked_setting(value: Any, key: str, **bounds: Any) -> Any:
         return parse_number(value, key, "generation setting", **bounds)
     except EFTEvalError as error:
         raise SettingError(str(error)) from None
+
+
+def checked_stop_strings(stop: Any) -> tuple[str, ...]:
+    """Stop strings as a tuple; an empty one would end every response before its first token."""
+    strings = (stop,) if isinstance(stop, str) else tuple(stop)
+    for text in strings:
+        if not isinstance(text, str) or not text:
+            raise SettingError(f"generation setting stop={text!r}: a stop string must be non-empty text "
+                               "(an empty one ends every response at once)")
+    return strings
 
 
 def prompt_key(prompt: object) -> str:
