@@ -54,10 +54,15 @@ class NumberRange:
     def describe(self) -> str:
         """`expected a whole number >= 1`: the end of every error about this setting."""
         kind = "a whole number" if self.integer else "a number (inf allowed)" if self.allow_inf else "a finite number"
-        low = None if self.minimum is None else f"{'>' if self.exclusive_minimum else '>='} {self.minimum:g}"
-        high = None if self.maximum is None else f"{'<' if self.exclusive_maximum else '<='} {self.maximum:g}"
+        low = None if self.minimum is None else f"{'>' if self.exclusive_minimum else '>='} {_bound(self.minimum)}"
+        high = None if self.maximum is None else f"{'<' if self.exclusive_maximum else '<='} {_bound(self.maximum)}"
         bounds = " and ".join(bound for bound in (low, high) if bound)
         return f"expected {kind}{' ' + bounds if bounds else ''}"
+
+
+def _bound(value: float) -> str:
+    """`4294967295`, not `4.29497e+09`: a bound the user can type back exactly."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else f"{value:g}"
 
 
 class _Refused(ValueError):
