@@ -16,7 +16,15 @@ from openai_servers import LoopbackServer, Reply
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
-from eft_eval.judging import JudgeConfig, JudgeItem, judge_items_sync, load_judge_file, load_judges, parse_answer, parse_score
+from eft_eval.judging import (
+    JudgeConfig,
+    JudgeItem,
+    judge_items_sync,
+    load_judge_file,
+    load_judges,
+    parse_answer,
+    parse_score,
+)
 from eft_eval.judging._cache import Completion, JudgeCache
 from eft_eval.judging._files import judge_files
 from eft_eval.judging._ledger import CostLedger
@@ -201,8 +209,8 @@ def judge_file(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize(("replace", "message"), [
     (("{{response}}", "{{instruction}} {{response}}"),
-     r"field 'prompt' has the placeholder \{instruction\}, which is never filled in: only \{query\} and \{response\} "
-     r"are \(for braces the judge should see, put a space inside: \{ instruction \}\)$"),
+     (r"field 'prompt' has the placeholder \{instruction\}, which is never filled in: only \{query\} and \{response\} "
+      r"are \(for braces the judge should see, put a space inside: \{ instruction \}\)$")),
     (("judge_model:", "system_prompt: 'Judge {{query}}'\njudge_model:"),
      r"field 'system_prompt' has the placeholder \{query\}, but the system prompt is sent as written"),
     (("name: brevity", "name: 123"),

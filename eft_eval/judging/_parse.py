@@ -30,7 +30,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from eft_eval.judging._spec import MAX_SCORE, JudgeSpec
+from eft_eval.judging._spec import JudgeSpec
+from eft_eval.judging._spec_fields import MAX_SCORE
 
 Status = Literal["scored", "abstained", "failed"]
 

@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import json
 import logging
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -24,14 +23,17 @@ import yaml
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import read_text
+from eft_eval.judging._spec_fields import (
+    build_aggregation,
+    check_abstain_tokens,
+    check_sampling,
+    check_templates,
+    score_bound,
+    yaml_typed,
+)
 from eft_eval.plugins import plugin_dirs
-from eft_eval.stats import aggregation_names, get_aggregation
 
 ScoreKind = Literal["integer", "number"]
-
-MAX_SCORE = float(2**53)
-"""Largest score in size: beyond it not every whole number is a float, and sums of squares of a
-few scores could overflow. No judge scores that high; an answer that does is misread or broken."""
 Message = dict[str, str]
 
 _REQUIRED = ("name", "description", "prompt", "score", "higher_is_better", "judge_model")
@@ -48,8 +50,6 @@ _OPTIONAL: dict[str, Any] = {
 _SCORE_KEYS = {"kind", "min", "max"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PLACEHOLDER = re.compile(r"\{(query|response)\}")
-# `{word}` in a template: a placeholder, filled in only for `query` and `response`.
-_BRACED_WORD = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 JUDGE_ALIASES: dict[str, str] = {"harmlessness": "harm"}
 """Former names of built-in judges: they still load the renamed judge, with a one-line notice.
@@ -235,23 +235,23 @@ def _build_spec(data: dict[str, Any], path: Path) -> JudgeSpec:
 
     for key in ("name", "description", "prompt", "judge_model", "reason_label", "score_label"):
         if not isinstance(values[key], str) or (key != "description" and not values[key].strip()):
-            raise bad(key, "must be a non-empty string" + _yaml_typed(values[key]))
+            raise bad(key, "must be a non-empty string" + yaml_typed(values[key]))
     for key in ("prompt_with_query", "system_prompt", "parser"):
         if values[key] is not None and not isinstance(values[key], str):
-            raise bad(key, "must be a string" + _yaml_typed(values[key]))
+            raise bad(key, "must be a string" + yaml_typed(values[key]))
     if not _NAME_RE.match(values["name"]):
         raise bad("name", "may only contain letters, digits, '_', '-' and '.'")
-    _check_templates(values, bad)
+    check_templates(values, bad)
     if not isinstance(values["higher_is_better"], bool):
         raise bad("higher_is_better", "must be true or false")
-    aggregation, aggregation_params = _build_aggregation(values["aggregation"], bad)
+    aggregation, aggregation_params = build_aggregation(values["aggregation"], bad)
     tokens = values["abstain_tokens"]
     if not isinstance(tokens, list) or not all(isinstance(t, str) and t.strip() for t in tokens):
         raise bad("abstain_tokens", "must be a list of strings")
-    _check_abstain_tokens(tokens, bad)
+    check_abstain_tokens(tokens, bad)
     if not isinstance(values["sampling"], dict):
         raise bad("sampling", "must be a mapping of chat-completion parameters")
-    _check_sampling(values["sampling"], bad)
+    check_sampling(values["sampling"], bad)
     if values["parser"] is not None:
         _import_parser(values["parser"], path)
 
@@ -275,78 +275,6 @@ def _build_spec(data: dict[str, Any], path: Path) -> JudgeSpec:
     )
 
 
-def _yaml_typed(value: Any) -> str:
-    """`, got 123 (YAML reads it as a int: quote it)` for a value YAML did not read as text."""
-    if value is None or isinstance(value, str):
-        return ""
-    return f", got {value!r:.40} (YAML reads it as a {type(value).__name__}: put it in quotes)"
-
-
-def _check_templates(values: Mapping[str, Any], bad: Callable[[str, str], EFTEvalError]) -> None:
-    """`{response}` in each prompt; no `{word}` that would be sent as written (a typo of `{query}`,
-    or a placeholder of another tool such as `{instruction}`); none in the system prompt, which is
-    sent as written."""
-    for key in ("prompt", "prompt_with_query"):
-        template = values[key]
-        if template is None:
-            continue
-        if "{response}" not in template:
-            raise bad(key, "must contain the placeholder {response}")
-        unknown = next((m.group(0) for m in _BRACED_WORD.finditer(template) if m.group(1) not in ("query", "response")),
-                       None)
-        if unknown is not None:
-            raise bad(key, f"has the placeholder {unknown}, which is never filled in: only {{query}} and {{response}} "
-                      f"are (for braces the judge should see, put a space inside: {{ {unknown[1:-1]} }})")
-    system = values["system_prompt"]
-    found = _BRACED_WORD.search(system) if system is not None else None
-    if found is not None:
-        raise bad("system_prompt", f"has the placeholder {found.group(0)}, but the system prompt is sent as "
-                  "written: put placeholders in prompt")
-
-
-def _check_abstain_tokens(tokens: list[str], bad: Callable[[str, str], EFTEvalError]) -> None:
-    """An abstain token is compared with the first word after `Score:`, before any number is read:
-    a token with a space never matches, and one that reads as a number would swallow that score."""
-    for token in tokens:
-        if len(token.split()) != 1:
-            raise bad("abstain_tokens", f"{token!r} is not one word (tokens are compared with the first word "
-                      "after the score label)")
-        if re.match(r"[-+.]?[0-9]", token.strip()):
-            raise bad("abstain_tokens", f"{token!r} reads as a score: answers scoring it would count as abstentions")
-
-
-def _build_aggregation(raw: Any, bad: Callable[[str, str], EFTEvalError]) -> tuple[str, dict[str, Any]]:
-    """`mean` or `{name: proportion_at_least, threshold: 1}`: a registered aggregation, checked now."""
-    if isinstance(raw, dict):
-        params = {key: value for key, value in raw.items() if key != "name"}
-        name = raw.get("name")
-    else:
-        name, params = raw, {}
-    if not isinstance(name, str):
-        raise bad("aggregation", f"must name one of {', '.join(aggregation_names())} (or be a mapping with a name)")
-    try:
-        get_aggregation(name, params)
-    except ValueError as error:
-        raise bad("aggregation", str(error)) from None
-    return name, params
-
-
-# Chat-completion parameters the engine sets itself or cannot read the answer with.
-_ENGINE_PARAMETERS = {"model": "the judge model is --judge-model or judge_model",
-                      "messages": "the messages are rendered from prompt"}
-
-
-def _check_sampling(sampling: dict[str, Any], bad: Callable[[str, str], EFTEvalError]) -> None:
-    """Refuse parameters that would make every request fail (and be retried as if transient)."""
-    for key, why in _ENGINE_PARAMETERS.items():
-        if key in sampling:
-            raise bad(f"sampling.{key}", f"cannot be set here: {why}")
-    if sampling.get("stream") not in (None, False):
-        raise bad("sampling.stream", f"must be false or absent: the judge reads whole answers, got {sampling['stream']!r}")
-    if sampling.get("n") not in (None, 1):
-        raise bad("sampling.n", f"must be 1 or absent: one answer is read per request, got {sampling['n']!r}")
-
-
 def _build_score(raw: Any, bad: Callable[[str, str], EFTEvalError]) -> ScoreSpec:
     if not isinstance(raw, dict):
         raise bad("score", "must be a mapping with kind, min and max")
@@ -357,39 +285,11 @@ def _build_score(raw: Any, bad: Callable[[str, str], EFTEvalError]) -> ScoreSpec
         raise bad("score.kind", "is missing")
     if raw["kind"] not in ("integer", "number"):
         raise bad("score.kind", "must be 'integer' or 'number'")
-    bounds = {key: _score_bound(raw.get(key), f"score.{key}", bad) for key in ("min", "max")}
+    bounds = {key: score_bound(raw.get(key), f"score.{key}", bad) for key in ("min", "max")}
     low, high = bounds["min"], bounds["max"]
     if low is not None and high is not None and low > high:
         raise bad("score.max", "must not be below score.min")
     return ScoreSpec(kind=raw["kind"], min=low, max=high)
-
-
-def _score_bound(value: Any, key: str, bad: Callable[[str, str], EFTEvalError]) -> float | None:
-    """A score bound: null, or a number YAML read as one, finite and within `MAX_SCORE`.
-
-    Text is refused, even when it looks like a number, because the file then says something other
-    than it seems: YAML 1.1 reads `1e308` (no dot, no sign in the exponent) as the text "1e308".
-    """
-    if value is None:
-        return None
-    if isinstance(value, str) and _looks_numeric(value):
-        raise bad(key, f"must be a number or null, got the text {value!r:.40}: YAML 1.1 reads a number with "
-                  "an exponent as a number only when it has a dot and a signed exponent (1.0e+2, not 1e2)")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise bad(key, "must be a number or null" + _yaml_typed(value))
-    if not math.isfinite(value):  # .nan would make every score out of range
-        raise bad(key, f"must be a finite number or null (no bound), got {value}")
-    if abs(value) > MAX_SCORE:
-        raise bad(key, f"is {value:g}, beyond any judge's scale ({MAX_SCORE:.0f}): for no bound, write null")
-    return float(value)
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 @functools.cache  # parse_answer runs per answer; import each plugin once
