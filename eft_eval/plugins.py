@@ -6,8 +6,11 @@ shipped inside the package as `eft_eval/_builtin/<kind>` (see pyproject.toml).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
+
+from eft_eval.errors import EFTEvalError
 
 PluginKind = Literal["judges", "tasks", "studies", "human_study"]
 
@@ -25,3 +28,19 @@ def builtin_dir(kind: PluginKind) -> Path:
 def plugin_dirs(kind: PluginKind, include_paths: list[str | Path] | None = None) -> list[Path]:
     """Built-in folder first, then the user's `--include-path` folders in the order given."""
     return [builtin_dir(kind), *(Path(p) for p in include_paths or [])]
+
+
+def check_plugin_name(name: object, key: str, source: str) -> str:
+    """`name` if it can be one folder name; else a one-line error naming `key` in `source`.
+
+    A task's, study's or judge's name becomes part of output paths (`runs/TASK/...`,
+    `studies-out/STUDY`): a separator or `..` in it would write outside the output folder, so
+    neither is a name. (Judge files are stricter still: letters, digits, `_`, `-`, `.`.)
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise EFTEvalError(f"{source}: {key} must be a non-empty string, got {name!r}")
+    separators = {"/", "\\", *(sep for sep in (os.sep, os.altsep) if sep)}
+    if any(sep in name for sep in separators) or ".." in name or name.startswith(".") or not name.isprintable():
+        raise EFTEvalError(f"{source}: {key} {name!r} is not a plain name (no path separators, no '..', no leading "
+                           "'.'): it names output folders; rename it")
+    return name

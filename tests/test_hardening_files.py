@@ -251,3 +251,58 @@ def test_judge_refuses_a_judge_folder_of_other_responses_and_resumes_its_own(
         assert main(judge_argv(judged_folder / "samples.jsonl", judged_folder, server.base_url)) == 0
     rows = [json.loads(line) for line in (judged_folder / "samples.jsonl").read_text().splitlines()]
     assert [row["response"] for row in rows] == ["A0.", "A1.", "A2."]
+
+
+# -- names that decide where files go -----------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_a_task_named_like_a_path_is_refused_before_anything_is_written(
+    tiny_family: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_pipeline import eft_spec
+    from test_tasks import HH_FILE
+
+    shared = tmp_path / "shared-tasks"
+    shared.mkdir()
+    for name in ("_judged_task.yaml", "utils.py", "hh.yaml"):
+        (shared / name).write_text((REPO / "tasks" / name).read_text())
+    evil = (REPO / "tasks" / "hh.yaml").read_text().replace("task: hh\n", 'task: "../../evil_task"\n')
+    assert evil != (REPO / "tasks" / "hh.yaml").read_text()
+    (shared / "evil.yaml").write_text(evil)
+    (shared / "hh.yaml").unlink()
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with LoopbackServer(answer) as server:
+        code = main(["run", "../../evil_task", "--include-path", str(shared), "--model", eft_spec(tiny_family),
+                     "--data-files", str(HH_FILE), "--limit", "1", "--max-new-tokens", "2", "--base-url",
+                     server.base_url, "--no-progress", "--no-html"])
+        assert server.request_count == 0
+    assert code == 2
+    err = one_line_error(capsys)
+    assert f"{shared / 'evil.yaml'}: task '../../evil_task' is not a plain name (no path separators" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "shared-tasks"]  # no evil_task beside `a`
+    assert list(work.iterdir()) == []
+
+
+def test_a_study_named_like_a_path_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eft_eval.sweep import load_study
+
+    text = (REPO / "studies" / "demo_frontier.yaml").read_text()
+    study = tmp_path / "studies" / "escaped.yaml"
+    study.parent.mkdir()
+    study.write_text(text.replace("study: demo_frontier\n", 'study: "../../escaped"\n'))
+    with pytest.raises(EFTEvalError, match=r"escaped.yaml: study '../../escaped' is not a plain name"):
+        load_study(study)
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    for given in (str(study), "../../escaped"):  # by file, and by the name it declares
+        assert main(["sweep", given, "--include-path", str(study.parent), "--limit", "1"]) == 2
+        assert "is not a plain name" in one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "studies"] and list(work.iterdir()) == []

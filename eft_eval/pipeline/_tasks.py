@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.plugins import plugin_dirs
+from eft_eval.plugins import check_plugin_name, plugin_dirs
 
 
 @dataclass
@@ -61,6 +61,8 @@ def load_task(name: str, include_paths: Sequence[str | Path], metadata: dict[str
                 "`eft-eval lm-eval --tasks list`; add your own YAML folder with --include-path)"
             )
     entry = manager.task_index[name]
+    # The name becomes the default output folder (runs/TASK/...): it must not lead out of it.
+    check_plugin_name(name, "task", str(entry.yaml_path or "lm-eval"))
     if entry.kind.name != "TASK":
         raise EFTEvalError(f"{name!r} is an lm-eval {entry.kind.name.lower()}: `eft-eval run` takes one task at a time")
     if metadata.get("data_files") and "custom_dataset" not in (entry.cfg or {}):

@@ -32,7 +32,7 @@ import yaml
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.parsing import parse_bool
-from eft_eval.plugins import plugin_dirs
+from eft_eval.plugins import check_plugin_name, plugin_dirs
 from eft_eval.sweep._grid import (
     DEFAULT_MAX_POINTS,
     Axis,
@@ -163,6 +163,7 @@ def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None,
     for key in ("study", "run", "grid", "model", "analysis"):
         if key not in data:
             raise bad(repr(key), "is missing")
+    check_plugin_name(str(data["study"]), "study", str(path))  # it names the default output folder
     run = _mapping(data["run"], "run", bad)
     for key in run:
         if key not in RUN_KEYS:
