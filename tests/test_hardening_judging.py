@@ -220,6 +220,9 @@ def judge_file(tmp_path: Path, text: str) -> Path:
     (("judge_model:", "abstain_tokens: [not applicable]\njudge_model:"), r"'not applicable' is not one word"),
     (("judge_model:", "aggregation: {{name: proportion_at_least, threshold: .nan}}\njudge_model:"),
      r"parameter threshold must be a finite number"),
+    (("judge_model:", "sampling: {{temperature: .nan}}\njudge_model:"), r"field 'sampling.temperature' must be a finite"),
+    (("judge_model:", "sampling: {{max_tokens: 1.0e+308}}\njudge_model:"),
+     r"field 'sampling.max_tokens' must be a whole number of tokens >= 1, got 1e\+308$"),
 ])
 def test_judge_files_that_would_be_read_other_than_meant_are_one_line(tmp_path: Path, replace: tuple[str, str],
                                                                      message: str) -> None:
@@ -379,3 +382,14 @@ def test_items_with_braces_judge_as_written(tmp_path: Path) -> None:
 def test_summaries_of_rows_serialize(tmp_path: Path) -> None:
     rows = [{"model": "m", "judgments": {"factuality": {"status": "scored", "score": s}}} for s in (1e308, 1e308, 3.0)]
     json.dumps(summarize_samples(rows, [FACTUALITY]), allow_nan=False)
+
+
+@pytest.mark.parametrize("count", ["Infinity", "NaN", "1e308", "-5", '"abc"'])
+def test_a_usage_count_that_is_no_token_count_fails_the_judgment_not_the_run(tmp_path: Path, count: str) -> None:
+    body = json.dumps({"choices": [{"message": {"content": OK}}], "model": "m"})[:-1] + f', "usage": {{"prompt_tokens": {count}}}}}'
+    with LoopbackServer(lambda request: Reply(body=body)) as server:
+        config = JudgeConfig(base_url=server.base_url, api_key="k", cache_path=None, progress=False, max_retries=1,
+                             backoff_base=0.01)
+        [judged] = judge_items_sync([JudgeItem("q", "r")], [FACTUALITY], config)
+    assert judged["factuality"]["status"] == "failed"
+    assert "usage.prompt_tokens" in judged["factuality"]["error"] and "not a token count" in judged["factuality"]["error"]

@@ -135,9 +135,23 @@ def completion_from_body(body: bytes | str | dict[str, Any], model: str) -> Comp
         raise ValueError("the response has no choices")
     text = choices[0]["message"].get("content")
     usage = data.get("usage") or {}
-    counts = {
-        "prompt_tokens": int(usage.get("prompt_tokens") or 0),
-        "completion_tokens": int(usage.get("completion_tokens") or 0),
-    }
+    counts = {key: _token_count(usage, key) for key in ("prompt_tokens", "completion_tokens")}
     counts["total_tokens"] = counts["prompt_tokens"] + counts["completion_tokens"]
     return Completion(text=text or "", usage=counts, model=str(data.get("model") or model))
+
+
+MAX_TOKEN_COUNT = 10**9
+"""Most tokens one answer's usage may report: far above any context window, far below what would
+make a cost overflow."""
+
+
+def _token_count(usage: Any, key: str) -> int:
+    """`usage[key]` as a whole number of tokens; a count that is not one (Infinity, -5, 1e308, text)
+    is a bad body (asked again, then failed), never a cost of inf or below zero."""
+    value = usage.get(key) if isinstance(usage, dict) else None
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 <= value <= MAX_TOKEN_COUNT and float(value).is_integer()):
+        raise ValueError(f"the response's usage.{key} is {value!r:.40}, not a token count")
+    return int(value)

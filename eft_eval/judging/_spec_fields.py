@@ -93,6 +93,13 @@ def check_sampling(sampling: dict[str, Any], bad: Bad) -> None:
         raise bad("sampling.stream", f"must be false or absent: the judge reads whole answers, got {sampling['stream']!r}")
     if sampling.get("n") not in (None, 1):
         raise bad("sampling.n", f"must be 1 or absent: one answer is read per request, got {sampling['n']!r}")
+    for key, value in sampling.items():  # NaN would be sent as the non-JSON token NaN
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad(f"sampling.{key}", f"must be a finite number, got {value}")
+    for key in ("max_tokens", "max_completion_tokens"):  # the budget prices answers at this limit
+        value = sampling.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise bad(f"sampling.{key}", f"must be a whole number of tokens >= 1, got {value!r:.40}")
 
 
 def score_bound(value: Any, key: str, bad: Bad) -> float | None:
