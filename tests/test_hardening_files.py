@@ -306,3 +306,65 @@ def test_a_study_named_like_a_path_is_refused(
         assert main(["sweep", given, "--include-path", str(study.parent), "--limit", "1"]) == 2
         assert "is not a plain name" in one_line_error(capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "studies"] and list(work.iterdir()) == []
+
+
+# -- human-study projects: validated first, written whole ----------------------------------------
+
+@pytest.fixture()
+def study_samples(tmp_path: Path) -> Path:
+    from study_helpers import judged_sample, write_samples
+
+    return write_samples(tmp_path / "judged.jsonl", [judged_sample(d, "m", score=float(d % 3)) for d in range(8)])
+
+
+@pytest.mark.parametrize("setting", [{"error_threshold": float("nan")}, {"error_threshold": float("inf")},
+                                     {"target_error_rate": float("nan")}, {"target_error_rate": 1.5},
+                                     {"n": 2.5}])
+def test_prepare_refuses_a_non_finite_setting_before_writing(
+    study_samples: Path, tmp_path: Path, setting: dict[str, Any]
+) -> None:
+    from eft_eval.study import SelectionConfig, prepare
+
+    out = tmp_path / "project"
+    key, value = next(iter(setting.items()))
+    with pytest.raises(EFTEvalError, match=rf"human-study selection: {key}={value!r} is (not a finite|out of range|not a whole)"):
+        prepare(study_samples, out, SelectionConfig(**{"n": 3, **setting}))
+    assert not out.exists()
+    # The corrected call needs no --force.
+    project = prepare(study_samples, out, SelectionConfig(n=3, error_threshold=1.0))
+    assert (project.path / "study.json").is_file()
+
+
+def test_a_project_is_written_whole_or_not_at_all(
+    study_samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import eft_eval.study._project as project_module
+    from eft_eval.study import load_project
+
+    out = tmp_path / "project"
+    argv = ["human-study", "prepare", "--samples", str(study_samples), "--n", "3", "--out", str(out)]
+    real_write_json = project_module.write_json
+
+    def full_disk(path: Path, data: Any) -> None:  # the manifest, the last file, cannot be written
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(project_module, "write_json", full_disk)
+    assert main(argv) == 2
+    assert "No space left on device" in one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["judged.jsonl", "project"]  # no staging folder left
+    assert [p.name for p in out.iterdir()] == [LOCK_FILE]  # no half project: an empty folder
+    monkeypatch.setattr(project_module, "write_json", real_write_json)
+    assert main(argv) == 0  # the same command again, no --force needed
+    first = snapshot(out)
+    assert load_project(out).manifest.seed == 0
+    assert oct(out.stat().st_mode & 0o777) == oct(0o777 & ~project_module.current_umask())
+
+    # --force over a finished project that then fails: the old project stays as it was.
+    monkeypatch.setattr(project_module, "write_json", full_disk)
+    assert main([*argv, "--seed", "1", "--force"]) == 2
+    capsys.readouterr()
+    assert snapshot(out) == first
+    monkeypatch.setattr(project_module, "write_json", real_write_json)
+    assert main([*argv, "--seed", "1", "--force"]) == 0
+    assert load_project(out).manifest.seed == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["judged.jsonl", "project"]

@@ -15,6 +15,9 @@ Layout of a project folder:
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +27,8 @@ import yaml
 from eft_eval import __version__
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import (
+    LOCK_FILE,
+    current_umask,
     iter_jsonl,
     read_json,
     refuse_overwrite,
@@ -32,6 +37,7 @@ from eft_eval.fileio import (
     write_text_atomic,
 )
 from eft_eval.locking import lock_folder
+from eft_eval.parsing import parse_number
 from eft_eval.study._templates import LabelQuestions, StudyTemplate
 
 CONFIG_FILE = "config.yaml"
@@ -153,30 +159,64 @@ def write_project(
         raise EFTEvalError(f"{out}: refusing to write a project with no items")
     if manifest.annotators_per_item < 1:
         raise EFTEvalError(f"annotators per item must be at least 1, got {manifest.annotators_per_item}")
+    parse_number(manifest.error_threshold, "error_threshold", f"{out}: study manifest")  # JSON holds no nan
     if not force:  # refused before a lock file is put in someone's folder
         refuse_overwrite(out, False, "a project folder")
     # One writer per project folder (a second prepare, or prepare --force while it is served).
     with lock_folder(out, "human-study project"):
-        refuse_overwrite(out, force, "a project folder")
-        title = template.title
+        if not force:
+            refuse_overwrite(out, False, "a project folder")
         config = potato_config(
             template,
-            title=title,
+            title=template.title,
             annotators_per_item=manifest.annotators_per_item,
             items_per_annotator=items_per_annotator or len(manifest.items),
             seed=manifest.seed,
         )
-        out.mkdir(parents=True, exist_ok=True)
-        header = f"# Potato project written by {manifest.created_by} from template {template.name!r}.\n"
-        write_text_atomic(out / CONFIG_FILE, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-        write_jsonl(
-            out / ITEMS_FILE,
-            [{"id": item.item_id, "query": item.query, "response": item.response} for item in manifest.items],
-        )
-        write_text_atomic(out / INSTRUCTIONS_FILE, template.instructions)
-        (out / OUTPUT_DIR).mkdir(exist_ok=True)
-        write_json(out / MANIFEST_FILE, manifest.to_dict())
+        # Built whole beside `out`, then moved in: a failure half-way leaves no half project (which
+        # the corrected command would then refuse to replace) and, with --force, the old one intact.
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+        try:
+            _write_files(staging, template, manifest, config)
+            if force:
+                refuse_overwrite(out, True, "a project folder")
+            _move_into_place(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return StudyProject(out, manifest)
+
+
+def _write_files(folder: Path, template: StudyTemplate, manifest: StudyManifest, config: dict[str, Any]) -> None:
+    os.chmod(folder, 0o777 & ~current_umask())  # mkdtemp's 0700 would outlive the rename
+    header = f"# Potato project written by {manifest.created_by} from template {template.name!r}.\n"
+    write_text_atomic(folder / CONFIG_FILE, header + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    write_jsonl(
+        folder / ITEMS_FILE,
+        [{"id": item.item_id, "query": item.query, "response": item.response} for item in manifest.items],
+    )
+    write_text_atomic(folder / INSTRUCTIONS_FILE, template.instructions)
+    (folder / OUTPUT_DIR).mkdir()
+    write_json(folder / MANIFEST_FILE, manifest.to_dict())
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Rename `staging` onto `out`, which holds only the lock file this process holds.
+
+    A folder can only be renamed onto an empty one, so the lock file goes along first: a second
+    name for it inside `staging` keeps the same inode, and so the same lock, under `out`.
+    """
+    lock = out / LOCK_FILE
+    try:
+        os.link(lock, staging / LOCK_FILE)
+        lock.unlink()
+        os.rename(staging, out)
+        return
+    except OSError:  # no hard links here, or `out` is a symlink: entry by entry, the manifest last
+        if not lock.exists():
+            os.link(staging / LOCK_FILE, lock)
+        (staging / LOCK_FILE).unlink(missing_ok=True)
+    for entry in sorted(staging.iterdir(), key=lambda p: p.name == MANIFEST_FILE):
+        os.replace(entry, out / entry.name)
 
 
 def load_project(path: Path) -> StudyProject:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import iter_jsonl
+from eft_eval.parsing import parse_number
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,18 @@ class SelectionConfig:
     """Only draw from this model's responses."""
     target_error_rate: float | None = None
     """Draw from the model whose judged error rate is nearest this (ties: first model name)."""
+
+    def __post_init__(self) -> None:
+        # Checked before anything is read or written: `nan` as a threshold labels nothing, and
+        # once crashed writing study.json after half the project was on disk.
+        where = "human-study selection"
+        parse_number(self.n, "n", where, integer=True, minimum=1)
+        parse_number(self.seed, "seed", where, integer=True)
+        parse_number(self.error_threshold, "error_threshold", where)
+        if self.target_error_rate is not None:
+            parse_number(self.target_error_rate, "target_error_rate", where, minimum=0, maximum=1)
+        if not isinstance(self.judge, str) or not self.judge.strip():
+            raise EFTEvalError(f"{where}: judge must be a judge name, got {self.judge!r}")
 
 
 @dataclass(frozen=True)

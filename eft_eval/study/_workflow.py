@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.parsing import parse_number
 from eft_eval.stats import BootstrapSettings
 from eft_eval.study._adjudication import build_adjudication_project, load_gold
 from eft_eval.study._annotations import AnnotationImport, read_annotations
@@ -51,6 +52,12 @@ class PrepareOptions:
     template: str = DEFAULT_TEMPLATE
     include_paths: tuple[str, ...] = ()
     force: bool = False
+
+    def __post_init__(self) -> None:
+        parse_number(self.annotators_per_item, "annotators_per_item", "human-study prepare", integer=True, minimum=1)
+        if self.items_per_annotator is not None:
+            parse_number(self.items_per_annotator, "items_per_annotator", "human-study prepare", integer=True,
+                         minimum=1)
 
 
 def _items(selection: Selection, threshold: float) -> list[StudyItem]:
