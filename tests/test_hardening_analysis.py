@@ -173,3 +173,87 @@ def test_scaling_and_frontier_refuse_runs_whose_prompts_differ(tmp_path: Path, c
     code, _, err = _cli(["frontier", str(a), str(b), "--x", "helpfulness", "--y", "harm", "-o", str(tmp_path / "out")],
                         capsys)
     _one_line_error(code, err, "1 of 12", "doc_id 2")
+
+
+# -- the bootstrap's memory and settings ---------------------------------------------------------
+
+def _peak_bytes(call: Any) -> int:
+    """Peak memory traced while `call()` runs (numpy reports its arrays to tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_bootstrap_memory_is_bounded_by_blocks_not_by_resamples() -> None:
+    import numpy as np
+
+    from eft_eval.stats import (
+        BootstrapSettings,
+        normalized_improvement,
+        paired_difference,
+        pareto_probability,
+    )
+
+    rng = np.random.default_rng(0)
+    scores = rng.normal(50, 10, size=(4, 400))
+    settings = BootstrapSettings(n_resamples=100_000, seed=0)
+    # Drawn at once, 100,000 resamples of 400 prompts are 320 MB of indices and as much of scores.
+    limit = 48 * 2**20
+    assert _peak_bytes(lambda: paired_difference(scores[0], scores[1], settings)) < limit
+    assert _peak_bytes(lambda: normalized_improvement(scores[0], scores[1], {"up": scores[2], "down": scores[3]},
+                                                      settings)) < limit
+    assert _peak_bytes(lambda: pareto_probability(scores[:2], scores[2:], True, False, settings)) < limit
+
+
+def test_a_bootstrap_is_the_same_for_a_seed_and_differs_for_another() -> None:
+    import numpy as np
+
+    from eft_eval.stats import BootstrapSettings, resample_means
+
+    matrix = np.random.default_rng(1).normal(size=(3, 301))  # odd sizes: blocks of odd length
+    first = resample_means(matrix, n_resamples=7001, seed=4)
+    assert first.shape == (7001, 3) and np.array_equal(first, resample_means(matrix, n_resamples=7001, seed=4))
+    assert not np.array_equal(first, resample_means(matrix, n_resamples=7001, seed=5))
+    assert BootstrapSettings(n_resamples=np.int64(100), seed=np.int32(3)).kwargs()["n_resamples"] == 100
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"n_resamples": 100_000_000}, "n_resamples=100000000 is more than 10000000"),
+    ({"n_resamples": 1}, "n_resamples=1 is out of range"),
+    ({"n_resamples": True}, "n_resamples=True is not a number"),
+    ({"n_resamples": 99.5}, "n_resamples=99.5 is not a whole number"),
+    ({"seed": -1}, "seed=-1 is out of range"),
+    ({"seed": 2**40}, "seed=1099511627776 is out of range"),
+    ({"confidence_level": float("nan")}, "confidence_level=nan is not a finite number"),
+    ({"confidence_level": 95}, "confidence_level=95 is out of range"),
+])
+def test_bootstrap_settings_are_checked_in_one_line(settings: dict[str, Any], message: str) -> None:
+    from eft_eval.errors import EFTEvalError
+    from eft_eval.stats import BootstrapSettings, bootstrap_estimate, resample_means
+
+    calls = [lambda: BootstrapSettings(**settings),
+             lambda: bootstrap_estimate([[1.0, 2.0, 3.0]], lambda x, axis=-1: x.mean(axis=axis), **settings)]
+    if "confidence_level" not in settings:  # resample_means draws; it has no interval
+        calls.append(lambda: resample_means([[1.0, 2.0, 3.0]], **settings))
+    for call in calls:
+        with pytest.raises(EFTEvalError, match=message) as raised:
+            call()
+        assert "\n" not in str(raised.value)
+
+def test_compare_refuses_a_bootstrap_too_large_to_hold_and_a_study_a_negative_seed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write_run(tmp_path / "a", {"helpfulness": [1.0, 2.0, 3.0]})
+    b = write_run(tmp_path / "b", {"helpfulness": [2.0, 2.0, 4.0]})
+    code, _, err = _cli(["compare", str(a), str(b), "--n-resamples", "100000000", "-o", str(tmp_path / "out")], capsys)
+    _one_line_error(code, err, "100000000", "800 MB")
+    # A sweep's study file hands its analysis settings over as they were written.
+    from eft_eval.analysis import analyze_study
+    from eft_eval.errors import EFTEvalError
+
+    with pytest.raises(EFTEvalError, match="bootstrap: seed=-1 is out of range"):
+        analyze_study("frontier", {"a": a, "b": b}, {"x": "helpfulness", "y": "helpfulness", "seed": -1}, tmp_path / "out")

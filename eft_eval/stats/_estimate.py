@@ -15,6 +15,10 @@ from eft_eval.errors import EFTEvalError
 DEFAULT_N_RESAMPLES = 9999
 DEFAULT_SEED = 0
 DEFAULT_CONFIDENCE_LEVEL = 0.95
+MAX_N_RESAMPLES = 10_000_000
+"""The most resamples a bootstrap takes. Resampling runs in blocks of bounded size, but each
+statistic's bootstrap distribution (8 bytes a resample, 80 MB here; a study holds several) is
+kept whole, since the interval is read from it; far fewer resamples already fix a 95% interval."""
 
 
 @dataclass(frozen=True)
@@ -25,9 +29,38 @@ class BootstrapSettings:
     seed: int = DEFAULT_SEED
     confidence_level: float = DEFAULT_CONFIDENCE_LEVEL
 
+    def __post_init__(self) -> None:
+        # Checked here, not where numpy would fail: one line naming the value, from every caller.
+        checked = checked_bootstrap(self.n_resamples, self.seed, self.confidence_level)
+        for name, value in zip(("n_resamples", "seed", "confidence_level"), checked):
+            object.__setattr__(self, name, value)
+
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the `*_estimate` functions."""
         return {"n_resamples": self.n_resamples, "seed": self.seed, "confidence_level": self.confidence_level}
+
+
+def checked_bootstrap(n_resamples: Any, seed: Any, confidence_level: Any = DEFAULT_CONFIDENCE_LEVEL,
+                      ) -> tuple[int, int, float]:
+    """The bootstrap's settings as numbers it can use, or an `EFTEvalError` naming the one at fault."""
+    from eft_eval.parsing import SEED_MAX, parse_number
+
+    where = "bootstrap"
+    resamples = int(parse_number(_plain(n_resamples), "n_resamples", where, integer=True, minimum=2))
+    if resamples > MAX_N_RESAMPLES:
+        raise EFTEvalError(f"{where}: n_resamples={resamples} is more than {MAX_N_RESAMPLES} (each statistic's "
+                           f"bootstrap distribution is kept in memory, 8 bytes a resample: "
+                           f"{resamples * 8 / 1e6:,.0f} MB here); use fewer, the default {DEFAULT_N_RESAMPLES} is "
+                           "enough for a 95% interval")
+    seed_value = int(parse_number(_plain(seed), "seed", where, integer=True, minimum=0, maximum=SEED_MAX))
+    level = float(parse_number(confidence_level, "confidence_level", where, minimum=0, maximum=1,
+                               exclusive_minimum=True, exclusive_maximum=True))
+    return resamples, seed_value, level
+
+
+def _plain(value: Any) -> Any:
+    """A numpy integer as a Python int (the parser takes Python numbers and text only)."""
+    return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") else value
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from eft_eval.stats._bootstrap import resample_means
+from eft_eval.stats._bootstrap import paired_mean_blocks
 from eft_eval.stats._estimate import BootstrapSettings
 
 
@@ -52,6 +52,8 @@ def pareto_probability(
     if n < 2:
         return np.full(points, np.nan)
     both = np.vstack([np.asarray(x_scores, float), np.asarray(y_scores, float)])
-    means = resample_means(both, n_resamples=settings.n_resamples, seed=settings.seed, paired=True)
-    mask = pareto_mask(means[:, :points], means[:, points:], x_higher_is_better, y_higher_is_better)
-    return np.asarray(mask.mean(axis=0))
+    on_frontier = np.zeros(points)
+    # Counted block by block: a block's dominance test holds points x points values per resample.
+    for means in paired_mean_blocks(both, n_resamples=settings.n_resamples, seed=settings.seed, width=points * points):
+        on_frontier += pareto_mask(means[:, :points], means[:, points:], x_higher_is_better, y_higher_is_better).sum(axis=0)
+    return on_frontier / settings.n_resamples
