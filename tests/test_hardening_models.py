@@ -45,6 +45,7 @@ def one_line(error: pytest.ExceptionInfo[BaseException]) -> str:
     ({"do_sample": True, "temperature": float("nan")}, "temperature=nan"),
     ({"do_sample": True, "temperature": float("inf")}, "temperature=inf"),
     ({"do_sample": True, "temperature": -1.0}, "temperature=-1.0"),
+    ({"do_sample": True, "temperature": 1e-45}, "temperature=1e-45"),
     ({"do_sample": True, "top_p": float("nan")}, "top_p=nan"),
     ({"do_sample": True, "top_p": 1.5}, "top_p=1.5"),
     ({"do_sample": True, "top_p": 0.0}, "top_p=0.0"),

@@ -17,7 +17,7 @@ import torch
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.models._compose import top_p_mask
-from eft_eval.parsing import parse_number
+from eft_eval.parsing import FLOAT32_TINY, parse_number
 
 
 class SettingError(EFTEvalError, ValueError):
@@ -56,8 +56,9 @@ class SamplingConfig:
     do_sample: bool = False
     """False: greedy (argmax of the composed distribution)."""
     temperature: float = 1.0
-    """Finite, >= 0. 0 with `do_sample` is greedy decoding, the limit of ever smaller temperatures
-    (as in vLLM and the OpenAI API; transformers refuses it instead)."""
+    """0, or finite and at least float32's smallest normal (a smaller one rounds to 0 when log-probs
+    are divided by it). 0 with `do_sample` is greedy decoding, the limit of ever smaller
+    temperatures (as in vLLM and the OpenAI API; transformers refuses it instead)."""
     top_p: float = 1.0
     """In (0, 1]; 1 disables top-p."""
     top_k: int = 0
@@ -80,6 +81,9 @@ class SamplingConfig:
         }
         for key, bounds in checks.items():
             object.__setattr__(self, key, checked_setting(getattr(self, key), key, **bounds))
+        if 0 < self.temperature < FLOAT32_TINY:
+            raise SettingError(f"generation setting: temperature={self.temperature!r} is too small for float32 "
+                               f"(expected 0 for greedy or a finite number >= {FLOAT32_TINY:.2g})")
         object.__setattr__(self, "stop", checked_stop_strings(self.stop))
         if not isinstance(self.do_sample, bool):
             raise SettingError(f"generation setting do_sample={self.do_sample!r} is not a boolean (True or False)")
