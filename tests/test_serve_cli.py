@@ -84,7 +84,8 @@ def test_a_busy_port_is_one_line_before_any_loading(capsys: pytest.CaptureFixtur
         port = busy.getsockname()[1]
         # The model does not exist: the port is checked first, so no weights are loaded for nothing.
         assert main(["serve", "--model", "/no/such/model", "--port", str(port)]) == 2
-    assert capsys.readouterr().err.strip() == f"eft-eval: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert capsys.readouterr().err.strip() == (f"eft-eval: error: cannot listen on 127.0.0.1:{port}: Address already in "
+                                               "use (another server uses it: stop it or choose another --port)")
 
 
 @pytest.fixture(scope="module")

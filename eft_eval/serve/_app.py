@@ -9,7 +9,6 @@ never logged or echoed.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
@@ -23,6 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from eft_eval.serve._body import check_values, parse_body
 from eft_eval.serve._completions import (
     Limits,
     collect,
@@ -111,8 +111,13 @@ def create_app(engine: BatchEngine, settings: ServeSettings) -> FastAPI:
 
     app.include_router(router)
 
-    @app.get("/health")
-    async def health() -> dict[str, str]:
+    @app.get("/health", response_model=None)
+    async def health() -> dict[str, str] | JSONResponse:
+        # A load balancer must see a server whose decoder thread died as down, not as healthy.
+        problem = engine.problem()
+        if problem is not None:
+            error = APIError(503, problem, type="server_error", code="decoder_unavailable")
+            return JSONResponse({"status": "unavailable", **error.body()}, status_code=503)
         return {"status": "ok"}
 
     return app
@@ -142,11 +147,12 @@ async def _read_json(request: Request, limit: int) -> Any:
             raise too_large
         body += chunk
     try:
-        value = json.loads(bytes(body))
+        value = parse_body(bytes(body))
+        if not isinstance(value, dict):
+            raise APIError(400, f"request body must be a JSON object, got {type(value).__name__}")
+        check_values(value)
     except (ValueError, RecursionError) as error:  # RecursionError: nesting deeper than the parser goes
         raise APIError(400, f"request body is not valid JSON: {error}") from None
-    if not isinstance(value, dict):
-        raise APIError(400, f"request body must be a JSON object, got {type(value).__name__}")
     return value
 
 

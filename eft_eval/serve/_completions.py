@@ -26,6 +26,7 @@ from eft_eval.serve import _responses as responses
 from eft_eval.serve._engine import (
     BatchEngine,
     DoneEvent,
+    EngineUnavailable,
     ErrorEvent,
     Row,
     RowEvent,
@@ -86,6 +87,9 @@ async def start_job(
     engine: BatchEngine, request: ChatCompletionRequest | CompletionRequest, limits: Limits,
 ) -> Job:
     """Encode the prompt(s), queue one row per choice; the rows' events go to the job's queue."""
+    problem = engine.problem()
+    if problem is not None:
+        raise APIError(503, problem, type="server_error", code="decoder_unavailable")
     chat = isinstance(request, ChatCompletionRequest)
     prompts: list[Any] = [chat_prompt(request)] if isinstance(request, ChatCompletionRequest) else request.prompts
     rows_wanted = request.n * len(prompts)
@@ -129,7 +133,7 @@ async def start_job(
               int(time.time()), chat)
     try:
         engine.submit(rows)
-    except RuntimeError as error:
+    except EngineUnavailable as error:
         raise APIError(503, str(error), type="server_error") from None
     return job
 
@@ -166,7 +170,7 @@ async def collect(job: Job, request: Request) -> list[responses.ChoiceResult]:
                 results[index] = responses.ChoiceResult(generation.text, generation.finish_reason,
                                                         len(generation.token_ids), tokens[index])
             elif isinstance(event, ErrorEvent):
-                raise APIError(500, event.message, type="server_error")
+                raise APIError(event.status, event.message, type="server_error")
     finally:
         watcher.cancel()
         for row in job.rows:
@@ -220,7 +224,7 @@ async def stream_events(
                 completion_tokens += len(event.generation.token_ids)
                 yield chunk(index, streamers[index].finish(event.generation.text), event.generation.finish_reason)
             elif isinstance(event, ErrorEvent):
-                yield _sse(APIError(500, event.message, type="server_error").body())
+                yield _sse(APIError(event.status, event.message, type="server_error").body())
                 return
         if include_usage:
             usage = responses.usage(job.prompt_tokens, completion_tokens)

@@ -11,6 +11,10 @@ gets the same tokens whatever its batch mates: the same as `EFTModel.generate` w
 The decoder thread reports to each row through its `sink` (called on that thread; the web layer
 hands the events to its event loop). The HTTP side never touches the model, except the tokenizer
 under `tokenizer_lock` (fast tokenizers must not be used from two threads at once).
+
+If the decoder thread itself dies (not a failed batch, which only fails its rows), every row it
+held or that waits is failed with a 503 and `failure` says why: `/health` reports it and `submit`
+refuses new rows, instead of requests waiting forever on a thread that is gone.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from eft_eval.models import (
     decode,
     seeded_key,
 )
+from eft_eval.parsing import parse_number
 
 if TYPE_CHECKING:
     from eft_eval.models import EFTModel
@@ -62,6 +67,8 @@ _UNICODE_TO_BYTE = _byte_level_alphabet()
 
 _MAX_WAITS = 10
 """A new batch waits for stragglers at most this many `batch_wait_s`."""
+MAX_BATCH_WAIT_S = 60.0
+"""The longest `batch_wait_s`: thread waits refuse absurd timeouts (`inf` killed the decoder thread)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,12 @@ class DoneEvent:
 @dataclass(frozen=True)
 class ErrorEvent:
     message: str
+    status: int = 500
+    """The HTTP status the request gets: 500 for a failed batch, 503 when the decoder thread is gone."""
+
+
+class EngineUnavailable(RuntimeError):
+    """`submit` refused: the server is shutting down or its decoder thread has died (a 503)."""
 
 
 RowEvent = TokenEvent | DoneEvent | ErrorEvent
@@ -128,8 +141,14 @@ class BatchEngine:
         batch_wait_s: float = 0.025,
     ) -> None:
         self.model = model
-        self.max_batch_size = max(1, max_batch_size)
-        self.batch_wait_s = batch_wait_s
+        # Checked here as well as by the flags: a library caller's nan made the decoder spin and
+        # never answer, and inf killed its thread.
+        self.max_batch_size = int(parse_number(max_batch_size, "max_batch_size", "BatchEngine", integer=True,
+                                               minimum=1))
+        speculative_block = int(parse_number(speculative_block, "speculative_block", "BatchEngine", integer=True,
+                                             minimum=0))
+        self.batch_wait_s = float(parse_number(batch_wait_s, "batch_wait_s", "BatchEngine", minimum=0,
+                                               maximum=MAX_BATCH_WAIT_S))
         self.tokenizer_lock = threading.Lock()
         self._decoder: Callable[..., list[Generation]] = decode
         if speculative_block > 0:
@@ -143,6 +162,10 @@ class BatchEngine:
         self._last_batch_size = 1
         self._last_batch_end = 0.0
         self._thread = threading.Thread(target=self._loop, name="eft-serve-decoder", daemon=True)
+        self._current: list[Row] = []
+        """The batch being decoded: failed with the rest if the thread dies."""
+        self.failure: str | None = None
+        """Why the decoder thread died (None while it runs): `/health` reports it."""
         self.batches = 0
         """Batches decoded so far (tests and the benchmark read it)."""
         self.largest_batch = 0
@@ -156,8 +179,10 @@ class BatchEngine:
 
     def submit(self, rows: Collection[Row]) -> None:
         with self._wakeup:
+            if self.failure is not None:
+                raise EngineUnavailable(self.failure)
             if self._stopping:
-                raise RuntimeError("the server is shutting down")
+                raise EngineUnavailable("the server is shutting down")
             self._pending.extend(rows)
             self._last_arrival = time.monotonic()
             self._wakeup.notify()
@@ -172,6 +197,14 @@ class BatchEngine:
         if self.batches:
             logger.info("decoded %d rows in %d batches (mean batch %.1f, largest %d, %.2f s decoding)", self.rows,
                         self.batches, self.rows / self.batches, self.largest_batch, self.decode_seconds)
+
+    def problem(self) -> str | None:
+        """Why this engine cannot answer (its decoder thread died or is not running), else None."""
+        if self.failure is not None:
+            return self.failure
+        if self._thread.ident is not None and not self._thread.is_alive() and not self._stopping:
+            return "the decoder thread is not running"
+        return None
 
     @property
     def context_length(self) -> int | None:
@@ -213,6 +246,12 @@ class BatchEngine:
     # -- the decoder thread ----------------------------------------------------------------------
 
     def _loop(self) -> None:
+        try:
+            self._decode_batches()
+        except BaseException as error:  # noqa: BLE001 (the thread ends either way; its rows must hear why)
+            self._die(error)
+
+    def _decode_batches(self) -> None:
         while True:
             batch = self._next_batch()
             if batch is None:
@@ -220,14 +259,28 @@ class BatchEngine:
             if batch:
                 self._last_batch_size = len(batch)
             started = time.perf_counter()
+            self._current = batch
             try:
                 self._decode(batch)
             except Exception as error:  # a failed batch must not take the server down
                 logger.exception("decoding a batch of %d rows failed", len(batch))
                 for row in batch:
                     row.sink(ErrorEvent(f"generation failed: {type(error).__name__}: {error}"))
+            self._current = []
             self._last_batch_end = time.monotonic()
             self.decode_seconds += time.perf_counter() - started
+
+    def _die(self, error: BaseException) -> None:
+        """Record why the thread ends and fail every row it held or that still waits (a 503 each)."""
+        logger.critical("the decoder thread died; every request now fails with 503", exc_info=error)
+        with self._wakeup:
+            self.failure = (f"the decoder thread stopped ({type(error).__name__}: {error}); "
+                            "restart the server").replace("\n", " ")
+            rows = [*self._current, *self._pending]
+            self._pending.clear()
+            self._current = []
+        for row in rows:
+            row.sink(ErrorEvent(self.failure, status=503))
 
     def _next_batch(self) -> list[Row] | None:
         with self._wakeup:

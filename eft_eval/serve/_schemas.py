@@ -4,10 +4,15 @@ Only what the EFT sampler can honour is a field. Any other parameter is accepted
 for nothing (`presence_penalty: 0`, `logit_bias: {}`, `tools: null`, ...), because clients send
 neutral defaults; one that asks for something the server cannot do is a 400 naming it, never
 silently ignored.
+
+Values are validated strictly (pydantic's strict mode): in lax mode `"temperature": "0.5"` was a
+number, `"max_tokens": true` meant 1 token, `"n": true` one choice and `"stream": "false"` a
+boolean. A client that sends the wrong JSON type gets a 400 naming the field instead.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -34,16 +39,21 @@ def _asks_for_nothing(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 
 
+MAX_STOP_STRINGS = 32
+"""Each stop string is searched for after every token of a row, on the one decoder thread that
+every client shares; a body of a hundred thousand stop strings would stall them all."""
+
+
 class TextPart(BaseModel):
     """A `{"type": "text", "text": ...}` part of a message's content (images are unsupported)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     type: Literal["text"]
     text: str
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # `name` and other annotations do not change the prompt
+    model_config = ConfigDict(extra="ignore", strict=True)  # `name` and other annotations do not change the prompt
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart]
 
@@ -54,14 +64,14 @@ class ChatMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     include_usage: bool = False
 
 
 class _Common(BaseModel):
     """Parameters shared by chat and text completions."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     model: str
     max_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -83,6 +93,8 @@ class _Common(BaseModel):
         stops = [value] if isinstance(value, str) else list(value or [])
         if any(not s for s in stops):
             raise ValueError("stop strings must not be empty")
+        if len(stops) > MAX_STOP_STRINGS:
+            raise ValueError(f"{len(stops)} stop strings; at most {MAX_STOP_STRINGS} are allowed")
         return stops
 
     @model_validator(mode="after")
@@ -160,4 +172,11 @@ def validation_message(error: Any) -> tuple[str, str | None]:
     # Union members add their type name to the location (`stop.str`); the field is what users wrote.
     location = ".".join(p for p in location.split(".") if p not in ("str", "list[str]", "list[TextPart]"))
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if str(first.get("type", "")).endswith("_type") and "input" in first:  # strict mode: say what came instead
+        message += f", got {_json_text(first['input'])}"
     return (f"{location}: {message}" if location else message), (location or None)
+
+
+def _json_text(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."

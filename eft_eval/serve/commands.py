@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import socket
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.parsing import count_arg, number_arg, port_arg, seed_arg
+from eft_eval.parsing import count_arg, number_arg, parse_number, port_arg, seed_arg
 
 logger = logging.getLogger(__name__)
 
@@ -55,18 +56,34 @@ def read_api_key(variable: str | None) -> str | None:
     return key
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: Any) -> None:
+    """One line unless `host:port` can be listened on: the port's range, the host's name, the bind."""
+    # The flag's type checks the range too; a library caller's -1 read as "cannot resolve" the host
+    # and 99999 as an OverflowError from the socket.
+    port = parse_number(port, "--port", "serve", integer=True, minimum=1, maximum=65535)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise EFTEvalError(f"--host {host}: cannot resolve it ({error.strerror})") from None
+    except (socket.gaierror, UnicodeError) as error:
+        raise EFTEvalError(f"--host {host}: cannot resolve it ({getattr(error, 'strerror', None) or error})") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
             probe.bind(address)
         except OSError as error:
-            raise EFTEvalError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+            raise EFTEvalError(f"cannot listen on {host}:{port}: {error.strerror or error}"
+                               f"{_bind_hint(error, host, port)}") from None
+
+
+def _bind_hint(error: OSError, host: str, port: int) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return " (another server uses it: stop it or choose another --port)"
+    if error.errno == errno.EACCES:
+        return (" (ports below 1024 need administrator rights: choose --port 1024 or above)" if port < 1024
+                else " (this user may not listen there: choose another --port)")
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f" (no network interface of this machine has the address {host}: check --host)"
+    return ""
 
 
 def run_serve(args: argparse.Namespace) -> int:
