@@ -319,3 +319,11 @@ def test_row_weights_that_are_not_finite_are_refused(model) -> None:
     config = SamplingConfig(max_new_tokens=2)
     with pytest.raises(EFTEvalError, match=r"row_weights: row 1 holds a weight that is not finite: \[nan\]"):
         model.generate_ids(model.encode(["Hi", "Ho"]), config, ["a", "b"], row_weights=[[1.0], [float("nan")]])
+
+
+@pytest.mark.parametrize("token", [100000, -1, True])
+def test_score_refuses_token_ids_outside_the_vocabulary(model, token) -> None:
+    with pytest.raises(EFTEvalError) as error:
+        model.score(["Hi"], [[5, token]])
+    assert one_line(error) == (f"continuation 0: token id {token!r} is not an id of this model's vocabulary "
+                               f"(whole numbers 0 to {model.vocab_size - 1})")

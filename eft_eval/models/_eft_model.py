@@ -10,6 +10,7 @@ pass; weights named twice share one copy in memory.
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,6 +261,16 @@ class EFTModel:
         self._check_finite(distributions)
         return distributions
 
+    def _check_token_ids(self, continuations: Sequence[Sequence[int]]) -> None:
+        """Token ids given by the caller must be ids of this vocabulary (an embedding lookup past it
+        is an IndexError; a bool is not an id)."""
+        for index, ids in enumerate(continuations):
+            bad = next((t for t in ids if isinstance(t, bool) or not isinstance(t, numbers.Integral)
+                        or not 0 <= t < self.vocab_size), None)
+            if bad is not None:
+                raise EFTEvalError(f"continuation {index}: token id {bad!r} is not an id of this model's vocabulary "
+                                   f"(whole numbers 0 to {self.vocab_size - 1})")
+
     def _check_finite(self, distributions: Sequence[torch.Tensor]) -> None:
         """Refuse scores from a composition that is not a distribution (see `flag_not_finite`):
         one host read for all continuations together."""
@@ -284,6 +295,7 @@ class EFTModel:
             self.tokenizer(c, add_special_tokens=False)["input_ids"] if isinstance(c, str) else list(c)
             for c in continuations
         ]
+        self._check_token_ids(continuation_ids)
         distributions = self.score_ids(self.encode(prompts, raw=raw), continuation_ids)
         scores = []
         for ids, dist in zip(continuation_ids, distributions):
