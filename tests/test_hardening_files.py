@@ -368,3 +368,43 @@ def test_a_project_is_written_whole_or_not_at_all(
     assert main([*argv, "--seed", "1", "--force"]) == 0
     assert load_project(out).manifest.seed == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["judged.jsonl", "project"]
+
+
+def test_prepare_force_replaces_only_a_project_never_its_sources_or_other_files(
+    study_samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from study_helpers import item_ids_by_doc, write_potato_state
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "thesis.tex").write_text(VICTIM_TEXT)
+    monkeypatch.chdir(work)
+    prepare = ["human-study", "prepare", "--n", "3", "--force"]
+    # `--out .` in a folder of other files: --force once emptied it.
+    assert main([*prepare, "--samples", str(study_samples), "--out", "."]) == 2
+    assert "is not a human-study project (no study.json); --force only replaces a project folder" in one_line_error(capsys)
+    # The samples the project is drawn from, inside --out: --force once deleted them while reading them.
+    (work / "judged.jsonl").write_bytes(study_samples.read_bytes())
+    assert main([*prepare, "--samples", "judged.jsonl", "--out", "."]) == 2
+    assert "holds judged.jsonl, which this project is made from; choose another --out" in one_line_error(capsys)
+    assert sorted(p.name for p in work.iterdir()) == ["judged.jsonl", "thesis.tex"]
+    assert (work / "thesis.tex").read_text() == VICTIM_TEXT
+
+    # An empty current folder may hold the project; the shell's folder stays the same folder.
+    project = work / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    inode = project.stat().st_ino
+    assert main([*prepare, "--samples", str(study_samples), "--out", "."]) == 0
+    assert project.stat().st_ino == inode and (project / "study.json").is_file()
+    capsys.readouterr()
+
+    # `adjudicate --out PROJECT --force` would delete the annotators' work it is made from.
+    ids = item_ids_by_doc(project)
+    write_potato_state(project, "alice", {item: ("1", "yes") for item in ids.values()})
+    assert main(["human-study", "import", str(project)]) == 0
+    before = snapshot(project)
+    capsys.readouterr()
+    assert main(["human-study", "adjudicate", str(project), "--out", str(project), "--force"]) == 2
+    assert f"{project}: holds {project}, which this project is made from" in one_line_error(capsys)
+    assert snapshot(project) == before

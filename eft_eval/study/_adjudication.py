@@ -59,7 +59,7 @@ def build_adjudication_project(
         selection={"from": "disagreements", "n": len(items)},
         parent=str(project.path.resolve()),
     )
-    return write_project(out, template, manifest, force=force)
+    return write_project(out, template, manifest, force=force, sources=(project.path,))
 
 
 def load_gold(adjudication_dir: Path, project: StudyProject) -> tuple[StudyProject, list[ItemLabel]]:

@@ -18,6 +18,7 @@ import copy
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -153,13 +154,19 @@ def write_project(
     *,
     items_per_annotator: int | None = None,
     force: bool = False,
+    sources: Sequence[Path] = (),
 ) -> StudyProject:
-    """Write a complete Potato project for `manifest.items` under `out`."""
+    """Write a complete Potato project for `manifest.items` under `out`.
+
+    `sources` are what the project is made from (the samples file, the annotation project): `out`
+    may not hold them, since --force would delete them.
+    """
     if not manifest.items:
         raise EFTEvalError(f"{out}: refusing to write a project with no items")
     if manifest.annotators_per_item < 1:
         raise EFTEvalError(f"annotators per item must be at least 1, got {manifest.annotators_per_item}")
     parse_number(manifest.error_threshold, "error_threshold", f"{out}: study manifest")  # JSON holds no nan
+    _check_replaceable(out, force, sources)
     if not force:  # refused before a lock file is put in someone's folder
         refuse_overwrite(out, False, "a project folder")
     # One writer per project folder (a second prepare, or prepare --force while it is served).
@@ -175,7 +182,8 @@ def write_project(
         )
         # Built whole beside `out`, then moved in: a failure half-way leaves no half project (which
         # the corrected command would then refuse to replace) and, with --force, the old one intact.
-        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+        target = out.resolve()  # `--out .` has no name of its own to put the staging folder beside
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
         try:
             _write_files(staging, template, manifest, config)
             if force:
@@ -184,6 +192,19 @@ def write_project(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return StudyProject(out, manifest)
+
+
+def _check_replaceable(out: Path, force: bool, sources: Sequence[Path]) -> None:
+    """--force replaces a project, never a folder of other files (`--out .` once emptied the
+    current folder) nor the files the project is being made from."""
+    target = out.resolve()
+    for source in sources:
+        if source.resolve().is_relative_to(target):
+            raise EFTEvalError(f"{out}: holds {source}, which this project is made from; choose another --out")
+    if force and out.is_dir() and not (out / MANIFEST_FILE).is_file() and any(
+            p.name != LOCK_FILE for p in out.iterdir()):
+        raise EFTEvalError(f"{out}: is not a human-study project (no {MANIFEST_FILE}); --force only replaces a "
+                           "project folder: choose another --out")
 
 
 def _write_files(folder: Path, template: StudyTemplate, manifest: StudyManifest, config: dict[str, Any]) -> None:
@@ -207,11 +228,13 @@ def _move_into_place(staging: Path, out: Path) -> None:
     """
     lock = out / LOCK_FILE
     try:
+        if Path.cwd().is_relative_to(out.resolve()):
+            raise OSError("the current folder would be replaced, and the shell's with it")
         os.link(lock, staging / LOCK_FILE)
         lock.unlink()
         os.rename(staging, out)
         return
-    except OSError:  # no hard links here, or `out` is a symlink: entry by entry, the manifest last
+    except OSError:  # no hard links, `out` is a symlink or the current folder: entry by entry, the manifest last
         if not lock.exists():
             os.link(staging / LOCK_FILE, lock)
         (staging / LOCK_FILE).unlink(missing_ok=True)

@@ -99,7 +99,8 @@ def prepare(samples: Path, out: Path, selection_config: SelectionConfig, options
             "model_error_rates": selection.model_error_rates,
         },
     )
-    return write_project(out, template, manifest, items_per_annotator=options.items_per_annotator, force=options.force)
+    return write_project(out, template, manifest, items_per_annotator=options.items_per_annotator, force=options.force,
+                         sources=(samples,))
 
 
 def import_annotations(
