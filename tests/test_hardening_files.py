@@ -408,3 +408,15 @@ def test_prepare_force_replaces_only_a_project_never_its_sources_or_other_files(
     assert main(["human-study", "adjudicate", str(project), "--out", str(project), "--force"]) == 2
     assert f"{project}: holds {project}, which this project is made from" in one_line_error(capsys)
     assert snapshot(project) == before
+
+
+def test_report_html_that_cannot_be_a_file_is_one_line(
+    judge_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for html, why in ((folder, f"{folder}: is a folder; give the report a file name, e.g. {folder / 'report.html'}"),
+                      (judge_env / "x.html", f"{judge_env / 'x.html'}: {judge_env} is a file, not a folder")):
+        assert main(["report", str(judge_env), "--html", str(html)]) == 2
+        assert one_line_error(capsys).startswith(f"eft-eval: error: {why}")
+    assert list(folder.iterdir()) == []

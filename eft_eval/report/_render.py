@@ -185,8 +185,8 @@ def write_report(paths: Sequence[str | Path], out: str | Path, options: ReportOp
 
     out = Path(out)
     refuse_input_as_output(paths, out)
+    _check_html_path(out)
     inputs = collect(paths)
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, render_report(inputs, options))
     return out
 
@@ -203,6 +203,16 @@ def refuse_input_as_output(paths: Sequence[str | Path], out: Path) -> None:
         if source.is_dir() and target.is_relative_to(source) and target.suffix.lower() not in (".html", ".htm"):
             raise EFTEvalError(f"--html {out}: is inside the reported folder {given}, where only an .html page may "
                                f"be written; write the report to another path, e.g. {given / 'report.html'}")
+
+
+def _check_html_path(out: Path) -> None:
+    """`out` can become a file: not a folder, and no file where one of its folders should be."""
+    if out.is_dir():
+        raise EFTEvalError(f"{out}: is a folder; give the report a file name, e.g. {out / 'report.html'}")
+    blocking = next((parent for parent in reversed(out.parents) if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise EFTEvalError(f"{out}: {blocking} is a file, not a folder; choose another path for the report")
+    out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def write_folder_report(folder: str | Path, *, notes: Sequence[str] = (), include_paths: Sequence[str] = (),
