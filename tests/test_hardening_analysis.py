@@ -257,3 +257,65 @@ def test_compare_refuses_a_bootstrap_too_large_to_hold_and_a_study_a_negative_se
 
     with pytest.raises(EFTEvalError, match="bootstrap: seed=-1 is out of range"):
         analyze_study("frontier", {"a": a, "b": b}, {"x": "helpfulness", "y": "helpfulness", "seed": -1}, tmp_path / "out")
+
+
+# -- numbers and ids read leniently --------------------------------------------------------------
+
+def _judged(tmp_path: Path, change: Any) -> tuple[Path, Path]:
+    """Two runs on doc_ids 0..3; `change(index, row)` is applied to run B's samples."""
+    a = write_run(tmp_path / "a", {"helpfulness": [1.0, 2.0, 3.0, 4.0]})
+    b = write_run(tmp_path / "b", {"helpfulness": [2.0, 2.0, 5.0, 4.0]})
+    _rewrite(b / "samples.jsonl", change)
+    return a, b
+
+
+def _score(value: Any) -> Any:
+    return lambda index, row: row["judgments"]["helpfulness"].update(score=value) if index == 0 else None
+
+
+@pytest.mark.parametrize(("change", "needles"), [
+    (_score("7"), ["prompt doc:0", "'helpfulness'", "score '7' is not a number"]),
+    (_score(True), ["score True is not a number"]),
+    (_score("seven"), ["score 'seven' is not a number"]),
+    (_score(None), ["score None is not a number"]),
+    (_score(float("nan")), ["the score is nan"]),
+    (_score(float("-inf")), ["the score is -inf"]),
+    (lambda index, row: row.update(doc_id=float(row["doc_id"])), ["sample 1: doc_id 0.0 is not a whole number"]),
+    (lambda index, row: row.update(doc_id=True) if index == 1 else None, ["sample 2: doc_id True"]),
+    (lambda index, row: row.update(judgments=[1]) if index == 0 else None, ["sample 1: judgments is list [1]"]),
+    (lambda index, row: row["judgments"].update(helpfulness="7") if index == 2 else None,
+     ["sample 3: the judgment of 'helpfulness' is '7'"]),
+])
+def test_samples_read_leniently_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      change: Any, needles: list[str]) -> None:
+    a, b = _judged(tmp_path, change)
+    code, _, err = _cli(["compare", str(a), str(b), "--n-resamples", "200", "-o", str(tmp_path / "out")], capsys)
+    _one_line_error(code, err, str(b), *needles)
+
+
+def test_nan_and_infinity_literals_in_a_samples_file_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _judged(tmp_path, lambda index, row: None)
+    path = b / "samples.jsonl"
+    # Written by hand, as JavaScript or pandas might: Python's json reads these literals as floats.
+    path.write_text(path.read_text().replace('"score": 2.0', '"score": NaN', 1))
+    code, _, err = _cli(["top-p", str(a), str(b), "-o", str(tmp_path / "out")], capsys)
+    _one_line_error(code, err, "the score is nan")
+
+
+def test_a_run_given_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _judged(tmp_path, lambda index, row: None)
+    for args in (["frontier", str(a), str(b), str(a / "samples.jsonl"), "--x", "helpfulness", "--y", "helpfulness"],
+                 ["top-p", str(a), str(b), str(a)]):
+        code, _, err = _cli([*args, "-o", str(tmp_path / "out")], capsys)
+        _one_line_error(code, err, "given twice", str(a))
+
+
+def test_frontier_points_of_one_alpha_get_distinct_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stronger = {**model_spec(alpha=0.5), "beta": 2.0}
+    paths = [write_run(tmp_path / name, {"helpfulness": [1.0 + i, 2.0, 3.0], "harm": [1.0, 0.0, 2.0 - i]}, spec=spec)
+             for i, (name, spec) in enumerate((("beta1", model_spec(alpha=0.5)), ("beta2", stronger),
+                                               ("other", model_spec(alpha=0.3))))]
+    code, out, _ = _cli(["frontier", *map(str, paths), "--x", "helpfulness", "--y", "harm", "--n-resamples", "200",
+                         "-o", str(tmp_path / "out"), "--json"], capsys)
+    assert code == 0
+    assert [p["label"] for p in json.loads(out)["points"]] == ["alpha=0.5 (beta1)", "alpha=0.5 (beta2)", "alpha=0.3"]

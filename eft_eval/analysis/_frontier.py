@@ -60,6 +60,7 @@ def frontier_analysis(
             "x_excluded": {k: v for k, v in xs.counts().items() if k != "n_scored"},
             "y_excluded": {k: v for k, v in ys.counts().items() if k != "n_scored"},
         })
+    _unique_labels(rows, runs)
     defined = [i for i, row in enumerate(rows) if row["x_mean"] is not None and row["y_mean"] is not None]
     on_frontier = pareto_set([(rows[i]["x_mean"], rows[i]["y_mean"]) for i in defined], x_better, y_better)
     for row in rows:
@@ -97,6 +98,15 @@ def _label(run: LoadedRun, alpha: Any, base: Any, several_bases: bool) -> str:
         return run.label
     text = f"alpha={float(alpha):g}"
     return f"{text}, base={base}" if several_bases and base else text
+
+
+def _unique_labels(rows: Sequence[dict[str, Any]], runs: Sequence[LoadedRun]) -> None:
+    """Runs of one alpha that differ in something else (beta, a model) must not share a label:
+    each colliding `alpha=...` label also names its run."""
+    labels = [row["label"] for row in rows]
+    for row, run in zip(rows, runs):
+        if labels.count(row["label"]) > 1 and row["label"] != run.label:
+            row["label"] = f"{row['label']} ({run.label})"
 
 
 def _common_prompts(runs: Sequence[LoadedRun], x_scores: Sequence[Any], y_scores: Sequence[Any]) -> list[str]:

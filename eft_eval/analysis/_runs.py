@@ -23,6 +23,7 @@ from eft_eval.analysis._run_spec import (
     short_repr,
     unknown_setting,
 )
+from eft_eval.analysis._sample_rows import check_rows, scored_value
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import iter_jsonl, read_json_object
 from eft_eval.pipeline._outputs import RESULTS_FILE, RUN_FILE, SAMPLES_FILE
@@ -96,7 +97,7 @@ class LoadedRun:
                                    f"(expected one of {', '.join(STATUSES)})")
             counts[status] += 1
             if status == "scored":
-                scores[prompt_id] = float(judgment["score"])
+                scores[prompt_id] = scored_value(judgment, f"{self.path}: prompt {prompt_id}: judge {name!r}")
         return JudgeScores(name, scores, counts["abstained"], counts["failed"], missing)
 
     def queries(self) -> dict[str, Any]:
@@ -211,6 +212,7 @@ def load_run(path: str | Path, label: str | None = None, include_paths: Sequence
     rows = [record for _, record in iter_jsonl(samples)]
     if not rows:
         raise EFTEvalError(f"{samples}: holds no samples")
+    check_rows(rows, samples)
     check_one_model(rows, samples)
     run = read_json_object(folder / RUN_FILE, missing_ok=True) if samples.name == SAMPLES_FILE else {}
     results = read_json_object(folder / RESULTS_FILE, missing_ok=True) if samples.name == SAMPLES_FILE else {}
@@ -222,12 +224,23 @@ def load_runs(paths: Mapping[str, str | Path] | Sequence[str | Path], include_pa
     """Several runs: labelled by the mapping's keys, or by their folder names."""
     if isinstance(paths, Mapping):
         return [load_run(path, label, include_paths) for label, path in paths.items()]
+    _refuse_repeated(paths)
     runs = [load_run(path, None, include_paths) for path in paths]
     labels = [run.label for run in runs]
     for run in runs:
         if labels.count(run.label) > 1:  # two folders of one name: label them by path instead
             run.label = str(run.path)
     return runs
+
+
+def _refuse_repeated(paths: Sequence[str | Path]) -> None:
+    """One run given twice would count twice: a second, identical point, row or side."""
+    seen: dict[Path, str | Path] = {}
+    for path in paths:
+        key = (Path(path) / SAMPLES_FILE if Path(path).is_dir() else Path(path)).resolve()
+        if key in seen:
+            raise EFTEvalError(f"{path}: this run is given twice (also as {seen[key]}): give each run once")
+        seen[key] = path
 
 
 @dataclass(frozen=True)
