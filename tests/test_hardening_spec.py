@@ -5,6 +5,7 @@ look like, contexts longer than the model's. Each is one line naming the key, ne
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +126,186 @@ def test_an_equals_sign_inside_a_value_is_part_of_it() -> None:
     spec = parse_spec("base=B,ft=F,ref=R,ft_system_prompt=x=1")
     assert spec.deltas[0].ft.system_prompt == "x=1"
     assert parse_spec(spec.to_string()) == spec
+
+
+# -- lm-eval model_args: parsed by the spec parser, not by lm-eval -------------------------------------
+
+
+def _spec_of(family: dict[str, Path]) -> str:
+    return f"base={family['large_base']},ft={family['small_ft']},ref={family['small_base']}"
+
+
+@pytest.fixture(scope="module")
+def include_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from lm_eval_helpers import write_tasks
+
+    return write_tasks(tmp_path_factory.mktemp("hardening_tasks"))
+
+
+def _lm_eval(model_args: list[str], include_path: Path, output: Path, *extra: str) -> int:
+    from eft_eval.cli import main
+
+    return main(["lm-eval", "--model", "eft", "--model_args", *model_args, "--tasks", "tiny_mc", "--limit", "1",
+                 "--include_path", str(include_path), "--output_path", str(output), "--device", "cpu", *extra])
+
+
+@pytest.mark.slow  # two real lm-eval runs
+def test_lm_eval_cli_model_args_keep_the_text_as_typed(
+    tiny_family: dict[str, Path], include_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lm-eval's CLI made `base=123` an int (a folder named 123 could not be used) and
+    `ft_system_prompt=true` a bool; both are text, as everywhere else."""
+    import shutil
+
+    from lm_eval_helpers import read_output
+
+    shutil.copytree(tiny_family["large_base"], tmp_path / "123")
+    monkeypatch.chdir(tmp_path)
+    args = f"base=123,ft={tiny_family['small_ft']},ref={tiny_family['small_base']},ft_system_prompt=true"
+    assert _lm_eval([args, "batch_size=2"], include_path, tmp_path / "out") == 0
+    results, _ = read_output(tmp_path / "out")
+    spec = parse_spec(results["config"]["eft_spec"])
+    assert spec.base.model == "123" and spec.deltas[0].ft.system_prompt == "true"
+    assert spec.deltas[0].ft.model == str(tiny_family["small_ft"])
+
+
+@pytest.mark.parametrize(
+    "model_args",
+    [["{spec},beta=1,beta=2"], ["{spec},beta=1", "beta=2"], ["{spec}", "--model_args", "beta=1,beta=2"]],
+)
+def test_lm_eval_cli_model_args_given_twice_are_one_line(
+    model_args: list[str], tiny_family: dict[str, Path], include_path: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """lm-eval's CLI kept the last value (beta 2) with a log line; `beta` is given twice."""
+    args = [arg.format(spec=_spec_of(tiny_family)) for arg in model_args]
+    assert _lm_eval(args, include_path, tmp_path) == 2
+    assert "spec key 'beta' given twice" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_lm_eval_cli_arguments_of_other_models_are_untouched() -> None:
+    from eft_eval.lm_eval._args import carry_model_args_unparsed
+
+    argv = ["--model", "hf", "--model_args", "pretrained=gpt2,dtype=float32", "--tasks", "x"]
+    assert carry_model_args_unparsed(argv) == argv
+    carried = carry_model_args_unparsed(["-M", "eft", "-abase=1", "--tasks", "x", "--model_args=w1=2"])
+    assert carried == ["-M", "eft", "--model_args", '{"eft_model_args": "base=1,w1=2"}', "--tasks", "x"]
+
+
+def test_lm_evals_own_flags_join_the_text_but_not_twice(tiny_family: dict[str, Path]) -> None:
+    """`--trust_remote_code` makes lm-eval add `trust_remote_code=True` to the model_args dict."""
+    from eft_eval.lm_eval._args import with_cli_additions
+
+    text = _spec_of(tiny_family)
+    assert with_cli_additions({"eft_model_args": text, "trust_remote_code": True}) == f"{text},trust_remote_code=true"
+    with pytest.raises(EFTEvalError, match="trust_remote_code is given in --model_args and by another lm-eval flag"):
+        with_cli_additions({"eft_model_args": f"{text},trust_remote_code=false", "trust_remote_code": True})
+
+
+def test_a_model_args_dict_with_typed_values_is_refused(tiny_family: dict[str, Path]) -> None:
+    """A dict (lm-eval's Python API, its --config YAML) holds what its author typed: a boolean
+    system prompt is not text."""
+    from lm_eval.api.registry import get_model
+
+    arg_dict = {"base": str(tiny_family["large_base"]), "ft": str(tiny_family["small_ft"]),
+                "ref": str(tiny_family["small_base"]), "ft_system_prompt": True}
+    with pytest.raises(EFTEvalError, match="component ft: system_prompt=True must be text"):
+        get_model("eft").create_from_arg_obj(arg_dict, {"device": "cpu"})
+
+
+# -- lm-eval gen_kwargs: sampling values that are not what they look like -----------------------------
+
+
+@pytest.fixture(scope="module")
+def eft_lm(tiny_family: dict[str, Path]) -> Any:
+    from eft_eval.lm_eval._backend import EFTLM
+
+    return EFTLM(spec=_spec_of(tiny_family), batch_size=4, max_length=24)
+
+
+def _generate(lm: Any, contexts: list[str], **gen_kwargs: Any) -> list[str]:
+    from lm_eval.api.instance import Instance
+
+    kwargs = {"until": ["\n\n"], "max_gen_toks": 4, **gen_kwargs}
+    requests = [Instance("generate_until", doc={}, arguments=(context, dict(kwargs)), idx=i,
+                         metadata=("tiny_gen", i, 1)) for i, context in enumerate(contexts)]
+    return list(lm.generate_until(requests, disable_tqdm=True))
+
+
+@pytest.mark.parametrize(
+    ("gen_kwargs", "message"),
+    [
+        ({"do_sample": True, "temperature": 1.0, "top_p": 0}, "top_p=0 is out of range (expected a finite number > 0 and <= 1)"),
+        ({"do_sample": True, "temperature": 1.0, "top_p": "0.0"}, "top_p='0.0' is out of range"),
+        ({"do_sample": True, "temperature": -1}, "temperature=-1 is out of range (expected a finite number >= 0)"),
+        ({"do_sample": True, "temperature": 1.0, "top_k": -3}, "top_k=-3 is out of range (expected a whole number >= 0)"),
+        ({"do_sample": True, "temperature": "nan"}, "temperature='nan' is not a finite number"),
+        ({"max_gen_toks": "many"}, "max_gen_toks='many' is not a whole number"),
+        ({"max_new_tokens": 0, "max_gen_toks": None}, "max_new_tokens=0 is out of range"),
+    ],
+)
+def test_bad_sampling_gen_kwargs_are_one_line_naming_the_task(eft_lm: Any, gen_kwargs: dict[str, Any],
+                                                              message: str) -> None:
+    with pytest.raises(EFTEvalError) as error:
+        _generate(eft_lm, ["The quick brown fox"], **gen_kwargs)
+    text = str(error.value)
+    assert text.startswith("gen_kwargs of task 'tiny_gen' (its YAML's generation_kwargs or --gen_kwargs): ")
+    assert message in text and "\n" not in text
+
+
+def test_lm_evals_sampling_conventions_are_kept(eft_lm: Any) -> None:
+    greedy = _generate(eft_lm, ["The quick brown fox"] * 3, do_sample=False)
+    assert len(set(greedy)) == 1
+    assert _generate(eft_lm, ["The quick brown fox"] * 3, do_sample=True, temperature=0) == greedy  # 0 is greedy
+    assert len(set(_generate(eft_lm, ["The quick brown fox"] * 3, temperature=1.0, top_p=1, top_k=0))) == 3
+
+
+@pytest.mark.slow  # a real lm-eval run
+def test_a_bad_gen_kwarg_from_the_command_line_names_it(
+    tiny_family: dict[str, Path], include_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eft_eval.cli import main
+
+    code = main(["lm-eval", "--model", "eft", "--model_args", _spec_of(tiny_family), "--tasks", "tiny_gen",
+                 "--limit", "1", "--include_path", str(include_path), "--device", "cpu",
+                 "--gen_kwargs", "do_sample=true,temperature=1,top_k=-3"])
+    assert code == 2
+    message = "gen_kwargs of task 'tiny_gen' (its YAML's generation_kwargs or --gen_kwargs): top_k=-3.0 is out of range"
+    assert any(message in line for line in capsys.readouterr().err.splitlines())  # (lm-eval read -3 as -3.0)
+
+
+# -- lm-eval contexts longer than max_length ------------------------------------------------------------
+
+
+LONG = " ".join(["The quick brown fox jumps over the lazy dog."] * 6)
+
+
+def test_long_loglikelihood_contexts_are_cut_from_the_left_and_said_once(
+    eft_lm: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from lm_eval.api.instance import Instance
+
+    def request(context: str) -> Any:
+        return Instance("loglikelihood", doc={}, arguments=(context, " dog"), idx=0, metadata=("tiny_mc", 0, 1))
+
+    with caplog.at_level("WARNING", logger="eft_eval.lm_eval._backend"):
+        long, _ = eft_lm.loglikelihood([request(LONG), request("Hello")], disable_tqdm=True)
+    warnings = [r.getMessage() for r in caplog.records if "do not fit" in r.getMessage()]
+    assert warnings == [(
+        "eft: 1 of 2 loglikelihood requests do not fit max_length=24 tokens: their contexts were cut from the left, "
+        "as lm-eval's hf backend does (a larger max_length= in model_args, if the models allow it)"
+    )]
+    context, continuation = eft_lm._encode_pair(LONG, " dog")  # lm-eval's own encoding
+    kept = context[-(eft_lm.max_length + 1 - len(continuation)):]  # what hf keeps
+    [expected] = eft_lm._loglikelihood_tokens([(None, kept, continuation)], disable_tqdm=True)
+    assert len(context) + len(continuation) > eft_lm.max_length + 1 and long == pytest.approx(expected, abs=1e-5)
+
+
+def test_long_generation_prompts_are_cut_from_the_left_and_said_once(
+    eft_lm: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="eft_eval.lm_eval._backend"):
+        answers = _generate(eft_lm, [LONG, LONG + " Why?", "Hi"], do_sample=False)
+    assert len(answers) == 3
+    warnings = [r.getMessage() for r in caplog.records if "do not fit" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].startswith("eft: 2 of 3 generate_until requests do not fit")

@@ -2,6 +2,7 @@
 
     _backend.py       the `eft` backend (`EFTLM`, an lm-eval `TemplateLM`)
     _args.py          lm-eval's `--model_args` string -> an `EFTSpec` plus backend options
+    _gen_kwargs.py    lm-eval gen_kwargs -> the EFT sampler's settings, each value checked
     _chat.py          chat contexts under `--apply_chat_template`, rendered per component
     _runtime.py       devices, several processes (accelerate), the request cache scoped to one model
     _registration.py  registering `eft` with lm-eval lazily (runs on every `import eft_eval`)

@@ -9,8 +9,9 @@ Every key that is not a backend option is an EFT spec key and goes to `parse_spe
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,84 @@ class BackendOptions:
 
 
 BACKEND_KEYS = ("batch_size", "max_batch_size", "max_length", "seed", "speculative_block", "speculative_mode")
+
+RAW_MODEL_ARGS_KEY = "eft_model_args"
+"""lm-eval's CLI parses `--model_args` itself: `base=123` arrives as an int, `ft_system_prompt=true`
+as a bool, `1e3` as a float, and `beta=1,beta=2` as beta 2 with a log line. `eft-eval lm-eval`
+hands lm-eval the text unparsed under this one key instead (`--model_args '{"eft_model_args": ...}'`,
+lm-eval's JSON form), and the backend parses it with the spec parser every other entry point uses."""
+
+_MODEL_FLAGS = ("--model", "-M")
+_MODEL_ARGS_FLAGS = ("--model_args", "-a")
+
+
+def carry_model_args_unparsed(argv: Sequence[str]) -> list[str]:
+    """lm-eval CLI arguments with an `eft` run's `--model_args` texts joined into one JSON object
+    that carries the text unparsed (see `RAW_MODEL_ARGS_KEY`). Other runs are left untouched,
+    and so is `--model_args` given as JSON (its values are typed by the user)."""
+    if _flag_values(argv, _MODEL_FLAGS)[0] != ["eft"]:
+        return list(argv)
+    texts, rest, position = _flag_values(argv, _MODEL_ARGS_FLAGS)
+    if not texts or any(text.lstrip().startswith("{") for text in texts):
+        return list(argv)
+    carried = json.dumps({RAW_MODEL_ARGS_KEY: ",".join(texts)}, ensure_ascii=False)
+    return [*rest[:position], "--model_args", carried, *rest[position:]]
+
+
+def with_cli_additions(arg_dict: Mapping[str, Any]) -> str:
+    """The model_args text carried by `carry_model_args_unparsed`, plus what lm-eval's CLI added to
+    the dict itself (`--trust_remote_code` adds `trust_remote_code=True`); a key set both ways is
+    an error, as any key given twice."""
+    text = str(arg_dict[RAW_MODEL_ARGS_KEY])
+    added = {k: v for k, v in arg_dict.items() if k != RAW_MODEL_ARGS_KEY}
+    if not added:
+        return text
+    if "=" in text:
+        pairs: dict[str, Any] = dict(split_compact(text))
+    elif text.strip().endswith((".yaml", ".yml")):
+        raise EFTEvalError(f"eft model_args: set {min(added)} in the spec file {text.strip()} (an lm-eval flag gave it)")
+    else:
+        pairs = {"base": text.strip()}  # a plain model name is its base
+    for key, value in added.items():
+        if key in pairs:
+            raise EFTEvalError(f"eft model_args: {key} is given in --model_args and by another lm-eval flag: give it once")
+        pairs[key] = str(value).lower() if isinstance(value, bool) else value
+    return join_compact(pairs)
+
+
+def _flag_values(argv: Sequence[str], flags: tuple[str, str]) -> tuple[list[str], list[str], int]:
+    """(the values of `flags`, argv without them, where the first one stood), as lm-eval's argparse
+    reads them: `--flag V1 V2`, `--flag=V`, `-fV`; values run until the next option."""
+    values: list[str] = []
+    rest: list[str] = []
+    position: int | None = None
+    items = list(argv)
+    index = 0
+    while index < len(items):
+        item = items[index]
+        inline = _inline_value(item, flags)
+        index += 1
+        if item not in flags and inline is None:
+            rest.append(item)
+            continue
+        position = len(rest) if position is None else position
+        if inline is not None:
+            values.append(inline)
+            continue
+        while index < len(items) and not items[index].startswith("-"):
+            values.append(items[index])
+            index += 1
+    return values, rest, position or 0
+
+
+def _inline_value(item: str, flags: tuple[str, str]) -> str | None:
+    long_flag, short_flag = flags
+    if item.startswith(long_flag + "="):
+        return item[len(long_flag) + 1:]
+    if item.startswith(short_flag) and not item.startswith("--") and len(item) > len(short_flag):
+        value = item[len(short_flag):]
+        return value.removeprefix("=")
+    return None
 
 
 def split_model_args(text: str) -> tuple[str, dict[str, str]]:
@@ -129,9 +208,12 @@ def mentions_device(spec: SpecInput | None, spec_keys: Mapping[str, Any]) -> boo
 
 __all__ = [
     "BACKEND_KEYS",
+    "RAW_MODEL_ARGS_KEY",
     "BackendOptions",
     "backend_options",
+    "carry_model_args_unparsed",
     "mentions_device",
     "parse_model_spec",
     "split_model_args",
+    "with_cli_additions",
 ]

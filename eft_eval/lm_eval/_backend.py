@@ -21,24 +21,28 @@ import lm_eval.models  # noqa: F401  (lm-eval's own backends are registered befo
 import torch
 from lm_eval.api.model import CacheHook, TemplateLM
 from lm_eval.api.registry import register_model
-from lm_eval.models.utils import (
-    normalize_gen_kwargs,
-    postprocess_generated_text,
-    resolve_max_length,
-)
+from lm_eval.models.utils import postprocess_generated_text, resolve_max_length
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.lm_eval._args import (
     BACKEND_KEYS,
+    RAW_MODEL_ARGS_KEY,
     SpecInput,
     backend_options,
     mentions_device,
     parse_model_spec,
     split_model_args,
+    with_cli_additions,
 )
 from eft_eval.lm_eval._chat import Conversation, conversation_marker
+from eft_eval.lm_eval._gen_kwargs import (
+    HONOURED,
+    gen_kwargs_source,
+    ignored_keys,
+    sampling_config,
+)
 from eft_eval.lm_eval._registration import MODEL_NAME
 from eft_eval.lm_eval._runtime import (
     device_override,
@@ -53,12 +57,8 @@ from eft_eval.models import (
     chunks,
     prompt_key,
 )
-from eft_eval.parsing import parse_bool
 
 logger = logging.getLogger(__name__)
-
-# gen_kwargs the EFT sampler honours; others are reported once and ignored.
-_GEN_KEYS = {"until", "max_gen_toks", "do_sample", "temperature", "top_p", "top_k"}
 
 
 @dataclass
@@ -127,6 +127,7 @@ class EFTLM(TemplateLM):
             self._world_size = self.accelerator.num_processes
         self.identity = model_identity(self.spec.to_dict(), self._max_length)
         self._warned_gen_keys: set[str] = set()
+        self._cut_contexts = 0  # requests of the current call whose context was cut to fit max_length
 
     # -- construction from lm-eval's model_args --------------------------------------------------
 
@@ -137,6 +138,8 @@ class EFTLM(TemplateLM):
 
     @classmethod
     def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None) -> EFTLM:
+        if RAW_MODEL_ARGS_KEY in arg_dict:  # `eft-eval lm-eval`: the text as the user typed it
+            return cls.create_from_arg_string(with_cli_additions(arg_dict), additional_config)
         options = {k: v for k, v in arg_dict.items() if k in BACKEND_KEYS}
         spec_keys = {k: v for k, v in arg_dict.items() if k not in BACKEND_KEYS}
         # Spec keys go in as one mapping: `device`/`dtype` are spec keys here, not lm-eval's `--device`.
@@ -220,6 +223,7 @@ class EFTLM(TemplateLM):
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         results: list[tuple[float, bool] | None] = [None] * len(requests)
+        self._cut_contexts = 0
         plain: list[tuple[int, Any]] = []
         chats: list[tuple[int, Any, Conversation]] = []
         for index, request in enumerate(requests):
@@ -237,6 +241,7 @@ class EFTLM(TemplateLM):
             items = [self._chat_item(request.args, conversation) for _, request, conversation in chats]
             for (index, _, _), score in zip(chats, self._score(items, disable_tqdm)):
                 results[index] = score
+        self._report_cut_contexts("loglikelihood", len(requests))
         return [r for r in results if r is not None]
 
     def _loglikelihood_tokens(
@@ -284,6 +289,9 @@ class EFTLM(TemplateLM):
         bar = tqdm(total=len(items), desc="eft loglikelihood", disable=disable_tqdm or self.rank != 0)
         for batch in chunks(order, self.batch_size):
             continuations = [items[i].continuation for i in batch]
+            self._cut_contexts += sum(
+                any(len(c) + len(items[i].continuation) > self.max_length + 1 for c in items[i].contexts) for i in batch
+            )
             contexts = [
                 [self._fit_context(items[i].contexts[c], len(items[i].continuation)) for i in batch]
                 for c in range(len(self.model.forward_components))
@@ -323,10 +331,13 @@ class EFTLM(TemplateLM):
             keys.append(prompt_key((request.args[0], seen.get(identity, 0))))
             seen[identity] = seen.get(identity, 0) + 1
         bar = tqdm(total=len(requests), desc="eft generate_until", disable=disable_tqdm or self.rank != 0)
+        self._cut_contexts = 0
         for indices in groups.values():
             gen_kwargs = requests[indices[0]].args[1]
-            config = self._sampling_config(gen_kwargs)
+            config = self._sampling_config(gen_kwargs, requests[indices[0]].task_name)
             prompts = {i: self._generation_prompt(requests[i].args[0], config.max_new_tokens) for i in indices}
+            self._cut_contexts += sum(cut for _, cut in prompts.values())
+            prompts = {i: ids for i, (ids, _) in prompts.items()}
             indices.sort(key=lambda i: -max(len(ids) for ids in prompts[i]))
             for batch in chunks(indices, self.batch_size):
                 prompt_ids = [[prompts[i][c] for i in batch] for c in range(len(self.model.forward_components))]
@@ -340,40 +351,37 @@ class EFTLM(TemplateLM):
                     self.cache_hook.add_partial("generate_until", requests[i].args, text)
                 bar.update(len(batch))
         bar.close()
+        self._report_cut_contexts("generate_until", len(requests))
         return [r if r is not None else "" for r in results]
 
-    def _sampling_config(self, gen_kwargs: Mapping[str, Any]) -> SamplingConfig:
-        kwargs = dict(normalize_gen_kwargs(dict(gen_kwargs), default_max_gen_toks=256))
-        ignored = sorted(set(kwargs) - _GEN_KEYS - self._warned_gen_keys)
-        if ignored:
-            logger.warning("eft backend ignores gen_kwargs %s (it honours %s)", ignored, sorted(_GEN_KEYS))
-            self._warned_gen_keys.update(ignored)
-        until = [s for s in kwargs.get("until") or [] if s]
-        temperature = float(kwargs.get("temperature") or 0.0)
-        try:
-            return SamplingConfig(
-                max_new_tokens=int(kwargs["max_gen_toks"]),
-                # lm-eval's convention: temperature 0 is greedy, whatever do_sample says.
-                do_sample=parse_bool(kwargs.get("do_sample", False), "do_sample", "gen_kwargs") and temperature > 0,
-                temperature=temperature if temperature > 0 else 1.0,
-                top_p=float(kwargs.get("top_p") or 1.0),
-                top_k=int(kwargs.get("top_k") or 0),
-                seed=self.seed,
-                stop=tuple(str(s) for s in until),
+    def _report_cut_contexts(self, kind: str, total: int) -> None:
+        """One warning per call (lm-eval sends all requests of a kind in one call, so once per run)."""
+        if self._cut_contexts:
+            logger.warning(
+                "eft: %d of %d %s requests do not fit max_length=%d tokens: their contexts were cut from the "
+                "left, as lm-eval's hf backend does (a larger max_length= in model_args, if the models allow it)",
+                self._cut_contexts, total, kind, self.max_length,
             )
-        except ValueError as error:
-            raise EFTEvalError(f"gen_kwargs {dict(gen_kwargs)}: {error}") from None
 
-    def _generation_prompt(self, context: str, max_new_tokens: int) -> list[list[int]]:
-        """Per-unique-component prompt ids, left-truncated to leave room for the answer (as `hf`)."""
+    def _sampling_config(self, gen_kwargs: Mapping[str, Any], task_name: str | None) -> SamplingConfig:
+        ignored = sorted(ignored_keys(gen_kwargs) - self._warned_gen_keys)
+        if ignored:
+            logger.warning("eft backend ignores gen_kwargs %s (it honours %s)", ignored, sorted(HONOURED))
+            self._warned_gen_keys.update(ignored)
+        return sampling_config(gen_kwargs, self.seed, gen_kwargs_source(task_name))
+
+    def _generation_prompt(self, context: str, max_new_tokens: int) -> tuple[list[list[int]], bool]:
+        """Per-unique-component prompt ids, left-truncated to leave room for the answer (as `hf`),
+        and whether any was cut."""
         room = self.max_length - max_new_tokens
         if room <= 0:
             raise EFTEvalError(f"max_gen_toks={max_new_tokens} must be below max_length={self.max_length}")
         conversation = Conversation.from_context(context)
         if conversation is None:
-            shared = self.tok_encode(context)[-room:]
-            return [shared] * len(self.model.forward_components)
-        return [conversation.encode(component)[-room:] for component in self.model.forward_components]
+            full = [self.tok_encode(context)] * len(self.model.forward_components)
+        else:
+            full = [conversation.encode(component) for component in self.model.forward_components]
+        return [ids[-room:] for ids in full], any(len(ids) > room for ids in full)
 
 
 def _merge_options(options: Mapping[str, Any], additional: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -32,11 +32,13 @@ def run_lm_eval(argv: Sequence[str]) -> int:
     """Run lm-eval's CLI on `argv` (without the program name) with `eft` registered."""
     from lm_eval.__main__ import cli_evaluate
 
+    from eft_eval.lm_eval._args import carry_model_args_unparsed
     from eft_eval.lm_eval._registration import register as register_eft
 
     register_eft()
     saved = sys.argv
-    sys.argv = ["lm-eval", *argv]  # lm-eval's CLI reads sys.argv itself
+    # lm-eval's CLI reads sys.argv itself, and would type an `eft` run's model_args values itself.
+    sys.argv = ["lm-eval", *carry_model_args_unparsed(argv)]
     try:
         cli_evaluate()
     finally:
