@@ -319,3 +319,13 @@ def test_frontier_points_of_one_alpha_get_distinct_labels(tmp_path: Path, capsys
                          "-o", str(tmp_path / "out"), "--json"], capsys)
     assert code == 0
     assert [p["label"] for p in json.loads(out)["points"]] == ["alpha=0.5 (beta1)", "alpha=0.5 (beta2)", "alpha=0.3"]
+
+
+def test_agreement_refuses_a_threshold_that_labels_nothing(tmp_path: Path) -> None:
+    from eft_eval.analysis import agreement_analysis, load_run
+    from eft_eval.errors import EFTEvalError
+
+    a, b = _judged(tmp_path, lambda index, row: None)
+    for threshold in (float("nan"), float("inf")):
+        with pytest.raises(EFTEvalError, match=f"agreement: threshold={threshold} is not a finite number"):
+            agreement_analysis(load_run(a), load_run(b), "helpfulness", threshold=threshold)

@@ -20,6 +20,7 @@ import numpy as np
 
 from eft_eval.analysis._runs import LoadedRun
 from eft_eval.errors import EFTEvalError
+from eft_eval.parsing import parse_number
 from eft_eval.stats import (
     BootstrapSettings,
     Estimate,
@@ -40,6 +41,8 @@ def agreement_analysis(
 ) -> dict[str, Any]:
     """agreement.json's content: judge `judge` in run A against `judge_b` (default: the same name) in run B."""
     settings = settings or BootstrapSettings()
+    # `score >= nan` is False for every score: a labelling of nothing, not a result.
+    threshold = float(parse_number(threshold, "threshold", "agreement"))
     judge_b = judge_b or judge
     scores_a, scores_b = run_a.scores(judge), run_b.scores(judge_b)
     if run_a.path.resolve() == run_b.path.resolve() and scores_a.judge == scores_b.judge:
