@@ -219,7 +219,7 @@ def test_a_bootstrap_is_the_same_for_a_seed_and_differs_for_another() -> None:
     first = resample_means(matrix, n_resamples=7001, seed=4)
     assert first.shape == (7001, 3) and np.array_equal(first, resample_means(matrix, n_resamples=7001, seed=4))
     assert not np.array_equal(first, resample_means(matrix, n_resamples=7001, seed=5))
-    assert BootstrapSettings(n_resamples=np.int64(100), seed=np.int32(3)).kwargs()["n_resamples"] == 100
+    assert BootstrapSettings(n_resamples=np.int64(100), seed=np.int32(3)).kwargs()["n_resamples"] == 100  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("settings", "message"), [
@@ -239,7 +239,7 @@ def test_bootstrap_settings_are_checked_in_one_line(settings: dict[str, Any], me
     calls = [lambda: BootstrapSettings(**settings),
              lambda: bootstrap_estimate([[1.0, 2.0, 3.0]], lambda x, axis=-1: x.mean(axis=axis), **settings)]
     if "confidence_level" not in settings:  # resample_means draws; it has no interval
-        calls.append(lambda: resample_means([[1.0, 2.0, 3.0]], **settings))
+        calls.append(lambda: resample_means([[1.0, 2.0, 3.0]], **settings))  # type: ignore[arg-type]
     for call in calls:
         with pytest.raises(EFTEvalError, match=message) as raised:
             call()
