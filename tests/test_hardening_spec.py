@@ -309,3 +309,24 @@ def test_long_generation_prompts_are_cut_from_the_left_and_said_once(
     assert len(answers) == 3
     warnings = [r.getMessage() for r in caplog.records if "do not fit" in r.getMessage()]
     assert len(warnings) == 1 and warnings[0].startswith("eft: 2 of 3 generate_until requests do not fit")
+
+
+def test_a_max_length_past_a_components_context_is_refused(tiny_family: dict[str, Path]) -> None:
+    """It turned off the truncation a long request needs (past its context GPT-2 fails, RoPE runs on)."""
+    from eft_eval.lm_eval._backend import EFTLM
+
+    with pytest.raises(EFTEvalError, match=r"eft model_args: max_length=100000 is more than base \(.*large_base\) "
+                                           r"supports \(2048 tokens\): lower it or leave it out"):
+        EFTLM(spec=_spec_of(tiny_family), max_length=100000)
+
+
+def test_a_spec_file_given_as_spec_in_model_args_string(tiny_family: dict[str, Path], tmp_path: Path) -> None:
+    """lm-eval's CLI dict took `spec=FILE`; the text form (which the CLI now passes) takes it too."""
+    from lm_eval.api.registry import get_model
+
+    path = tmp_path / "model.yaml"
+    path.write_text(f"base: {tiny_family['small_base']}\n")
+    lm = get_model("eft").create_from_arg_string(f"spec={path},batch_size=2", {"device": "cpu"})
+    assert lm.spec.base.model == str(tiny_family["small_base"]) and lm.batch_size == 2
+    with pytest.raises(EFTEvalError, match=r"either as spec=\.\.\. or as keys, not both \(extra: \['beta'\]\)"):
+        get_model("eft").create_from_arg_string(f"spec={path},beta=2", {"device": "cpu"})

@@ -137,7 +137,13 @@ def split_model_args(text: str) -> tuple[str, dict[str, str]]:
         return text.strip(), {}
     pairs = split_compact(text)
     options = {key: value for key, value in pairs.items() if key in BACKEND_KEYS}
-    return join_compact({k: v for k, v in pairs.items() if k not in BACKEND_KEYS}), options
+    spec_keys = {k: v for k, v in pairs.items() if k not in BACKEND_KEYS}
+    if "spec" in spec_keys:  # `spec=my_spec.yaml,batch_size=8`, as the dict form of model_args takes it
+        extra = sorted(set(spec_keys) - {"spec"})
+        if extra:
+            raise EFTEvalError(f"eft model_args: give the spec either as spec=... or as keys, not both (extra: {extra})")
+        return spec_keys["spec"], options
+    return join_compact(spec_keys), options
 
 
 def backend_options(values: Mapping[str, Any]) -> BackendOptions:

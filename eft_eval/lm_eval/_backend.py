@@ -55,6 +55,7 @@ from eft_eval.models import (
     EFTModel,
     SamplingConfig,
     chunks,
+    context_length,
     prompt_key,
 )
 
@@ -121,6 +122,7 @@ class EFTLM(TemplateLM):
         self._max_length = options.max_length or min(
             resolve_max_length(c.model.config, c.tokenizer) for c in self.model.forward_components
         )
+        _check_max_length(options.max_length, self.model.forward_components)
         self._device = self.model.component_for("base").loaded.device
         if self.accelerator is not None:
             self._rank = self.accelerator.process_index
@@ -382,6 +384,18 @@ class EFTLM(TemplateLM):
         else:
             full = [conversation.encode(component) for component in self.model.forward_components]
         return [ids[-room:] for ids in full], any(len(ids) > room for ids in full)
+
+
+def _check_max_length(max_length: int | None, components: Sequence[Any]) -> None:
+    """A max_length past a component's context would not cut long requests to what the model
+    supports (past it GPT-2 fails, RoPE models run on untrained positions)."""
+    for component in components:
+        supported = context_length(component.model)
+        if max_length is not None and supported is not None and max_length > supported:
+            raise EFTEvalError(
+                f"eft model_args: max_length={max_length} is more than {component.role} ({component.spec.label}) "
+                f"supports ({supported} tokens): lower it or leave it out"
+            )
 
 
 def _merge_options(options: Mapping[str, Any], additional: Mapping[str, Any] | None) -> dict[str, Any]:
