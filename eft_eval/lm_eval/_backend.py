@@ -337,9 +337,9 @@ class EFTLM(TemplateLM):
         for indices in groups.values():
             gen_kwargs = requests[indices[0]].args[1]
             config = self._sampling_config(gen_kwargs, requests[indices[0]].task_name)
-            prompts = {i: self._generation_prompt(requests[i].args[0], config.max_new_tokens) for i in indices}
-            self._cut_contexts += sum(cut for _, cut in prompts.values())
-            prompts = {i: ids for i, (ids, _) in prompts.items()}
+            fitted = {i: self._generation_prompt(requests[i].args[0], config.max_new_tokens) for i in indices}
+            self._cut_contexts += sum(cut for _, cut in fitted.values())
+            prompts = {i: ids for i, (ids, _) in fitted.items()}
             indices.sort(key=lambda i: -max(len(ids) for ids in prompts[i]))
             for batch in chunks(indices, self.batch_size):
                 prompt_ids = [[prompts[i][c] for i in batch] for c in range(len(self.model.forward_components))]
