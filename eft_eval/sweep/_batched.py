@@ -86,8 +86,8 @@ def generate_points(lm: Any, requests: Sequence[Any], jobs: Sequence[PointJob], 
     bar = tqdm(total=len(todo), desc=f"sweep: generating ({len(jobs)} grid points batched)", unit="row",
                disable=not progress)
     for indices in groups.values():
-        config = lm._sampling_config(requests[indices[0]].args[1])
-        prompts = {i: lm._generation_prompt(requests[i].args[0], config.max_new_tokens) for i in indices}
+        config = lm._sampling_config(requests[indices[0]].args[1], requests[indices[0]].task_name)
+        prompts = {i: lm._generation_prompt(requests[i].args[0], config.max_new_tokens)[0] for i in indices}
         indices.sort(key=lambda i: -max(len(ids) for ids in prompts[i]))
         for start in range(0, len(indices), max(1, lm.batch_size)):
             rows = [(i, j) for i in indices[start:start + lm.batch_size] for j in by_request[i]]

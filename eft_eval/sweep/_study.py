@@ -138,6 +138,8 @@ def summarize_study(path: str | Path) -> StudySummary:
     data = _study_mapping(path)
     bad = _complaint(path)
     axes = parse_axes(_mapping(data.get("grid"), "grid", bad), bad)
+    if "{smollm2_gguf}" in str(data.get("model")):
+        smollm2_gguf()  # a study that cannot run here says why in the listing (the package to install)
     analysis = data.get("analysis")
     kind = analysis.get("kind") if isinstance(analysis, dict) else None
     return StudySummary(name=str(data.get("study")), path=path, about=str(data.get("about") or ""), axes=axes,
