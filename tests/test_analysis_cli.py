@@ -59,7 +59,7 @@ def test_analyze_commands_write_their_files(tmp_path: Path, scaling_runs: dict[s
     (["frontier", "{missing}", "--x", "helpfulness", "--y", "harm"], "no such run folder or samples file"),
     (["compare", "{small}", "{up}", "--judge", "harm"], "no judgments by judge 'harm'"),
     (["scaling", "--small-ft", "{small}", "--large-ft", "{up}", "--large-ft", "{up}"], "--large-ft is given 2 times"),
-    # --n-resamples 1 is argparse's to refuse (exit 2): tests/test_hardening_cli.py
+    # --n-resamples 1 is argparse's to refuse (exit 2): tests/test_cli_flags_checked.py
 ])
 def test_bad_input_is_one_line(tmp_path: Path, scaling_runs: dict[str, Path], capsys: pytest.CaptureFixture[str],
                                args: list[str], message: str) -> None:

@@ -115,7 +115,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from eft_eval.pipeline._report import format_table, report_folder
-    from eft_eval.report import ReportOptions, refuse_input_as_output, run_folders_in, write_report
+    from eft_eval.report import (
+        ReportOptions,
+        refuse_input_as_output,
+        run_folders_in,
+        write_report,
+    )
 
     if args.html:  # refused before any results.json is rewritten
         refuse_input_as_output(args.folders, Path(args.html))

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.judging.commands import add_judge_arguments, config_from_args
-from eft_eval.parsing import count_arg, gen_kwargs_arg, name_list_arg, number_arg, seed_arg
+from eft_eval.parsing import (
+    count_arg,
+    gen_kwargs_arg,
+    name_list_arg,
+    number_arg,
+    seed_arg,
+)
 from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
 
 # Judge flags a study's `judge:` settings may set; a flag given on the command line wins.
