@@ -97,26 +97,6 @@ def axis_label(judge: str, higher_is_better: bool | None, what: str = "") -> str
     return f"{judge}{what}{direction}"
 
 
-def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Plain aligned text, one line per row."""
-    cells = [[str(c) for c in header]] + [["-" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells)
-
-
-def num(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{float(value):.{digits}f}"
-
-
-def mean_se(mean: Any, stderr: Any, digits: int = 3) -> str:
-    """`0.412 ± 0.031` (± one standard error)."""
-    if mean is None or (isinstance(mean, float) and not math.isfinite(mean)):
-        return "-"
-    return f"{num(mean, digits)} ± {num(stderr, digits)}" if stderr is not None else num(mean, digits)
-
-
 def to_dataframe(rows: Sequence[Mapping[str, Any]]) -> Any:
     """A pandas DataFrame of an analysis's rows (`data["rows"]` or `data["points"]`); needs pandas."""
     try:

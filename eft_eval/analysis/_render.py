@@ -9,17 +9,15 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from eft_eval.analysis._files import (
-    axis_label,
-    format_table,
-    mean_se,
-    new_figure,
-    num,
-    save_figure,
-)
+from eft_eval.analysis._files import axis_label, new_figure, save_figure
+from eft_eval.stats import format_mean_se, format_number, format_table
+
+# Tables mark a missing number with "-".
+_num = partial(format_number, missing="-")
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -50,10 +48,10 @@ def scaling_table(data: Mapping[str, Any]) -> str:
     lines = []
     for r in rows:
         ci = r.get("normalized_improvement_ci")
-        lines.append([r["judge"], r.get("group", ""), r["config"], mean_se(r.get("mean"), r.get("stderr")), r.get("n"),
+        lines.append([r["judge"], r.get("group", ""), r["config"], format_mean_se(r.get("mean"), r.get("stderr")), r.get("n"),
                       _excluded(r) if r.get("group") != "aggregate" else "",
-                      mean_se(r.get("normalized_improvement"), r.get("normalized_improvement_stderr")),
-                      f"{num(ci[0])}..{num(ci[1])}" if ci else "-", r.get("note") or ""])
+                      format_mean_se(r.get("normalized_improvement"), r.get("normalized_improvement_stderr")),
+                      f"{_num(ci[0])}..{_num(ci[1])}" if ci else "-", r.get("note") or ""])
     paired = ", ".join(f"{k}: {v}" for k, v in data.get("n_paired", {}).items())
     return format_table(header, lines) + f"\nprompts scored in every run (paired): {paired}"
 
@@ -93,9 +91,9 @@ def scaling_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
 def frontier_table(data: Mapping[str, Any]) -> str:
     x, y = data["x_judge"], data["y_judge"]
     header = ["label", "alpha", f"{x} ± se", f"{y} ± se", "n x/y", "pareto", "P(pareto)", "run"]
-    lines = [[p["label"], num(p.get("alpha"), 2), mean_se(p.get("x_mean"), p.get("x_stderr")),
-              mean_se(p.get("y_mean"), p.get("y_stderr")), f"{p.get('n_x')}/{p.get('n_y')}",
-              "yes" if p["pareto"] else "no", num(p.get("pareto_probability"), 2), p["run"]] for p in data["points"]]
+    lines = [[p["label"], _num(p.get("alpha"), 2), format_mean_se(p.get("x_mean"), p.get("x_stderr")),
+              format_mean_se(p.get("y_mean"), p.get("y_stderr")), f"{p.get('n_x')}/{p.get('n_y')}",
+              "yes" if p["pareto"] else "no", _num(p.get("pareto_probability"), 2), p["run"]] for p in data["points"]]
     return format_table(header, lines) + f"\nprompts scored by both judges in every run (paired): {data.get('n_paired')}"
 
 
@@ -142,7 +140,7 @@ def top_p_table(data: Mapping[str, Any]) -> str:
         mine = {r["judge"]: r for r in rows if r["run"] == run}
         first = next(iter(mine.values()))
         lines.append([_top_p_name(first["top_p_weights"]),
-                      *[mean_se(mine[j]["mean"], mine[j]["stderr"]) if j in mine else "-" for j in judges],
+                      *[format_mean_se(mine[j]["mean"], mine[j]["stderr"]) if j in mine else "-" for j in judges],
                       "/".join(str(mine[j]["n"]) for j in judges if j in mine),
                       " ".join(_excluded(mine[j]) for j in judges if j in mine), run])
     return format_table(header, lines)
@@ -167,9 +165,9 @@ def top_p_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
 
 def compare_table(data: Mapping[str, Any]) -> str:
     header = ["judge", "n paired", "A", "B", "B - A ± se", "95% CI", "Wilcoxon p", "sign p", "better"]
-    lines = [[axis_label(r["judge"], r["higher_is_better"]), r["n_paired"], num(r["mean_a"]), num(r["mean_b"]),
-              mean_se(r["difference"], r["difference_stderr"]),
-              f"{num(r['difference_ci'][0])}..{num(r['difference_ci'][1])}",
+    lines = [[axis_label(r["judge"], r["higher_is_better"]), r["n_paired"], _num(r["mean_a"]), _num(r["mean_b"]),
+              format_mean_se(r["difference"], r["difference_stderr"]),
+              f"{_num(r['difference_ci'][0])}..{_num(r['difference_ci'][1])}",
               _p_value(r["wilcoxon_p"]), _p_value(r["sign_test_p"]), {"a": "A", "b": "B"}.get(r["better"] or "", "neither")]
              for r in data["rows"]]
     different = data.get("n_different_prompts") or 0
@@ -226,7 +224,7 @@ def agreement_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
     axes.set_yticks([0, 1], [label, "below"])
     axes.set_xlabel(f"{data['judge_b']} (B)")
     axes.set_ylabel(f"{data['judge_a']} (A)")
-    axes.set_title(f"agreement {num(data['agreement']['value'])}, kappa {num(data['kappa']['value'])}", fontsize=10)
+    axes.set_title(f"agreement {_num(data['agreement']['value'])}, kappa {_num(data['kappa']['value'])}", fontsize=10)
     scatter = figure.add_subplot(1, 2, 2)
     # Judges give few distinct scores: one marker per (A, B) pair, its area the number of responses.
     counts = Counter((p["a"], p["b"]) for p in data["pairs"])
@@ -234,5 +232,5 @@ def agreement_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
     direction = data.get("higher_is_better")
     scatter.set_xlabel(axis_label(f"{data['judge_a']} score", direction, " (A)"))
     scatter.set_ylabel(axis_label(f"{data['judge_b']} score", direction, " (B)"))
-    scatter.set_title(f"Spearman {num(data['spearman']['value'])}", fontsize=10)
+    scatter.set_title(f"Spearman {_num(data['spearman']['value'])}", fontsize=10)
     return save_figure(figure, output_dir, "agreement")

@@ -24,6 +24,7 @@ from eft_eval.bench._speculative_family import FamilyShape
 from eft_eval.bench.commands import add_json_flag
 from eft_eval.errors import EFTEvalError
 from eft_eval.parsing import count_arg, number_arg, seed_arg, temperature_arg
+from eft_eval.stats import format_table
 
 PROMPTS = (
     "Why is the sky blue?",
@@ -91,7 +92,7 @@ def run_speculative_bench(args: argparse.Namespace) -> int:
         )
     finally:  # `measure` sets the process-wide thread count; callers in the same process get theirs back
         torch.set_num_threads(threads)
-    print(json.dumps(result, indent=2) if args.json else format_table(result))
+    print(json.dumps(result, indent=2) if args.json else result_text(result))
     return 0
 
 
@@ -182,24 +183,25 @@ def measure(
     }
 
 
-def format_table(result: dict[str, Any]) -> str:
+def result_text(result: dict[str, Any]) -> str:
+    """The result as the printed table (the JSON holds the same numbers)."""
     lines = [
         (f"speculative EFT decoding, {result['decoding']}, {result['prompts']} prompts x "
          f"{result['max_new_tokens']} tokens, batch {result['batch_size']}, {result['threads']} thread(s), "
          f"clock: {result['clock']}"),
         (f"large base costs {result['base_cost_ratio']}x the small fine-tuned model per token; "
          f"draft/EFT agreement {result['agreement']:.1%}"),
-        "",
-        f"{'configuration':<26}{'tokens/s':>10}{'speedup':>9}{'accept':>8}{'kept/block':>12}{'tok/block':>11}",
-        f"{'plain EFT':<26}{result['plain_tokens_per_s']:>10.1f}{1.0:>9.2f}",
-        f"{'large base alone':<26}{result['base_alone_tokens_per_s']:>10.1f}",
-        f"{'small fine-tuned alone':<26}{result['ft_alone_tokens_per_s']:>10.1f}",
     ]
-    for row in result["rows"]:
-        name = f"speculative {row['mode']} k={row['block']}"
-        lines.append(f"{name:<26}{row['tokens_per_s']:>10.1f}{row['speedup']:>9.2f}"
-                     f"{row['acceptance_rate']:>8.1%}{row['mean_accepted_per_block']:>12.2f}"
-                     f"{row['mean_tokens_per_block']:>11.2f}")
+    rows: list[list[str]] = [
+        ["plain EFT", f"{result['plain_tokens_per_s']:.1f}", "1.00"],
+        ["large base alone", f"{result['base_alone_tokens_per_s']:.1f}"],
+        ["small fine-tuned alone", f"{result['ft_alone_tokens_per_s']:.1f}"],
+    ]
+    rows += [[f"speculative {row['mode']} k={row['block']}", f"{row['tokens_per_s']:.1f}", f"{row['speedup']:.2f}",
+              f"{row['acceptance_rate']:.1%}", f"{row['mean_accepted_per_block']:.2f}",
+              f"{row['mean_tokens_per_block']:.2f}"] for row in result["rows"]]
+    header = ("configuration", "tokens/s", "speedup", "accept", "kept/block", "tok/block")
+    lines += ["", format_table(header, [r + [""] * (len(header) - len(r)) for r in rows], right=range(1, 6))]
     lines += ["", (f"best speedup: exact {result['best_speedup']}x (k={result['best_block']}), "
                    f"rejection {result['best_speedup_rejection']}x (k={result['best_block_rejection']})")]
     return "\n".join(lines)

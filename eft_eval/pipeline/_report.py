@@ -90,27 +90,22 @@ def read_judged_samples(path: Path) -> list[dict[str, Any]]:
 
 def format_table(reports: Sequence[tuple[str, dict[str, Any]]]) -> str:
     """One line per (run, judge): mean ± standard error and the counts, as plain aligned text."""
-    header = ("run", "task", "judge", "mean", "stderr", "scored", "abstained", "failed", "direction")
-    lines: list[tuple[str, ...]] = [header]
-    for label, results in reports:
-        for judge, summary in (results.get("judges") or {}).items():
-            lines.append((
-                label, str(results.get("task")), judge, _number(summary.get("mean")), _number(summary.get("stderr")),
-                str(summary.get("n_scored", 0)), str(summary.get("n_abstained", 0)), str(summary.get("n_failed", 0)),
-                "higher is better" if summary.get("higher_is_better", True) else "lower is better",
-            ))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    table = "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)
-    from eft_eval.judging._ledger import (
-        describe_cost,  # the cost ledger of each run (issue 18)
-    )
+    from eft_eval import stats
+    from eft_eval.judging._ledger import describe_cost
 
+    def number(value: Any) -> str:
+        return stats.format_number(value, significant=True, missing="-")
+
+    rows = [
+        (label, str(results.get("task")), judge, number(summary.get("mean")), number(summary.get("stderr")),
+         summary.get("n_scored", 0), summary.get("n_abstained", 0), summary.get("n_failed", 0),
+         "higher is better" if summary.get("higher_is_better", True) else "lower is better")
+        for label, results in reports for judge, summary in (results.get("judges") or {}).items()
+    ]
+    header = ("run", "task", "judge", "mean", "stderr", "scored", "abstained", "failed", "direction")
+    table = stats.format_table(header, rows)
     costs = [f"{label}: {describe_cost(results['cost'])}" for label, results in reports if results.get("cost")]
     return "\n".join([table, *costs])
-
-
-def _number(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.3g}"
 
 
 __all__ = ["format_table", "report_folder"]

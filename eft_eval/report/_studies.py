@@ -7,7 +7,6 @@ configuration (`small_ft`, `up`, ...), matched to a run folder of that name.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from eft_eval.report import _figures as figures
 from eft_eval.report._collect import RunData, StudyData
+from eft_eval.stats import format_mean_se
 
 
 def _normal(name: str) -> str:
@@ -43,15 +43,8 @@ def match_run(ref: Any, runs: Sequence[RunData], task: str | None = None) -> int
 
 
 def fmt(value: Any, stderr: Any = None, digits: int = 3) -> str:
-    """`0.412 ± 0.031`, `-` for a missing number."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return str(value)
-    text = f"{value:.{digits}g}"
-    if stderr is not None and isinstance(stderr, (int, float)) and math.isfinite(stderr):
-        text += f" ± {stderr:.2g}"
-    return text
+    """`0.412 ± 0.031`, `-` for a missing number; significant digits, as the report's tables mix scales."""
+    return format_mean_se(value, stderr, digits, significant=True, stderr_digits=2)
 
 
 def _frontier(data: dict[str, Any], runs: Sequence[RunData], label: Callable[[str], str]) -> dict[str, Any]:

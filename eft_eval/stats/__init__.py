@@ -17,6 +17,8 @@ judgments, arrays of scores) so it can be tested on hand-made numbers.
 - Bootstrap: `bootstrap_estimate` (scipy, items resampled, paired across arrays),
   `resample_means` (vectorized paired / unpaired resampling of runs x prompts),
   `distribution_estimate`.
+- Printing: `format_number`, `format_mean_se` (`0.412 ± 0.031`) and `format_table` (plain aligned
+  text) are how every table and report prints a number.
 - Agreement: `agreement_estimate`, `kappa_estimate`, `spearman_estimate`, `confusion_matrix`, ...
 - Studies: `normalized_improvement` (paired bootstrap of `(x - small) / (large - small)`, with the
   denominator's own interval and a status: ok / zero / within_noise), `paired_difference` (mean
@@ -39,7 +41,9 @@ _EXPORTS = {
     "DEFAULT_SEED": "_estimate",
     "BootstrapSettings": "_estimate",
     "Estimate": "_estimate",
-    "format_number": "_estimate",
+    "format_mean_se": "_format",
+    "format_number": "_format",
+    "format_table": "_format",
     "add_bootstrap_arguments": "_estimate",
     "settings_from_args": "_estimate",
     "Aggregation": "_aggregation",
@@ -102,7 +106,9 @@ __all__ = [
     "cohens_kappa",
     "confusion_matrix",
     "distribution_estimate",
+    "format_mean_se",
     "format_number",
+    "format_table",
     "get_aggregation",
     "judge_noise",
     "judge_noise_of",
@@ -153,9 +159,9 @@ if TYPE_CHECKING:
         BootstrapSettings,
         Estimate,
         add_bootstrap_arguments,
-        format_number,
         settings_from_args,
     )
+    from eft_eval.stats._format import format_mean_se, format_number, format_table
     from eft_eval.stats._judge_noise import judge_noise, judge_noise_of
     from eft_eval.stats._paired import (
         DENOMINATOR_OK,

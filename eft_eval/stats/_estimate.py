@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.stats._format import format_number
 
 DEFAULT_N_RESAMPLES = 9999
 DEFAULT_SEED = 0
@@ -97,14 +98,6 @@ class Estimate:
 
     def __str__(self) -> str:
         return self.format()
-
-
-def format_number(x: float | None, digits: int = 3) -> str:
-    """A number with `digits` decimals; "n/a" for None/NaN; never "-0.000"."""
-    if x is None or math.isnan(x):
-        return "n/a"
-    text = f"{x:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def add_bootstrap_arguments(parser: Any) -> None:
