@@ -70,12 +70,13 @@ def _cell(value: Any) -> Any:
 
 def save_figure(figure: Figure, output_dir: Path, stem: str) -> list[Path]:
     """The figure as OUT/<stem>.png and OUT/<stem>.svg; the figure is closed."""
-    import matplotlib.pyplot as plt
+    from eft_eval.figures import pyplot
 
     paths = [output_dir / f"{stem}.png", output_dir / f"{stem}.svg"]
     figure.tight_layout()
     # A fixed SVG hash salt and no date metadata: re-running an analysis gives the same bytes.
     figure.savefig(paths[0], dpi=150, metadata={"Software": None})
+    plt = pyplot()
     with plt.rc_context({"svg.hashsalt": "eft-eval"}):
         figure.savefig(paths[1], metadata={"Date": None})
     plt.close(figure)
@@ -83,12 +84,9 @@ def save_figure(figure: Figure, output_dir: Path, stem: str) -> list[Path]:
 
 
 def new_figure(width: float, height: float) -> Figure:
-    import matplotlib
+    from eft_eval.figures import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt.figure(figsize=(width, height))
+    return pyplot().figure(figsize=(width, height))
 
 
 def axis_label(judge: str, higher_is_better: bool | None, what: str = "") -> str:

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.analysis._files import axis_label, new_figure, save_figure
+from eft_eval.figures import color
 from eft_eval.stats import format_mean_se, format_number, format_table
 
 # Tables mark a missing number with "-".
 _num = partial(format_number, missing="-")
-
-_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 
 def _judges(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -74,7 +73,7 @@ def scaling_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
                 if row is None or value is None:
                     axes.text(x, 0.02, "n/a", ha="center", fontsize=8)
                     continue
-                axes.bar(x, value, width * 0.9, color=_COLORS[c_index], label=f"{config}-scaling" if g_index == 0 else None,
+                axes.bar(x, value, width * 0.9, color=color(c_index), label=f"{config}-scaling" if g_index == 0 else None,
                          yerr=_interval_error(value, row.get("normalized_improvement_ci")), capsize=3)
         axes.axhline(0.0, color="grey", linestyle="--", linewidth=0.8)
         axes.axhline(1.0, color="black", linestyle="--", linewidth=0.8)
@@ -105,10 +104,10 @@ def frontier_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
     for index, base in enumerate(bases):
         mine = sorted((p for p in points if str(p.get("base")) == base),
                       key=lambda p: (p.get("alpha") is None, p.get("alpha") or 0.0))
-        color = _COLORS[index % len(_COLORS)]
+        line_color = color(index)
         axes.errorbar([p["x_mean"] for p in mine], [p["y_mean"] for p in mine],
                       xerr=[p.get("x_stderr") or 0.0 for p in mine], yerr=[p.get("y_stderr") or 0.0 for p in mine],
-                      color=color, marker="o", markersize=4, capsize=2, linewidth=1,
+                      color=line_color, marker="o", markersize=4, capsize=2, linewidth=1,
                       label=f"base={base}" if base != "None" else "runs")
         for p in mine:
             text = f"{p['alpha']:g}" if p.get("alpha") is not None else p["label"]
@@ -154,7 +153,7 @@ def top_p_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
         axes = figure.add_subplot(1, len(judges), index + 1)
         mine = [r for r in rows if r["judge"] == judge and r.get("mean") is not None]
         axes.errorbar(range(len(mine)), [r["mean"] for r in mine], yerr=[r.get("stderr") or 0.0 for r in mine],
-                      marker="o", capsize=3, color=_COLORS[index % len(_COLORS)])
+                      marker="o", capsize=3, color=color(index))
         axes.set_xticks(range(len(mine)), [_top_p_name(r["top_p_weights"]) for r in mine])
         axes.set_xlabel("top_p_weights")
         axes.set_ylabel(axis_label(judge, _direction(rows, judge)) + "\nmean ± 1 se")
@@ -186,7 +185,7 @@ def compare_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
     for index, r in enumerate(rows):
         axes = figure.add_subplot(max(len(rows), 1), 1, index + 1)
         axes.errorbar([r["difference"]], [0], xerr=_interval_error(r["difference"], r["difference_ci"]),
-                      marker="o", capsize=4, color=_COLORS[index % len(_COLORS)])
+                      marker="o", capsize=4, color=color(index))
         axes.axvline(0.0, color="grey", linestyle="--", linewidth=0.8)
         axes.set_yticks([])
         axes.set_title(f"{axis_label(r['judge'], r['higher_is_better'])}: B - A, n={r['n_paired']} paired prompts",

@@ -15,26 +15,17 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from eft_eval.figures import PALETTE, pyplot
+from eft_eval.figures import color as palette_color
+
 _SVG_START = re.compile(r"^.*?(?=<svg)", re.DOTALL)
-_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"]
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def to_svg(fig: Any, name: str) -> str:
     """The figure as an inline `<svg>` element (no XML prolog, no creation date)."""
-    import matplotlib
-
-    plt = _pyplot()
+    plt = pyplot()
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": name}):
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     svg = _SVG_START.sub("", buffer.getvalue(), count=1)
@@ -53,7 +44,7 @@ def _finite(values: Sequence[float | None]) -> list[float]:
 def score_distribution(name: str, judge_label: str, series: Sequence[tuple[str, Sequence[float]]], integer: bool,
                        score_range: tuple[float | None, float | None] = (None, None)) -> str:
     """One judge's scores: a histogram per run (share of scored responses); box plots past 5 runs."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 3.0 if len(series) <= 5 else 0.8 + 0.35 * len(series)))
     values = [v for _, scores in series for v in scores]
     if not values:
@@ -78,7 +69,7 @@ def score_distribution(name: str, judge_label: str, series: Sequence[tuple[str, 
             if scores:
                 weights = [1 / len(scores)] * len(scores)
                 ax.hist(list(scores), bins=bins, weights=weights, histtype="step", linewidth=2,
-                        color=_COLORS[index % len(_COLORS)], label=f"{label} (n={len(scores)})")
+                        color=palette_color(index), label=f"{label} (n={len(scores)})")
         ax.set_xlabel(judge_label)
         ax.set_ylabel("share of scored responses")
         if len(series) > 1:
@@ -89,12 +80,12 @@ def score_distribution(name: str, judge_label: str, series: Sequence[tuple[str, 
 
 def means_by_run(name: str, judge_label: str, rows: Sequence[tuple[int, str, float | None, float | None]]) -> str:
     """Mean ± one standard error per run (rows: run index, label, mean, stderr); each clickable."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.38 * len(rows)))
     for position, (run, label, mean, stderr) in enumerate(rows):
         if mean is None:
             continue
-        container = ax.errorbar([mean], [position], xerr=[stderr or 0.0], fmt="o", color=_COLORS[0], capsize=4, markersize=7)
+        container = ax.errorbar([mean], [position], xerr=[stderr or 0.0], fmt="o", color=PALETTE[0], capsize=4, markersize=7)
         for artist in [container.lines[0], *container.lines[2]]:
             artist.set_gid(pick_id(f"means-{name}", run))
     ax.set_yticks(range(len(rows)), [label for _, label, _, _ in rows])
@@ -106,7 +97,7 @@ def means_by_run(name: str, judge_label: str, rows: Sequence[tuple[int, str, flo
 
 def frontier(data: dict[str, Any], x_label: str, y_label: str, runs: Sequence[int | None]) -> str:
     """frontier.json's points with error bars, one curve per base scale, Pareto points filled."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     points = data.get("points") or []
     curves: dict[str, list[tuple[float, dict[str, Any], int | None]]] = {}
@@ -115,7 +106,7 @@ def frontier(data: dict[str, Any], x_label: str, y_label: str, runs: Sequence[in
         alpha = point.get("alpha")
         curves.setdefault(base, []).append((float(alpha) if alpha is not None else math.inf, point, run))
     for index, (base, members) in enumerate(curves.items()):
-        color = _COLORS[index % len(_COLORS)]
+        color = palette_color(index)
         members.sort(key=lambda m: m[0])
         xs = [m[1].get("x_mean") for m in members]
         ys = [m[1].get("y_mean") for m in members]
@@ -145,7 +136,7 @@ def frontier(data: dict[str, Any], x_label: str, y_label: str, runs: Sequence[in
 
 def scaling(rows: Sequence[dict[str, Any]], runs: Sequence[int | None], judges: Sequence[str]) -> str:
     """Normalized improvement per configuration and judge, ± 1 bootstrap standard error."""
-    plt = _pyplot()
+    plt = pyplot()
     def key(row: dict[str, Any]) -> str:
         return f"{row['task']}: {row.get('config')}" if row.get("task") else str(row.get("config"))
 
@@ -157,7 +148,7 @@ def scaling(rows: Sequence[dict[str, Any]], runs: Sequence[int | None], judges: 
             if row.get("judge") != judge or row.get("normalized_improvement") is None:
                 continue
             x = configs.index(key(row)) - 0.4 + width * (j + 0.5)
-            bars = ax.bar([x], [row["normalized_improvement"]], width=width * 0.9, color=_COLORS[j % len(_COLORS)],
+            bars = ax.bar([x], [row["normalized_improvement"]], width=width * 0.9, color=palette_color(j),
                           yerr=[row.get("normalized_improvement_stderr") or 0], capsize=3, label=judge)
             bars.patches[0].set_gid(pick_id("scaling", run))
     handles, labels = ax.get_legend_handles_labels()
@@ -173,9 +164,9 @@ def scaling(rows: Sequence[dict[str, Any]], runs: Sequence[int | None], judges: 
 
 def annotator_agreement(rows: Sequence[tuple[str, dict[str, Any], dict[str, Any]]]) -> str:
     """Per annotator: agreement with the judge and with the other annotators, ± 1 standard error."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 1.0 + 0.45 * len(rows)))
-    for offset, (key, color, label) in enumerate((("judge", _COLORS[0], "with the judge"), ("others", _COLORS[1], "with the other annotators"))):
+    for offset, (key, color, label) in enumerate((("judge", PALETTE[0], "with the judge"), ("others", PALETTE[1], "with the other annotators"))):
         xs, ys, errs = [], [], []
         for position, row in enumerate(rows):
             estimate = row[1] if key == "judge" else row[2]
