@@ -19,7 +19,7 @@ from eft_eval.subcommands import CommandParser, register_modules
 
 # Modules exposing `register(subparsers)`; each adds its sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
-    "eft_eval.pipeline.commands",  # run, report, list, demo: the main job first
+    "eft_eval.app.commands",  # run, report, list, demo: the main job first
     "eft_eval.sweep.commands",  # sweep: a study's grid of runs
     "eft_eval.models.commands",
     "eft_eval.judging.commands",

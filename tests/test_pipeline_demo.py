@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eft_eval.models._spec import parse_spec
-from eft_eval.pipeline._demo import DEMO_BETA, demo_spec
+from eft_eval.app._demo import DEMO_BETA, demo_spec
 
 
 def test_demo_spec_amplifies_the_chat_delta_of_smollm2() -> None:

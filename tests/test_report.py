@@ -60,7 +60,7 @@ def test_report_of_a_folder_with_nothing_to_report_is_one_line(tmp_path: Path, c
 
 
 def test_demo_report_holds_the_run_and_its_frontier_and_says_what_they_are(tmp_path: Path) -> None:
-    from eft_eval.pipeline._demo import write_demo_report
+    from eft_eval.app._demo import write_demo_report
 
     run = write_run(tmp_path / "demo", 9, 6)
     write_sweep(run / "frontier", n_docs=3)

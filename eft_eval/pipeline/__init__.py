@@ -29,10 +29,9 @@ _EXPORTS = {
     "RunFolder": "_outputs",
     "report_folder": "_report",
     "format_table": "_report",
-    "run_demo": "_demo",
-    "demo_spec": "_demo",
     "LoadedTask": "_tasks",
     "load_task": "_tasks",
+    "our_task_entries": "_tasks",
 }
 
 __all__ = [
@@ -42,22 +41,20 @@ __all__ = [
     "RunFolder",
     "RunResult",
     "check_run_folder",
-    "demo_spec",
     "evaluate_task",
     "format_table",
     "judge_folders",
     "load_task",
     "open_run_folder",
+    "our_task_entries",
     "report_folder",
     "request_key",
     "resolve_spec",
-    "run_demo",
     "run_record",
     "run_task",
 ]
 
 if TYPE_CHECKING:
-    from eft_eval.pipeline._demo import demo_spec, run_demo
     from eft_eval.pipeline._outputs import RunFolder, check_run_folder, open_run_folder
     from eft_eval.pipeline._report import format_table, report_folder
     from eft_eval.pipeline._run import (
@@ -70,7 +67,7 @@ if TYPE_CHECKING:
         run_task,
     )
     from eft_eval.pipeline._store import GenerationStore, request_key
-    from eft_eval.pipeline._tasks import LoadedTask, load_task
+    from eft_eval.pipeline._tasks import LoadedTask, load_task, our_task_entries
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -23,6 +23,8 @@ _EXPORTS = {
     "discover_studies": "_study",
     "find_study": "_study",
     "load_study": "_study",
+    "summarize_study": "_study",
+    "DEFAULT_MAX_POINTS": "_grid",
     "SweepOptions": "_sweep",
     "SweepResult": "_sweep",
     "run_sweep": "_sweep",
@@ -31,6 +33,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DEFAULT_MAX_POINTS",
     "GridPoint",
     "Study",
     "SweepOptions",
@@ -41,9 +44,11 @@ __all__ = [
     "list_commands",
     "load_study",
     "run_sweep",
+    "summarize_study",
 ]
 
 if TYPE_CHECKING:
+    from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
     from eft_eval.sweep._batched import generate_points
     from eft_eval.sweep._study import (
         GridPoint,
@@ -51,6 +56,7 @@ if TYPE_CHECKING:
         discover_studies,
         find_study,
         load_study,
+        summarize_study,
     )
     from eft_eval.sweep._sweep import (
         SweepOptions,

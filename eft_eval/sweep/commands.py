@@ -60,7 +60,7 @@ def register(subparsers: Any) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from eft_eval.pipeline.commands import _quiet
+    from eft_eval.pipeline.commands import quiet_logs
     from eft_eval.sweep._study import find_study, load_study
     from eft_eval.sweep._sweep import (
         SweepOptions,
@@ -70,7 +70,7 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     from eft_eval.sweep._variables import parse_assignments
 
-    _quiet(args)
+    quiet_logs(args)
     overrides = {
         "limit": args.limit, "seed": args.seed, "max_new_tokens": args.max_new_tokens, "gen_kwargs": args.gen_kwargs,
         "batch_size": args.batch_size, "dtype": args.dtype, "device": args.device, "data_files": args.data_files,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging import SMOLLM2_GGUF, JudgeConfig
-from eft_eval.pipeline._run import RunConfig, RunResult, run_task
+from eft_eval.pipeline import RunConfig, RunResult, run_task
 
 DEMO_BETA = 1.5
 

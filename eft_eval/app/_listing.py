@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from eft_eval.errors import EFTEvalError
 from eft_eval.judging import discover_judges
 from eft_eval.models import CONFIGURATIONS, FAMILIES
-from eft_eval.pipeline._run import judge_folders
-from eft_eval.pipeline._tasks import our_task_entries
+from eft_eval.pipeline import judge_folders, our_task_entries
 
 SECTIONS = ("tasks", "judges", "presets", "studies")
 
@@ -39,9 +39,7 @@ def list_presets() -> list[str]:
 
 
 def list_studies(include_paths: Sequence[str] = ()) -> list[str]:
-    from eft_eval.errors import EFTEvalError
-    from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
-    from eft_eval.sweep._study import discover_studies, summarize_study
+    from eft_eval.sweep import DEFAULT_MAX_POINTS, discover_studies, summarize_study
 
     lines = []
     for name, path in sorted(discover_studies(include_paths).items()):
