@@ -38,6 +38,7 @@ _EXPORTS = {
     "ComponentStream": "_decoding",
     "DecodeStep": "_decoding",
     "Generation": "_decoding",
+    "RowOutputs": "_decoding",
     "decode": "_decoding",
     "EFTModel": "_eft_model",
     "cache_kwargs": "_kv_cache",
@@ -87,6 +88,7 @@ __all__ = [
     "Message",
     "ModelCache",
     "Prompt",
+    "RowOutputs",
     "SamplingConfig",
     "SpeculativeStats",
     "cache_kwargs",
@@ -130,6 +132,7 @@ if TYPE_CHECKING:
         ComponentStream,
         DecodeStep,
         Generation,
+        RowOutputs,
         decode,
     )
     from eft_eval.models._devices import check_device

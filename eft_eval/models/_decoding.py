@@ -227,20 +227,24 @@ class RowOutputs:
     """The tokens generated so far per row, and each finished row's `Generation`.
 
     The one place a chosen token is appended or ends its row (EOS, a stop string, the length
-    limit), for plain and speculative decoding alike: the two must end rows identically.
+    limit), for plain and speculative decoding and the server alike: all must end rows identically.
+    `config` is one for all rows, or one per row (the server batches requests whose stop strings
+    and length limits differ).
     """
 
     def __init__(
-        self, rows: int, eos_ids: set[int], config: SamplingConfig, detokenize: Callable[[list[int]], str]
+        self, rows: int, eos_ids: set[int], config: SamplingConfig | Sequence[SamplingConfig],
+        detokenize: Callable[[list[int]], str],
     ) -> None:
         self.generated: list[list[int]] = [[] for _ in range(rows)]
         self.results: list[Generation | None] = [None] * rows
-        self.eos_ids, self.config, self.detokenize = eos_ids, config, detokenize
+        self.configs = [config] * rows if isinstance(config, SamplingConfig) else list(config)
+        self.eos_ids, self.detokenize = eos_ids, detokenize
 
     def add(self, row: int, token: int) -> bool:
         """Append a chosen token to its row; False if it ended the row (an EOS token is not kept)."""
         so_far = self.generated[row]
-        finish = _finish_reason(so_far, token, self.eos_ids, self.config, len(so_far), self.detokenize)
+        finish = _finish_reason(so_far, token, self.eos_ids, self.configs[row], len(so_far), self.detokenize)
         if finish is None:
             so_far.append(token)
             return True

@@ -36,6 +36,7 @@ from eft_eval.models import (
     ComponentStream,
     DecodeStep,
     Generation,
+    RowOutputs,
     SamplingConfig,
     decode,
     seeded_key,
@@ -329,12 +330,13 @@ class BatchEngine:
         ]
         first = batch[0]
         eos_ids = set() if first.ignore_eos else model.eos_token_ids
-        # Each row's stop strings and length limit are checked here, per row (`_row_end`); the decoder
-        # only ends rows at EOS. One token past the longest limit: its own length check never fires.
+        # Each row's stop strings and length limit are checked here, per row (`ends`, the decoder's
+        # own end-of-row rules); the decoder only ends rows at EOS. One token past the longest limit:
+        # its own length check never fires.
         longest = max(row.config.max_new_tokens for row in batch)
         config = dataclasses.replace(first.config, max_new_tokens=longest + 1, stop=())
+        ends = RowOutputs(len(batch), set(), [row.config for row in batch], self.detokenize)
         reported: set[int] = set()
-        generated: list[list[int]] = [[] for _ in batch]
         top_k = max((row.logprobs or 0 for row in batch), default=0)
 
         def on_step(step: DecodeStep) -> list[int]:
@@ -346,9 +348,9 @@ class BatchEngine:
             for index, token in zip(step.rows, step.tokens):
                 if index in step.finished:
                     continue
-                generated[index].append(token)
-                ending = self._row_end(batch[index].config, generated[index])
-                if ending is not None:
+                if not ends.add(index, token):
+                    ending = ends.results[index]
+                    assert ending is not None  # add() is False only when it ended the row
                     batch[index].sink(DoneEvent(ending))
                     reported.add(index)
                     stop_now.append(index)
@@ -362,18 +364,6 @@ class BatchEngine:
         for index, (row, generation) in enumerate(zip(batch, generations)):
             if index not in reported:
                 row.sink(DoneEvent(generation))
-
-    def _row_end(self, config: SamplingConfig, ids: list[int]) -> Generation | None:
-        """The row's `Generation` if its latest token ends it by a stop string or its length limit,
-        in the decoder's order and with its text (`decoding._finish_reason`; EOS is the decoder's)."""
-        if config.stop:
-            text = self.detokenize(ids)
-            cut = min((i for i in (text.find(stop) for stop in config.stop) if i >= 0), default=-1)
-            if cut >= 0:
-                return Generation(text[:cut], list(ids), "stop")
-        if len(ids) >= config.max_new_tokens:
-            return Generation(self.detokenize(ids), list(ids), "length")
-        return None
 
 
 def _report_tokens(step: DecodeStep, batch: list[Row], top_k: int) -> None:
