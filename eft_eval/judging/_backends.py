@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging._cache import Completion
 from eft_eval.judging._config import JudgeConfig
-from eft_eval.judging._http import ChatCompletionsClient
+from eft_eval.judging._http import ChatCompletionsClient, rename_max_tokens
 from eft_eval.judging._retry import (
     backoff_delay,
     classify,
@@ -78,8 +78,8 @@ class OpenAIBackend:
                        spec: JudgeSpec) -> Completion:
         retries = self.config.max_retries
         for retry in range(retries + 1):
-            if self._use_max_completion_tokens and "max_tokens" in params:
-                params = _rename_max_tokens(params)
+            if self._use_max_completion_tokens:
+                params = rename_max_tokens(params)
             try:
                 async with self._slots:
                     if self._fatal is not None:  # another request found the configuration wrong
@@ -117,12 +117,6 @@ class OpenAIBackend:
 
 def _asks_for_max_completion_tokens(error: Exception) -> bool:
     return getattr(error, "status_code", None) == 400 and "max_completion_tokens" in str(error)
-
-
-def _rename_max_tokens(params: dict[str, Any]) -> dict[str, Any]:
-    renamed = {k: v for k, v in params.items() if k != "max_tokens"}
-    renamed["max_completion_tokens"] = params["max_tokens"]
-    return renamed
 
 
 def completion_from_body(body: bytes | str | dict[str, Any], model: str) -> Completion:

@@ -19,7 +19,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import write_json
 from eft_eval.judging._backends import (
     BatchesSubmitted,
     JudgeBackend,
@@ -36,6 +36,7 @@ from eft_eval.judging._backends import (
 )
 from eft_eval.judging._cache import Completion
 from eft_eval.judging._config import JudgeConfig
+from eft_eval.judging._http import rename_max_tokens
 from eft_eval.judging._spec import JudgeSpec, Message
 from eft_eval.redact import client_url_and_headers
 
@@ -93,10 +94,7 @@ class BatchState:
 
     def save(self) -> None:
         """Atomically: a process killed while writing leaves the previous record, never half of one."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        temporary.write_text(json.dumps(self.data, indent=1))
-        os.replace(temporary, self.path)
+        write_json(self.path, self.data)
 
 
 class BatchBackend:
@@ -145,8 +143,7 @@ class BatchBackend:
                 return result
             failure = result
             if "max_completion_tokens" in failure.message and "max_tokens" in body:
-                # Newer models refuse max_tokens (as live requests learn in _backends.py).
-                body = {**{k: v for k, v in body.items() if k != "max_tokens"}, "max_completion_tokens": body["max_tokens"]}
+                body = rename_max_tokens(body)
                 continue
             if not failure.retry:
                 break

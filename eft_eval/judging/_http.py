@@ -103,6 +103,16 @@ class ChatCompletionsClient:
             self._session = None
 
 
+def rename_max_tokens(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with `max_tokens` renamed `max_completion_tokens`: newer OpenAI models refuse the old name
+    (a 400 that names the new one), live and in batches alike."""
+    if "max_tokens" not in body:
+        return body
+    renamed = {k: v for k, v in body.items() if k != "max_tokens"}
+    renamed["max_completion_tokens"] = body["max_tokens"]
+    return renamed
+
+
 def _error_message(content: bytes) -> str:
     """The `error.message` of an OpenAI-style error body, else the body's first 300 characters."""
     text = content.decode("utf-8", "replace").strip()
