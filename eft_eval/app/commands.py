@@ -1,7 +1,8 @@
-"""`eft-eval run`, `report`, `list` and `demo`: the commands that combine packages.
+"""`eft-eval run`, `report`, `list`, `demo` and `human-study`: the commands that combine packages.
 
 `run` is the pipeline's run followed by the HTML report, `demo` a run, a sweep and a report, `list`
-names what runs and sweeps can use. Registration imports nothing heavy.
+names what runs and sweeps can use, and `human-study report` writes its page with the report's
+renderer. Registration imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 from eft_eval.parsing import count_arg
 from eft_eval.pipeline.commands import add_run_arguments
 from eft_eval.report import commands as report_commands
+from eft_eval.report import human_study_page
+from eft_eval.study import commands as study_commands
 
 
 def register(subparsers: Any) -> None:
@@ -51,6 +54,8 @@ def register(subparsers: Any) -> None:
                       help="prompts of the 3-point helpful-harmless frontier sweep (default 3; 0 skips it)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(handler=_demo)
+
+    study_commands.register(subparsers, page=human_study_page)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -3,10 +3,11 @@
     from eft_eval.report import write_report, ReportOptions
     write_report(["runs/sweep"], "runs/sweep/report.html")
 
-`eft-eval report DIR... --html OUT.html` calls it; `run`, `sweep`, `human-study report` and the
-demo write `report.html` into their output folder with it. Templates, style and script are files
-under `templates/` (shipped as package data), rendered by Jinja2 with autoescaping; figures are
-matplotlib SVG; the samples are one JSON block the page's script renders a page at a time.
+`eft-eval report DIR... --html OUT.html` calls it; `run`, `sweep`, `human-study report` (through
+`human_study_page`) and the demo write `report.html` into their output folder with it. Templates,
+style and script are files under `templates/` (shipped as package data), rendered by Jinja2 with
+autoescaping; figures are matplotlib SVG; the samples are one JSON block the page's script renders
+a page at a time. It is the project's one HTML renderer: the human study hands it its figures.
 """
 
 from eft_eval.report._collect import (
@@ -16,6 +17,7 @@ from eft_eval.report._collect import (
     collect,
     run_folders_in,
 )
+from eft_eval.report._human import human_study_page
 from eft_eval.report._render import (
     HumanStudy,
     ReportOptions,
@@ -38,6 +40,7 @@ __all__ = [
     "StudyData",
     "build_context",
     "collect",
+    "human_study_page",
     "refuse_input_as_output",
     "render_report",
     "run_folders_in",

@@ -9,9 +9,12 @@ from the samples file the items were drawn from, by line number.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eft_eval.fileio import iter_jsonl
+
+if TYPE_CHECKING:
+    from eft_eval.study import StudyResults
 
 
 def _reasons(samples: Path, judge: str, lines: set[int]) -> dict[int, str]:
@@ -28,17 +31,13 @@ def _reasons(samples: Path, judge: str, lines: set[int]) -> dict[int, str]:
 
 def human_section(project_dir: Path, adjudication_dir: Path | None = None, results: Any = None) -> dict[str, Any]:
     """Everything the page shows of one human study; `results` (StudyResults) is computed if None."""
-    from eft_eval.study import _report as study_report
-    from eft_eval.study._adjudication import load_gold
-    from eft_eval.study._combine import read_labels
-    from eft_eval.study._project import load_project
-    from eft_eval.study._results import compute_results
+    from eft_eval import study
 
-    project = load_project(project_dir)
-    labels = read_labels(project)
-    gold_labels = load_gold(adjudication_dir, project)[1] if adjudication_dir is not None else None
+    project = study.load_project(project_dir)
+    labels = study.read_labels(project)
+    gold_labels = study.load_gold(adjudication_dir, project)[1] if adjudication_dir is not None else None
     if results is None:
-        results = compute_results(project, labels, gold_labels)
+        results = study.compute_results(project, labels, gold_labels)
     items = project.items_by_id
     manifest = project.manifest
     gold = {g.item_id: g for g in gold_labels or []}
@@ -71,12 +70,12 @@ def human_section(project_dir: Path, adjudication_dir: Path | None = None, resul
     return {
         "project": str(project.path),
         "judge": manifest.judge,
-        "method_note": study_report._method_note(results),
-        "summary_rows": study_report._rows(results),
-        "confusion_svg": study_report.confusion_svg(results.confusion),
+        "method_note": study.method_note(results),
+        "summary_rows": study.summary_rows(results),
+        "confusion_svg": study.confusion_svg(results.confusion),
         "confusion": results.confusion.as_rows(),
-        "annotator_header": study_report.ANNOTATOR_HEADER,
-        "annotator_rows": study_report._annotator_rows(results),
+        "annotator_header": study.ANNOTATOR_HEADER,
+        "annotator_rows": study.annotator_rows(results),
         "annotator_svg": annotator_agreement(annotators) if annotators else None,
         "disagreements": rows,
         "n_items": results.n_items,
@@ -84,4 +83,12 @@ def human_section(project_dir: Path, adjudication_dir: Path | None = None, resul
     }
 
 
-__all__ = ["human_section"]
+def human_study_page(results: StudyResults, title: str, project: Path, adjudication: Path | None) -> str:
+    """The report page of one human study (`human-study report` writes it as report.html)."""
+    from eft_eval.report._collect import ReportInputs
+    from eft_eval.report._render import HumanStudy, ReportOptions, render_report
+
+    return render_report(ReportInputs(), ReportOptions(title=title, human=[HumanStudy(project, adjudication, results)]))
+
+
+__all__ = ["human_section", "human_study_page"]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from eft_eval.lazy import lazy_exports
 
 _EXPORTS = {
+    "load_gold": "_adjudication",
     "AnnotationImport": "_annotations",
     "Answer": "_annotations",
     "read_annotations": "_annotations",
@@ -28,7 +29,13 @@ _EXPORTS = {
     "BootstrapSettings": "_results",
     "StudyResults": "_results",
     "compute_results": "_results",
+    "StudyPage": "_report",
+    "annotator_rows": "_report",
+    "confusion_svg": "_report",
+    "method_note": "_report",
+    "summary_rows": "_report",
     "write_report": "_report",
+    "ANNOTATOR_HEADER": "_report",
     "JudgedSample": "_selection",
     "SelectionConfig": "_selection",
     "select_items": "_selection",
@@ -43,6 +50,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ANNOTATOR_HEADER",
     "AnnotationImport",
     "Answer",
     "BootstrapSettings",
@@ -54,15 +62,20 @@ __all__ = [
     "SelectionConfig",
     "StudyItem",
     "StudyManifest",
+    "StudyPage",
     "StudyProject",
     "StudyResults",
     "StudyTemplate",
     "adjudicate",
+    "annotator_rows",
     "combine",
     "compute_results",
+    "confusion_svg",
     "import_annotations",
+    "load_gold",
     "load_project",
     "load_template",
+    "method_note",
     "prepare",
     "read_annotations",
     "read_labels",
@@ -70,11 +83,13 @@ __all__ = [
     "select_items",
     "serve",
     "stop_process_group",
+    "summary_rows",
     "write_project",
     "write_report",
 ]
 
 if TYPE_CHECKING:
+    from eft_eval.study._adjudication import load_gold
     from eft_eval.study._annotations import AnnotationImport, Answer, read_annotations
     from eft_eval.study._combine import ItemLabel, combine, read_labels
     from eft_eval.study._potato import PotatoServer, serve, stop_process_group
@@ -85,7 +100,15 @@ if TYPE_CHECKING:
         load_project,
         write_project,
     )
-    from eft_eval.study._report import write_report
+    from eft_eval.study._report import (
+        ANNOTATOR_HEADER,
+        StudyPage,
+        annotator_rows,
+        confusion_svg,
+        method_note,
+        summary_rows,
+        write_report,
+    )
     from eft_eval.study._results import BootstrapSettings, StudyResults, compute_results
     from eft_eval.study._selection import JudgedSample, SelectionConfig, select_items
     from eft_eval.study._templates import LabelQuestions, StudyTemplate, load_template

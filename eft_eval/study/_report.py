@@ -1,15 +1,17 @@
-"""Write a human study's report: Markdown, HTML with a confusion-matrix picture, and JSON.
+"""Write a human study's report: Markdown, JSON, a confusion-matrix picture and the HTML page.
 
-The picture is a small hand-written SVG (inlined in the HTML and saved beside it), so the
+The study publishes its figures (`summary_rows`, `annotator_rows`, `method_note`, `confusion_svg`);
+the HTML page is rendered by the report package, the project's one HTML renderer, which sits above
+this package and is handed in as a `StudyPage`. The picture is a small hand-written SVG, so the
 report needs no plotting library and is byte-for-byte reproducible.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from eft_eval.fileio import refuse_overwrite, write_json, write_text_atomic
 from eft_eval.locking import lock_folder
@@ -25,15 +27,20 @@ PICTURE_FILE = "confusion_matrix.svg"
 @dataclass(frozen=True)
 class ReportFiles:
     markdown: Path
-    html: Path
+    html: Path | None
+    """None when no `StudyPage` rendered one."""
     json: Path
     picture: Path
 
 
+class StudyPage(Protocol):
+    """Renders a study's HTML page from its figures, its project and its adjudication project."""
+
+    def __call__(self, results: StudyResults, title: str, project: Path, adjudication: Path | None) -> str: ...
 
 
-def _rows(results: StudyResults) -> list[tuple[str, str]]:
-    """(figure, value) rows of the summary table, shared by Markdown and HTML."""
+def summary_rows(results: StudyResults) -> list[tuple[str, str]]:
+    """(figure, value) rows of the summary table, shared by Markdown and the HTML page."""
     rows = [
         ("Items in the study", str(results.n_items)),
         ("Items with a human majority label", str(results.n_labelled)),
@@ -59,7 +66,7 @@ def _rows(results: StudyResults) -> list[tuple[str, str]]:
     return rows
 
 
-def _annotator_rows(results: StudyResults) -> list[list[str]]:
+def annotator_rows(results: StudyResults) -> list[list[str]]:
     return [
         [
             a.annotator,
@@ -76,7 +83,7 @@ def _annotator_rows(results: StudyResults) -> list[list[str]]:
 ANNOTATOR_HEADER = ["Annotator", "Items", "Agreement with judge", "Kappa with judge", "Agreement with other annotators", "Matches gold"]
 
 
-def _method_note(results: StudyResults) -> str:
+def method_note(results: StudyResults) -> str:
     b = results.bootstrap
     return (
         f"Labels are reduced to \"any factual error\" (judge {results.judge!r}: score >= {results.error_threshold:g}; humans: "
@@ -88,8 +95,8 @@ def _method_note(results: StudyResults) -> str:
 
 
 def render_markdown(results: StudyResults, title: str) -> str:
-    lines = [f"# {title}", "", _method_note(results), "", "| Figure | Value |", "|---|---|"]
-    lines += [f"| {name} | {value} |" for name, value in _rows(results)]
+    lines = [f"# {title}", "", method_note(results), "", "| Figure | Value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in summary_rows(results)]
     m = results.confusion
     lines += [
         "",
@@ -104,7 +111,7 @@ def render_markdown(results: StudyResults, title: str) -> str:
     ]
     if results.annotators:
         lines += ["", "## Per annotator", "", "| " + " | ".join(ANNOTATOR_HEADER) + " |", "|" + "---|" * len(ANNOTATOR_HEADER)]
-        lines += ["| " + " | ".join(row) + " |" for row in _annotator_rows(results)]
+        lines += ["| " + " | ".join(row) + " |" for row in annotator_rows(results)]
     if results.tied_item_ids:
         lines += ["", "## Items with tied human votes", "", ", ".join(results.tied_item_ids)]
     if results.gold is not None and results.gold.tied_item_ids:
@@ -147,58 +154,37 @@ def confusion_svg(m: ConfusionMatrix) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def render_html(results: StudyResults, title: str, svg: str) -> str:
-    sections = [
-        f"<h1>{html.escape(title)}</h1>",
-        f"<p>{html.escape(_method_note(results))}</p>",
-        _html_table(["Figure", "Value"], [list(r) for r in _rows(results)]),
-        "<h2>Confusion matrix (rows: judge, columns: humans)</h2>",
-        f'<figure id="confusion-matrix">{svg}</figure>',
-    ]
-    if results.annotators:
-        sections += ["<h2>Per annotator</h2>", _html_table(ANNOTATOR_HEADER, _annotator_rows(results))]
-    if results.tied_item_ids:
-        sections += ["<h2>Items with tied human votes</h2>", f"<p>{html.escape(', '.join(results.tied_item_ids))}</p>"]
-    if results.gold is not None and results.gold.tied_item_ids:
-        sections += ["<h2>Disagreements the experts tied on</h2>", f"<p>{html.escape(', '.join(results.gold.tied_item_ids))}</p>"]
-    if results.gold is not None and _unanswered(results.gold):
-        sections += ["<h2>Disagreements no expert answered</h2>", f"<p>{html.escape(', '.join(_unanswered(results.gold)))}</p>"]
-    style = "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{style}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n"
-    )
-
-
-def _report_html(results: StudyResults, title: str, svg: str, extra: Mapping[str, object]) -> str:
-    """The full HTML report (`eft_eval.report`: disagreements with the judge's reasoning, per-annotator
-    figures) when the project folder is known; the summary page otherwise."""
-    if not extra.get("project"):
-        return render_html(results, title, svg)
-    from eft_eval.report import HumanStudy, ReportInputs, ReportOptions, render_report
-
-    adjudication = extra.get("adjudication")
-    study = HumanStudy(Path(str(extra["project"])), Path(str(adjudication)) if adjudication else None, results)
-    return render_report(ReportInputs(), ReportOptions(title=title, human=[study]))
-
-
-def write_report(results: StudyResults, out: Path, *, title: str = "Human study: judge versus humans", extra: Mapping[str, object] | None = None, force: bool = False) -> ReportFiles:
-    """Write the four report files under `out`; existing ones are replaced only with `force`."""
-    files = ReportFiles(*(out / name for name in (MARKDOWN_FILE, HTML_FILE, JSON_FILE, PICTURE_FILE)))
-    # Check all four before writing any, so a refusal leaves no half-replaced report behind.
+def write_report(results: StudyResults, out: Path, *, title: str = "Human study: judge versus humans",
+                 extra: Mapping[str, object] | None = None, force: bool = False,
+                 page: StudyPage | None = None) -> ReportFiles:
+    """Write the report files under `out` (the HTML page when `page` is given and `extra` names the
+    "project" and "adjudication" folders); existing ones are replaced only with `force`."""
+    extra = extra or {}
+    project, adjudication = extra.get("project"), extra.get("adjudication")
+    html = out / HTML_FILE if page is not None and project else None
+    files = ReportFiles(out / MARKDOWN_FILE, html, out / JSON_FILE, out / PICTURE_FILE)
+    # Check every file before writing any, so a refusal leaves no half-replaced report behind.
     for path in (files.markdown, files.html, files.json, files.picture):
-        if path.exists() and not force:
+        if path is not None and path.exists() and not force:
             refuse_overwrite(path, force, "a report file")
-    svg = confusion_svg(results.confusion)
     with lock_folder(out, "human-study report"):  # one writer per report folder
-        write_text_atomic(files.picture, svg)
+        write_text_atomic(files.picture, confusion_svg(results.confusion))
         write_text_atomic(files.markdown, render_markdown(results, title))
-        write_text_atomic(files.html, _report_html(results, title, svg, extra or {}))
-        write_json(files.json, {"title": title, **(extra or {}), **results.to_dict()})
+        if page is not None and files.html is not None:
+            adjudication_dir = Path(str(adjudication)) if adjudication else None
+            write_text_atomic(files.html, page(results, title, Path(str(project)), adjudication_dir))
+        write_json(files.json, {"title": title, **extra, **results.to_dict()})
     return files
+
+
+__all__ = [
+    "ANNOTATOR_HEADER",
+    "ReportFiles",
+    "StudyPage",
+    "annotator_rows",
+    "confusion_svg",
+    "method_note",
+    "render_markdown",
+    "summary_rows",
+    "write_report",
+]

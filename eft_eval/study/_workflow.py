@@ -27,7 +27,7 @@ from eft_eval.study._project import (
     load_project,
     write_project,
 )
-from eft_eval.study._report import ReportFiles, write_report
+from eft_eval.study._report import ReportFiles, StudyPage, write_report
 from eft_eval.study._results import StudyResults, compute_results
 from eft_eval.study._selection import (
     Selection,
@@ -140,8 +140,9 @@ def report(
     adjudication_dir: Path | None = None,
     settings: BootstrapSettings | None = None,
     force: bool = False,
+    page: StudyPage | None = None,
 ) -> tuple[StudyResults, ReportFiles]:
-    """Compute the study's figures and write the report files."""
+    """Compute the study's figures and write the report files (`page` renders report.html)."""
     project = load_project(project_dir)
     if project.manifest.kind != "annotation":
         raise EFTEvalError(f"{project_dir}: is an adjudication project; report on the annotation project and pass this one as --adjudication")
@@ -152,4 +153,4 @@ def report(
         "project": str(project.path.resolve()),
         "adjudication": str(adjudication_dir.resolve()) if adjudication_dir else None,
     }
-    return results, write_report(results, out, extra=extra, force=force)
+    return results, write_report(results, out, extra=extra, force=force, page=page)

@@ -1,16 +1,22 @@
 """`eft-eval human-study prepare|serve|import|adjudicate|report`.
 
 Registration imports nothing heavy (no scipy, no potato): the handlers import the library lazily.
+`register` takes the `StudyPage` that renders report.html: the report package, above this one,
+hands it in (`eft_eval.app.commands`).
 """
 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eft_eval.parsing import count_arg, number_arg, port_arg, seed_arg
 from eft_eval.stats import add_bootstrap_arguments, settings_from_args
+
+if TYPE_CHECKING:
+    from eft_eval.study._report import StudyPage
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -86,12 +92,13 @@ def _adjudicate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, page: StudyPage) -> int:
     from eft_eval.study._workflow import report
 
     settings = settings_from_args(args)
     out = args.out or args.project / "report"
-    results, files = report(args.project, out, adjudication_dir=args.adjudication, settings=settings, force=args.force)
+    results, files = report(args.project, out, adjudication_dir=args.adjudication, settings=settings, force=args.force,
+                            page=page)
     print(f"agreement: {results.agreement.format()}")
     print(f"Cohen's kappa: {results.kappa.format()}")
     if results.gold is not None:
@@ -101,7 +108,7 @@ def _report(args: argparse.Namespace) -> int:
               f"{gold.n_without_gold - gold.n_gold_ties} not answered)")
         print(f"judge matches gold on disagreements: {results.gold.judge_matches_gold.format()}")
         print(f"humans match gold on disagreements: {results.gold.humans_match_gold.format()}")
-    print(f"wrote {files.markdown}, {files.html}, {files.json}, {files.picture}")
+    print("wrote " + ", ".join(str(f) for f in (files.markdown, files.html, files.json, files.picture) if f))
     return 0
 
 
@@ -114,7 +121,7 @@ def _force_flag(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--force", action="store_true", help=f"replace an existing {what}")
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, page: StudyPage) -> None:
     parser = subparsers.add_parser("human-study", help="check judge labels against people with Potato")
     steps = parser.add_subparsers(dest="study_command", metavar="STEP", required=True)
 
@@ -161,4 +168,4 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", type=Path, help="report folder (default PROJECT/report)")
     add_bootstrap_arguments(p)
     _force_flag(p, "report")
-    p.set_defaults(handler=_report)
+    p.set_defaults(handler=partial(_report, page=page))

@@ -48,8 +48,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
     from eft_eval.sweep._batched import generate_points
+    from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
     from eft_eval.sweep._study import (
         GridPoint,
         Study,
