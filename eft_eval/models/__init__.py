@@ -11,7 +11,7 @@
     _devices.py      which devices a component can be loaded onto, checked before loading
     _scoring.py      log-probs of given continuations
     _kv_cache.py     transformers' KV-cache API across versions
-    _presets.py      model families and `llama2:up`-style presets
+    _presets.py      model families, `llama2:up`-style presets, the offline SmolLM2 file
     _tiny.py         tiny random models built from configs (tests, benchmarks)
     commands.py      `eft-eval generate`
 
@@ -49,6 +49,8 @@ _EXPORTS = {
     "expand_preset": "_presets",
     "preset_names": "_presets",
     "resolve_preset": "_presets",
+    "SMOLLM2_GGUF": "_presets",
+    "smollm2_gguf": "_presets",
     "SamplingConfig": "_sampling",
     "prompt_key": "_sampling",
     "seeded_key": "_sampling",
@@ -89,6 +91,7 @@ __all__ = [
     "ModelCache",
     "Prompt",
     "RowOutputs",
+    "SMOLLM2_GGUF",
     "SamplingConfig",
     "SpeculativeStats",
     "cache_kwargs",
@@ -111,6 +114,7 @@ __all__ = [
     "resolve_preset",
     "save_tiny_family",
     "seeded_key",
+    "smollm2_gguf",
     "speculative_decoder",
     "split_compact",
     "tiny_llama",
@@ -146,10 +150,12 @@ if TYPE_CHECKING:
     from eft_eval.models._presets import (
         CONFIGURATIONS,
         FAMILIES,
+        SMOLLM2_GGUF,
         Family,
         expand_preset,
         preset_names,
         resolve_preset,
+        smollm2_gguf,
     )
     from eft_eval.models._sampling import SamplingConfig, prompt_key, seeded_key
     from eft_eval.models._scoring import continuation_logprobs

