@@ -47,8 +47,8 @@ def scaling_table(data: Mapping[str, Any]) -> str:
     lines = []
     for r in rows:
         ci = r.get("normalized_improvement_ci")
-        lines.append([r["judge"], r.get("group", ""), r["config"], format_mean_se(r.get("mean"), r.get("stderr")), r.get("n"),
-                      _excluded(r) if r.get("group") != "aggregate" else "",
+        lines.append([r["judge"], r.get("group", ""), r["config"], format_mean_se(r.get("mean"), r.get("stderr")),
+                      r.get("n"), _excluded(r) if r.get("group") != "aggregate" else "",
                       format_mean_se(r.get("normalized_improvement"), r.get("normalized_improvement_stderr")),
                       f"{_num(ci[0])}..{_num(ci[1])}" if ci else "-", r.get("note") or ""])
     paired = ", ".join(f"{k}: {v}" for k, v in data.get("n_paired", {}).items())
@@ -73,8 +73,8 @@ def scaling_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
                 if row is None or value is None:
                     axes.text(x, 0.02, "n/a", ha="center", fontsize=8)
                     continue
-                axes.bar(x, value, width * 0.9, color=color(c_index), label=f"{config}-scaling" if g_index == 0 else None,
-                         yerr=_interval_error(value, row.get("normalized_improvement_ci")), capsize=3)
+                axes.bar(x, value, width * 0.9, color=color(c_index),
+                         label=f"{config}-scaling" if g_index == 0 else None, yerr=_interval_error(value, row.get("normalized_improvement_ci")), capsize=3)
         axes.axhline(0.0, color="grey", linestyle="--", linewidth=0.8)
         axes.axhline(1.0, color="black", linestyle="--", linewidth=0.8)
         axes.set_xticks(range(len(groups)), [g or "all prompts" for g in groups], rotation=20 if len(groups) > 2 else 0)
@@ -93,7 +93,8 @@ def frontier_table(data: Mapping[str, Any]) -> str:
     lines = [[p["label"], _num(p.get("alpha"), 2), format_mean_se(p.get("x_mean"), p.get("x_stderr")),
               format_mean_se(p.get("y_mean"), p.get("y_stderr")), f"{p.get('n_x')}/{p.get('n_y')}",
               "yes" if p["pareto"] else "no", _num(p.get("pareto_probability"), 2), p["run"]] for p in data["points"]]
-    return format_table(header, lines) + f"\nprompts scored by both judges in every run (paired): {data.get('n_paired')}"
+    paired = data.get("n_paired")
+    return format_table(header, lines) + f"\nprompts scored by both judges in every run (paired): {paired}"
 
 
 def frontier_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
@@ -167,15 +168,12 @@ def compare_table(data: Mapping[str, Any]) -> str:
     lines = [[axis_label(r["judge"], r["higher_is_better"]), r["n_paired"], _num(r["mean_a"]), _num(r["mean_b"]),
               format_mean_se(r["difference"], r["difference_stderr"]),
               f"{_num(r['difference_ci'][0])}..{_num(r['difference_ci'][1])}",
-              _p_value(r["wilcoxon_p"]), _p_value(r["sign_test_p"]), {"a": "A", "b": "B"}.get(r["better"] or "", "neither")]
+              _num(r["wilcoxon_p"], 2, significant=True), _num(r["sign_test_p"], 2, significant=True),
+              {"a": "A", "b": "B"}.get(r["better"] or "", "neither")]
              for r in data["rows"]]
     different = data.get("n_different_prompts") or 0
     note = f"\n{different} prompts whose text differs between A and B are left out" if different else ""
     return f"A = {data['run_a']}\nB = {data['run_b']}\n" + format_table(header, lines) + note
-
-
-def _p_value(value: Any) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.2g}"
 
 
 def compare_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
@@ -191,8 +189,8 @@ def compare_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
         axes.set_title(f"{axis_label(r['judge'], r['higher_is_better'])}: B - A, n={r['n_paired']} paired prompts",
                        fontsize=9)
     if rows:
-        figure.axes[-1].set_xlabel(f"paired difference B - A (95% interval); A = {data['label_a']}, B = {data['label_b']}",
-                                   fontsize=8)
+        figure.axes[-1].set_xlabel(
+            f"paired difference B - A (95% interval); A = {data['label_a']}, B = {data['label_b']}", fontsize=8)
     return save_figure(figure, output_dir, "compare")
 
 
@@ -217,7 +215,8 @@ def agreement_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
     for i in range(2):
         for j in range(2):
             dark = matrix[i][j] > 0.6 * max(max(row) for row in matrix)
-            axes.text(j, i, str(matrix[i][j]), ha="center", va="center", fontsize=12, color="white" if dark else "black")
+            axes.text(j, i, str(matrix[i][j]), ha="center", va="center", fontsize=12,
+                      color="white" if dark else "black")
     label = data["label"]
     axes.set_xticks([0, 1], [label, "below"])
     axes.set_yticks([0, 1], [label, "below"])

@@ -83,7 +83,7 @@ def _scaling(data: dict[str, Any], runs: Sequence[RunData], label: Callable[[str
 
 def _interval(value: Any) -> str:
     if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
-        return f"{value[0]:.3g} to {value[1]:.3g}"
+        return f"{fmt(value[0])} to {fmt(value[1])}"
     return "-"
 
 
