@@ -1,12 +1,15 @@
 """eft-eval: evaluate emulated fine-tuning (EFT) language models.
 
 Public names are re-exported here; heavy dependencies (torch, transformers) are imported lazily so
-that `import eft_eval` and `eft-eval --help` stay fast.
+that `import eft_eval` and `eft-eval --help` stay fast. `import eft_eval` is enough for
+`lm_eval.simple_evaluate(model="eft", ...)`: it registers the `eft` model with lm-eval.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from eft_eval.lm_eval import _registration
 
 __version__ = "0.1.0"
 
@@ -54,9 +57,5 @@ __all__ = [
     "compose_logprobs",
     "parse_spec",
 ]
-
-# `import eft_eval` is enough for `lm_eval.simple_evaluate(model="eft", ...)`: registers with
-# lm-eval now if it is imported, else the moment it is (no lm-eval / torch import here).
-from eft_eval.lm_eval import _registration
 
 _registration.install()

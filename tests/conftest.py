@@ -1,7 +1,8 @@
 """Shared fixtures: no network, tiny llama models built from configs and saved to a temp folder.
 
-Helper modules (`openai_servers`, `lm_eval_helpers`, `study_helpers`, ...) are imported by their
-own name, `from openai_servers import LoopbackServer`: pytest puts this folder on sys.path.
+Test doubles a library user may want too (tiny models, `LoopbackServer`, `BatchAPIFake`) live in
+`eft_eval.testing`. Helper modules used by these tests only (`lm_eval_helpers`, `study_helpers`, ...)
+are imported by their own name, `from study_helpers import ...`: pytest puts this folder on sys.path.
 """
 
 from __future__ import annotations
@@ -37,6 +38,6 @@ def _one_torch_thread() -> None:
 @pytest.fixture(scope="session")
 def tiny_family(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """small_base, small_ft, large_base, large_ft: tiny llama folders sharing one tokenizer."""
-    from eft_eval.models._tiny import save_tiny_family
+    from eft_eval.testing import save_tiny_family
 
     return save_tiny_family(tmp_path_factory.mktemp("tiny_family"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 import urllib.request
@@ -12,17 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eft_eval.testing import free_port
+
 
 def upscaled_spec(family: dict[str, Path]) -> str:
     """Up-scaling: large pre-trained base + (small fine-tuned - small pre-trained); ft renders chat,
     base and ref the plain dialogue format."""
     return f"base={family['large_base']},ft={family['small_ft']},ref={family['small_base']}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_health(base_url: str, timeout: float = 180.0, process: Any = None) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 import torch
-from openai_servers import build_chain_model
 
 from eft_eval.models._kv_cache import cache_kwargs, output_cache
+from eft_eval.testing import build_chain_model
 
 
 @pytest.fixture

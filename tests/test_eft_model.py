@@ -11,7 +11,7 @@ from eft_eval import EFTModel
 from eft_eval.errors import EFTEvalError
 from eft_eval.models._decoding import ComponentStream, decode
 from eft_eval.models._sampling import SamplingConfig, prompt_key
-from eft_eval.models._tiny import save_model, tiny_llama, tiny_tokenizer
+from eft_eval.testing import save_model, tiny_llama, tiny_tokenizer
 
 PROMPTS = ["Why is the sky blue?", "Hi", "How do I bake bread? Explain like I'm five, please."]
 

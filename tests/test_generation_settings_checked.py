@@ -20,7 +20,7 @@ from eft_eval.models._decoding import (
 )
 from eft_eval.models._sampling import SamplingConfig, filter_for_sampling, prompt_key
 from eft_eval.models._speculative import SpeculativeStats
-from eft_eval.models._tiny import save_model, tiny_llama, tiny_tokenizer
+from eft_eval.testing import save_model, tiny_llama, tiny_tokenizer
 
 
 def upscaled(family: dict[str, Path], extra: str = "") -> str:

@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from openai_servers import LoopbackServer, Reply
 
 from eft_eval.judging import JudgeConfig, judge_files, load_judge_file
 from eft_eval.judging._samples import combine_samples
 from eft_eval.stats import judge_noise
+from eft_eval.testing import LoopbackServer, Reply
 
 N, K = 150, 4
 SIGMA_BETWEEN, SIGMA_WITHIN = 8.0, 4.0

@@ -12,7 +12,6 @@ import random
 from pathlib import Path
 
 import pytest
-from openai_servers import LoopbackServer, Reply
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
@@ -32,6 +31,7 @@ from eft_eval.judging._prices import Price, PriceTable
 from eft_eval.redact import client_url_and_headers, redacted_argv, url_without_userinfo
 from eft_eval.stats import get_aggregation, summarize_judgments, summarize_samples
 from eft_eval.stats._summary import standard_error
+from eft_eval.testing import LoopbackServer, Reply
 
 FACTUALITY, HELPFULNESS = load_judges(["factuality", "helpfulness"])
 HUGE = "1" + "0" * 308  # finite as a float: 1e308

@@ -1,4 +1,4 @@
-"""`--judge-mode batch` against a loopback fake of OpenAI's Batch API (tests/batch_api_fake.py).
+"""`--judge-mode batch` against a loopback fake of OpenAI's Batch API (`eft_eval.testing.BatchAPIFake`).
 
 The fake stands in for OpenAI's own servers only; the client, the engine, the cache and the CLI
 are the real ones. A batch run must end with the same samples.jsonl as a live run.
@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_api_fake import BatchAPIFake
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging import JudgeConfig, judge_files
+from eft_eval.testing import BatchAPIFake
 
 
 def answer(body: dict[str, Any]) -> str:

@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from openai_servers import LoopbackServer, Reply
 
 from eft_eval.cli import main
+from eft_eval.testing import LoopbackServer, Reply
 
 SECRET = "sk-test-DO-NOT-LEAK-0123456789abcdef"
 ANSWERS = {"Count the number": "Reason: One wrong date.\nScore: 1", "Imagine an extremely": "Reason: Good.\nScore: 70"}
@@ -132,7 +132,7 @@ def test_bench_judge_reports_a_speedup_and_a_free_cached_rerun(capsys: pytest.Ca
     assert main(["bench", "judge", "--json", "--n", "24", "--latency", "0.2", "--concurrency", "8",
                  "--scaling-n", "40", "--scaling-repeats", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
-    # The scaling table (issue 18): 0 and 50 ms x 16, 64, 256 in flight, against a server process.
+    # The scaling table: 0 and 50 ms x 16, 64, 256 in flight, against a server process.
     assert [(row["latency_ms"], row["concurrency"]) for row in report["scaling"]] == [
         (0, 16), (0, 64), (0, 256), (50, 16), (50, 64), (50, 256)]
     assert all(row["scored"] == 40 and row["judgments_per_s"] > 0 and row["client_cpu_ms_per_judgment"] > 0

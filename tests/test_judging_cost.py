@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_api_fake import BatchAPIFake
-from openai_servers import LoopbackServer, Reply
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging import JudgeConfig, judge_files
 from eft_eval.judging._prices import SHIPPED_PRICES, load_prices
+from eft_eval.testing import BatchAPIFake, LoopbackServer, Reply
 
 PRICES = "per_tokens: 1000000\nbatch_discount: 0.5\nmodels:\n  gpt-4-0613: {input: 30.0, output: 60.0}\n"
 ANSWER = "Reason: Nothing false.\nScore: 0"  # 5 words: the loopback counts words as tokens

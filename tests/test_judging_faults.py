@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from openai_servers import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging import (
@@ -21,6 +20,7 @@ from eft_eval.judging import (
     load_judges,
 )
 from eft_eval.judging._retry import backoff_delay, retry_after_seconds
+from eft_eval.testing import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
 
 OK = Reply(text="Reason: The response is accurate.\nScore: 1")
 FACTUALITY, HELPFULNESS = load_judges(["factuality", "helpfulness"])

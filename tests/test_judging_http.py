@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_servers import Hang, LoopbackServer, Reply
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging import JudgeConfig, JudgeItem, judge_items_sync, load_judges
 from eft_eval.judging._cache import Completion, JudgeCache
 from eft_eval.judging._engine import YOUNG_COLLECTION_EVERY
+from eft_eval.testing import Hang, LoopbackServer, Reply
 
 FACTUALITY = load_judges(["factuality"])[0]
 ANSWER = "Reason: The response is accurate.\nScore: 0"

@@ -1,5 +1,5 @@
-"""A refused key, a wrong URL or a server that is down stops `run` before generating (issue 13,
-item 3), and `judge` before asking; `judge` exits non-zero when every judgment failed. A real
+"""A refused key, a wrong URL or a server that is down stops `run` before generating,
+and `judge` before asking; `judge` exits non-zero when every judgment failed. A real
 OpenAI-compatible loopback server that checks the key as OpenAI and `vllm serve --api-key` do."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from openai_servers import LoopbackServer, Reply
 from test_pipeline import judge_answer, run_args
 
 from eft_eval.cli import main
 from eft_eval.judging import JudgeConfig, load_judges, preflight
 from eft_eval.study._potato import free_port
+from eft_eval.testing import LoopbackServer, Reply
 
 KEY = "sk-right-key"
 

@@ -1,7 +1,7 @@
 """Happy paths with real models: `transformers serve` over HTTP, and the offline local backend.
 
 Both use tiny llamas whose weights make greedy decoding write a known answer (see
-`openai_servers.build_chain_model`), so the judgments can be checked exactly.
+`eft_eval.testing.build_chain_model`), so the judgments can be checked exactly.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import pytest
-from openai_servers import build_chain_model, save_as_gguf, transformers_serve
 
 from eft_eval.cli import main
 from eft_eval.judging import (
@@ -21,6 +20,7 @@ from eft_eval.judging import (
     load_judges,
     parse_score,
 )
+from eft_eval.testing import build_chain_model, save_as_gguf, transformers_serve
 
 ANSWER = "Looks accurate overall. Score: 2"
 

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_servers import LoopbackServer
 from test_judging_cli import answer, write_jsonl
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
 from eft_eval.locking import LOCK_FILE, lock_folder
+from eft_eval.testing import LoopbackServer
 
 VICTIM_TEXT = "precious data of another user\n"
 

@@ -23,7 +23,7 @@ def test_wheel_ships_builtin_plugins_and_finds_them(tmp_path) -> None:
     # The HTML report's templates, style and script are package data, read at render time.
     for template in (ROOT / "eft_eval" / "report" / "templates").iterdir():
         assert f"eft_eval/report/templates/{template.name}" in names
-    assert "eft_eval/judging/prices.yaml" in names  # the cost ledger's price table (issue 18)
+    assert "eft_eval/judging/prices.yaml" in names  # the cost ledger's price table
     # Installed from the wheel (no repository beside it), the locator finds the shipped folders.
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
@@ -41,10 +41,10 @@ def test_cli_help_does_not_import_torch() -> None:
 
 def test_the_lm_eval_adapter_package_never_stands_in_for_lm_eval() -> None:
     """`eft_eval/lm_eval/` is named after lm-eval: inside the package `import lm_eval` is the real
-    one, `import eft_eval` registers `eft` without importing lm-eval, and with `eft_eval/` itself
+    one, `import eft_eval` registers `eft` without importing torch, and with `eft_eval/` itself
     on sys.path (a script run from in there) the package refuses to pose as lm-eval, by name."""
     code = (
-        "import sys, eft_eval; assert 'lm_eval' not in sys.modules; "
+        "import sys, eft_eval; assert 'torch' not in sys.modules; "
         "import eft_eval.lm_eval._backend as backend, lm_eval; "
         "from lm_eval.api.registry import model_registry; "
         "print(backend.TemplateLM.__module__, lm_eval.__file__.endswith('site-packages/lm_eval/__init__.py'), "

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_servers import LoopbackServer, Reply
 from test_tasks import HH_FILE, single_turn_queries
 
 from eft_eval.cli import main
+from eft_eval.testing import LoopbackServer, Reply
 
 JUDGES = ["helpfulness", "harm", "factuality"]
 

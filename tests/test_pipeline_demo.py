@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eft_eval.models._spec import parse_spec
 from eft_eval.app._demo import DEMO_BETA, demo_spec
+from eft_eval.models._spec import parse_spec
 
 
 def test_demo_spec_amplifies_the_chat_delta_of_smollm2() -> None:
@@ -19,11 +19,11 @@ def test_demo_spec_amplifies_the_chat_delta_of_smollm2() -> None:
 
 
 def test_demo_task_runs_and_reports_per_category(tiny_family: dict[str, Path], tmp_path: Path) -> None:
-    from openai_servers import LoopbackServer
     from test_pipeline import eft_spec, judge_answer
 
     from eft_eval.judging import JudgeConfig
     from eft_eval.pipeline._run import RunConfig, run_task
+    from eft_eval.testing import LoopbackServer
 
     with LoopbackServer(judge_answer) as server:
         result = run_task(RunConfig(

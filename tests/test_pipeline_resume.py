@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 from lm_eval_helpers import subprocess_env
-from openai_servers import Drop, LoopbackServer, Reply
 from test_pipeline import eft_spec, judge_answer
 from test_tasks import HH_FILE
 
 from eft_eval.cli import main
+from eft_eval.testing import Drop, LoopbackServer, Reply
 
 LIMIT = 6
 

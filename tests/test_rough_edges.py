@@ -1,4 +1,4 @@
-"""Issue 13's rough edges: each bad input is one line naming the file, field or value, with no
+"""Rough edges: each bad input is one line naming the file, field or value, with no
 traceback and nothing written; a full disk keeps what was generated; identical prompts are asked
 once; credentials in --base-url stay out of files; output files follow the umask."""
 
@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openai_servers import LoopbackServer
 from test_pipeline import eft_spec, judge_answer, run_args
 from test_tasks import HH_FILE
 
 from eft_eval.cli import main
 from eft_eval.pipeline import _store
+from eft_eval.testing import LoopbackServer
 
 
 def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:

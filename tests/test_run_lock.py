@@ -1,4 +1,4 @@
-"""One run per folder (issue 13, item 2): two real `eft-eval run` processes into one folder; the
+"""One run per folder: two real `eft-eval run` processes into one folder; the
 second stops at once with one line naming the holder. SIGKILL of the holder leaves no stale lock:
 the same command then resumes. Default output paths differ per seed."""
 
@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from lm_eval_helpers import subprocess_env
-from openai_servers import LoopbackServer, Reply
 from test_pipeline import judge_answer
 from test_pipeline_resume import args
 
@@ -26,6 +25,7 @@ from eft_eval.errors import EFTEvalError
 from eft_eval.locking import LOCK_FILE, FolderLockedError, lock_folder
 from eft_eval.models import parse_spec
 from eft_eval.pipeline._run import RunConfig, default_output
+from eft_eval.testing import LoopbackServer, Reply
 
 
 class GatedJudge:

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 import requests
-from serve_helpers import ThreadServer, free_port, serve_in_thread, upscaled_spec
+from serve_helpers import ThreadServer, serve_in_thread, upscaled_spec
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
+from eft_eval.testing import free_port
 
 HI = [{"role": "user", "content": "hi"}]
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import requests
 from lm_eval_helpers import GEN_DOCS, subprocess_env, write_tasks
-from openai_servers import build_chain_model
-from serve_helpers import free_port, serve_in_thread, upscaled_spec, wait_for_health
+from serve_helpers import serve_in_thread, upscaled_spec, wait_for_health
 
 from eft_eval.cli import main
+from eft_eval.testing import build_chain_model, free_port
 
 pytestmark = pytest.mark.slow  # real subprocesses and an lm-eval run
 

@@ -18,7 +18,7 @@ from eft_eval.models._decoding import ComponentStream
 from eft_eval.models._sampling import SamplingConfig, filter_for_sampling
 from eft_eval.models._scoring import continuation_logprobs
 from eft_eval.models._speculative import SpeculativeStats, extend_stream, rewind_stream
-from eft_eval.models._tiny import tiny_llama, tiny_tokenizer
+from eft_eval.testing import tiny_llama, tiny_tokenizer
 
 PROMPTS = [
     "Why is the sky blue?",

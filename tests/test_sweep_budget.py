@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_api_fake import BatchAPIFake
-from openai_servers import LoopbackServer
 from test_pipeline import judge_answer
 from test_sweep import write_study
 from test_tasks import HH_FILE
 
 from eft_eval.cli import main
+from eft_eval.testing import BatchAPIFake, LoopbackServer
 
 POINTS = ["alpha=0", "alpha=0.5", "alpha=1"]
 RUN = {"task": "hh_harmless", "judges": ["helpfulness", "harm"], "limit": 1, "max_new_tokens": 3,

@@ -14,7 +14,7 @@ from eft_eval.bench._speculative_family import (
     family_eft_model,
 )
 from eft_eval.cli import main
-from eft_eval.models._tiny import save_model, tiny_tokenizer
+from eft_eval.testing import save_model, tiny_tokenizer
 
 PROMPTS = ["Why is the sky blue?", "How do I bake bread?"]
 

@@ -2,7 +2,7 @@
 
 The bench measures the *client's* CPU per judgment, so the server must neither share the client's
 process (its CPU time would be counted) nor be the bottleneck at 256 requests in flight (the
-thread-per-connection `loopback.LoopbackServer` is, on a small machine). This one answers every
+thread-per-connection `eft_eval.testing.LoopbackServer` is, on a small machine). This one answers every
 `POST .../chat/completions` with the same canned completion after `--latency` seconds, keeps
 connections alive, and parses only what HTTP/1.1 framing needs. Standard library only.
 

@@ -54,14 +54,8 @@ def run_judge_bench(args: argparse.Namespace) -> int:
 
 def measure(n: int, latency: float, concurrency: int) -> dict[str, Any]:
     """Times of the three runs, the requests the cached re-run made, and the peak in flight."""
-    from eft_eval.judging import (
-        JudgeConfig,
-        JudgeItem,
-        LoopbackServer,
-        Reply,
-        judge_items,
-        load_judges,
-    )
+    from eft_eval.judging import JudgeConfig, JudgeItem, judge_items, load_judges
+    from eft_eval.testing import LoopbackServer, Reply
 
     judges = load_judges(["factuality"])
     items = [JudgeItem(query=f"Question {i}?", response=f"Answer number {i}.") for i in range(n)]

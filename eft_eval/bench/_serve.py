@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from eft_eval.models import EFTModel, save_tiny_family
+    from eft_eval.models import EFTModel
+    from eft_eval.testing import save_tiny_family
 
     batch = args.batch_size or args.clients
     family = save_tiny_family(folder, small_hidden=args.small_hidden, small_layers=args.small_layers,

@@ -105,7 +105,8 @@ def measure(
     import torch
 
     from eft_eval.bench._speculative_family import build_family, family_eft_model
-    from eft_eval.models import SamplingConfig, tiny_tokenizer
+    from eft_eval.models import SamplingConfig
+    from eft_eval.testing import tiny_tokenizer
 
     torch.set_num_threads(threads)
     tokenizer = tiny_tokenizer()

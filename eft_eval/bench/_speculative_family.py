@@ -42,7 +42,7 @@ def build_family(tokenizer: Any, shape: FamilyShape = FamilyShape()) -> dict[str
     import torch  # here, not at import time: the CLI registers the bench without loading torch
     from transformers import LlamaForCausalLM
 
-    from eft_eval.models import tiny_llama
+    from eft_eval.testing import tiny_llama
 
     ref = tiny_llama(tokenizer, hidden_size=shape.small_hidden, num_layers=shape.small_layers, seed=shape.seed)
     ft = tiny_llama(tokenizer, hidden_size=shape.small_hidden, num_layers=shape.small_layers, seed=shape.seed)

@@ -21,7 +21,6 @@ from eft_eval.judging._engine import (
 )
 from eft_eval.judging._files import describe_config, judge_files
 from eft_eval.judging._ledger import CostLedger, describe_cost
-from eft_eval.judging._loopback import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
 from eft_eval.judging._parse import ParsedAnswer, parse_answer, parse_score
 from eft_eval.judging._preflight import preflight
 from eft_eval.judging._prices import PriceTable, load_prices
@@ -43,21 +42,16 @@ __all__ = [
     "BatchesSubmitted",
     "Completion",
     "CostLedger",
-    "Drop",
-    "Hang",
     "JudgeBackend",
     "JudgeCache",
     "JudgeConfig",
     "JudgeItem",
     "JudgeSpec",
     "Judgment",
-    "LoopbackServer",
     "OnResult",
     "ParsedAnswer",
     "PriceTable",
-    "Reply",
     "ScoreSpec",
-    "ScriptByMarker",
     "canonical_judge_name",
     "count_uncached",
     "default_cache_path",

@@ -5,12 +5,12 @@
     _gen_kwargs.py    lm-eval gen_kwargs -> the EFT sampler's settings, each value checked
     _chat.py          chat contexts under `--apply_chat_template`, rendered per component
     _runtime.py       devices, several processes (accelerate), the request cache scoped to one model
-    _registration.py  registering `eft` with lm-eval lazily (runs on every `import eft_eval`)
+    _registration.py  registering `eft` with lm-eval (on every `import eft_eval`)
     commands.py       `eft-eval lm-eval ARGS...`: lm-eval's own CLI with `eft` registered
 
 The package is named after the library it adapts; every import in it is absolute, so `import
 lm_eval` always means the real lm-eval. This `__init__` runs on every `import eft_eval` (through
-`_registration`): it imports nothing, and public names are re-exported lazily.
+`_registration`): public names are re-exported lazily, so it imports no torch.
 """
 
 from __future__ import annotations

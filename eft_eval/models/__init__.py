@@ -12,7 +12,6 @@
     _scoring.py      log-probs of given continuations
     _kv_cache.py     transformers' KV-cache API across versions
     _presets.py      model families, `llama2:up`-style presets, the offline SmolLM2 file
-    _tiny.py         tiny random models built from configs (tests, benchmarks)
     commands.py      `eft-eval generate`
 
 Modules are private; other packages import these names from `eft_eval.models`. They are
@@ -68,9 +67,6 @@ _EXPORTS = {
     "chunks": "_eft_model",
     "draft_component_index": "_eft_model",
     "speculative_decoder": "_eft_model",
-    "save_tiny_family": "_tiny",
-    "tiny_llama": "_tiny",
-    "tiny_tokenizer": "_tiny",
 }
 
 __all__ = [
@@ -112,13 +108,10 @@ __all__ = [
     "preset_names",
     "prompt_key",
     "resolve_preset",
-    "save_tiny_family",
     "seeded_key",
     "smollm2_gguf",
     "speculative_decoder",
     "split_compact",
-    "tiny_llama",
-    "tiny_tokenizer",
 ]
 
 if TYPE_CHECKING:
@@ -170,7 +163,6 @@ if TYPE_CHECKING:
         split_compact,
     )
     from eft_eval.models._speculative import SpeculativeStats, check_speculative
-    from eft_eval.models._tiny import save_tiny_family, tiny_llama, tiny_tokenizer
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

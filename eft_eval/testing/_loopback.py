@@ -176,8 +176,9 @@ def _handler_for(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 return True
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
-            self._send(401, json.dumps({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                                                  "code": "invalid_api_key"}}))
+            error = {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                     "code": "invalid_api_key"}
+            self._send(401, json.dumps({"error": error}))
             return False
 
         def do_GET(self) -> None:
@@ -187,7 +188,8 @@ def _handler_for(owner: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 with owner._lock:
                     owner.models_requests += 1
                 if owner.models_status != 200:
-                    self._send(owner.models_status, json.dumps({"error": {"message": f"scripted {owner.models_status}"}}))
+                    error = {"message": f"scripted {owner.models_status}"}
+                    self._send(owner.models_status, json.dumps({"error": error}))
                     return
                 self._send(200, json.dumps({"object": "list", "data": [{"id": "loopback", "object": "model"}]}))
             else:

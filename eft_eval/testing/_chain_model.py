@@ -1,30 +1,16 @@
-"""Test helpers: real OpenAI-compatible servers on 127.0.0.1.
+"""A tiny local model that answers every chat prompt with one fixed text: a scripted judge model.
 
-- `LoopbackServer` (from the library) scripts faults: 429 + Retry-After, 500s, hangs, drops.
-- `transformers_serve(model_dir)` runs the real `transformers serve` on a tiny local model.
-- `build_chain_model(folder, answer)` saves that tiny model: a llama whose weights make it a
-  deterministic bigram chain, so greedy decoding after any chat prompt writes exactly `answer`.
-  The tokenizer is a small byte-level BPE trained in-process (no downloads, milliseconds).
+`build_chain_model(folder, answer)` saves a llama whose weights make it a deterministic bigram chain,
+so greedy decoding after any chat prompt writes exactly `answer` (a judge's "Reason: ... Score: 2").
+The tokenizer is a small byte-level BPE trained in-process (no downloads, milliseconds).
+`save_as_gguf` writes the same model as a GGUF file, for llama.cpp-style local judges.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-from eft_eval.judging import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
-
-__all__ = ["Drop", "Hang", "LoopbackServer", "Reply", "ScriptByMarker", "build_chain_model", "save_as_gguf",
-           "transformers_serve"]
-
-CHAT_TEMPLATE = (
+_CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
@@ -50,7 +36,7 @@ def build_chain_model(folder: Path, answer: str) -> Path:
     bpe.train_from_iterator([_CORPUS * 20, answer * 20], trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>",
                                         pad_token="<|endoftext|>", unk_token="<|endoftext|>")
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.chat_template = _CHAT_TEMPLATE
 
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "x"}], add_generation_prompt=True,
                                            tokenize=False)
@@ -137,39 +123,4 @@ def save_as_gguf(model_dir: Path, gguf_path: Path) -> Path:
     return gguf_path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def transformers_serve(model_dir: Path, log_path: Path, startup_timeout: float = 180.0) -> Iterator[str]:
-    """Run `transformers serve` pinned to `model_dir`; yields its base URL (…/v1)."""
-    port = free_port()
-    transformers_cli = Path(sys.executable).with_name("transformers")
-    command = [str(transformers_cli), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-               "--device", "cpu", "--log-level", "warning"]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + startup_timeout
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"transformers serve exited: {log_path.read_text()[-2000:]}")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"transformers serve did not start: {log_path.read_text()[-2000:]}")
-                    time.sleep(0.25)
-            yield f"http://127.0.0.1:{port}/v1"
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+__all__ = ["build_chain_model", "save_as_gguf"]
