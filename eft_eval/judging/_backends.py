@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging._cache import Completion
@@ -45,16 +45,15 @@ class JudgeBackend(Protocol):
     async def aclose(self) -> None: ...
 
 
-def make_backend(config: JudgeConfig) -> JudgeBackend:
-    if config.mode == "batch":
-        from eft_eval.judging._batch import BatchBackend
+@runtime_checkable
+class CollectingBackend(JudgeBackend, Protocol):
+    """A backend that answers once every unfinished judgment waits on it (the Batch API collects
+    requests into batches). The engine starts every judgment at once, says how many answers to
+    expect, and reports each judgment that needs no more answers."""
 
-        return BatchBackend(config)
-    if config.backend == "local":
-        from eft_eval.judging._local import LocalBackend
+    def expect(self, judgments: int) -> None: ...
 
-        return LocalBackend(config)
-    return OpenAIBackend(config)
+    def judgment_done(self, answers: int = 1) -> None: ...
 
 
 class OpenAIBackend:

@@ -98,10 +98,8 @@ class BatchState:
 
 
 class BatchBackend:
-    """Answers through the Batch API; see the module docstring. `collects` tells the engine to start
-    every judgment at once and report each finished one (`expect`, `judgment_done`)."""
-
-    collects = True
+    """Answers through the Batch API; see the module docstring. A `CollectingBackend`: the engine
+    starts every judgment at once and reports each finished one (`expect`, `judgment_done`)."""
 
     def __init__(self, config: JudgeConfig) -> None:
         from openai import AsyncOpenAI

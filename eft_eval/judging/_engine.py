@@ -20,9 +20,10 @@ from typing import Any, cast
 
 from eft_eval.judging._backends import (
     BatchesSubmitted,
+    CollectingBackend,
     JudgeBackend,
+    OpenAIBackend,
     RequestFailed,
-    make_backend,
 )
 from eft_eval.judging._cache import Completion, JudgeCache, cache_key
 from eft_eval.judging._config import JudgeConfig
@@ -39,6 +40,19 @@ YOUNG_COLLECTION_EVERY = 20_000
 
 OnResult = Callable[[int, str, Judgment], None]
 """Called with (item index, judge name, judgment) as each judgment is known."""
+
+
+def make_backend(config: JudgeConfig) -> JudgeBackend:
+    """The backend `config` names: the Batch API, a local model or an OpenAI-compatible server."""
+    if config.mode == "batch":
+        from eft_eval.judging._batch import BatchBackend
+
+        return BatchBackend(config)
+    if config.backend == "local":
+        from eft_eval.judging._local import LocalBackend
+
+        return LocalBackend(config)
+    return OpenAIBackend(config)
 
 
 @dataclass(frozen=True)
@@ -89,9 +103,9 @@ async def judge_items(
             raise
     # A collecting backend (the Batch API) answers once every unfinished judgment waits on it, so
     # every judgment starts at once and each one says when it is done.
-    collects = bool(getattr(backend, "collects", False))
-    if collects:
-        backend.expect(len(items) * len(judges) * samples)  # type: ignore[attr-defined]
+    collecting = backend if isinstance(backend, CollectingBackend) else None
+    if collecting is not None:
+        collecting.expect(len(items) * len(judges) * samples)
 
     # Identical prompts (two responses with the same text, for the same query or for a judge that
     # does not show the query) are asked once; every item gets its own copy of the judgment.
@@ -100,8 +114,8 @@ async def judge_items(
     async def judge_once(item: JudgeItem, spec: JudgeSpec) -> Judgment:
         prompt = json.dumps(spec.render_messages(item.query, item.response, config.show_query))
         shared = asked.get((spec.name, prompt))
-        if shared is not None and collects:
-            backend.judgment_done(samples)  # type: ignore[attr-defined]
+        if shared is not None and collecting is not None:
+            collecting.judgment_done(samples)
         if shared is None:
             shared = asked[(spec.name, prompt)] = asyncio.get_running_loop().create_future()
             try:
@@ -110,8 +124,8 @@ async def judge_items(
                 else:  # K answers with distinct seeds, scored by the judge's aggregation
                     judgment = combine_samples(
                         await asyncio.gather(*(judge.judge(item, spec, k) for k in range(samples))), spec)
-                if collects:
-                    backend.judgment_done(samples)  # type: ignore[attr-defined]
+                if collecting is not None:
+                    collecting.judgment_done(samples)
                 shared.set_result(judgment)
                 return judgment  # the asker keeps the original; only duplicates pay for a copy
             except asyncio.CancelledError:
@@ -139,7 +153,7 @@ async def judge_items(
     # A fixed pool of workers rather than a task per judgment, so memory does not grow with the
     # input. More workers than request slots: some wait out a backoff, others replay the cache.
     workers = min(len(items) * len(judges), max(4 * config.concurrency, 32))
-    if collects:
+    if collecting is not None:
         workers = len(items) * len(judges)
     try:
         tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
