@@ -1,6 +1,6 @@
 """Finished runs, loaded for the analyses: a run folder (`eft-eval run`) or a bare samples.jsonl.
 
-A run folder (see `eft_eval/pipeline/_outputs.py`) holds run.json (the configuration, with the model
+A run folder (`eft_eval.runfolder`, read by `read_run`) holds run.json (the configuration, with the model
 spec as `model_spec`), samples.jsonl (one judged sample per document) and results.json (per judge
 `higher_is_better`, mean, counts). The analyses need only samples.jsonl; run.json gives alpha, the
 base model and `top_p_weights` (for a bare samples file, the spec in its samples' `model` field:
@@ -25,9 +25,7 @@ from eft_eval.analysis._run_spec import (
 )
 from eft_eval.analysis._sample_rows import check_rows, scored_value
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import iter_jsonl, read_json_object
-from eft_eval.pipeline._outputs import RESULTS_FILE, RUN_FILE, SAMPLES_FILE
-from eft_eval.stats import STATUSES
+from eft_eval.runfolder import SAMPLES_FILE, STATUSES, StoredRun, judge_aliases, read_run
 
 
 @dataclass(frozen=True)
@@ -53,33 +51,21 @@ class JudgeScores:
 
 
 @dataclass
-class LoadedRun:
-    """One run's samples and configuration."""
+class LoadedRun(StoredRun):
+    """One run's samples and configuration, with what the analyses ask of them."""
 
-    label: str
-    path: Path
-    rows: list[dict[str, Any]]
-    run: dict[str, Any] = field(default_factory=dict)
-    """run.json, or {} for a bare samples file."""
-    results: dict[str, Any] = field(default_factory=dict)
-    """results.json, or {}."""
     include_paths: Sequence[str] = ()
     labelled: bool = False
     """The label was given (a mapping's key), not taken from the folder's name."""
     _ids: list[str] = field(default_factory=list)
 
-    def judge_names(self) -> list[str]:
-        return list(dict.fromkeys(name for row in self.rows for name in row.get("judgments") or {}))
-
     def resolve_judge(self, judge: str) -> str:
         """The name `judge` has in this run, accepting a judge's former or new name."""
-        names = self.judge_names()
-        if judge in names:
-            return judge
-        for other in _aliases(judge):
-            if other in names:
-                return other
-        raise EFTEvalError(f"{self.path}: no judgments by judge {judge!r} (judges here: {', '.join(names) or 'none'})")
+        name = super().resolve_judge(judge)
+        if name is None:
+            raise EFTEvalError(f"{self.path}: no judgments by judge {judge!r} "
+                               f"(judges here: {', '.join(self.judge_names()) or 'none'})")
+        return name
 
     def scores(self, judge: str) -> JudgeScores:
         name = self.resolve_judge(judge)
@@ -112,15 +98,13 @@ class LoadedRun:
 
     def higher_is_better(self, judge: str) -> bool:
         """The judge's direction: results.json, else the judge's YAML file (former names too)."""
-        summaries = self.results.get("judges") or {}
-        for name in (judge, *_aliases(judge)):
-            value = (summaries.get(name) or {}).get("higher_is_better")
-            if isinstance(value, bool):
-                return value
+        recorded = self.recorded_direction(judge)
+        if recorded is not None:
+            return recorded
         from eft_eval.judging import discover_judges
 
         available = discover_judges(list(self.include_paths))
-        for name in (judge, *_aliases(judge)):
+        for name in (judge, *judge_aliases(judge)):
             if name in available:
                 return available[name].higher_is_better
         raise EFTEvalError(f"{self.path}: the direction of judge {judge!r} is unknown (no results.json names it "
@@ -166,19 +150,6 @@ class LoadedRun:
         value = self.known_spec("top_p_weights").get("top_p_weights")
         return float(value) if value is not None else None
 
-    @property
-    def task(self) -> str | None:
-        task = self.run.get("task") or (self.rows[0].get("task") if self.rows else None)
-        return str(task) if task is not None else None
-
-
-def _aliases(judge: str) -> list[str]:
-    """A judge's former and new names (`harmlessness` <-> `harm`)."""
-    from eft_eval.judging import JUDGE_ALIASES
-
-    return [old for old, new in JUDGE_ALIASES.items() if new == judge] + (
-        [JUDGE_ALIASES[judge]] if judge in JUDGE_ALIASES else [])
-
 
 def _prompt_ids(rows: Sequence[Mapping[str, Any]], path: Path) -> list[str]:
     ids = []
@@ -200,27 +171,14 @@ def _prompt_ids(rows: Sequence[Mapping[str, Any]], path: Path) -> list[str]:
 
 def load_run(path: str | Path, label: str | None = None, include_paths: Sequence[str] = ()) -> LoadedRun:
     """A run folder, or a samples.jsonl file (with run.json/results.json beside it if present)."""
-    path = Path(path)
-    if path.is_dir():
-        folder, samples = path, path / SAMPLES_FILE
-        if not samples.is_file():
-            raise EFTEvalError(f"{path}: no {SAMPLES_FILE} (not a finished run folder: run or judge it first)")
-    elif path.is_file():
-        folder, samples = path.parent, path
-    else:
-        raise EFTEvalError(f"{path}: no such run folder or samples file")
-    rows = [record for _, record in iter_jsonl(samples)]
-    if not rows:
-        raise EFTEvalError(f"{samples}: holds no samples")
-    check_rows(rows, samples)
-    check_one_model(rows, samples)
-    run = read_json_object(folder / RUN_FILE, missing_ok=True) if samples.name == SAMPLES_FILE else {}
-    results = read_json_object(folder / RESULTS_FILE, missing_ok=True) if samples.name == SAMPLES_FILE else {}
-    name = label or (folder.name if samples.name == SAMPLES_FILE else samples.stem)
-    return LoadedRun(name, path, rows, run, results, tuple(include_paths), labelled=label is not None)
+    stored = read_run(path, label)
+    check_rows(stored.rows, stored.samples_path)
+    check_one_model(stored.rows, stored.samples_path)
+    return LoadedRun(**vars(stored), include_paths=tuple(include_paths), labelled=label is not None)
 
 
-def load_runs(paths: Mapping[str, str | Path] | Sequence[str | Path], include_paths: Sequence[str] = ()) -> list[LoadedRun]:
+def load_runs(paths: Mapping[str, str | Path] | Sequence[str | Path],
+              include_paths: Sequence[str] = ()) -> list[LoadedRun]:
     """Several runs: labelled by the mapping's keys, or by their folder names."""
     if isinstance(paths, Mapping):
         return [load_run(path, label, include_paths) for label, path in paths.items()]

@@ -32,6 +32,7 @@ from eft_eval.judging._spec_fields import (
     yaml_typed,
 )
 from eft_eval.plugins import plugin_dirs
+from eft_eval.runfolder import JUDGE_ALIASES
 
 ScoreKind = Literal["integer", "number"]
 Message = dict[str, str]
@@ -51,9 +52,8 @@ _SCORE_KEYS = {"kind", "min", "max"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _PLACEHOLDER = re.compile(r"\{(query|response)\}")
 
-JUDGE_ALIASES: dict[str, str] = {"harmlessness": "harm"}
-"""Former names of built-in judges: they still load the renamed judge, with a one-line notice.
-(`harmlessness` scored the likelihood of harm, lower is better: its name said the opposite.)"""
+# Former names of built-in judges still load the renamed judge, with a one-line notice
+# (`harmlessness` scored the likelihood of harm, lower is better: its name said the opposite).
 
 logger = logging.getLogger(__name__)
 

@@ -9,30 +9,29 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import iter_jsonl, read_json_object, write_json
+from eft_eval.fileio import write_json
 from eft_eval.judging import load_judges
-from eft_eval.locking import NOT_WRITABLE, FolderNotWritableError, lock_folder
-from eft_eval.pipeline._outputs import RunFolder, now, read_samples
-from eft_eval.stats import STATUSES, summarize_samples
+from eft_eval.locking import NOT_WRITABLE, FolderNotWritableError
+from eft_eval.runfolder import JUDGE_ALIASES, STATUSES, RunFolder, StoredRun, now, read_run
+from eft_eval.stats import summarize_samples
 
 logger = logging.getLogger(__name__)
 
 
 def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[str, Any]:
     """Recompute DIR/results.json from DIR/samples.jsonl; other keys of results.json are kept."""
+    from eft_eval.judging import discover_judges
+
+    available = discover_judges(list(include_paths))
     folder = RunFolder(Path(root))
-    rows = read_judged_samples(folder.samples)
-    run = read_json_object(folder.run, missing_ok=True)
-    names = list(run.get("judges") or dict.fromkeys(name for row in rows for name in row.get("judgments") or {}))
+    stored = read_run(folder.root, own_judges={old for old, new in JUDGE_ALIASES.items()
+                                                if old in available or new not in available})
+    check_judged(stored)
+    rows, run = stored.rows, stored.run
+    names = list(run.get("judges") or stored.judge_names())
     judges = load_judges(names, list(include_paths)) if names else []
-    for old, spec in zip(dict.fromkeys(names), judges):
-        if old != spec.name:  # a run judged under a judge's former name (`harmlessness` -> `harm`)
-            for row in rows:
-                if old in (row.get("judgments") or {}) and spec.name not in row["judgments"]:
-                    row["judgments"][spec.name] = row["judgments"].pop(old)
-    previous = read_json_object(folder.results, missing_ok=True)
     results = {
-        **previous,
+        **stored.results,
         "task": run.get("task") or rows[0].get("task"),
         "model": run.get("model") or rows[0].get("model"),
         "n_docs": len(rows),
@@ -50,7 +49,7 @@ def _write_results(folder: RunFolder, results: dict[str, Any]) -> None:
     be reported: the recomputed results are shown, the file is left as it is, and the log says so.
     """
     try:
-        with lock_folder(folder.root, "eft-eval report"):
+        with folder.lock("eft-eval report"):
             write_json(folder.results, results)
     except FolderNotWritableError:
         logger.warning("%s: read-only folder: results recomputed without its lock; %s left as it was",
@@ -62,30 +61,24 @@ def _write_results(folder: RunFolder, results: dict[str, Any]) -> None:
                        folder.root, folder.results.name, error.strerror)
 
 
-def read_judged_samples(path: Path) -> list[dict[str, Any]]:
-    """The rows of a samples.jsonl, checked: each has a `judgments` object whose entries have a known
-    `status` and, when scored, a finite number as `score`. A foreign file is refused, not reported
-    as empty results."""
-    if not path.is_file():
-        read_samples(path)  # its error: does not exist (run `eft-eval run` first) / is a folder
-    rows = []
-    for number, row in iter_jsonl(path):
-        where = f"{path}:{number}"
+def check_judged(stored: StoredRun) -> None:
+    """Each sample has a `judgments` object whose entries have a known `status` and, when scored, a
+    finite number as `score`: a foreign file is refused, not reported as empty results."""
+    for number, row in zip(stored.lines, stored.rows):
+        where = f"{stored.samples_path}:{number}"
         judgments = row.get("judgments")
         if not isinstance(judgments, dict):
-            raise EFTEvalError(f"{where}: not a judged sample (no 'judgments' object); is this an eft-eval samples.jsonl?")
+            raise EFTEvalError(f"{where}: not a judged sample (no 'judgments' object); is this an eft-eval "
+                               "samples.jsonl?")
         for name, judgment in judgments.items():
             if not isinstance(judgment, dict) or judgment.get("status") not in STATUSES:
                 status = judgment.get("status") if isinstance(judgment, dict) else judgment
-                raise EFTEvalError(f"{where}: judgment {name!r} has status {status!r}; expected one of {', '.join(STATUSES)}")
+                raise EFTEvalError(f"{where}: judgment {name!r} has status {status!r}; expected one of "
+                                   f"{', '.join(STATUSES)}")
             score = judgment.get("score")
             if judgment["status"] == "scored" and (isinstance(score, bool) or not isinstance(score, (int, float))
                                                    or not math.isfinite(score)):
                 raise EFTEvalError(f"{where}: judgment {name!r} is scored but its score {score!r} is not a number")
-        rows.append(row)
-    if not rows:
-        raise EFTEvalError(f"{path} holds no samples")
-    return rows
 
 
 def format_table(reports: Sequence[tuple[str, dict[str, Any]]]) -> str:

@@ -8,31 +8,29 @@ A bare `samples.jsonl` file is a run of its own. Nothing here draws or renders.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import iter_jsonl, read_json_object
-from eft_eval.pipeline._outputs import RESULTS_FILE, RUN_FILE, SAMPLES_FILE
+from eft_eval.fileio import read_json_object
+from eft_eval.runfolder import (
+    JUDGE_ALIASES,
+    SAMPLES_FILE,
+    SWEEP_FILE,
+    RunFolder,
+    StoredRun,
+    SweepFolder,
+    read_run,
+)
 
-SWEEP_FILE = "sweep.json"
 ANALYSIS_FILES = ("frontier", "scaling", "top_p", "compare", "agreement")
 """`<name>.json` files written by `eft-eval analyze` / `sweep` (docs/formats.md)."""
 
 
-@dataclass
-class RunData:
-    """One run folder as read from disk."""
-
-    root: Path
-    label: str
-    run: dict[str, Any]
-    """run.json ({} for a bare samples file)."""
-    results: dict[str, Any]
-    """results.json ({} when missing: the report summarizes the samples itself)."""
-    samples: list[dict[str, Any]]
+RunData = StoredRun
+"""One run as the report reads it (`eft_eval.runfolder.read_run`)."""
 
 
 @dataclass
@@ -53,27 +51,8 @@ class ReportInputs:
     """(annotation project, adjudication project or None)."""
 
 
-def is_run_folder(path: Path) -> bool:
-    return (path / SAMPLES_FILE).is_file()
-
-
 def is_human_project(path: Path) -> bool:
     return (path / "study.json").is_file() and (path / "data" / "items.jsonl").is_file()
-
-
-def load_run(root: Path, label: str | None = None) -> RunData:
-    """A run folder (or a bare samples file) with its configuration and results, if written."""
-    root = Path(root)
-    if root.is_file():
-        samples_path, folder = root, root.parent
-        run: dict[str, Any] = {}
-        results: dict[str, Any] = {}
-    else:
-        samples_path, folder = root / SAMPLES_FILE, root
-        run = read_json_object(root / RUN_FILE, missing_ok=True)
-        results = read_json_object(root / RESULTS_FILE, missing_ok=True)
-    samples = [record for _, record in iter_jsonl(samples_path)]
-    return RunData(root=root, label=label or folder.name or str(root), run=run, results=results, samples=samples)
 
 
 def load_analyses(root: Path) -> dict[str, dict[str, Any]]:
@@ -86,23 +65,33 @@ def load_analyses(root: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def collect(paths: Sequence[str | Path]) -> ReportInputs:
-    """Everything under `paths`; a path holding nothing reportable is a one-line error."""
+def collect(paths: Sequence[str | Path], include_paths: Sequence[str] = ()) -> ReportInputs:
+    """Everything under `paths`; a path holding nothing reportable is a one-line error.
+
+    `include_paths`: judge folders, whose judges keep their names even where one is another judge's
+    former name (`harmlessness`); every other judgment made under a former name reads as its judge's.
+    """
     inputs = ReportInputs()
+    own = _own_judges(include_paths)
+
+    def load_run(path: Path) -> RunData:
+        return read_run(path, own_judges=own)
+
     for given in paths:
         path = Path(given)
         if not path.exists():
             raise EFTEvalError(f"{path} does not exist")
         if path.is_file():
             if not path.name.endswith(".jsonl"):
-                raise EFTEvalError(f"{path}: give a run folder, a sweep folder, a human-study project or a samples.jsonl file")
-            inputs.runs.append(load_run(path, label=path.stem if path.name != SAMPLES_FILE else path.parent.name))
+                raise EFTEvalError(f"{path}: give a run folder, a sweep folder, a human-study project or a "
+                                   "samples.jsonl file")
+            inputs.runs.append(load_run(path))
             continue
-        if is_run_folder(path):
+        if RunFolder(path).is_run():
             inputs.runs.append(load_run(path))
             # The demo keeps its frontier sweep inside its run folder (`runs/demo/frontier`).
             for child in sorted(c for c in path.iterdir() if (c / SWEEP_FILE).is_file()):
-                _add_sweep(child, inputs)
+                _add_sweep(child, inputs, load_run)
         elif is_human_project(path):
             # The adjudication the study's last `human-study report` used, if any.
             previous = read_json_object(path / "report" / "report.json", missing_ok=True)
@@ -111,7 +100,7 @@ def collect(paths: Sequence[str | Path]) -> ReportInputs:
         elif (report := read_json_object(path / "report.json", missing_ok=True)).get("project"):
             adjudication = report.get("adjudication")  # a `human-study report` folder
             inputs.human_projects.append((Path(report["project"]), Path(adjudication) if adjudication else None))
-        elif not _add_sweep(path, inputs):
+        elif not _add_sweep(path, inputs, load_run):
             raise EFTEvalError(
                 f"{path}: nothing to report (no {SAMPLES_FILE}, no runs/*/{SAMPLES_FILE}, no analysis JSON such as "
                 "frontier.json, not a human-study project)"
@@ -120,25 +109,26 @@ def collect(paths: Sequence[str | Path]) -> ReportInputs:
     return inputs
 
 
-def _add_sweep(path: Path, inputs: ReportInputs) -> bool:
+def _own_judges(include_paths: Sequence[str]) -> set[str]:
+    """Former judge names that name a judge of their own in `include_paths` (or whose new name is unknown)."""
+    if not include_paths:
+        return set()
+    from eft_eval.report._runs import known_judges
+
+    specs = known_judges(include_paths)
+    return {old for old, new in JUDGE_ALIASES.items() if old in specs or new not in specs}
+
+
+def _add_sweep(path: Path, inputs: ReportInputs, load_run: Callable[[Path], RunData]) -> bool:
     """A sweep folder (`eft-eval sweep`): sweep.json, runs/<label>/, analysis/<kind>.json; False if empty."""
-    sweep = read_json_object(path / SWEEP_FILE, missing_ok=True)
-    runs = [load_run(child) for child in _sweep_runs(path, sweep)]
+    folder = SweepFolder(path)
+    sweep = read_json_object(folder.record, missing_ok=True)
+    runs = [load_run(child) for child in folder.run_folders()]
     inputs.runs += runs
-    analyses = {**load_analyses(path), **(load_analyses(path / "analysis") if (path / "analysis").is_dir() else {})}
+    analyses = {**load_analyses(path), **(load_analyses(folder.analysis) if folder.analysis.is_dir() else {})}
     if analyses or sweep:
         inputs.studies.append(StudyData(root=path.resolve(), analyses=analyses, sweep=sweep))
     return bool(runs or analyses or sweep)
-
-
-def _sweep_runs(root: Path, sweep: dict[str, Any]) -> list[Path]:
-    """The run folders under `root/runs/`, in the sweep's grid order (alpha 0, 0.1, ..., 1)."""
-    runs_dir = root / "runs"
-    if not runs_dir.is_dir():
-        return []
-    order = {str(point.get("label")): index for index, point in enumerate(sweep.get("points") or [])}
-    children = [child for child in runs_dir.iterdir() if is_run_folder(child)]
-    return sorted(children, key=lambda p: (order.get(p.name, len(order)), _natural_key(p.name)))
 
 
 def run_folders_in(paths: Sequence[str | Path]) -> list[Path]:
@@ -146,18 +136,11 @@ def run_folders_in(paths: Sequence[str | Path]) -> list[Path]:
     folders = []
     for given in paths:
         path = Path(given)
-        if path.is_dir() and is_run_folder(path):
+        if path.is_dir() and RunFolder(path).is_run():
             folders.append(path)
         elif path.is_dir():
-            folders += _sweep_runs(path, read_json_object(path / SWEEP_FILE, missing_ok=True))
+            folders += SweepFolder(path).run_folders()
     return folders
-
-
-def _natural_key(name: str) -> list[Any]:
-    """`alpha=0.1` < `alpha=0.5` < `alpha=1`, `run2` < `run10`."""
-    import re
-
-    return [float(part) if re.fullmatch(r"\d+(?:\.\d+)?", part) else part for part in re.split(r"(\d+(?:\.\d+)?)", name)]
 
 
 def _unique_labels(runs: list[RunData]) -> None:
@@ -167,7 +150,7 @@ def _unique_labels(runs: list[RunData]) -> None:
         seen[run.label] = seen.get(run.label, 0) + 1
     for run in runs:
         if seen[run.label] > 1:
-            run.label = f"{run.root.parent.name}/{run.label}"
+            run.label = f"{run.path.parent.name}/{run.label}"
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.label] = counts.get(run.label, 0) + 1
@@ -176,6 +159,5 @@ def _unique_labels(runs: list[RunData]) -> None:
 
 
 __all__ = [
-    "ReportInputs", "RunData", "StudyData", "collect", "is_human_project", "is_run_folder", "load_analyses", "load_run",
-    "run_folders_in",
+    "ReportInputs", "RunData", "StudyData", "collect", "is_human_project", "load_analyses", "run_folders_in",
 ]

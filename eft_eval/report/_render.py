@@ -18,14 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.report import _figures as figures
 from eft_eval.report._collect import ReportInputs, collect
 from eft_eval.report._runs import (
     JudgeInfo,
-    canonicalize,
     config_view,
     judge_infos,
     known_judges,
@@ -33,6 +32,10 @@ from eft_eval.report._runs import (
     sample_records,
 )
 from eft_eval.report._studies import study_sections
+from eft_eval.runfolder import JUDGE_ALIASES
+
+if TYPE_CHECKING:
+    from eft_eval.study import StudyResults
 
 
 @dataclass
@@ -81,18 +84,19 @@ def _title(inputs: ReportInputs, options: ReportOptions) -> str:
     if inputs.studies:
         return f"Study report: {', '.join(str(s.sweep.get('study') or s.root.name) for s in inputs.studies)}"
     if inputs.runs:
-        tasks = ", ".join(dict.fromkeys(str(r.run.get("task") or (r.samples[0].get("task") if r.samples else "")) for r in inputs.runs))
+        tasks = ", ".join(dict.fromkeys(str(r.run.get("task") or (r.rows[0].get("task") if r.rows else "")) for r in inputs.runs))
         return f"Run report: {tasks} ({len(inputs.runs)} run{'s' if len(inputs.runs) != 1 else ''})"
     return "Human study: judge versus humans"
 
 
-def _run_figures(inputs: ReportInputs, judges: list[JudgeInfo], results: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def _run_figures(inputs: ReportInputs, judges: list[JudgeInfo],
+                 results: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Per judge: the score distribution of each run and, for several runs, their means."""
     out = []
     for judge in judges:
         series = []
         for run in inputs.runs:
-            scores = [float(s["judgments"][judge.name]["score"]) for s in run.samples
+            scores = [float(s["judgments"][judge.name]["score"]) for s in run.rows
                       if (s.get("judgments") or {}).get(judge.name, {}).get("status") == "scored"
                       and s["judgments"][judge.name].get("score") is not None]
             series.append((run.label, scores))
@@ -103,7 +107,8 @@ def _run_figures(inputs: ReportInputs, judges: list[JudgeInfo], results: list[li
                 means.append((index, run.label, row["mean"], row["stderr"]))
         out.append({
             "judge": judge.to_dict() | {"axis_label": judge.axis_label},
-            "distribution": figures.score_distribution(judge.name, judge.axis_label, series, judge.integer, judge.score_range),
+            "distribution": figures.score_distribution(judge.name, judge.axis_label, series,
+                                                       judge.integer, judge.score_range),
             "means": figures.means_by_run(judge.name, judge.axis_label, means) if len(means) > 1 else None,
         })
     return out
@@ -115,7 +120,7 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
     from eft_eval.report._human import human_section
 
     specs = known_judges(options.include_paths)
-    renamed = canonicalize(inputs.runs, specs)
+    renamed = {old: new for run in inputs.runs for old, new in run.renamed.items()}
     judges = judge_infos(inputs.runs, specs, renamed)
     by_name = {j.name: j for j in judges}
 
@@ -127,8 +132,8 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
 
     results = [results_rows(run, judges) for run in inputs.runs]
     runs = [
-        {"id": index, "label": run.label, "task": run.run.get("task") or (run.samples[0].get("task") if run.samples else ""),
-         "config": config_view(run), "results": rows, "n_samples": len(run.samples)}
+        {"id": index, "label": run.label, "task": run.run.get("task") or (run.rows[0].get("task") if run.rows else ""),
+         "config": config_view(run), "results": rows, "n_samples": len(run.rows)}
         for index, (run, rows) in enumerate(zip(inputs.runs, results))
     ]
     samples, prompts = sample_records(inputs.runs, judges)
@@ -139,7 +144,7 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
         "runs": [{"id": r["id"], "label": r["label"], "task": r["task"]} for r in runs],
         "judges": [j.to_dict() for j in judges],
         "aliases": {old: new for old, new in renamed.items()} | {
-            old: new for old, new in _builtin_aliases().items() if new in by_name},
+            old: new for old, new in JUDGE_ALIASES.items() if new in by_name},
         "samples": samples,
         "prompts": prompts,
     }
@@ -155,18 +160,14 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
         "side_by_side": any(count > 1 for count in tasks.values()),
         "n_samples": len(samples),
         "studies": study_sections(inputs.studies, inputs.runs, label),
-        "human": [human_section(h.project, h.adjudication, h.results) for h in [*options.human, *(HumanStudy(p, a) for p, a in inputs.human_projects)]],
+        "human": [human_section(h.project,
+                                h.adjudication, h.results) for h in [*options.human,
+                                                                     *(HumanStudy(p, a) for p, a in inputs.human_projects)]],
         "css": _template_text("report.css"),
         "js": js,
         "script_hash": base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii"),
         "data_json": script_json(page_data),
     }
-
-
-def _builtin_aliases() -> dict[str, str]:
-    from eft_eval.judging import JUDGE_ALIASES
-
-    return dict(JUDGE_ALIASES)
 
 
 def render_report(inputs: ReportInputs, options: ReportOptions | None = None) -> str:
@@ -179,6 +180,11 @@ def render_report(inputs: ReportInputs, options: ReportOptions | None = None) ->
     return str(_environment().get_template("report.html.j2").render(**context))
 
 
+def human_study_page(results: StudyResults, title: str, project: Path, adjudication: Path | None) -> str:
+    """The report page of one human study, from its `StudyResults` (`human-study report` writes it)."""
+    return render_report(ReportInputs(), ReportOptions(title=title, human=[HumanStudy(project, adjudication, results)]))
+
+
 def write_report(paths: Sequence[str | Path], out: str | Path, options: ReportOptions | None = None) -> Path:
     """Collect `paths` (run, sweep, analysis or human-study folders) and write the HTML to `out`."""
     from eft_eval.fileio import write_text_atomic
@@ -186,7 +192,7 @@ def write_report(paths: Sequence[str | Path], out: str | Path, options: ReportOp
     out = Path(out)
     refuse_input_as_output(paths, out)
     _check_html_path(out)
-    inputs = collect(paths)
+    inputs = collect(paths, options.include_paths if options else ())
     write_text_atomic(out, render_report(inputs, options))
     return out
 
@@ -222,5 +228,5 @@ def write_folder_report(folder: str | Path, *, notes: Sequence[str] = (), includ
                         ReportOptions(title=title, notes=notes, include_paths=include_paths))
 
 
-__all__ = ["HumanStudy", "ReportOptions", "build_context", "refuse_input_as_output", "render_report", "script_json",
-           "write_folder_report", "write_report"]
+__all__ = ["HumanStudy", "ReportOptions", "build_context", "human_study_page", "refuse_input_as_output",
+           "render_report", "script_json", "write_folder_report", "write_report"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.judging import JUDGE_ALIASES, JudgeSpec
+from eft_eval.judging import JudgeSpec
 from eft_eval.models import delta_roles
 from eft_eval.report._collect import RunData
 from eft_eval.stats import summarize_judgments
@@ -57,30 +57,11 @@ def known_judges(include_paths: Sequence[str] = ()) -> dict[str, JudgeSpec]:
         return {}
 
 
-def canonicalize(runs: list[RunData], specs: dict[str, JudgeSpec]) -> dict[str, str]:
-    """Rename judgments made under a judge's former name (`harmlessness` -> `harm`), in place.
-
-    Runs judged before a rename and after it then line up in one column. Returns old -> new for
-    the names that were renamed, so the page can say so and its filter accepts both.
-    """
-    renamed: dict[str, str] = {}
-    for old, new in JUDGE_ALIASES.items():
-        if old in specs or new not in specs:
-            continue  # a user's own judge keeps its name (same rule as judge loading)
-        for run in runs:
-            for sample in run.samples:
-                judgments = sample.get("judgments") or {}
-                if old in judgments and new not in judgments:
-                    judgments[new] = judgments.pop(old)
-                    renamed[old] = new
-    return renamed
-
-
 def judge_infos(runs: list[RunData], specs: dict[str, JudgeSpec], renamed: dict[str, str]) -> list[JudgeInfo]:
     """Every judge appearing in the runs, in first-seen order."""
     names: dict[str, None] = {}
     for run in runs:
-        for sample in run.samples:
+        for sample in run.rows:
             names.update(dict.fromkeys(sample.get("judgments") or {}))
     infos = []
     for name in names:
@@ -91,8 +72,7 @@ def judge_infos(runs: list[RunData], specs: dict[str, JudgeSpec], renamed: dict[
                                    (spec.score.min, spec.score.max)))
             continue
         # A judge not installed here: its direction from a results.json that recorded it.
-        summary = next((run.results.get("judges", {}).get(name) for run in runs if name in run.results.get("judges", {})), None)
-        higher = bool((summary or {}).get("higher_is_better", True))
+        higher = next((d for run in runs if (d := run.recorded_direction(name)) is not None), True)
         infos.append(JudgeInfo(name, "(judge definition not found here)", higher, former))
     return infos
 
@@ -101,7 +81,7 @@ def results_rows(run: RunData, judges: list[JudgeInfo]) -> list[dict[str, Any]]:
     """Mean, standard error and the three counts per judge, recomputed from the samples."""
     rows = []
     for judge in judges:
-        judgments = [s["judgments"][judge.name] for s in run.samples if judge.name in (s.get("judgments") or {})]
+        judgments = [s["judgments"][judge.name] for s in run.rows if judge.name in (s.get("judgments") or {})]
         if not judgments:
             continue
         summary = summarize_judgments(judgments)
@@ -141,12 +121,12 @@ def _judge_cost(cost: Any) -> str | None:
 def config_view(run: RunData) -> dict[str, Any]:
     """The run's configuration as (name, value) rows, components and versions."""
     record = run.run
-    first = run.samples[0] if run.samples else {}
+    first = run.rows[0] if run.rows else {}
     spec: dict[str, Any] = record["model_spec"] if isinstance(record.get("model_spec"), dict) else {}
     judge_config = record.get("judge_config") or run.results.get("judge_config") or {}
     judge_models = dict(judge_config.get("judge_models") or {})
     if not judge_models:  # a bare samples file: the judge model each judgment names
-        for sample in run.samples:
+        for sample in run.rows:
             for name, judgment in (sample.get("judgments") or {}).items():
                 judge_models.setdefault(name, str(judgment.get("judge_model", "?")))
     generation = record.get("generation") or {}
@@ -157,17 +137,17 @@ def config_view(run: RunData) -> dict[str, Any]:
         ("beta", spec.get("beta")),
         ("top_p_weights", spec.get("top_p_weights")),
         ("Seed", record.get("seed")),
-        ("Documents", f"{len(run.samples)}" + (f" (--limit {record['limit']})" if record.get("limit") else "")),
+        ("Documents", f"{len(run.rows)}" + (f" (--limit {record['limit']})" if record.get("limit") else "")),
         ("Judges", ", ".join(f"{name}: {model}" for name, model in judge_models.items())),
         ("Judge backend", judge_config.get("backend")),
         ("Judge mode", judge_config.get("mode")),
-        ("Judge cost", _judge_cost(run.results.get("cost"))),  # the cost ledger (issue 18)
+        ("Judge cost", _judge_cost(run.results.get("cost"))),  # the cost ledger
         ("Max new tokens", generation.get("max_new_tokens")),
         ("Generation kwargs", generation.get("gen_kwargs")),
         ("Batch size", generation.get("batch_size")),
         ("Created", record.get("created")),
         ("Command", " ".join(record["command"]) if isinstance(record.get("command"), list) else record.get("command")),
-        ("Folder", str(run.root)),
+        ("Folder", str(run.path)),
     ]
     return {
         "rows": [(name, value) for name, value in rows if value not in (None, "")],
@@ -187,7 +167,7 @@ def sample_records(runs: list[RunData], judges: list[JudgeInfo]) -> tuple[list[d
     records = []
     names = [judge.name for judge in judges]
     for index, run in enumerate(runs):
-        for sample in run.samples:
+        for sample in run.rows:
             query = str(sample.get("query", ""))
             key = (str(sample.get("task", run.run.get("task", ""))), query)
             q = prompts.setdefault(key, len(prompts))
@@ -201,8 +181,9 @@ def sample_records(runs: list[RunData], judges: list[JudgeInfo]) -> tuple[list[d
                         score = None  # JSON.parse has no NaN; only scored judgments carry a number
                     j[name] = [judgment.get("status", "failed"), score, judgment.get("reason") or "",
                                judgment.get("error") or ""]
-            records.append({"r": index, "d": sample.get("doc_id"), "q": q, "a": str(sample.get("response", "")), "j": j})
+            records.append({"r": index, "d": sample.get("doc_id"), "q": q,
+                            "a": str(sample.get("response", "")), "j": j})
     return records, [query for _, query in prompts]
 
 
-__all__ = ["JudgeInfo", "canonicalize", "config_view", "judge_infos", "known_judges", "results_rows", "sample_records"]
+__all__ = ["JudgeInfo", "config_view", "judge_infos", "known_judges", "results_rows", "sample_records"]

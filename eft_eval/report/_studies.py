@@ -31,12 +31,13 @@ def match_run(ref: Any, runs: Sequence[RunData], task: str | None = None) -> int
     except OSError:
         resolved = None
     for index, run in enumerate(runs):
-        if resolved is not None and run.root.resolve() in (resolved, resolved.parent if resolved.name.endswith(".jsonl") else None):
+        if resolved is not None and run.path.resolve() in (resolved,
+                                                           resolved.parent if resolved.name.endswith(".jsonl") else None):
             return index
     wanted = _normal(Path(text).name if "/" in text else text)
-    candidates = [i for i, run in enumerate(runs) if wanted in (_normal(run.root.name), _normal(run.label))]
+    candidates = [i for i, run in enumerate(runs) if wanted in (_normal(run.path.name), _normal(run.label))]
     if not candidates:  # `small_ft` in a sweep folder named `hh-small-ft`
-        candidates = [i for i, run in enumerate(runs) if _normal(run.root.name).endswith("-" + wanted)]
+        candidates = [i for i, run in enumerate(runs) if _normal(run.path.name).endswith("-" + wanted)]
     if task is not None and len(candidates) > 1:
         candidates = [i for i in candidates if runs[i].run.get("task") == task] or candidates
     return candidates[0] if len(candidates) == 1 else None
@@ -94,7 +95,8 @@ def _top_p(data: dict[str, Any], runs: Sequence[RunData], label: Callable[[str],
     by_run: dict[str, dict[str, Any]] = {}
     for r in rows:
         key = str(r.get("run"))
-        entry = by_run.setdefault(key, {"run": match_run(r.get("run"), runs), "top_p": r.get("top_p_weights"), "cells": {}})
+        entry = by_run.setdefault(key, {"run": match_run(r.get("run"), runs),
+                                        "top_p": r.get("top_p_weights"), "cells": {}})
         entry["cells"][str(r.get("judge"))] = f"{fmt(r.get('mean'), r.get('stderr'))} (n={r.get('n', '?')})"
     table = [{"run": e["run"], "top_p": "none" if e["top_p"] is None else fmt(e["top_p"]),
               "cells": [e["cells"].get(j, "-") for j in judges]} for e in by_run.values()]
@@ -129,7 +131,8 @@ def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, data)]
 
 
-def study_sections(studies: Sequence[StudyData], runs: Sequence[RunData], label: Callable[[str], str]) -> list[dict[str, Any]]:
+def study_sections(studies: Sequence[StudyData], runs: Sequence[RunData],
+                   label: Callable[[str], str]) -> list[dict[str, Any]]:
     """One section per study folder; `label(judge)` names a judge with its direction."""
     sections = []
     for study in studies:

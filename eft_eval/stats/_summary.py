@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.runfolder import STATUSES
 from eft_eval.stats._aggregation import get_aggregation, is_finite
-
-STATUSES = ("scored", "abstained", "failed")
 
 
 class JudgeLike(Protocol):

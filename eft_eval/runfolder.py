@@ -1,0 +1,286 @@
+"""The run folder and the sweep folder: the contract every later step reads (docs/formats.md).
+
+    RUN/run.json              the configuration, versions, seed and the `identity` a resume must match
+    RUN/generations.jsonl     finished generations, appended as they finish (what a resume reuses)
+    RUN/judge-cache.sqlite    judge answers, committed as they arrive (what a resume replays)
+    RUN/judge-batches.json    the Batch API's batches (batch mode)
+    RUN/samples.jsonl         one judged sample per document
+    RUN/results.json          per judge: mean, standard error, counts, direction; the cost ledger
+    SWEEP/sweep.json          the study and its grid points; SWEEP/runs/<label>/ one run folder each
+
+Everything that names these files, opens a folder for a run (its identity checked, its lock taken)
+or reads a finished run is here, so the steps that write a folder and those that read it agree on
+one shape. It imports no torch and no other package of the project: every layer may use it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eft_eval.errors import EFTEvalError
+from eft_eval.fileio import LOCK_FILE, iter_jsonl, read_json_object, write_json
+from eft_eval.locking import lock_folder
+
+RUN_FILE = "run.json"
+SAMPLES_FILE = "samples.jsonl"
+RESULTS_FILE = "results.json"
+GENERATIONS_FILE = "generations.jsonl"
+JUDGE_CACHE_FILE = "judge-cache.sqlite"
+BATCH_STATE_FILE = "judge-batches.json"
+SWEEP_FILE = "sweep.json"
+RUNS_FOLDER = "runs"
+ANALYSIS_FOLDER = "analysis"
+
+STATUSES = ("scored", "abstained", "failed")
+"""A judgment's `status`: only `scored` carries a score."""
+
+JUDGE_ALIASES: dict[str, str] = {"harmlessness": "harm"}
+"""A judge's former name -> its current one: runs judged before a rename still read."""
+
+
+def judge_aliases(judge: str) -> list[str]:
+    """A judge's other names, former and current (`harmlessness` <-> `harm`)."""
+    return [old for old, new in JUDGE_ALIASES.items() if new == judge] + (
+        [JUDGE_ALIASES[judge]] if judge in JUDGE_ALIASES else [])
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class RunFolder:
+    """One run's files; `open` creates or resumes the folder for a run."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.run = self.root / RUN_FILE
+        self.samples = self.root / SAMPLES_FILE
+        self.results = self.root / RESULTS_FILE
+        self.generations = self.root / GENERATIONS_FILE
+        self.judge_cache = self.root / JUDGE_CACHE_FILE
+        self.batch_state = self.root / BATCH_STATE_FILE
+
+    def is_run(self) -> bool:
+        """Whether the folder holds judged samples (what the report and the analyses read)."""
+        return self.samples.is_file()
+
+    def lock(self, what: str) -> Any:
+        """The folder's lock (`eft_eval.locking`), held by one command at a time."""
+        return lock_folder(self.root, what)
+
+    def check(self) -> None:
+        """Refuse an existing path that is not a run folder: a file, or a folder with other content.
+
+        A folder holding only a lock file (`eft_eval.locking`) is an empty folder.
+        """
+        if not self.root.exists() or self.run.is_file():
+            return
+        if not self.root.is_dir() or any(p.name != LOCK_FILE for p in self.root.iterdir()):
+            raise EFTEvalError(
+                f"{self.root} exists and is not an eft-eval run folder (no {RUN_FILE}); choose another --output")
+
+    def open(self, record: dict[str, Any]) -> RunFolder:
+        """Create or resume the folder for a run described by `record` (which holds an `identity`).
+
+        Refuses a folder holding a run whose identity differs, naming what differs, and a non-empty
+        folder that is not a run folder at all.
+        """
+        previous: dict[str, Any] | None = None
+        if self.run.is_file():
+            previous = read_json_object(self.run)
+            differences = identity_differences(previous, record)
+            # A run that stopped before its first generation (a model that failed to load) has nothing
+            # to mix with: its folder is taken over.
+            if differences and self._holds_results():
+                raise EFTEvalError(
+                    f"{self.root} holds a run of a different configuration ({'; '.join(differences)}); "
+                    "refusing to mix them: choose another --output, or delete the folder to start over"
+                )
+            if differences:
+                previous = None  # taken over: a new run
+        else:
+            self.check()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise EFTEvalError(f"cannot create the output folder {self.root}: {error.strerror or error}") from error
+        record = {**record, "created": (previous or {}).get("created", now()), "updated": now()}
+        if previous is not None:
+            record["resumed"] = int(previous.get("resumed", 0)) + 1
+        write_json(self.run, record)
+        return self
+
+    def finished_record(self) -> dict[str, Any] | None:
+        """run.json of a run that wrote its results, or None (unfinished, or unreadable)."""
+        if not (self.results.is_file() and self.run.is_file()):
+            return None
+        try:
+            return read_json_object(self.run)
+        except EFTEvalError:
+            return None
+
+    def _holds_results(self) -> bool:
+        return self.samples.exists() or (self.generations.exists() and self.generations.stat().st_size > 0)
+
+
+class SweepFolder:
+    """A sweep's files: `sweep.json`, one run folder per grid point, the analysis folder."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.record = self.root / SWEEP_FILE
+        self.runs = self.root / RUNS_FOLDER
+        self.analysis = self.root / ANALYSIS_FOLDER
+
+    def run(self, label: str) -> RunFolder:
+        return RunFolder(self.runs / label)
+
+    @contextmanager
+    def lock(self, what: str, shard: tuple[int, int] | None = None) -> Iterator[Path]:
+        """The sweep's lock; parallel shards into one folder each lock their own share."""
+        root = self.root if shard is None else self.root / "shards" / f"{shard[0]}-of-{shard[1]}"
+        with lock_folder(root, what) as path:
+            yield path
+
+    def run_folders(self) -> list[Path]:
+        """The finished run folders under `runs/`, in the sweep's grid order (alpha 0, 0.1, ..., 1)."""
+        if not self.runs.is_dir():
+            return []
+        points = read_json_object(self.record, missing_ok=True).get("points") or []
+        order = {str(point.get("label")): index for index, point in enumerate(points)}
+        children = [child for child in self.runs.iterdir() if RunFolder(child).is_run()]
+        return sorted(children, key=lambda p: (order.get(p.name, len(order)), _natural_key(p.name)))
+
+
+def _natural_key(name: str) -> list[Any]:
+    """`alpha=0.1` < `alpha=0.5` < `alpha=1`, `run2` < `run10`."""
+    parts = re.split(r"(\d+(?:\.\d+)?)", name)
+    return [float(part) if re.fullmatch(r"\d+(?:\.\d+)?", part) else part for part in parts]
+
+
+def identity_differences(previous_run: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    """What differs between the `identity` of a folder's run.json and that of `record` (empty: the same run)."""
+    return _differences(previous_run.get("identity", {}), record["identity"])
+
+
+def _differences(old: Any, new: Any, where: str = "") -> list[str]:
+    """`key.path: old in the folder, new now` for each differing leaf (compared as JSON)."""
+    old, new = json.loads(json.dumps(old, default=str)), json.loads(json.dumps(new, default=str))
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new)):
+            found += _differences(old.get(key), new.get(key), f"{where}.{key}" if where else str(key))
+        return found
+    if old == new:
+        return []
+    return [f"{where or 'value'}: {_short(old)} in the folder, {_short(new)} now"]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+# -- reading a finished run ------------------------------------------------------------------------
+
+@dataclass
+class StoredRun:
+    """A finished run as its files hold it: configuration, results and judged samples.
+
+    Judgments made under a judge's former name are under its current one (`harmlessness` ->
+    `harm`) in `rows`; `renamed` says which names were.
+    """
+
+    path: Path
+    """As given: a run folder or a samples file."""
+    label: str
+    """The folder's name (a samples file's stem when it is not `samples.jsonl`)."""
+    rows: list[dict[str, Any]]
+    run: dict[str, Any] = field(default_factory=dict)
+    """run.json, or {} for a bare samples file."""
+    results: dict[str, Any] = field(default_factory=dict)
+    """results.json, or {}."""
+    lines: list[int] = field(default_factory=list)
+    """Each row's line number in its file (for errors that point into it)."""
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def samples_path(self) -> Path:
+        return self.path / SAMPLES_FILE if self.path.is_dir() else self.path
+
+    def judge_names(self) -> list[str]:
+        return list(dict.fromkeys(name for row in self.rows for name in row.get("judgments") or {}))
+
+    def resolve_judge(self, judge: str) -> str | None:
+        """The name `judge` has in this run, accepting a judge's former or new name; None if none."""
+        names = self.judge_names()
+        return next((name for name in (judge, *judge_aliases(judge)) if name in names), None)
+
+    def recorded_direction(self, judge: str) -> bool | None:
+        """The judge's `higher_is_better` as results.json recorded it (under any of its names)."""
+        summaries = self.results.get("judges") or {}
+        for name in (judge, *judge_aliases(judge)):
+            value = (summaries.get(name) or {}).get("higher_is_better")
+            if isinstance(value, bool):
+                return value
+        return None
+
+    @property
+    def task(self) -> str | None:
+        task = self.run.get("task") or (self.rows[0].get("task") if self.rows else None)
+        return str(task) if task is not None else None
+
+
+def read_run(path: str | Path, label: str | None = None, own_judges: Collection[str] = ()) -> StoredRun:
+    """A run folder, or a samples file (with run.json/results.json beside it when it is a `samples.jsonl`).
+
+    `own_judges`: former judge names that are judges of their own here, whose judgments keep their name.
+    """
+    path = Path(path)
+    if path.is_dir():
+        folder, samples = path, path / SAMPLES_FILE
+        if not samples.is_file():
+            raise EFTEvalError(f"{path}: no {SAMPLES_FILE} (not a finished run folder: run or judge it first)")
+    elif path.is_file():
+        folder, samples = path.parent, path
+    else:
+        raise EFTEvalError(f"{path}: no such run folder or samples file")
+    numbered = list(iter_jsonl(samples))
+    if not numbered:
+        raise EFTEvalError(f"{samples}: holds no samples")
+    beside = samples.name == SAMPLES_FILE
+    run = read_json_object(folder / RUN_FILE, missing_ok=True) if beside else {}
+    results = read_json_object(folder / RESULTS_FILE, missing_ok=True) if beside else {}
+    rows = [row for _, row in numbered]
+    stored = StoredRun(path, label or (folder.name if beside else samples.stem), rows, run, results,
+                       [number for number, _ in numbered])
+    stored.renamed = _rename_former_judges(rows, own_judges)
+    return stored
+
+
+def _rename_former_judges(rows: Sequence[dict[str, Any]], own_judges: Collection[str]) -> dict[str, str]:
+    """Judgments under a judge's former name move to its current one, unless a sample has both."""
+    renamed: dict[str, str] = {}
+    for old, new in JUDGE_ALIASES.items():
+        if old in own_judges:
+            continue
+        for row in rows:
+            judgments = row.get("judgments")
+            if isinstance(judgments, dict) and old in judgments and new not in judgments:
+                judgments[new] = judgments.pop(old)
+                renamed[old] = new
+    return renamed
+
+
+__all__ = [
+    "ANALYSIS_FOLDER", "BATCH_STATE_FILE", "GENERATIONS_FILE", "JUDGE_ALIASES", "JUDGE_CACHE_FILE", "RESULTS_FILE",
+    "RUNS_FOLDER", "RUN_FILE", "SAMPLES_FILE", "STATUSES", "SWEEP_FILE", "RunFolder", "StoredRun", "SweepFolder",
+    "identity_differences", "judge_aliases", "now", "read_run",
+]
