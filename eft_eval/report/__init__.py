@@ -17,11 +17,11 @@ from eft_eval.report._collect import (
     collect,
     run_folders_in,
 )
-from eft_eval.report._human import human_study_page
 from eft_eval.report._render import (
     HumanStudy,
     ReportOptions,
     build_context,
+    human_study_page,
     refuse_input_as_output,
     render_report,
     script_json,

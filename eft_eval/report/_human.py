@@ -9,12 +9,9 @@ from the samples file the items were drawn from, by line number.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eft_eval.fileio import iter_jsonl
-
-if TYPE_CHECKING:
-    from eft_eval.study import StudyResults
 
 
 def _reasons(samples: Path, judge: str, lines: set[int]) -> dict[int, str]:
@@ -83,12 +80,4 @@ def human_section(project_dir: Path, adjudication_dir: Path | None = None, resul
     }
 
 
-def human_study_page(results: StudyResults, title: str, project: Path, adjudication: Path | None) -> str:
-    """The report page of one human study (`human-study report` writes it as report.html)."""
-    from eft_eval.report._collect import ReportInputs
-    from eft_eval.report._render import HumanStudy, ReportOptions, render_report
-
-    return render_report(ReportInputs(), ReportOptions(title=title, human=[HumanStudy(project, adjudication, results)]))
-
-
-__all__ = ["human_section", "human_study_page"]
+__all__ = ["human_section"]

@@ -13,7 +13,7 @@ from typing import Any
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging import JudgeSpec
 from eft_eval.models import delta_roles
-from eft_eval.report._collect import RunData
+from eft_eval.runfolder import StoredRun as RunData  # not through _collect, which imports this module
 from eft_eval.stats import summarize_judgments
 
 logger = logging.getLogger(__name__)
