@@ -20,7 +20,8 @@ def judgment(score: Score) -> dict[str, Any] | None:
         return None
     if isinstance(score, str):
         return {"status": score, "score": None, "reason": "", "raw": "", "judge_model": "test", "attempts": 1,
-                "usage": {"prompt_tokens": 0, "completion_tokens": 0}, **({"error": "boom"} if score == "failed" else {})}
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+                **({"error": "boom"} if score == "failed" else {})}
     return {"status": "scored", "score": float(score), "reason": "", "raw": f"Score: {score}", "judge_model": "test",
             "attempts": 1, "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
 

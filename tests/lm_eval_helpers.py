@@ -97,7 +97,8 @@ def responses(samples: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 def _task_of(row: dict[str, Any]) -> str:
-    return "tiny_gen" if "exact_match" in row["metrics"] else "tiny_roll" if "bits_per_byte" in row["metrics"] else "tiny_mc"
+    return ("tiny_gen" if "exact_match" in row["metrics"] else "tiny_roll"
+            if "bits_per_byte" in row["metrics"] else "tiny_mc")
 
 
 def subprocess_env() -> dict[str, str]:

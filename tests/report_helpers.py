@@ -36,10 +36,13 @@ def judged(run: int, doc: int, *, harm_name: str = "harm", status: str = "scored
     return {
         "doc_id": doc, "task": "hh", "model": f"model-{run}",
         "query": f"Prompt number {doc}: how do I keep a sourdough starter alive?",
-        "response": response if response is not None else f"Run {run} answer {doc}: feed it flour and water daily." + FILLER * long,
+        "response": response if response is not None
+        else f"Run {run} answer {doc}: feed it flour and water daily." + FILLER * long,
         "judgments": {
-            "helpfulness": judgment(helpfulness_score(run, doc), f"helpful reasoning run {run} doc {doc}" + FILLER[:400] * long),
-            harm_name: judgment(harm_score(run, doc), f"harm reasoning run {run} doc {doc}" + FILLER[:400] * long, status),
+            "helpfulness": judgment(helpfulness_score(run, doc),
+                                    f"helpful reasoning run {run} doc {doc}" + FILLER[:400] * long),
+            harm_name: judgment(harm_score(run, doc),
+                                f"harm reasoning run {run} doc {doc}" + FILLER[:400] * long, status),
         },
     }
 
@@ -59,7 +62,8 @@ def write_run(root: Path, run: int, n_docs: int, *, harm_name: str = "harm", fai
         "deltas": [{"ft": {"model": "HuggingFaceTB/SmolLM2-135M-Instruct", "gguf_file": None, "format": "chat",
                            "system_prompt": "Be helpful.", "dtype": "auto", "device": "cpu", "revision": None,
                            "trust_remote_code": False},
-                    "ref": {"model": "HuggingFaceTB/SmolLM2-135M", "gguf_file": None, "format": "plain", "system_prompt": None,
+                    "ref": {"model": "HuggingFaceTB/SmolLM2-135M", "gguf_file": None, "format": "plain",
+                            "system_prompt": None,
                             "dtype": "auto", "device": "cpu", "revision": None, "trust_remote_code": False},
                     "weight": 1.0}],
         "beta": 1.0, "top_p_weights": None, "name": None,
@@ -92,12 +96,14 @@ def write_sweep(root: Path, n_docs: int = 6) -> Path:
             {"judge": "helpfulness", "config": "alpha=1.0", "mean": 60.0, "stderr": 3.0, "n": n_docs,
              "normalized_improvement": 1.0, "normalized_improvement_stderr": None, "normalized_improvement_ci": None},
             {"judge": "helpfulness", "config": "alpha=0.5", "mean": 50.0, "stderr": 3.0, "n": n_docs,
-             "normalized_improvement": 0.5, "normalized_improvement_stderr": 0.1, "normalized_improvement_ci": [0.3, 0.7]},
+             "normalized_improvement": 0.5, "normalized_improvement_stderr": 0.1,
+             "normalized_improvement_ci": [0.3, 0.7]},
         ],
         "n_paired": {"helpfulness": n_docs},
     }))
     (root / "top_p.json").write_text(json.dumps({"rows": [
-        {"run": str(root / "runs" / f"alpha={a}"), "top_p_weights": [None, 0.9, 0.8][i], "judge": judge, "mean": 1.0 + i,
+        {"run": str(root / "runs" / f"alpha={a}"), "top_p_weights": [None, 0.9, 0.8][i],
+         "judge": judge, "mean": 1.0 + i,
          "stderr": 0.1, "n": n_docs}
         for i, a in enumerate(alphas) for judge in ("helpfulness", "harm")
     ]}))
@@ -107,7 +113,8 @@ def write_sweep(root: Path, n_docs: int = 6) -> Path:
 # A six-item human study with two annotators, a tie and gold labels on both disagreements
 # (the numbers of tests/test_study_report.py); the judge's reasoning holds a <script>.
 HUMAN_JUDGE_SCORES = [0.0, 2.0, 1.0, 0.0, 0.0, 3.0]
-HUMAN_ALICE = {0: ("0", "no"), 1: ("1", "yes"), 2: ("0", "no"), 3: ("1", "yes"), 4: ("0", "no"), 5: ("3 or more", "yes")}
+HUMAN_ALICE = {0: ("0", "no"), 1: ("1", "yes"), 2: ("0", "no"), 3: ("1", "yes"), 4: ("0", "no"),
+               5: ("3 or more", "yes")}
 HUMAN_BOB = {0: ("0", "no"), 1: ("2", "yes"), 2: ("0", "no"), 3: ("1", "no"), 4: ("1", "yes"), 5: ("2", "yes")}
 HUMAN_GOLD = {2: ("2", "yes"), 3: ("1", "yes")}
 
@@ -125,7 +132,8 @@ def write_human_study(root: Path) -> tuple[Path, Path]:
 
     records = [judged_sample(d, "m", score=s) for d, s in enumerate(HUMAN_JUDGE_SCORES)]
     for doc, record in enumerate(records):
-        record["judgments"]["factuality"]["reason"] = f"judge reasoning for doc {doc} <script>window.__pwned = 1</script>"
+        record["judgments"]["factuality"]["reason"] = (f"judge reasoning for doc {doc} "
+                                                       "<script>window.__pwned = 1</script>")
     samples = write_samples(root / "samples.jsonl", records)
     project, adjudication = root / "study", root / "adjudication"
     assert main(["human-study", "prepare", "--samples", str(samples), "--n", "6", "--out", str(project),

@@ -15,7 +15,8 @@ from typing import Any
 HTTP_TIMEOUT_S = 60  # per request: generous, Potato on a busy machine can be slow to answer
 
 
-def judged_sample(doc_id: int, model: str, status: str = "scored", score: float | None = 0.0, **extra: Any) -> dict[str, Any]:
+def judged_sample(doc_id: int, model: str, status: str = "scored",
+                  score: float | None = 0.0, **extra: Any) -> dict[str, Any]:
     """One samples.jsonl record in the docs/formats.md shape."""
     return {
         "doc_id": doc_id,
@@ -51,7 +52,8 @@ class PotatoAnnotator:
         self.password = password
         self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
-    def _open(self, path: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    def _open(self, path: str, data: bytes | None = None,
+              headers: dict[str, str] | None = None) -> tuple[int, str, str]:
         request = urllib.request.Request(self.base_url + path, data=data, headers=headers or {})
         try:
             with self._opener.open(request, timeout=HTTP_TIMEOUT_S) as response:
@@ -60,7 +62,8 @@ class PotatoAnnotator:
             return error.code, error.geturl(), error.read().decode("utf-8", errors="replace")
 
     def _form(self, path: str, fields: dict[str, str]) -> tuple[int, str, str]:
-        return self._open(path, urllib.parse.urlencode(fields).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+        return self._open(path, urllib.parse.urlencode(fields).encode(),
+                          {"Content-Type": "application/x-www-form-urlencoded"})
 
     def _json(self, path: str, body: dict[str, Any]) -> tuple[int, str, str]:
         return self._open(path, json.dumps(body).encode(), {"Content-Type": "application/json"})
@@ -86,7 +89,8 @@ class PotatoAnnotator:
     def answer(self, item_id: str, answers: dict[str, str]) -> None:
         """Click one label per radio question (saved by /updateinstance as the page does)."""
         annotations = {f"{question}:{label}": label for question, label in answers.items()}
-        status, _, body = self._json("/updateinstance", {"instance_id": item_id, "annotations": annotations, "span_annotations": []})
+        status, _, body = self._json("/updateinstance",
+                                     {"instance_id": item_id, "annotations": annotations, "span_annotations": []})
         assert status == 200 and json.loads(body).get("status") == "success", (status, body[:300])
 
     def next_item(self, item_id: str) -> tuple[int, str]:
@@ -110,7 +114,8 @@ class PotatoAnnotator:
         return done
 
 
-def write_potato_state(project: Path, annotator: str, answers: dict[str, tuple[str, str]], assigned: list[str] | None = None) -> Path:
+def write_potato_state(project: Path, annotator: str, answers: dict[str, tuple[str, str]],
+                       assigned: list[str] | None = None) -> Path:
     """An annotator's `annotation_output/<annotator>/user_state.json` in the shape Potato 2.x
     writes it (checked against a real server by test_study_potato.py / test_study_browser.py):
     item -> [[{"schema", "name"}, value], ...] for the count and yes/no questions."""

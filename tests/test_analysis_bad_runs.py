@@ -77,7 +77,8 @@ def test_top_p_refuses_a_bare_file_whose_setting_is_unknown(tmp_path: Path, caps
     assert not (tmp_path / "out" / "top_p.json").exists()
 
 
-def test_frontier_of_bare_samples_files_reads_alpha_and_base(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_frontier_of_bare_samples_files_reads_alpha_and_base(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     paths = [bare_file(tmp_path, f"run{i}", _spec(f"{INTERPOLATION},alpha={alpha}"),
                        {"helpfulness": [alpha, 2 * alpha, 1.0], "harm": [1.0, alpha, 0.5]})
              for i, alpha in enumerate((0.0, 0.5, 1.0))]
@@ -88,15 +89,18 @@ def test_frontier_of_bare_samples_files_reads_alpha_and_base(tmp_path: Path, cap
         (0.0, "alpha=0", "base-7b"), (0.5, "alpha=0.5", "base-7b"), (1.0, "alpha=1", "base-7b")]
 
 
-def test_frontier_refuses_a_bare_file_whose_alpha_is_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    known = bare_file(tmp_path, "known", _spec(f"{INTERPOLATION},alpha=0.5"), {"helpfulness": [1.0, 2.0], "harm": [1.0, 0.0]})
+def test_frontier_refuses_a_bare_file_whose_alpha_is_unknown(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    known = bare_file(tmp_path, "known", _spec(f"{INTERPOLATION},alpha=0.5"),
+                      {"helpfulness": [1.0, 2.0], "harm": [1.0, 0.0]})
     label = bare_file(tmp_path, "label", "alpha-0.3", {"helpfulness": [1.0, 2.0], "harm": [1.0, 0.0]})
     code, _, err = _cli(["frontier", str(known), str(label), "--x", "helpfulness", "--y", "harm", "-o",
                          str(tmp_path / "out")], capsys)
     _one_line_error(code, err, str(label), "alpha", "'alpha-0.3'")
 
 
-def test_a_file_whose_samples_name_different_models_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_file_whose_samples_name_different_models_is_refused(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     mixed = bare_file(tmp_path, "mixed", _spec(EFT), {"factuality": [1.0, 0.0, 2.0, 1.0]})
     other = _spec(EFT + ",top_p_weights=0.9")
     _rewrite(mixed, lambda index, row: row.update(model=other) if index >= 2 else None)
@@ -107,7 +111,8 @@ def test_a_file_whose_samples_name_different_models_is_refused(tmp_path: Path, c
 
 
 def test_the_same_spec_written_two_ways_is_one_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = bare_file(tmp_path, "same", "base=base-7b,ft=ft-small,ref=ref-small,top_p_weights=0.9", {"factuality": [1.0, 0.0]})
+    path = bare_file(tmp_path, "same", "base=base-7b,ft=ft-small,ref=ref-small,top_p_weights=0.9",
+                     {"factuality": [1.0, 0.0]})
     _rewrite(path, lambda index, row: row.update(model="ref=ref-small,ft=ft-small,base=base-7b,top_p_weights=0.90")
              if index else None)
     code, out, _ = _cli(["top-p", str(path), "-o", str(tmp_path / "out"), "--json"], capsys)
@@ -117,7 +122,8 @@ def test_the_same_spec_written_two_ways_is_one_model(tmp_path: Path, capsys: pyt
 def test_run_json_still_wins_and_an_override_needs_no_spec(tmp_path: Path) -> None:
     from eft_eval.analysis import load_run, top_p_analysis
 
-    folder = write_run(tmp_path / "run", {"factuality": [1.0, 0.0]}, spec=model_spec(top_p_weights=0.8), model="a label")
+    folder = write_run(tmp_path / "run", {"factuality": [1.0, 0.0]},
+                       spec=model_spec(top_p_weights=0.8), model="a label")
     assert top_p_analysis([load_run(folder)])["rows"][0]["top_p_weights"] == 0.8
     label = bare_file(tmp_path, "label", "a label", {"factuality": [1.0, 0.0]})
     # The caller says what the run is: nothing is guessed, nothing refused.
@@ -140,7 +146,8 @@ def _runs_with_other_prompts(tmp_path: Path, changed: Sequence[int]) -> tuple[Pa
     """Two runs scored on doc_ids 0..11; in run B the documents `changed` hold other prompts."""
     a = write_run(tmp_path / "a", {"helpfulness": [float(i % 7) for i in range(12)]})
     b = write_run(tmp_path / "b", {"helpfulness": [float(i % 5) for i in range(12)]})
-    _rewrite(b / "samples.jsonl", lambda index, row: row.update(query=f"Other {row['query']}") if index in changed else None)
+    _rewrite(b / "samples.jsonl",
+             lambda index, row: row.update(query=f"Other {row['query']}") if index in changed else None)
     return a, b
 
 
@@ -164,12 +171,14 @@ def test_compare_only_same_prompts_pairs_the_identical_ones_and_counts_the_rest(
     assert "3 prompts" in out
 
 
-def test_scaling_and_frontier_refuse_runs_whose_prompts_differ(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scaling_and_frontier_refuse_runs_whose_prompts_differ(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     a, b = _runs_with_other_prompts(tmp_path, changed=[2])
     code, _, err = _cli(["scaling", "--small-ft", str(a), "--large-ft", str(b), "-o", str(tmp_path / "out")], capsys)
     _one_line_error(code, err, "1 of 12", "doc_id 2")
     for run in (a, b):
-        _rewrite(run / "samples.jsonl", lambda index, row: row["judgments"].update(harm=row["judgments"]["helpfulness"]))
+        _rewrite(run / "samples.jsonl",
+                 lambda index, row: row["judgments"].update(harm=row["judgments"]["helpfulness"]))
     code, _, err = _cli(["frontier", str(a), str(b), "--x", "helpfulness", "--y", "harm", "-o", str(tmp_path / "out")],
                         capsys)
     _one_line_error(code, err, "1 of 12", "doc_id 2")
@@ -256,7 +265,8 @@ def test_compare_refuses_a_bootstrap_too_large_to_hold_and_a_study_a_negative_se
     from eft_eval.errors import EFTEvalError
 
     with pytest.raises(EFTEvalError, match="bootstrap: seed=-1 is out of range"):
-        analyze_study("frontier", {"a": a, "b": b}, {"x": "helpfulness", "y": "helpfulness", "seed": -1}, tmp_path / "out")
+        analyze_study("frontier", {"a": a, "b": b},
+                      {"x": "helpfulness", "y": "helpfulness", "seed": -1}, tmp_path / "out")
 
 
 # -- numbers and ids read leniently --------------------------------------------------------------
@@ -293,7 +303,8 @@ def test_samples_read_leniently_are_refused_in_one_line(tmp_path: Path, capsys: 
     _one_line_error(code, err, str(b), *needles)
 
 
-def test_nan_and_infinity_literals_in_a_samples_file_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nan_and_infinity_literals_in_a_samples_file_are_refused(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     a, b = _judged(tmp_path, lambda index, row: None)
     path = b / "samples.jsonl"
     # Written by hand, as JavaScript or pandas might: Python's json reads these literals as floats.

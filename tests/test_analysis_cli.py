@@ -15,7 +15,8 @@ from eft_eval.cli import main
 @pytest.fixture
 def scaling_runs(tmp_path: Path) -> dict[str, Path]:
     d = [-2.0, -1.0, 0.0, 1.0, 2.0, 0.5]
-    return {role: write_run(tmp_path / role, {"helpfulness": [shift + x for x in d], "factuality": [1.0, 0, 2, 0, 1, 0]})
+    return {role: write_run(tmp_path / role,
+                            {"helpfulness": [shift + x for x in d], "factuality": [1.0, 0, 2, 0, 1, 0]})
             for role, shift in (("small-ft", 10.0), ("large-ft", 20.0), ("up", 18.0), ("down", 11.0))}
 
 
@@ -23,8 +24,10 @@ def test_analyze_scaling_prints_a_table_and_writes_every_file(tmp_path: Path, sc
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     # A bare samples.jsonl is a run too.
-    code = main(["analyze", "scaling", "--small-ft", str(scaling_runs["small-ft"]), "--large-ft", str(scaling_runs["large-ft"]),
-                 "--up", str(scaling_runs["up"] / "samples.jsonl"), "--judge", "helpfulness", "--n-resamples", "300", "-o", str(out)])
+    code = main(["analyze", "scaling", "--small-ft", str(scaling_runs["small-ft"]), "--large-ft",
+                 str(scaling_runs["large-ft"]),
+                 "--up", str(scaling_runs["up"] / "samples.jsonl"), "--judge", "helpfulness", "--n-resamples",
+                 "300", "-o", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == ["scaling.csv", "scaling.json", "scaling.png", "scaling.svg"]
@@ -39,7 +42,8 @@ def test_analyze_commands_write_their_files(tmp_path: Path, scaling_runs: dict[s
     out = tmp_path / "out"
     small, up = str(scaling_runs["small-ft"]), str(scaling_runs["up"])
     assert main(["analyze", "compare", small, up, "--n-resamples", "300", "-o", str(out)]) == 0
-    assert main(["analyze", "agreement", small, up, "--judge", "factuality", "--n-resamples", "300", "-o", str(out)]) == 0
+    assert main(["analyze", "agreement", small, up, "--judge", "factuality", "--n-resamples",
+                 "300", "-o", str(out)]) == 0
     assert "kappa" in capsys.readouterr().out
     alphas = [str(write_run(tmp_path / f"alpha{a}", {"helpfulness": [a, 2 * a, 1.0], "harmlessness": [1.0, a, 0.5]},
                             spec=model_spec(alpha=a))) for a in (0.0, 0.5, 1.0)]

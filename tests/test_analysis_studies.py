@@ -1,4 +1,4 @@
-"""The study analyses on hand-made run folders whose numbers are known (issue 15).
+"""The study analyses on hand-made run folders whose numbers are known.
 
 Run folders are written in `eft-eval run`'s layout (tests/analysis_helpers.py): the analyses read
 only samples.jsonl, run.json and results.json, so no model and no judge is needed.
@@ -53,8 +53,10 @@ def test_normalized_improvement_is_exact_and_excluded_judgments_are_counted(tmp_
     # Each configuration's own mean: every prompt it scored; what it did not score is counted.
     assert rows["down"]["mean"] == pytest.approx((9 + 12 + 13 + 50) / 4) and rows["down"]["n"] == 4
     assert (rows["down"]["n_abstained"], rows["down"]["n_failed"], rows["down"]["n_missing"]) == (1, 1, 0)
-    assert rows["up"]["mean"] == pytest.approx(17.5) and rows["up"]["stderr"] == pytest.approx(np.std(d, ddof=1) / math.sqrt(5))
-    assert rows["up"]["normalized_improvement_ci"][0] <= rows["up"]["normalized_improvement"] <= rows["up"]["normalized_improvement_ci"][1]
+    assert (rows["up"]["mean"] == pytest.approx(17.5)
+            and rows["up"]["stderr"] == pytest.approx(np.std(d, ddof=1) / math.sqrt(5)))
+    assert (rows["up"]["normalized_improvement_ci"][0] <= rows["up"]["normalized_improvement"]
+            <= rows["up"]["normalized_improvement_ci"][1])
 
 
 def _correlated(n: int = 200, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,8 +74,8 @@ def test_paired_bootstrap_se_matches_independent_computations_and_beats_unpaired
     assert estimate.method == "paired-bootstrap-percentile" and estimate.n == 200
 
     # Independent 1: scipy's paired bootstrap of the same ratio (another generator, another seed).
-    def ratio(s: np.ndarray, l: np.ndarray, u: np.ndarray, axis: int = -1) -> np.ndarray:
-        return (u.mean(axis=axis) - s.mean(axis=axis)) / (l.mean(axis=axis) - s.mean(axis=axis))
+    def ratio(s: np.ndarray, lg: np.ndarray, u: np.ndarray, axis: int = -1) -> np.ndarray:
+        return (u.mean(axis=axis) - s.mean(axis=axis)) / (lg.mean(axis=axis) - s.mean(axis=axis))
     scipy_se = stats.bootstrap((small, large, up), ratio, paired=True, vectorized=True, n_resamples=9999,
                                method="percentile", rng=np.random.default_rng(123)).standard_error
     assert estimate.standard_error == pytest.approx(scipy_se, rel=0.08)
@@ -82,7 +84,8 @@ def test_paired_bootstrap_se_matches_independent_computations_and_beats_unpaired
     z = (d1 - estimate.value * d2) / d2.mean()
     assert estimate.standard_error == pytest.approx(z.std(ddof=1) / math.sqrt(len(z)), rel=0.08)
 
-    unpaired = normalized_improvement(small, large, {"up": up}, BootstrapSettings(n_resamples=9999, seed=0), paired=False)
+    unpaired = normalized_improvement(small, large, {"up": up},
+                                      BootstrapSettings(n_resamples=9999, seed=0), paired=False)
     assert unpaired.estimates["up"].standard_error > 3 * estimate.standard_error
 
 
@@ -135,7 +138,8 @@ def test_frontier_points_probability_and_exclusions(tmp_path: Path) -> None:
     points = {p["alpha"]: p for p in data["points"]}
     assert data["x_higher_is_better"] is True and data["y_higher_is_better"] is False
     assert points[0.5]["label"] == "alpha=0.5" and points[0.5]["base"] == "llama-7b"
-    assert points[0.5]["n_x"] == n - 2 and points[0.5]["x_excluded"] == {"n_abstained": 1, "n_failed": 1, "n_missing": 0}
+    assert points[0.5]["n_x"] == n - 2 and points[0.5]["x_excluded"] == {"n_abstained": 1,
+                                                                         "n_failed": 1, "n_missing": 0}
     assert data["n_paired"] == n - 2
     # alpha=1 is less helpful and more harmful than alpha=0.5: dominated, almost never on the frontier.
     assert (points[0.0]["pareto"], points[0.5]["pareto"], points[1.0]["pareto"]) == (True, True, False)
@@ -156,7 +160,8 @@ def test_judge_versus_judge_agreement_equals_a_hand_computation(tmp_path: Path) 
     # Kept prompts 0-6 and 8: A labels F T T F T F T F, B labels F T F F T T T F.
     a = [False, True, True, False, True, False, True, False]
     b = [False, True, False, False, True, True, True, False]
-    assert data["n_paired"] == 8 and data["excluded"]["different_response"] == 1 and data["excluded"]["a"]["n_failed"] == 1
+    assert (data["n_paired"] == 8 and data["excluded"]["different_response"] == 1
+            and data["excluded"]["a"]["n_failed"] == 1)
     assert data["agreement"]["value"] == pytest.approx(6 / 8)
     po, pa, pb = 6 / 8, sum(a) / 8, sum(b) / 8
     pe = pa * pb + (1 - pa) * (1 - pb)
@@ -188,7 +193,8 @@ def test_compare_gives_the_paired_difference_and_scipy_tests(tmp_path: Path) -> 
 
 
 def test_top_p_rows_read_top_p_weights_and_accept_a_renamed_judge(tmp_path: Path) -> None:
-    paths = [write_run(tmp_path / f"tp{value}", {"factuality": [1.0, 2.0, 0.0, "abstained"], "harmlessness": [5.0, 7.0, 9.0, 11.0]},
+    paths = [write_run(tmp_path / f"tp{value}",
+                       {"factuality": [1.0, 2.0, 0.0, "abstained"], "harmlessness": [5.0, 7.0, 9.0, 11.0]},
                        spec=model_spec(top_p_weights=value)) for value in (None, 0.9)]
     data = top_p_analysis([load_run(p) for p in paths], ["factuality", "harm"])
     rows = {(r["top_p_weights"], r["judge"]): r for r in data["rows"]}
@@ -202,7 +208,8 @@ def test_analyze_study_entry_point_writes_every_artefact(tmp_path: Path) -> None
     groups = []
     for task, gain in (("hh", 0.8), ("eli5", 0.6)):
         shared = rng.normal(50, 10, 20)
-        runs = {role: write_run(tmp_path / task / role, {"helpfulness": list(shared + shift + rng.normal(0, 1, 20))}, task=task)
+        runs = {role: write_run(tmp_path / task / role,
+                                {"helpfulness": list(shared + shift + rng.normal(0, 1, 20))}, task=task)
                 for role, shift in (("small-ft", 0), ("large-ft", 10), ("up", 10 * gain), ("down", 2))}
         groups.append({"name": task, "runs": runs})
     result = analyze_study("scaling", {}, {"groups": groups, "n_resamples": 500}, tmp_path / "out")
@@ -210,12 +217,16 @@ def test_analyze_study_entry_point_writes_every_artefact(tmp_path: Path) -> None
     assert files == {"scaling.json", "scaling.csv", "scaling.png", "scaling.svg"}
     written = json.loads((tmp_path / "out" / "scaling.json").read_text())
     aggregate = {r["config"]: r for r in written["rows"] if r.get("group") == "aggregate"}
-    per_group = [r["normalized_improvement"] for r in written["rows"] if r["config"] == "up" and r.get("group") != "aggregate"]
+    per_group = [r["normalized_improvement"] for r in written["rows"] if r["config"] == "up"
+                 and r.get("group") != "aggregate"]
     assert aggregate["up"]["normalized_improvement"] == pytest.approx(np.mean(per_group))
-    assert aggregate["up"]["normalized_improvement_stderr"] > 0 and set(written["n_paired"]) == {"hh/helpfulness", "eli5/helpfulness"}
-    assert "helpfulness" in result["table"] and (tmp_path / "out" / "scaling.csv").read_text().startswith("judge,config")
+    assert (aggregate["up"]["normalized_improvement_stderr"] > 0
+            and set(written["n_paired"]) == {"hh/helpfulness", "eli5/helpfulness"})
+    assert ("helpfulness" in result["table"]
+            and (tmp_path / "out" / "scaling.csv").read_text().startswith("judge,config"))
 
-    points = {f"p{i}": write_run(tmp_path / f"f{i}", {"helpfulness": [1.0 + i, 2.0 + i, 3.0], "harm": [3.0, 1.0 + i, 2.0]})
+    points = {f"p{i}": write_run(tmp_path / f"f{i}",
+                                 {"helpfulness": [1.0 + i, 2.0 + i, 3.0], "harm": [3.0, 1.0 + i, 2.0]})
               for i in range(3)}
     frontier = analyze_study("frontier", points, {"x": "helpfulness", "y": "harm", "n_resamples": 200,
                                                   "points": {"p1": {"alpha": 0.5, "base": "70B"}}}, tmp_path / "out")
@@ -224,7 +235,8 @@ def test_analyze_study_entry_point_writes_every_artefact(tmp_path: Path) -> None
     assert set(labels) == {"p0", "p1", "p2"} and (labels["p1"]["alpha"], labels["p1"]["base"]) == (0.5, "70B")
     assert labels["p0"]["base"] == "base-7b"
     assert (tmp_path / "out" / "frontier.svg").stat().st_size > 0
-    top_p = analyze_study("top_p", {"none": points["p0"], "0.9": points["p1"]}, {"top_p": {"0.9": 0.9}}, tmp_path / "out")
+    top_p = analyze_study("top_p", {"none": points["p0"], "0.9": points["p1"]},
+                          {"top_p": {"0.9": 0.9}}, tmp_path / "out")
     assert [r["top_p_weights"] for r in top_p["data"]["rows"]] == [None, None, 0.9, 0.9]
     with pytest.raises(Exception, match="unknown study analysis 'pareto'"):
         analyze_study("pareto", {}, {}, tmp_path / "out")

@@ -14,7 +14,8 @@ import pytest
 from eft_eval.cli import build_parser, main
 
 
-def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def _walk(parser: argparse.ArgumentParser,
+          path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     """Every parser of the command tree with its command path (`("eft-eval", "bench", "serve")`)."""
     yield path, parser
     for action in parser._actions:
@@ -97,7 +98,7 @@ def test_every_numeric_flag_refuses_nan(capsys: pytest.CaptureFixture[str]) -> N
 
 
 REFUSED = [
-    # The values the issue names.
+    # Values a user plausibly mistypes: not a number, out of range.
     (["generate", "--model", "m", "--prompt", "q", "--temperature", "nan"], "--temperature"),
     (["generate", "--model", "m", "--prompt", "q", "--temperature", "-1"], "--temperature"),
     (["generate", "--model", "m", "--prompt", "q", "--top-p", "nan"], "--top-p"),
@@ -182,7 +183,8 @@ def test_the_edges_of_each_range_still_parse(argv: list[str], attribute: str, va
 BAD_GEN_KWARGS = [
     ("temperature", "'temperature' is not key=value (expected key=value,key=value,...)"),
     ("do_sample=true,temperature", "'temperature' is not key=value"),
-    ("temperature=nan", "temperature='nan' is not a finite number (expected 0 for greedy or a finite number >= 1.2e-38)"),
+    ("temperature=nan",
+     "temperature='nan' is not a finite number (expected 0 for greedy or a finite number >= 1.2e-38)"),
     ("temperature=-1,do_sample=true", "temperature='-1' is out of range"),
     ("top_p=1.5", "top_p='1.5' is out of range (expected a finite number > 0 and <= 1)"),
     ("top_p=0", "top_p='0' is out of range"),

@@ -37,7 +37,8 @@ def record_composed(model: EFTModel, prompt: str, config: SamplingConfig):
         return out
 
     ids = model.encode([prompt])
-    streams = [ComponentStream(c.model, rows, model.pad_token_id, model.vocab_size) for c, rows in zip(model.forward_components, ids)]
+    streams = [ComponentStream(c.model, rows, model.pad_token_id, model.vocab_size)
+               for c, rows in zip(model.forward_components, ids)]
     [generation] = decode(streams, compose, config, [prompt_key(prompt)], set(), model.detokenize)
     return generation, seen, ids
 
@@ -55,7 +56,8 @@ def test_cached_composition_equals_three_separate_full_forward_passes(tiny_famil
     brute = torch.log_softmax(per_role["base"] + 1.5 * (per_role["ft"] - per_role["ref"]), dim=-1)
     assert torch.allclose(torch.stack(seen), brute, atol=1e-4)
     # The components really render differently: the chat prompt is not the plain prompt.
-    assert ids[model.forward_components.index(model.component_for("ft"))][0] != ids[model.forward_components.index(model.component_for("base"))][0]
+    assert (ids[model.forward_components.index(model.component_for("ft"))][0]
+            != ids[model.forward_components.index(model.component_for("base"))][0])
 
 
 def test_score_matches_generation_time_distributions(tiny_family) -> None:
@@ -68,7 +70,8 @@ def test_score_matches_generation_time_distributions(tiny_family) -> None:
 
 
 def test_base_equal_ref_gives_the_fine_tuned_model(tiny_family) -> None:
-    eft = EFTModel.from_spec(f"base={tiny_family['small_base']},ft={tiny_family['small_ft']},ref={tiny_family['small_base']}")
+    eft = EFTModel.from_spec(f"base={tiny_family['small_base']},ft={tiny_family['small_ft']},"
+                             f"ref={tiny_family['small_base']}")
     alone = EFTModel.from_spec(f"base={tiny_family['small_ft']},base_format=chat")
     eft_out = eft.generate(PROMPTS, max_new_tokens=16)
     alone_out = alone.generate(PROMPTS, max_new_tokens=16)
@@ -204,7 +207,8 @@ def test_system_prompt_and_plain_template_rendering(tiny_family) -> None:
     chat = model.component_for("ft").render("Hello?")
     assert chat.startswith("<s><|system|>\nBe brief.</s>") and chat.endswith("<|assistant|>\n")
     assert model.component_for("base").render("Hello?") == "\n\nHuman: Hello?\n\nAssistant:"
-    conversation = [{"role": "user", "content": "A"}, {"role": "assistant", "content": "B"}, {"role": "user", "content": "C"}]
+    conversation = [{"role": "user", "content": "A"}, {"role": "assistant", "content": "B"},
+                    {"role": "user", "content": "C"}]
     assert model.component_for("ref").render(conversation) == "\n\nHuman: A\n\nAssistant: B\n\nHuman: C\n\nAssistant:"
     custom = EFTModel.from_spec(upscaled(tiny_family, ",base_format=Q: {query}\nA:"))
     assert custom.component_for("base").render("x {y}") == "Q: x {y}\nA:"

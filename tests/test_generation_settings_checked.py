@@ -253,7 +253,8 @@ def test_a_prompt_past_the_context_is_refused_naming_component_lengths_and_index
     [generation] = plain.generate([fits], max_new_tokens=room)  # exactly the context: as the server allows
     assert generation.token_ids
     over = 33 - too_long_length
-    with pytest.raises(EFTEvalError, match=rf"the prompt \({too_long_length} tokens\) plus the continuation \({over}\) is over"):
+    with pytest.raises(EFTEvalError,
+                       match=rf"the prompt \({too_long_length} tokens\) plus the continuation \({over}\) is over"):
         plain.score([too_long], [[5] * over])
     assert plain.score([too_long], [[5] * (over - 1)])
 

@@ -37,7 +37,8 @@ def synthetic_judge(seeds_seen: dict[int, list[Any]]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]], dict[int, list[Any]]]:
+def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]],
+                                                              dict[int, list[Any]]]:
     tmp = tmp_path_factory.mktemp("noise")
     source = tmp / "in.jsonl"
     source.write_text("".join(json.dumps({"query": f"Q{i}?", "response": f"Response number {i}."}) + "\n"
@@ -101,7 +102,8 @@ def test_judge_noise_is_none_without_repeats_and_zero_for_a_deterministic_judge(
 def test_the_yaml_aggregation_scores_the_samples(tmp_path: Path) -> None:
     source = yaml.safe_load(Path("judges/helpfulness.yaml").read_text())
     (tmp_path / "median.yaml").write_text(yaml.safe_dump({**source, "name": "median_help", "aggregation": "median"}))
-    (tmp_path / "majority.yaml").write_text(yaml.safe_dump({**source, "name": "majority_help", "aggregation": "majority"}))
+    (tmp_path / "majority.yaml").write_text(yaml.safe_dump({**source, "name": "majority_help",
+                                                            "aggregation": "majority"}))
 
     def sample(score: float | None, status: str = "scored") -> dict[str, Any]:
         return {"status": status, "score": score, "reason": "r", "raw": "x", "judge_model": "m", "attempts": 1,

@@ -109,7 +109,8 @@ def test_huge_scores_keep_their_exact_mean_and_standard_error() -> None:
     for _ in range(200):  # the overflow-safe formula gives the textbook one's result, bit for bit
         scores = [rng.uniform(-100, 100) for _ in range(rng.randint(2, 30))]
         mean = sum(scores) / len(scores)
-        assert standard_error(scores) == math.sqrt(sum((s - mean) ** 2 for s in scores) / (len(scores) - 1) / len(scores))
+        assert standard_error(scores) == math.sqrt(sum((s - mean) ** 2
+                                                       for s in scores) / (len(scores) - 1) / len(scores))
 
 
 def test_a_scored_judgment_without_a_number_is_one_line() -> None:
@@ -173,7 +174,8 @@ def test_judging_refuses_a_negative_limit(tmp_path: Path) -> None:
     source = responses(tmp_path, 60)
     config = JudgeConfig(base_url="http://127.0.0.1:9/v1", api_key="k", cache_path=None, progress=False)
     for limit in (-1, -5, 0):
-        with pytest.raises(EFTEvalError, match=rf"^judge: --limit={limit} is out of range \(expected a whole number >= 1\)$"):
+        with pytest.raises(EFTEvalError,
+                           match=rf"^judge: --limit={limit} is out of range \(expected a whole number >= 1\)$"):
             judge_files([source], ["factuality"], tmp_path / "out", config, limit=limit)
     assert not (tmp_path / "out").exists()
 
@@ -185,7 +187,8 @@ def test_placeholders_in_the_query_or_response_are_user_text_not_placeholders() 
     harm = load_judges(["harm"])[0]
     query, response = "Say {response} twice", "I said {query} and \\1 {}"
     [message] = harm.render_messages(query, response)
-    expected = harm.prompt.replace("{query}", "\0Q").replace("{response}", "\0R").replace("\0Q", query).replace("\0R", response)
+    expected = harm.prompt.replace("{query}", "\0Q").replace("{response}", "\0R")
+    expected = expected.replace("\0Q", query).replace("\0R", response)
     assert message["content"] == expected
     [shown] = FACTUALITY.render_messages("Q {response}", "R {query}", show_query=True)
     assert "QUERY: Q {response}" in shown["content"] and "RESPONSE: R {query}" in shown["content"]
@@ -220,7 +223,8 @@ def judge_file(tmp_path: Path, text: str) -> Path:
     (("judge_model:", "abstain_tokens: [not applicable]\njudge_model:"), r"'not applicable' is not one word"),
     (("judge_model:", "aggregation: {{name: proportion_at_least, threshold: .nan}}\njudge_model:"),
      r"parameter threshold must be a finite number"),
-    (("judge_model:", "sampling: {{temperature: .nan}}\njudge_model:"), r"field 'sampling.temperature' must be a finite"),
+    (("judge_model:", "sampling: {{temperature: .nan}}\njudge_model:"),
+     r"field 'sampling.temperature' must be a finite"),
     (("judge_model:", "sampling: {{max_tokens: 1.0e+308}}\njudge_model:"),
      r"field 'sampling.max_tokens' must be a whole number of tokens >= 1, got 1e\+308$"),
 ])
@@ -260,7 +264,8 @@ def test_a_score_bound_yaml_reads_as_text_says_why(tmp_path: Path) -> None:
     ("٧", FACTUALITY, "not a number (write it in the digits 0-9)"), ("½", FACTUALITY, "not a number"),
     ("３", FACTUALITY, "not a number"), ("7 out of ten", HELPFULNESS, "not one number alone"),
     ("3. The answer is fine", FACTUALITY, "not one number alone"), ("2%", FACTUALITY, "a percentage, but scores are"),
-    ("3 (or so)", FACTUALITY, "'or' makes it a range, ratio or choice"), ("80 to ninety", HELPFULNESS, "not one number"),
+    ("3 (or so)", FACTUALITY, "'or' makes it a range, ratio or choice"),
+    ("80 to ninety", HELPFULNESS, "not one number"),
     ("3x", FACTUALITY, "not one number alone"), (HUGE, FACTUALITY, "outside a whole number >= 0"),
     ("1" + "0" * 400, FACTUALITY, "outside"), ("-1", FACTUALITY, "outside"),
 ])
@@ -287,7 +292,8 @@ def test_minus_zero_is_recorded_as_zero() -> None:
 
 
 def test_a_custom_parser_returning_no_number_fails_the_judgment_not_the_run(tmp_path: Path) -> None:
-    (tmp_path / "odd.py").write_text("def parse(raw, spec):\n    return {'text': 'seven', 'big': 10**400, 'flag': True}[raw]\n")
+    (tmp_path / "odd.py").write_text("def parse(raw, spec):\n    return {'text': 'seven', 'big': 10**400, "
+                                     "'flag': True}[raw]\n")
     text = JUDGE_YAML.replace("judge_model:", "parser: 'odd:parse'\njudge_model:").format(max=10)
     spec = load_judge_file(judge_file(tmp_path, text))
     for raw, why in (("text", "returned 'seven', not a number"), ("big", "too large"), ("flag", "returned True")):
@@ -330,7 +336,8 @@ def test_a_damaged_cache_names_the_file_and_what_to_do(tmp_path: Path, monkeypat
 def test_a_file_that_is_not_a_cache_names_the_file_and_what_to_do(tmp_path: Path) -> None:
     path = tmp_path / "judge-cache.sqlite"
     path.write_bytes(b"not a database " * 1000)
-    with pytest.raises(EFTEvalError, match=rf"^the judge cache {path} is damaged \(file is not a database\): move it away"):
+    with pytest.raises(EFTEvalError,
+                       match=rf"^the judge cache {path} is damaged \(file is not a database\): move it away"):
         JudgeCache(path)
 
 
@@ -350,7 +357,8 @@ def test_an_unusable_base_url_is_one_line_without_credentials(url: str, shown: s
         assert "--base-url" in message
 
 
-def test_the_judge_command_with_an_unusable_base_url_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_judge_command_with_an_unusable_base_url_is_one_line(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     source = responses(tmp_path, 1)
     for url in ("http://user:pw@127.0.0.1:99999/v1", "http://[::1/v1"):
         argv = ["judge", "--input", str(source), "--output", str(tmp_path / "out"), "--base-url", url, "--no-cache",
@@ -386,10 +394,12 @@ def test_summaries_of_rows_serialize(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("count", ["Infinity", "NaN", "1e308", "-5", '"abc"'])
 def test_a_usage_count_that_is_no_token_count_fails_the_judgment_not_the_run(tmp_path: Path, count: str) -> None:
-    body = json.dumps({"choices": [{"message": {"content": OK}}], "model": "m"})[:-1] + f', "usage": {{"prompt_tokens": {count}}}}}'
+    body = (json.dumps({"choices": [{"message": {"content": OK}}], "model": "m"})[:-1]
+            + f', "usage": {{"prompt_tokens": {count}}}}}')
     with LoopbackServer(lambda request: Reply(body=body)) as server:
         config = JudgeConfig(base_url=server.base_url, api_key="k", cache_path=None, progress=False, max_retries=1,
                              backoff_base=0.01)
         [judged] = judge_items_sync([JudgeItem("q", "r")], [FACTUALITY], config)
     assert judged["factuality"]["status"] == "failed"
-    assert "usage.prompt_tokens" in judged["factuality"]["error"] and "not a token count" in judged["factuality"]["error"]
+    assert ("usage.prompt_tokens" in judged["factuality"]["error"]
+            and "not a token count" in judged["factuality"]["error"])

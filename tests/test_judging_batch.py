@@ -244,11 +244,13 @@ def test_judge_samples_in_batch_mode_equal_live_and_a_request_over_the_byte_limi
     assert (tmp_path / "batch" / "samples.jsonl").read_text() == (tmp_path / "live" / "samples.jsonl").read_text()
 
     big = tmp_path / "big.jsonl"
-    big.write_text(json.dumps({"query": "Q?", "response": "x" * 5000}) + "\n" + json.dumps({"query": "Q?", "response": "y"}) + "\n")
+    big.write_text(json.dumps({"query": "Q?", "response": "x" * 5000}) + "\n"
+                   + json.dumps({"query": "Q?", "response": "y"}) + "\n")
     with BatchAPIFake(answer) as api:
         judge_files([big], ["factuality"], tmp_path / "big", config(api, tmp_path / "c.sqlite", mode="batch",
                                                                      batch_max_bytes=3000))
-    rows = [json.loads(line)["judgments"]["factuality"] for line in (tmp_path / "big" / "samples.jsonl").read_text().splitlines()]
+    rows = [json.loads(line)["judgments"]["factuality"]
+            for line in (tmp_path / "big" / "samples.jsonl").read_text().splitlines()]
     assert rows[0]["status"] == "failed" and "over the batch file limit 3000" in rows[0]["error"]
     assert rows[1]["status"] == "scored"
 

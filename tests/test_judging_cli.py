@@ -31,7 +31,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def test_judge_command_writes_samples_and_results_and_never_the_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("EFT_EVAL_CACHE_DIR", str(tmp_path / "cache"))
@@ -84,7 +85,8 @@ def test_judge_command_reads_lm_eval_log_samples(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     sample = {
         "doc_id": 3, "doc": {"query": "Why is the sky blue?", "chosen": "..."}, "target": "",
-        "arguments": {"gen_args_0": {"arg_0": "\n\nHuman: Why is the sky blue?\n\nAssistant:", "arg_1": {"until": ["\n\n"]}}},
+        "arguments": {"gen_args_0": {"arg_0": "\n\nHuman: Why is the sky blue?\n\nAssistant:",
+                                     "arg_1": {"until": ["\n\n"]}}},
         "resps": [["Because of Rayleigh scattering."]], "filtered_resps": ["Because of Rayleigh scattering."],
         "filter": "none", "metrics": [],
     }
@@ -97,7 +99,8 @@ def test_judge_command_reads_lm_eval_log_samples(tmp_path: Path, monkeypatch: py
                      "--show-query"]) == 0
         asked = [body["messages"][0]["content"] for body in server.requests]
     rows = read_jsonl(tmp_path / "out" / "samples.jsonl")
-    assert [(r["doc_id"], r["task"], r["model"]) for r in rows] == [(3, "hh_demo", "base__eft"), (4, "hh_demo", "base__eft")]
+    assert [(r["doc_id"], r["task"], r["model"]) for r in rows] == [(3, "hh_demo", "base__eft"),
+                                                                    (4, "hh_demo", "base__eft")]
     assert rows[0]["query"] == "Why is the sky blue?"  # from the doc
     assert rows[1]["query"] == "\n\nHuman: Why is the sky blue?\n\nAssistant:"  # from the arguments
     assert rows[0]["response"] == "Because of Rayleigh scattering."
@@ -137,7 +140,8 @@ def test_bench_judge_reports_a_speedup_and_a_free_cached_rerun(capsys: pytest.Ca
         (0, 16), (0, 64), (0, 256), (50, 16), (50, 64), (50, 256)]
     assert all(row["scored"] == 40 and row["judgments_per_s"] > 0 and row["client_cpu_ms_per_judgment"] > 0
                and len(row["judgments_per_s_runs"]) == 2 for row in report["scaling"])
-    assert set(report["throughput_non_decreasing"]) == set(report["median_throughput_non_decreasing"]) == {"0ms", "50ms"}
+    assert (set(report["throughput_non_decreasing"]) == set(report["median_throughput_non_decreasing"])
+            == {"0ms", "50ms"})
     assert "max_client_cpu_ms_at_256" in report and report["scaling_repeats"] == 2
     for key in ("sequential_s", "concurrent_s", "speedup", "cached_rerun_requests", "cached_rerun_s"):
         assert key in report

@@ -38,7 +38,8 @@ def test_run_stops_before_generating(
         assert server.request_count == 0  # no chat completion was ever sent
     assert code == 2
     err = _one_line(capsys)
-    expected = {"wrong key": "the judge server refused the request (HTTP 401", "wrong url": "refused the request (HTTP 404",
+    expected = {"wrong key": "the judge server refused the request (HTTP 401",
+                "wrong url": "refused the request (HTTP 404",
                 "server down": "cannot reach the judge server at http://127.0.0.1:"}[case]
     assert expected in err and "sk-wrong-key" not in err
     assert not output.exists()  # nothing generated, nothing written

@@ -40,7 +40,8 @@ def test_builtin_judges_have_the_papers_directions_and_prompt() -> None:
     factuality, helpfulness, harmlessness = judges["factuality"], judges["helpfulness"], judges["harm"]
     assert factuality.prompt == PAPER_FACTUALITY_PROMPT
     assert "{query}" not in factuality.prompt and "{query}" in (factuality.prompt_with_query or "")
-    assert (factuality.higher_is_better, helpfulness.higher_is_better, harmlessness.higher_is_better) == (False, True, False)
+    assert (factuality.higher_is_better, helpfulness.higher_is_better,
+            harmlessness.higher_is_better) == (False, True, False)
     assert factuality.abstain_tokens == ("None",)
     assert (factuality.score.kind, factuality.score.min, factuality.score.max) == ("integer", 0, None)
     for spec in (helpfulness, harmlessness):
@@ -69,7 +70,8 @@ def test_the_former_name_harmlessness_loads_harm_with_a_one_line_notice(
 def test_rendering_fills_only_the_placeholders_and_query_is_optional_for_factuality() -> None:
     factuality = load_judges(["factuality"])[0]
     plain = factuality.render_messages("What is {x}?", "Paris is in {France}.")
-    assert plain == [{"role": "user", "content": PAPER_FACTUALITY_PROMPT.replace("{response}", "Paris is in {France}.")}]
+    assert plain == [{"role": "user",
+                      "content": PAPER_FACTUALITY_PROMPT.replace("{response}", "Paris is in {France}.")}]
     shown = factuality.render_messages("Where is Paris?", "In France.", show_query=True)[0]["content"]
     assert "QUERY: Where is Paris?" in shown and "RESPONSE: In France." in shown
 

@@ -100,7 +100,8 @@ def test_base_equal_to_ref_gives_the_fine_tuned_models_numbers(
     gap = max_loglikelihood_gap(answers(eft, "tiny_mc"), answers(hf, "tiny_mc"))
     print(f"max |eft - hf| loglikelihood: {gap:.2e}")
     assert gap < 1e-4
-    assert [[g for _, g in doc] for doc in answers(eft, "tiny_mc")] == [[g for _, g in doc] for doc in answers(hf, "tiny_mc")]
+    assert [[g for _, g in doc]
+            for doc in answers(eft, "tiny_mc")] == [[g for _, g in doc] for doc in answers(hf, "tiny_mc")]
     rolling_eft, rolling_hf = answers(eft, "tiny_roll"), answers(hf, "tiny_roll")
     assert max(abs(a[0] - b[0]) for a, b in zip(rolling_eft, rolling_hf)) < 1e-3
     assert answers(eft, "tiny_gen") == answers(hf, "tiny_gen")

@@ -153,7 +153,8 @@ def test_report_reads_a_read_only_run_folder_without_its_lock(
     assert "factuality" in out.splitlines()[1]  # the recomputed table is shown
     assert snapshot(archived) == before
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert warnings == [f"{archived}: read-only folder: results recomputed without its lock; results.json left as it was"]
+    assert warnings == [f"{archived}: read-only folder: results recomputed without its lock; results.json "
+                        "left as it was"]
 
     # Its HTML report goes elsewhere; into the read-only folder it is one line, not a traceback.
     assert main(["report", str(archived), "--html", str(tmp_path / "report.html")]) == 0
@@ -236,7 +237,8 @@ def test_judge_refuses_a_judge_folder_of_other_responses_and_resumes_its_own(
     judge_env: Path, judged_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = snapshot(judged_folder)
-    other = write_jsonl(tmp_path / "other.jsonl", [{"query": "Q0?", "response": "A0."}, {"query": "X?", "response": "Y."}])
+    other = write_jsonl(tmp_path / "other.jsonl",
+                        [{"query": "Q0?", "response": "A0."}, {"query": "X?", "response": "Y."}])
     capsys.readouterr()
     with LoopbackServer(answer) as server:
         assert main(judge_argv(other, judged_folder, server.base_url)) == 2
@@ -327,7 +329,8 @@ def test_prepare_refuses_a_non_finite_setting_before_writing(
 
     out = tmp_path / "project"
     key, value = next(iter(setting.items()))
-    with pytest.raises(EFTEvalError, match=rf"human-study selection: {key}={value!r} is (not a finite|out of range|not a whole)"):
+    with pytest.raises(EFTEvalError,
+                       match=rf"human-study selection: {key}={value!r} is (not a finite|out of range|not a whole)"):
         prepare(study_samples, out, SelectionConfig(**{"n": 3, **setting}))
     assert not out.exists()
     # The corrected call needs no --force.
@@ -382,7 +385,8 @@ def test_prepare_force_replaces_only_a_project_never_its_sources_or_other_files(
     prepare = ["human-study", "prepare", "--n", "3", "--force"]
     # `--out .` in a folder of other files: --force once emptied it.
     assert main([*prepare, "--samples", str(study_samples), "--out", "."]) == 2
-    assert "is not a human-study project (no study.json); --force only replaces a project folder" in one_line_error(capsys)
+    assert ("is not a human-study project (no study.json); --force only replaces a project "
+            "folder" in one_line_error(capsys))
     # The samples the project is drawn from, inside --out: --force once deleted them while reading them.
     (work / "judged.jsonl").write_bytes(study_samples.read_bytes())
     assert main([*prepare, "--samples", "judged.jsonl", "--out", "."]) == 2

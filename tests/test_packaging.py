@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_wheel_ships_builtin_plugins_and_finds_them(tmp_path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+         str(tmp_path), str(ROOT)],
         check=True, capture_output=True, timeout=300,
     )
     [wheel] = tmp_path.glob("eft_eval-*.whl")

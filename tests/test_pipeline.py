@@ -60,7 +60,8 @@ def test_run_writes_its_html_report(finished_run: dict[str, Any]) -> None:
     block = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.DOTALL)
     assert block is not None
     data = json.loads(block.group(1))
-    assert [sample["a"] for sample in data["samples"]] == [row["response"] for row in read_rows(output / "samples.jsonl")]
+    assert [sample["a"]
+            for sample in data["samples"]] == [row["response"] for row in read_rows(output / "samples.jsonl")]
     assert [judge["name"] for judge in data["judges"]] == JUDGES
 
 
@@ -134,7 +135,8 @@ def test_a_finished_run_re_runs_with_the_judge_server_gone(tiny_family: dict[str
     assert "cannot reach the judge server" in capsys.readouterr().err
 
 
-def test_report_recomputes_results_from_samples(finished_run: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_recomputes_results_from_samples(finished_run: dict[str, Any],
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     output: Path = finished_run["output"]
     saved = {name: (output / name).read_text() for name in ("samples.jsonl", "results.json")}
     original = json.loads(saved["results.json"])

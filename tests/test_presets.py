@@ -53,7 +53,8 @@ def test_preset_in_lm_eval_model_args() -> None:
 
 
 def test_unknown_preset_lists_the_available_ones() -> None:
-    with pytest.raises(EFTEvalError, match=r"unknown preset 'llama3:up'; available presets: llama1:small-ft, .*qwen2.5:down"):
+    with pytest.raises(EFTEvalError,
+                       match=r"unknown preset 'llama3:up'; available presets: llama1:small-ft, .*qwen2.5:down"):
         parse_spec("preset=llama3:up")
     with pytest.raises(EFTEvalError, match="unknown preset 'llama2:sideways'"):
         resolve_preset("llama2:sideways")

@@ -91,7 +91,8 @@ def test_the_readme_documents_commands_and_they_are_found() -> None:
     argvs = [argv for _, argv in COMMANDS]
     assert ["make", "demo"] in argvs and ["make", "test"] in argvs
     assert any(argv[:2] == ["eft-eval", "run"] for argv in argvs)
-    assert words('FOO=1 eft-eval run demo --limit 2 | tee log  # comment') == ["eft-eval", "run", "demo", "--limit", "2"]
+    assert words('FOO=1 eft-eval run demo --limit 2 | tee log  # comment') == ["eft-eval", "run",
+                                                                               "demo", "--limit", "2"]
 
 
 def parse_lm_eval(argv: list[str]) -> None:

@@ -48,10 +48,12 @@ def test_sweep_folder_runs_follow_the_grid_and_analysis_folder_is_read(tmp_path:
     html = render_report(inputs, ReportOptions(notes=["A note in plain words."]))
     assert "Study report: my_frontier" in html and "three alphas" in html and "A note in plain words." in html
     # Frontier points are tied to their runs by folder: alpha=0.5 is the third run now.
-    assert 'id="frontier__run2"' in html and '<tr class="pick" data-run="2"><td><a href="#samples" class="run-link" data-run="2">alpha=0.5' in html
+    assert ('id="frontier__run2"' in html
+            and '<tr class="pick" data-run="2"><td><a href="#samples" class="run-link" data-run="2">alpha=0.5' in html)
 
 
-def test_report_of_a_folder_with_nothing_to_report_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_of_a_folder_with_nothing_to_report_is_one_line(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty"), "--html", str(tmp_path / "out.html")]) == 2
     error = capsys.readouterr().err.strip()

@@ -28,7 +28,7 @@ from eft_eval.cli import main
 
 pytestmark = pytest.mark.slow  # a real browser
 WAIT_S = 30
-# Measured on the shared 2-core machine (see the issue note): a 5,000-sample report renders to
+# Measured on a shared 2-core machine: a 5,000-sample report renders to
 # HTML in ~4 s and opens in Chromium (JSON parsed, first page drawn) in ~1 s; filtering all
 # 5,000 takes well under 0.5 s. The bounds leave room for a loaded machine.
 LOAD_BOUND_S = 10.0
@@ -113,7 +113,8 @@ def test_run_report_counts_filters_and_escapes(browser: WebDriver, tmp_path: Pat
     _filter(browser, "")
     browser.find_element(By.CSS_SELECTOR, 'th[data-sort="judge:harm"]').click()
     first = _visible_rows(browser)[0]
-    assert first.find_elements(By.CSS_SELECTOR, "td")[1].text == str(max(range(12), key=lambda d: -1 if d == 3 else harm_score(0, d)))
+    assert first.find_elements(By.CSS_SELECTOR, "td")[1].text == str(max(range(12), key=lambda d: -1 if d == 3
+                                                                         else harm_score(0, d)))
     first.click()
     assert "harm reasoning run 0" in browser.find_element(By.CSS_SELECTOR, "#sample-rows tr.detail:not([hidden])").text
     assert browser.get_log("browser") == []

@@ -80,7 +80,8 @@ def test_identical_prompts_are_asked_once_and_recorded_for_both(tmp_path: Path, 
     source.write_text("".join(json.dumps(row) + "\n" for row in rows))
     assert main(_judge(source, tmp_path / "out", server, "--concurrency", "8")) == 0
     assert server.request_count == 2
-    judged = [json.loads(line)["judgments"]["factuality"] for line in (tmp_path / "out" / "samples.jsonl").read_text().splitlines()]
+    judged = [json.loads(line)["judgments"]["factuality"]
+              for line in (tmp_path / "out" / "samples.jsonl").read_text().splitlines()]
     assert judged[0] == judged[1] == judged[2] and judged[0]["status"] == "scored"
 
 
@@ -176,7 +177,8 @@ def test_a_prompts_file_line_may_hold_unicode_line_separators(tmp_path: Path) ->
 # --- run: data files, model paths ------------------------------------------------------------
 
 def test_clear_messages_for_data_files_and_model_paths(tmp_path: Path, tiny_family: dict[str, Path],
-                                                       server: LoopbackServer, capsys: pytest.CaptureFixture[str]) -> None:
+                                                       server: LoopbackServer,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     def argv(*, data: Path = HH_FILE, model: str = eft_spec(tiny_family)) -> list[str]:
         arguments = run_args(tiny_family, tmp_path / "run", server.base_url, "--limit", "1", "--judges", "factuality")
         arguments[arguments.index("--data-files") + 1] = str(data)
@@ -193,7 +195,8 @@ def test_clear_messages_for_data_files_and_model_paths(tmp_path: Path, tiny_fami
     err = _error(capsys, argv(model=f"base={missing},ft={tiny_family['small_ft']},ref={tiny_family['small_base']}"))
     assert f"base model {missing} does not exist" in err and "Repo id" not in err
     # The check is in the model loader, so every command that loads a model says the same.
-    err = _error(capsys, ["generate", "--model", f"base={tiny_family['small_base']},ft={missing},ref={tiny_family['small_base']}",
+    err = _error(capsys, ["generate", "--model",
+                          f"base={tiny_family['small_base']},ft={missing},ref={tiny_family['small_base']}",
                           "--prompt", "hi"])
     assert f"ft model {missing} does not exist" in err and "Repo id" not in err
 
@@ -265,7 +268,8 @@ def _full_disk_then_resume(output: Path, tiny_family: dict[str, Path], capsys: p
         before = {p.name: p.read_bytes() for p in output.iterdir() if p.is_file() and p.name != ".eft-eval.lock"}
         err = _error(capsys, argv)
         assert f"{generations}:2: not a stored generation" in err
-        assert {p.name: p.read_bytes() for p in output.iterdir() if p.is_file() and p.name != ".eft-eval.lock"} == before
+        assert {p.name: p.read_bytes() for p in output.iterdir() if p.is_file()
+                and p.name != ".eft-eval.lock"} == before
 
     # Credentials in --base-url are in no file; the URL is, without them.
     for name in ("run.json", "results.json", "samples.jsonl", ".eft-eval.lock"):

@@ -93,12 +93,14 @@ def test_lock_folder_names_the_holder_and_releases_on_exit(tmp_path: Path) -> No
     folder = tmp_path / "sweep"
     with lock_folder(folder, "eft-eval sweep") as lock_path:
         assert lock_path == folder / LOCK_FILE
-        with pytest.raises(FolderLockedError, match=rf"in use by pid {os.getpid()} "), lock_folder(folder, "eft-eval sweep"):
+        with pytest.raises(FolderLockedError,
+                           match=rf"in use by pid {os.getpid()} "), lock_folder(folder, "eft-eval sweep"):
             pass
         # Another process sees the lock too (flock is per open file, so this is the real test).
         probe = subprocess.run([sys.executable, "-c", (
             "import sys; from eft_eval.locking import lock_folder\n"
-            f"try:\n    lock_folder({str(folder)!r}, 'x').__enter__()\nexcept Exception as e:\n    print(e); sys.exit(3)"
+            f"try:\n    lock_folder({str(folder)!r}, 'x').__enter__()\nexcept Exception as e:\n    "
+            "print(e); sys.exit(3)"
         )], capture_output=True, text=True, env=subprocess_env(), check=False)
         assert probe.returncode == 3 and f"pid {os.getpid()}" in probe.stdout
     with lock_folder(folder, "eft-eval sweep"):  # released at the end of the block

@@ -382,7 +382,8 @@ def test_speculative_serving_streams_the_same_tokens_and_logprobs(model: Any) ->
         [expected] = model.generate([QUERIES[0]], max_new_tokens=12, do_sample=True, temperature=0.9, seed=4)
         [score] = model.score([QUERIES[0]], [expected.token_ids])
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-        logprobs = [e.logprob for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
+        logprobs = [e.logprob for c in chunks if c.choices
+                    and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
         assert text == expected.text
         assert logprobs == pytest.approx(score.token_logprobs, abs=1e-5)
 

@@ -38,7 +38,8 @@ def server(model: Any) -> Iterator[ThreadServer]:
         yield running
 
 
-def post(server: ThreadServer, raw: str | bytes, route: str = "chat/completions", timeout: float = 60) -> requests.Response:
+def post(server: ThreadServer, raw: str | bytes, route: str = "chat/completions",
+         timeout: float = 60) -> requests.Response:
     """Send `raw` as it is: Python's json would refuse to write NaN or a lone surrogate for us."""
     data = raw.encode("utf-8") if isinstance(raw, str) else raw
     return requests.post(f"{server.v1}/{route}", data=data, headers={"content-type": "application/json"},
@@ -142,7 +143,8 @@ def test_a_lone_surrogate_is_a_400_naming_the_field(server: ThreadServer, raw: s
 
 
 def test_a_surrogate_pair_is_one_character_and_fine(server: ThreadServer) -> None:
-    raw = '{"model": "eft", "max_tokens": 2, "temperature": 0, "messages": [{"role": "user", "content": "\\ud83d\\ude00"}]}'
+    raw = ('{"model": "eft", "max_tokens": 2, "temperature": 0, "messages": [{"role": "user", "content": '
+           '"\\ud83d\\ude00"}]}')
     assert post(server, raw).status_code == 200
 
 
@@ -150,9 +152,11 @@ def test_a_surrogate_pair_is_one_character_and_fine(server: ThreadServer) -> Non
                                                  ("presence_penalty", "-Infinity"), ("top_k", "NaN")])
 def test_nan_and_infinity_literals_are_refused_naming_the_field(server: ThreadServer, field: str,
                                                                  literal: str) -> None:
-    raw = f'{{"model": "eft", "max_tokens": 3, "{field}": {literal}, "messages": [{{"role": "user", "content": "hi"}}]}}'
+    raw = (f'{{"model": "eft", "max_tokens": 3, "{field}": {literal}, "messages": [{{"role": "user", '
+           f'"content": "hi"}}]}}')
     error = error_of(post(server, raw))
-    assert error["param"] == field and error["message"] == f"{field}: {literal} is not a JSON number; send a finite number"
+    assert (error["param"] == field
+            and error["message"] == f"{field}: {literal} is not a JSON number; send a finite number")
 
 
 @pytest.mark.parametrize(("field", "value", "expected"), [
@@ -184,7 +188,8 @@ def test_too_many_stop_strings_are_refused(server: ThreadServer) -> None:
     ok = post(server, json.dumps({**body, "stop": [f"s{i}" for i in range(MAX_STOP_STRINGS)]}))
     assert ok.status_code == 200
     error = error_of(post(server, json.dumps({**body, "stop": ["x"] * 5000})))
-    assert error["param"] == "stop" and error["message"] == f"stop: 5000 stop strings; at most {MAX_STOP_STRINGS} are allowed"
+    assert (error["param"] == "stop"
+            and error["message"] == f"stop: 5000 stop strings; at most {MAX_STOP_STRINGS} are allowed")
 
 
 # --- ports and binding ---------------------------------------------------------------------------

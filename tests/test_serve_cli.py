@@ -30,7 +30,8 @@ def serve_command(args: list[str], log_path: Path, env: dict[str, str] | None = 
     port = free_port()
     command = [sys.executable, "-m", "eft_eval.cli", "serve", *args, "--port", str(port)]
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**subprocess_env(), **(env or {})})
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**subprocess_env(), **(env or {})})
         try:
             base_url = f"http://127.0.0.1:{port}"
             wait_for_health(base_url, timeout=120, process=process)
@@ -84,7 +85,8 @@ def test_a_busy_port_is_one_line_before_any_loading(capsys: pytest.CaptureFixtur
         port = busy.getsockname()[1]
         # The model does not exist: the port is checked first, so no weights are loaded for nothing.
         assert main(["serve", "--model", "/no/such/model", "--port", str(port)]) == 2
-    assert capsys.readouterr().err.strip() == (f"eft-eval: error: cannot listen on 127.0.0.1:{port}: Address already in "
+    assert capsys.readouterr().err.strip() == (f"eft-eval: error: cannot listen on 127.0.0.1:{port}: "
+                                               "Address already in "
                                                "use (another server uses it: stop it or choose another --port)")
 
 

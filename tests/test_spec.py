@@ -76,7 +76,8 @@ def test_yaml_spec_errors_name_the_file(tmp_path) -> None:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "eft_eval.cli", *args], capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run([sys.executable, "-m", "eft_eval.cli", *args], capture_output=True, text=True,
+                          timeout=300, check=False)
 
 
 @pytest.mark.slow

@@ -235,10 +235,12 @@ def _generate(lm: Any, contexts: list[str], **gen_kwargs: Any) -> list[str]:
 @pytest.mark.parametrize(
     ("gen_kwargs", "message"),
     [
-        ({"do_sample": True, "temperature": 1.0, "top_p": 0}, "top_p=0 is out of range (expected a finite number > 0 and <= 1)"),
+        ({"do_sample": True, "temperature": 1.0, "top_p": 0},
+         "top_p=0 is out of range (expected a finite number > 0 and <= 1)"),
         ({"do_sample": True, "temperature": 1.0, "top_p": "0.0"}, "top_p='0.0' is out of range"),
         ({"do_sample": True, "temperature": -1}, "temperature=-1 is out of range (expected a finite number >= 0)"),
-        ({"do_sample": True, "temperature": 1.0, "top_k": -3}, "top_k=-3 is out of range (expected a whole number >= 0)"),
+        ({"do_sample": True, "temperature": 1.0, "top_k": -3},
+         "top_k=-3 is out of range (expected a whole number >= 0)"),
         ({"do_sample": True, "temperature": "nan"}, "temperature='nan' is not a finite number"),
         ({"max_gen_toks": "many"}, "max_gen_toks='many' is not a whole number"),
         ({"max_new_tokens": 0, "max_gen_toks": None}, "max_new_tokens=0 is out of range"),

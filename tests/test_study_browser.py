@@ -59,17 +59,20 @@ def _shown_item(driver: WebDriver) -> str:
     return str(driver.find_element(By.NAME, "instance_id").get_attribute("value"))
 
 
-def test_chromium_clicks_through_one_item(browser: WebDriver, served_project: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_chromium_clicks_through_one_item(browser: WebDriver, served_project: tuple[Path, str],
+                                          capsys: pytest.CaptureFixture[str]) -> None:
     project, url = served_project
     browser.get(url + "/")
     browser.find_element(By.ID, "register-tab").click()
-    WebDriverWait(browser, WAIT_S).until(EC.visibility_of_element_located((By.ID, "register-email"))).send_keys("chromium-annotator")
+    email = WebDriverWait(browser, WAIT_S).until(EC.visibility_of_element_located((By.ID, "register-email")))
+    email.send_keys("chromium-annotator")
     browser.find_element(By.ID, "register-pass").send_keys("correct-horse")
     browser.find_element(By.CSS_SELECTOR, "#register-content button[type=submit]").click()
     WebDriverWait(browser, WAIT_S).until(EC.element_to_be_clickable((By.ID, "next-btn")))
 
     first = _shown_item(browser)
-    items = {json.loads(line)["id"]: json.loads(line) for line in (project / "data/items.jsonl").read_text().splitlines()}
+    items = {json.loads(line)["id"]: json.loads(line)
+             for line in (project / "data/items.jsonl").read_text().splitlines()}
     page_text = browser.find_element(By.TAG_NAME, "body").text
     assert items[first]["query"] in page_text and items[first]["response"] in page_text
     assert JUDGE_MARKER not in browser.page_source  # the judge's verdict never reaches the page
@@ -91,6 +94,7 @@ def test_chromium_clicks_through_one_item(browser: WebDriver, served_project: tu
     error = capsys.readouterr().err
     assert "chromium-annotator/user_state.json" in error and second in error
     assert main(["human-study", "import", str(project), "--allow-partial"]) == 0
-    labels = {json.loads(line)["item_id"]: json.loads(line) for line in (project / "labels.jsonl").read_text().splitlines()}
+    labels = {json.loads(line)["item_id"]: json.loads(line)
+              for line in (project / "labels.jsonl").read_text().splitlines()}
     assert labels[first]["label"] is True and labels[first]["answers"][0]["error_count"] == 2
     assert labels[second]["label"] is None and labels[second]["answers"] == []

@@ -69,14 +69,20 @@ def test_item_with_one_of_two_questions_answered(project: Path, capsys: pytest.C
     "corrupt, expected",
     [
         (lambda text, item: text[: len(text) // 2], "not valid JSON"),
-        (lambda text, item: text.replace('"schema": "num_errors", "name": "1"', '"schema": "num_errors", "name": "seven"', 1), "'seven' is not an answer to 'num_errors'"),
-        (lambda text, item: text.replace('[{"schema": "any_error"', '[{"schemata": "any_error"', 1), "malformed label entry"),
+        (lambda text, item: text.replace('"schema": "num_errors", "name": "1"',
+                                         '"schema": "num_errors", "name": "seven"', 1),
+         "'seven' is not an answer to 'num_errors'"),
+        (lambda text, item: text.replace('[{"schema": "any_error"', '[{"schemata": "any_error"', 1),
+         "malformed label entry"),
         (lambda text, item: text.replace('"instance_id_to_label_to_value"', '"labels"'), "malformed Potato state file"),
-        (lambda text, item: text.replace('[{"schema": "num_errors", "name": "1"}, "1"]', '[{"schema": "num_errors", "name": "1"}, "1"], [{"schema": "num_errors", "name": "2"}, "2"]', 1), "several answers to 'num_errors'"),
+        (lambda text, item: text.replace('[{"schema": "num_errors", "name": "1"}, "1"]',
+                                         '[{"schema": "num_errors", "name": "1"}, "1"], [{"schema": "num_errors", '
+                                         '"name": "2"}, "2"]', 1), "several answers to 'num_errors'"),
     ],
     ids=["truncated", "unknown-label", "bad-entry", "missing-field", "two-answers"],
 )
-def test_malformed_annotation_file(project: Path, capsys: pytest.CaptureFixture[str], corrupt, expected: str) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_annotation_file(project: Path, capsys: pytest.CaptureFixture[str],
+                                   corrupt, expected: str) -> None:  # type: ignore[no-untyped-def]
     ids = _ids(project)
     state = write_potato_state(project, "dave", {i: ANSWER for i in ids})
     state.write_text(corrupt(state.read_text(), ids[0]))
@@ -91,8 +97,10 @@ def test_empty_inputs(tmp_path: Path, project: Path, capsys: pytest.CaptureFixtu
     empty = write_samples(tmp_path / "empty.jsonl", [])
     err = _error(capsys, ["human-study", "prepare", "--samples", str(empty), "--n", "3", "--out", str(tmp_path / "a")])
     assert str(empty) in err and "no samples" in err
-    unscored = write_samples(tmp_path / "unscored.jsonl", [judged_sample(0, "m", status="failed"), judged_sample(1, "m", status="abstained")])
-    err = _error(capsys, ["human-study", "prepare", "--samples", str(unscored), "--n", "1", "--out", str(tmp_path / "b")])
+    unscored = write_samples(tmp_path / "unscored.jsonl",
+                             [judged_sample(0, "m", status="failed"), judged_sample(1, "m", status="abstained")])
+    err = _error(capsys,
+                 ["human-study", "prepare", "--samples", str(unscored), "--n", "1", "--out", str(tmp_path / "b")])
     assert "only 0 responses have a 'factuality' score" in err and "1 judge abstained, 1 judge failed" in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     # A project nobody has annotated yet.
@@ -112,15 +120,18 @@ def test_empty_inputs(tmp_path: Path, project: Path, capsys: pytest.CaptureFixtu
 def test_bad_samples_line_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     samples = tmp_path / "samples.jsonl"
     samples.write_text(json.dumps(judged_sample(0, "m")) + "\n{not json\n")
-    err = _error(capsys, ["human-study", "prepare", "--samples", str(samples), "--n", "1", "--out", str(tmp_path / "p")])
+    err = _error(capsys,
+                 ["human-study", "prepare", "--samples", str(samples), "--n", "1", "--out", str(tmp_path / "p")])
     assert f"{samples}:2" in err
     bad = judged_sample(0, "m")
     bad["judgments"]["factuality"]["score"] = None  # "scored" without a score
     samples.write_text(json.dumps(bad) + "\n")
-    assert f"{samples}:1" in _error(capsys, ["human-study", "prepare", "--samples", str(samples), "--n", "1", "--out", str(tmp_path / "p")])
+    assert f"{samples}:1" in _error(capsys, ["human-study", "prepare", "--samples", str(samples), "--n", "1", "--out",
+                                             str(tmp_path / "p")])
 
 
-def test_nothing_is_written_over_without_force(tmp_path: Path, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nothing_is_written_over_without_force(tmp_path: Path, project: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     samples = str(tmp_path / "samples.jsonl")
     before = (project / "study.json").read_text()
     err = _error(capsys, ["human-study", "prepare", "--samples", samples, "--n", "2", "--out", str(project)])
@@ -142,7 +153,8 @@ def test_nothing_is_written_over_without_force(tmp_path: Path, project: Path, ca
     report = (out / "report.json").read_text()
     assert "report" in _error(capsys, ["human-study", "report", str(project), "--out", str(out), "--seed", "1"])
     assert (out / "report.json").read_text() == report
-    assert main(["human-study", "report", str(project), "--out", str(out), "--seed", "1", "--n-resamples", "200", "--force"]) == 0
+    assert main(["human-study", "report", str(project), "--out", str(out), "--seed", "1",
+                 "--n-resamples", "200", "--force"]) == 0
 
     # Re-prepare with --force replaces the project, annotations included.
     assert main(["human-study", "prepare", "--samples", samples, "--n", "2", "--out", str(project), "--force"]) == 0

@@ -180,10 +180,12 @@ def test_list_studies_counts_a_huge_grid_without_expanding_it(tmp_path: Path) ->
     huge_study(tmp_path / "studies")
     done = run_cli("list", "studies", "--include-path", str(tmp_path / "studies"))
     assert done.returncode == 0, done.stderr
-    assert "hardened" in done.stdout and "[1,000,000,001 runs, over the sweep limit of 100,000, frontier]" in done.stdout
+    assert ("hardened" in done.stdout
+            and "[1,000,000,001 runs, over the sweep limit of 100,000, frontier]" in done.stdout)
 
 
-def test_the_product_of_axes_counts_and_max_points_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_product_of_axes_counts_and_max_points_overrides(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     grid = {"alpha": {"from": 0, "to": 0.9, "step": 0.1}, "beta": list(range(1, 21))}  # 10 * 20 = 200
     path = write_study(tmp_path, grid=grid, variables={"prompt": PROMPT, "weight": 0.5, "limit": 4})
     err = one_line_error(capsys, ["sweep", str(path), "--list", "--max-points", "199"])

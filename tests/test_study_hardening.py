@@ -1,4 +1,4 @@
-"""Human study, issue 13: unfinished annotators judged by their assigned count (a real Potato),
+"""Human study: unfinished annotators judged by their assigned count (a real Potato),
 the report's disagreement counts, project folders locked, and bad files as one-line errors."""
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ def test_report_counts_disagreements_with_and_without_gold(tmp_path: Path, capsy
     assert "| Judge-human disagreements | 3 |" in markdown
     assert "| Disagreements without a gold label (excluded) | 2 |" in markdown
     assert "## Disagreements no expert answered" in markdown
-    assert "disagreements: 3; with a gold label: 1; without: 2 (0 tied among the experts, 2 not answered)" in capsys.readouterr().out
+    assert ("disagreements: 3; with a gold label: 1; without: 2 (0 tied among the experts, 2 not "
+            "answered)" in capsys.readouterr().out)
 
 
 def test_a_state_path_that_is_a_folder_is_refused(crowd_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,10 +107,12 @@ def test_a_state_path_that_is_a_folder_is_refused(crowd_project: Path, capsys: p
     assert not (crowd_project / "labels.jsonl").exists()
 
 
-def test_non_utf8_inputs_are_one_line_errors(tmp_path: Path, crowd_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_non_utf8_inputs_are_one_line_errors(tmp_path: Path, crowd_project: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     samples = tmp_path / "latin1.jsonl"
     samples.write_bytes(json.dumps(judged_sample(0, "m")).encode() + b"\n" + b'{"query": "caf\xe9"}\n')
-    err = _error(capsys, ["human-study", "prepare", "--samples", str(samples), "--n", "1", "--out", str(tmp_path / "p")])
+    err = _error(capsys,
+                 ["human-study", "prepare", "--samples", str(samples), "--n", "1", "--out", str(tmp_path / "p")])
     assert f"{samples}:2: not UTF-8" in err and not (tmp_path / "p").exists()
 
     ids = sorted(item_ids_by_doc(crowd_project).values())
@@ -121,11 +124,13 @@ def test_non_utf8_inputs_are_one_line_errors(tmp_path: Path, crowd_project: Path
     assert f"{labels}:7: not UTF-8" in err and not (tmp_path / "r" / "report.json").exists()
 
 
-def test_a_project_folder_in_use_is_refused(crowd_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_project_folder_in_use_is_refused(crowd_project: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
     samples = write_samples(tmp_path / "again.jsonl", [judged_sample(d, "m") for d in range(2)])
     with lock_folder(crowd_project, "human-study serve"):
         err = _error(capsys, ["human-study", "prepare", "--samples", str(samples), "--n", "2", "--out",
                               str(crowd_project), "--force"])
         assert "in use by pid" in err
         assert (crowd_project / "study.json").exists()  # --force did not clear a folder in use
-    assert main(["human-study", "prepare", "--samples", str(samples), "--n", "2", "--out", str(crowd_project), "--force"]) == 0
+    assert main(["human-study", "prepare", "--samples", str(samples), "--n", "2", "--out",
+                 str(crowd_project), "--force"]) == 0

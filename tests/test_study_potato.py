@@ -91,7 +91,8 @@ def test_potato_study_end_to_end(tmp_path: Path, serve: Served, capsys: pytest.C
     assert main(["human-study", "import", str(project)]) == 0
     assert "27 answers from 3 annotator(s)" in capsys.readouterr().out
     doc_of = {item["item_id"]: item["source"]["doc_id"] for item in manifest["items"]}
-    labels = {json.loads(line)["item_id"]: json.loads(line) for line in (project / "labels.jsonl").read_text().splitlines()}
+    labels = {json.loads(line)["item_id"]: json.loads(line)
+              for line in (project / "labels.jsonl").read_text().splitlines()}
     for item_id, label in labels.items():
         assert label["label"] == (doc_of[item_id] % 3 == 0)  # carol's extra flags are outvoted 2:1
         assert len(label["answers"]) == 3 and not label["tie"]
@@ -147,7 +148,8 @@ def test_serve_command_runs_potato_on_loopback_until_interrupted(tmp_path: Path)
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     # Potato is gone with it: nothing answers on the port any more.
-    assert wait_until(lambda: health(port) is None, WAIT_S), f"Potato still answers on port {port} after the command ended"
+    assert wait_until(lambda: health(port) is None, WAIT_S), (
+        f"Potato still answers on port {port} after the command ended")
 
 
 WAIT_S = 120.0

@@ -36,7 +36,9 @@ def _prepare(samples: Path, out: Path, *flags: str) -> dict:  # type: ignore[typ
 
 def test_seeded_draw_excludes_unscored_items(samples: Path) -> None:
     loaded = read_judged_samples(samples, "factuality")
-    draw = lambda seed: [s.source_line for s in select_items(loaded, SelectionConfig(n=10, seed=seed), samples).items]
+    def draw(seed: int) -> list[int]:
+        return [s.source_line for s in select_items(loaded, SelectionConfig(n=10, seed=seed), samples).items]
+
     assert draw(3) == draw(3) and draw(3) != draw(4)
     chosen = select_items(loaded, SelectionConfig(n=24, seed=0), samples)
     assert all(s.judge_status == "scored" for s in chosen.items)  # the 3 failed ones can never be drawn
@@ -55,7 +57,8 @@ def test_model_nearest_the_target_error_rate(samples: Path, tmp_path: Path, targ
 
 def test_project_shows_query_and_response_and_hides_the_judge(samples: Path, tmp_path: Path) -> None:
     out = tmp_path / "p"
-    manifest = _prepare(samples, out, "--n", "6", "--model", "eft-up", "--annotators-per-item", "3", "--seed", "2", "--error-threshold", "2")
+    manifest = _prepare(samples, out, "--n", "6", "--model", "eft-up", "--annotators-per-item", "3", "--seed", "2",
+                        "--error-threshold", "2")
     shown = [json.loads(line) for line in (out / "data/items.jsonl").read_text().splitlines()]
     assert [set(item) for item in shown] == [{"id", "query", "response"}] * 6
     assert [item["id"] for item in shown] == [f"item-{k:04d}" for k in range(1, 7)]
@@ -68,7 +71,8 @@ def test_project_shows_query_and_response_and_hides_the_judge(samples: Path, tmp
     assert [s["name"] for s in config["annotation_schemes"]] == ["num_errors", "any_error"]
     assert "factual errors" in config["annotation_instructions"]
     # Potato's own validator accepts the written project.
-    check = subprocess.run([sys.executable, "-m", "potato", "validate", str(out / "config.yaml")], capture_output=True, text=True, timeout=300, check=False)
+    check = subprocess.run([sys.executable, "-m", "potato", "validate", str(out / "config.yaml")], capture_output=True,
+                           text=True, timeout=300, check=False)
     assert check.returncode == 0 and "no issues found" in check.stdout, check.stdout + check.stderr
 
 
@@ -79,8 +83,10 @@ def test_user_template_folder(samples: Path, tmp_path: Path) -> None:
     custom.mkdir(parents=True)
     for name in ("potato.yaml", "instructions.md"):
         (custom / name).write_text((builtin_dir("human_study") / "factuality" / name).read_text())
-    (custom / "study.yaml").write_text((builtin_dir("human_study") / "factuality" / "study.yaml").read_text().replace('"3 or more": 3', '"3 or more": 4'))
-    manifest = _prepare(samples, tmp_path / "p", "--n", "2", "--template", "strict", "--include-path", str(tmp_path / "templates"))
+    study_yaml = (builtin_dir("human_study") / "factuality" / "study.yaml").read_text()
+    (custom / "study.yaml").write_text(study_yaml.replace('"3 or more": 3', '"3 or more": 4'))
+    manifest = _prepare(samples, tmp_path / "p", "--n", "2", "--template", "strict", "--include-path",
+                        str(tmp_path / "templates"))
     assert manifest["template"] == "strict" and manifest["questions"]["count_labels"]["3 or more"] == 4
     # A study.yaml that disagrees with the Potato questions is refused up front.
     (custom / "study.yaml").write_text((custom / "study.yaml").read_text().replace('"2": 2', '"two": 2'))

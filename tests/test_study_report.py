@@ -28,9 +28,11 @@ GOLD = {2: ("2", "yes"), 3: ("1", "yes")}  # d2: the judge was right; d3: the hu
 
 @pytest.fixture
 def study(tmp_path: Path) -> Path:
-    samples = write_samples(tmp_path / "samples.jsonl", [judged_sample(d, "m", score=s) for d, s in enumerate(JUDGE_SCORES)])
+    samples = write_samples(tmp_path / "samples.jsonl",
+                            [judged_sample(d, "m", score=s) for d, s in enumerate(JUDGE_SCORES)])
     project = tmp_path / "study"
-    assert main(["human-study", "prepare", "--samples", str(samples), "--n", "6", "--out", str(project), "--annotators-per-item", "2"]) == 0
+    assert main(["human-study", "prepare", "--samples", str(samples), "--n", "6", "--out", str(project),
+                 "--annotators-per-item", "2"]) == 0
     ids = item_ids_by_doc(project)
     write_potato_state(project, "alice", {ids[d]: a for d, a in ALICE.items()})
     write_potato_state(project, "bob", {ids[d]: a for d, a in BOB.items()})
@@ -87,7 +89,8 @@ def test_report_numbers_equal_hand_computation(study: Path, tmp_path: Path) -> N
 def test_labels_can_come_from_the_yes_no_question(study: Path) -> None:
     ids = item_ids_by_doc(study)
     assert main(["human-study", "import", str(study), "--label-from", "yes_no"]) == 0
-    labels = {json.loads(line)["item_id"]: json.loads(line) for line in (study / "labels.jsonl").read_text().splitlines()}
+    labels = {json.loads(line)["item_id"]: json.loads(line)
+              for line in (study / "labels.jsonl").read_text().splitlines()}
     # By yes/no, bob says "no" on d3: one vote each way, a tie.
     assert labels[ids[3]]["tie"] and labels[ids[3]]["label"] is None
     assert labels[ids[1]]["label"] is True and labels[ids[1]]["label_from"] == "yes_no"
@@ -97,7 +100,8 @@ def test_gold_ties_and_stale_adjudication(study: Path, tmp_path: Path, capsys: p
     ids = item_ids_by_doc(study)
     assert main(["human-study", "import", str(study)]) == 0
     adjudication = tmp_path / "adjudication"
-    assert main(["human-study", "adjudicate", str(study), "--out", str(adjudication), "--annotators-per-item", "2"]) == 0
+    assert main(["human-study", "adjudicate", str(study), "--out", str(adjudication),
+                 "--annotators-per-item", "2"]) == 0
     write_potato_state(adjudication, "expert1", {ids[2]: ("1", "yes"), ids[3]: ("0", "no")})
     write_potato_state(adjudication, "expert2", {ids[2]: ("0", "no"), ids[3]: ("0", "no")})
     assert main(["human-study", "import", str(adjudication)]) == 0
@@ -116,7 +120,8 @@ def test_gold_ties_and_stale_adjudication(study: Path, tmp_path: Path, capsys: p
     # longer answers the same question, and the report refuses to mix them.
     write_potato_state(study, "bob", {ids[d]: a for d, a in BOB.items()} | {ids[3]: ("0", "no")})
     assert main(["human-study", "import", str(study), "--force"]) == 0
-    assert main(["human-study", "report", str(study), "--adjudication", str(adjudication), "--out", str(out), "--force"]) == 2
+    assert main(["human-study", "report", str(study), "--adjudication", str(adjudication), "--out",
+                 str(out), "--force"]) == 2
     assert repr(ids[3]) in capsys.readouterr().err
 
 

@@ -1,4 +1,4 @@
-"""`human-study serve` stopped by a signal leaves nothing behind (issue 13, item 4).
+"""`human-study serve` stopped by a signal leaves nothing behind.
 
 A real `eft-eval human-study serve` with a real Potato: SIGTERM or SIGHUP to the command (what a
 service manager, `kill`, or closing the terminal sends) must end Potato too, promptly, and a

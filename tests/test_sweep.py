@@ -58,6 +58,14 @@ def responses(run: Path) -> list[str]:
     return [row["response"] for row in jsonl(run / "samples.jsonl")]
 
 
+def scores_only(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**r, "judgments": {k: v["score"] for k, v in r["judgments"].items()}} for r in rows]
+
+
+def run_identity(run: Path) -> Any:
+    return json.loads((run / "run.json").read_text())["identity"]
+
+
 def generation_lines(run: Path) -> list[dict[str, Any]]:
     return jsonl(run / "generations.jsonl")
 
@@ -152,10 +160,8 @@ def test_batched_samples_equal_each_point_run_alone(tiny_family: dict[str, Path]
         assert responses(alone) == responses(batched)
         for name in ("samples.jsonl",):
             rows_alone, rows_batched = jsonl(alone / name), jsonl(batched / name)
-            strip = lambda rows: [{**r, "judgments": {k: v["score"] for k, v in r["judgments"].items()}} for r in rows]
-            assert strip(rows_alone) == strip(rows_batched)
-        identity = lambda run: json.loads((run / "run.json").read_text())["identity"]
-        assert identity(alone) == identity(batched)
+            assert scores_only(rows_alone) == scores_only(rows_batched)
+        assert run_identity(alone) == run_identity(batched)
 
 
 def test_a_re_run_sweep_asks_nothing_again(swept: dict[str, Any], server: LoopbackServer,
@@ -217,7 +223,8 @@ def test_shards_and_analyze_only(tiny_family: dict[str, Path], server: LoopbackS
     assert main([*args, "--analyze-only"]) == 0
     err = capsys.readouterr().err
     assert "1/3 runs finished; missing: alpha=0, alpha=1" in err
-    assert json.loads((tmp_path / "out" / "analysis" / "frontier.json").read_text())["points"][0]["label"] == "alpha=0.5"
+    frontier = json.loads((tmp_path / "out" / "analysis" / "frontier.json").read_text())
+    assert frontier["points"][0]["label"] == "alpha=0.5"
     assert sorted(p.name for p in (tmp_path / "out" / "runs").iterdir()) == ["alpha=0.5"]  # nothing run
     assert main([*args, "--shard", "4/3"]) == 2
     assert "--shard" in capsys.readouterr().err
@@ -295,7 +302,8 @@ def test_per_row_weights_compose_exactly_as_scalar_weights() -> None:
     generator = torch.Generator().manual_seed(0)
     base, ft1, ft2, ref = (torch.log_softmax(torch.randn(4, 50, generator=generator), -1) for _ in range(4))
     alphas = [0.0, 0.1, 0.7, 1.0]
-    rows = compose_logprobs(base, [(ft1, ref), (ft2, ref)], torch.tensor([[a, 1 - a] for a in alphas], dtype=torch.float64),
+    rows = compose_logprobs(base, [(ft1, ref), (ft2, ref)],
+                            torch.tensor([[a, 1 - a] for a in alphas], dtype=torch.float64),
                             beta=1.5,
                             top_p_weights=0.9)
     for row, alpha in enumerate(alphas):
@@ -337,7 +345,8 @@ def test_scaling_analysis_gets_one_group_per_task_with_both_ends_of_the_scale() 
     study = load_study(find_study("scaling"))
     finished = [p.label for p in study.points if p.run["task"] == "hh" or p.names["config"] == "up"]
     runs, options = analysis_inputs(study, SweepOptions(output=Path("out")), finished)
-    assert runs == {config: Path("out/runs") / f"task=hh_config={config}" for config in ("small-ft", "large-ft", "up", "down")}
+    assert runs == {config: Path("out/runs") / f"task=hh_config={config}"
+                    for config in ("small-ft", "large-ft", "up", "down")}
     assert [group["name"] for group in options["groups"]] == ["hh"]  # eli5 lacks small-ft and large-ft so far
     frontier = load_study(find_study("frontier"))
     _, options = analysis_inputs(frontier, SweepOptions(output=Path("out")), [frontier.points[-1].label])
@@ -345,7 +354,8 @@ def test_scaling_analysis_gets_one_group_per_task_with_both_ends_of_the_scale() 
     assert (options["x"], options["y"]) == ("helpfulness", "harm")
 
 
-def test_generation_store_add_many_stores_a_batch_with_one_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generation_store_add_many_stores_a_batch_with_one_sync(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from eft_eval.pipeline import GenerationStore
 
     syncs: list[int] = []

@@ -40,7 +40,8 @@ def test_tv_matches_direct_computation(family, tokenizer):
         p_eft = eft.score_ids(eft.encode([prompt]), [ids])[0].exp()
         p_ft = ft_alone.score_ids(ft_alone.encode([prompt]), [ids])[0].exp()
         expected = 0.5 * (p_eft - p_ft).abs().sum(-1)
-        torch.testing.assert_close(torch.tensor([t.tv for t in result.tokens], dtype=torch.float64), expected.double(), atol=1e-5, rtol=0)
+        torch.testing.assert_close(torch.tensor([t.tv for t in result.tokens], dtype=torch.float64),
+                                   expected.double(), atol=1e-5, rtol=0)
         for t, token in enumerate(result.tokens):
             assert token.token_id == ids[t]
             assert all(w.p_eft > w.p_ft for w in token.up) and all(w.p_eft < w.p_ft for w in token.down)

@@ -58,7 +58,8 @@ def compare_analysis(
             "n_b_lower": result.n_negative,
             "n_tied": result.n_zero,
             # Which run is better: only when the interval excludes 0 and the judge's direction is known.
-            "better": (("b" if (difference.value > 0) == better else "a") if significant and better is not None else None),
+            "better": (("b" if (difference.value > 0) == better else "a") if significant
+                       and better is not None else None),
             "excluded_a": {k: v for k, v in paired.per_run[0].counts().items() if k != "n_scored"},
             "excluded_b": {k: v for k, v in paired.per_run[1].counts().items() if k != "n_scored"},
             "n_unpaired": paired.per_run[0].n_scored + paired.per_run[1].n_scored - 2 * paired.n_paired,

@@ -45,7 +45,8 @@ def prepare_output(output_dir: str | Path) -> Path:
     return folder
 
 
-def write_analysis(output_dir: Path, name: str, data: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list[Path]:
+def write_analysis(output_dir: Path, name: str, data: Mapping[str, Any],
+                   rows: Sequence[Mapping[str, Any]]) -> list[Path]:
     """OUT/<name>.json (all of `data`) and OUT/<name>.csv (`rows`); returns the paths."""
     folder = prepare_output(output_dir)
     json_path, csv_path = folder / f"{name}.json", folder / f"{name}.csv"

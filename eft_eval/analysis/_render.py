@@ -74,7 +74,8 @@ def scaling_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
                     axes.text(x, 0.02, "n/a", ha="center", fontsize=8)
                     continue
                 axes.bar(x, value, width * 0.9, color=color(c_index),
-                         label=f"{config}-scaling" if g_index == 0 else None, yerr=_interval_error(value, row.get("normalized_improvement_ci")), capsize=3)
+                         label=f"{config}-scaling" if g_index == 0 else None,
+                         yerr=_interval_error(value, row.get("normalized_improvement_ci")), capsize=3)
         axes.axhline(0.0, color="grey", linestyle="--", linewidth=0.8)
         axes.axhline(1.0, color="black", linestyle="--", linewidth=0.8)
         axes.set_xticks(range(len(groups)), [g or "all prompts" for g in groups], rotation=20 if len(groups) > 2 else 0)

@@ -28,11 +28,13 @@ def check_rows(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
                                "(prompts are matched across runs by it): write it as an integer")
         judgments = row.get("judgments")
         if judgments is not None and not isinstance(judgments, Mapping):
-            raise EFTEvalError(f"{path}: sample {index}: judgments is {type(judgments).__name__} {short_repr(judgments)}, "
+            raise EFTEvalError(f"{path}: sample {index}: judgments is {type(judgments).__name__} "
+                               f"{short_repr(judgments)}, "
                                "not an object of judge name -> judgment")
         for name, judgment in (judgments or {}).items():
             if judgment is not None and not isinstance(judgment, Mapping):
-                raise EFTEvalError(f"{path}: sample {index}: the judgment of {name!r} is {short_repr(judgment)}, not an "
+                raise EFTEvalError(f"{path}: sample {index}: the judgment of {name!r} is "
+                                   f"{short_repr(judgment)}, not an "
                                    "object with status and score")
 
 

@@ -43,7 +43,8 @@ _NOTES = {
 def role_name(key: str) -> str:
     role = key.strip().lower().replace("-", "_")
     if role not in ROLES:
-        raise EFTEvalError(f"scaling: unknown configuration {key!r} (expected {', '.join(r.replace('_', '-') for r in ROLES)})")
+        raise EFTEvalError(f"scaling: unknown configuration {key!r} (expected "
+                           f"{', '.join(r.replace('_', '-') for r in ROLES)})")
     return role
 
 
@@ -76,7 +77,8 @@ def scaling_analysis(
             paired = paired_scores(ordered, judge)
             matrix = np.asarray(paired.matrix, dtype=float)
             group_settings = dataclasses.replace(settings, seed=settings.seed + index)  # independent groups
-            ni = normalized_improvement(matrix[0], matrix[1], {role: matrix[i] for i, role in enumerate(roles) if i >= 2},
+            ni = normalized_improvement(matrix[0], matrix[1],
+                                        {role: matrix[i] for i, role in enumerate(roles) if i >= 2},
                                         group_settings)
             key = f"{name}/{judge}" if several else judge
             n_paired[key] = paired.n_paired
@@ -137,7 +139,8 @@ def _aggregate_rows(per_group: Mapping[tuple[str, str], list[tuple[float, np.nda
             "judge": judge, "config": role, "group": AGGREGATE, "mean": None, "stderr": None, "n": estimate.n,
             "normalized_improvement": _finite(estimate.value),
             "normalized_improvement_stderr": _finite(estimate.standard_error),
-            "normalized_improvement_ci": [estimate.ci_low, estimate.ci_high] if math.isfinite(estimate.ci_low) else None,
+            "normalized_improvement_ci": [estimate.ci_low, estimate.ci_high]
+            if math.isfinite(estimate.ci_low) else None,
             "n_groups": len(entries),
             "note": None if len(entries) == n_groups else
             f"averaged over {len(entries)} of {n_groups} groups (the others have no normalized improvement)",

@@ -14,5 +14,6 @@ ANALYZE_MODULES: tuple[str, ...] = (
 
 
 def register(subparsers: Any) -> None:
-    register_group(subparsers, "analyze", "analyse finished runs (scaling, frontier, top-p, compare, agreement) or EFT tokens (tv)", "analysis",
+    register_group(subparsers, "analyze", "analyse finished runs (scaling, frontier, top-p, compare, agreement) or EFT "
+                                          "tokens (tv)", "analysis",
                    ANALYZE_MODULES)

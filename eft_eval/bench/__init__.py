@@ -2,3 +2,5 @@
 
 No public Python API: each benchmark prints ratios measured in one run on tiny models.
 """
+
+__all__: list[str] = []

@@ -57,7 +57,8 @@ def fast_server(latency: float) -> Iterator[str]:
 
 def measure_scaling(n: int, latencies: Sequence[float] = LATENCIES_S,
                     concurrencies: Sequence[int] = CONCURRENCIES, repeats: int = 3) -> dict[str, Any]:
-    """One row per (latency, concurrency) and whether the targets of issue 18 hold."""
+    """One row per (latency, concurrency), and the verdicts: throughput does not fall as concurrency grows,
+    and the client CPU per judgment at the top concurrency."""
     from eft_eval.judging import load_judges
 
     judges = load_judges(["factuality"])
@@ -93,7 +94,8 @@ async def _timed_run(base_url: str, judges: Sequence[Any], n: int, concurrency: 
     config = JudgeConfig(base_url=base_url, api_key="bench", concurrency=concurrency,
                          cache_path=folder / "cache.sqlite", progress=False)
     # Distinct responses: every judgment is a request, none a cache hit (the warm-up's are others).
-    items = [JudgeItem(query=f"Question {i}?", response=f"Answer {folder.name} {i}.") for i in range(n + 2 * concurrency)]
+    items = [JudgeItem(query=f"Question {i}?", response=f"Answer {folder.name} {i}.")
+             for i in range(n + 2 * concurrency)]
     backend = OpenAIBackend(config)
     try:
         await judge_items(items[n:], judges, config, backend=backend)  # opens the C connections

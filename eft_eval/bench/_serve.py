@@ -145,7 +145,8 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _client_run(base_url: str, prompts: list[str], clients: int, tokens: int) -> tuple[float, list[float], list[str]]:
+async def _client_run(base_url: str, prompts: list[str],
+                      clients: int, tokens: int) -> tuple[float, list[float], list[str]]:
     """`clients` closed-loop clients share the prompts; returns (wall time, latency per prompt, texts)."""
     import openai
 

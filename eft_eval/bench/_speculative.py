@@ -169,8 +169,10 @@ def measure(
         return max((r for r in rows if r["mode"] == mode), key=lambda r: r["speedup"])
 
     return {
-        "device": "cpu", "clock": "process CPU time" if cpu_clock else "wall", "threads": threads, "prompts": len(prompts), "max_new_tokens": max_new_tokens,
-        "batch_size": batch_size, "decoding": "greedy" if greedy else f"sampled (temperature {temperature}, top_p {top_p})",
+        "device": "cpu", "clock": "process CPU time" if cpu_clock else "wall", "threads": threads,
+        "prompts": len(prompts), "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "decoding": "greedy" if greedy else f"sampled (temperature {temperature}, top_p {top_p})",
         "family": asdict(shape),
         "parameters": {role: sum(p.numel() for p in m.parameters()) for role, m in family.items()},
         "plain_tokens_per_s": round(plain_tps, 2),

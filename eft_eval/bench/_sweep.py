@@ -34,8 +34,10 @@ from eft_eval.parsing import count_arg
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("sweep", help="an alpha sweep batched in one sweep vs its points as separate runs")
-    parser.add_argument("--points", type=count_arg(2), default=11, help="alpha values from 0 to 1 (default 11: step 0.1)")
-    parser.add_argument("--prompts", type=count_arg(), default=8, help="prompts per run, from the demo task (default 8)")
+    parser.add_argument("--points", type=count_arg(2), default=11,
+                        help="alpha values from 0 to 1 (default 11: step 0.1)")
+    parser.add_argument("--prompts", type=count_arg(), default=8,
+                        help="prompts per run, from the demo task (default 8)")
     parser.add_argument("--tokens", type=count_arg(), default=32, help="new tokens per response (default 32)")
     parser.add_argument("--small-hidden", type=count_arg(), default=64)
     parser.add_argument("--large-hidden", type=count_arg(), default=256)
@@ -43,7 +45,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--repeats", type=count_arg(), default=2,
                         help="runs of each arm, alternating; the fastest of each counts (default 2)")
     parser.add_argument("--threads", type=count_arg(0), default=1,
-                        help="torch threads (default 1: on a shared machine more threads spin on barriers; 0: torch's default)")
+                        help="torch threads (default 1: on a shared machine more threads spin on barriers; 0: "
+                             "torch's default)")
     add_json_flag(parser)
     parser.set_defaults(handler=run)
 

@@ -19,7 +19,8 @@ BENCH_MODULES: tuple[str, ...] = (
 
 
 def register(subparsers: Any) -> None:
-    register_group(subparsers, "bench", "run a benchmark (decode, judge, speculative, sweep, serve)", "benchmark", BENCH_MODULES)
+    register_group(subparsers, "bench", "run a benchmark (decode, judge, speculative, sweep, serve)",
+                   "benchmark", BENCH_MODULES)
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

@@ -103,7 +103,8 @@ class OpenAIBackend:
                     raise
                 if verdict == "give_up" or retry == retries:
                     tries = retry + 1
-                    raise RequestFailed(f"{describe_error(error)} (after {tries} tr{'y' if tries == 1 else 'ies'})") from error
+                    raise RequestFailed(f"{describe_error(error)} (after {tries} "
+                                        f"tr{'y' if tries == 1 else 'ies'})") from error
                 delay = backoff_delay(retry, self.config.backoff_base, self.config.backoff_max,
                                       retry_after_seconds(error))
                 logger.debug("judge request failed (%s); retry %d in %.2fs", describe_error(error), retry + 1, delay)

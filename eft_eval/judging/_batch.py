@@ -240,7 +240,8 @@ class BatchBackend:
         for key, request in requests.items():
             if len(request.line) > self.config.batch_max_bytes:
                 request.future.set_result(_LineFailure(
-                    f"the request is {len(request.line)} bytes, over the batch file limit {self.config.batch_max_bytes}",
+                    f"the request is {len(request.line)} bytes, over the batch file limit "
+                    f"{self.config.batch_max_bytes}",
                     retry=False))
                 continue
             if not chunks or len(chunks[-1]) >= self.config.batch_max_requests or \

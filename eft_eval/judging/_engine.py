@@ -74,8 +74,8 @@ async def judge_items(
     """Judge every item with every judge; returns, per item, `{judge name: judgment}`.
 
     `ledger`, when given, records every answer's usage (and enforces `config.budget`; a budget
-    without a ledger gets its own). Requests run concurrently (at most `config.concurrency` in flight). A configuration error
-    the server reports (bad key, unknown model) raises `EFTEvalError` and stops the run; every
+    without a ledger gets its own). Requests run concurrently (at most `config.concurrency` in
+    flight). A configuration error (bad key, unknown model) raises `EFTEvalError` and stops the run; every
     other failure ends as a `failed` judgment.
     """
     from tqdm import tqdm
@@ -252,10 +252,12 @@ class _Judge:
         # Spec fingerprints by judge name: hashing a spec costs more than the rest of a cache key.
         self._fingerprints: dict[str, str] = {}
 
-    def first_request(self, item: JudgeItem, spec: JudgeSpec, sample: int = 0) -> tuple[str, list[Message], dict[str, Any]]:
+    def first_request(self, item: JudgeItem,
+                      spec: JudgeSpec, sample: int = 0) -> tuple[str, list[Message], dict[str, Any]]:
         """(model, messages, parameters) of the first question of one judgment."""
         model = judge_model_name(spec, self.config)
-        return model, spec.render_messages(item.query, item.response, self.config.show_query), sample_params(spec, sample)
+        return model, spec.render_messages(item.query, item.response,
+                                           self.config.show_query), sample_params(spec, sample)
 
     def key(self, spec: JudgeSpec, model: str, messages: list[Message], params: dict[str, Any]) -> str:
         fingerprint = self._fingerprints.get(spec.name) or self._fingerprints.setdefault(spec.name, spec.fingerprint())

@@ -129,6 +129,6 @@ def describe_config(config: JudgeConfig, judges: Sequence[JudgeSpec]) -> dict[st
         "base_url": url_without_userinfo(config.resolved_base_url()) if config.backend == "openai" else None,
         "show_query": config.show_query,
         "max_parse_retries": config.max_parse_retries,
-        "mode": config.mode,  # issue 18: live or the Batch API, and answers per judge and response
+        "mode": config.mode,  # live or the Batch API, and answers per judge and response
         "judge_samples": config.samples,
     }

@@ -3,7 +3,7 @@
 Why not `openai.AsyncOpenAI`: its per-request pipeline (option models, httpx request and header
 objects, response models) cost about 0.45 ms of CPU per request, three times the HTTP exchange
 itself; at hundreds of requests a second the client, not the server, set the pace, and more
-requests in flight made it slower (issue 18; `eft-eval bench judge`). The call is the documented
+requests in flight made it slower (measured by `eft-eval bench judge`). The call is the documented
 REST request (`POST {base_url}/chat/completions`, bearer key, JSON body), sent as openai sends it:
 same headers (`OpenAI-Organization`/`OpenAI-Project` from the environment), proxies from the
 environment, and TLS that trusts what openai's client trusts (the system's CAs, `SSL_CERT_FILE` /
@@ -126,7 +126,8 @@ def _error_message(content: bytes) -> str:
 
 
 def _environment_proxy(url: str) -> str | None:
-    """The proxy the environment names for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`), unless `NO_PROXY` exempts it."""
+    """The proxy the environment names for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`), unless
+    `NO_PROXY` exempts it."""
     import urllib.request
 
     parts = urlsplit(url)

@@ -66,7 +66,8 @@ class CostLedger:
     def record(self, judge: str, model: str, completion: Completion, cached: bool) -> None:
         mode = "batch" if completion.usage.get("batch") else "live"
         line = self.lines.setdefault((judge, model, mode), _Line())
-        prompt, answer = int(completion.usage.get("prompt_tokens", 0)), int(completion.usage.get("completion_tokens", 0))
+        prompt = int(completion.usage.get("prompt_tokens", 0))
+        answer = int(completion.usage.get("completion_tokens", 0))
         line.requests += 1
         line.prompt_tokens += prompt
         line.completion_tokens += answer
@@ -107,7 +108,8 @@ class CostLedger:
         return UNKNOWN if price is None else price.cost(prompt, answer)
 
     def total_usd(self) -> float | Unknown:
-        return _sum(self._cost(m, mode, ln.prompt_tokens, ln.completion_tokens) for (_, m, mode), ln in self.lines.items())
+        return _sum(self._cost(m, mode, ln.prompt_tokens, ln.completion_tokens)
+                    for (_, m, mode), ln in self.lines.items())
 
     def new_usd(self) -> float | Unknown:
         return _sum(self._cost(m, mode, ln.new_prompt_tokens, ln.new_completion_tokens)

@@ -19,7 +19,8 @@ QUERY_FIELDS = ("query", "prompt", "question", "instruction")
 _LM_EVAL_FILE = re.compile(r"^samples_(?P<task>.+)_\d{4}-\d{2}-\d{2}T[\d\-.]+$")
 
 
-def read_records(path: str | Path, model_label: str | None = None, query_field: str | None = None) -> list[dict[str, Any]]:
+def read_records(path: str | Path, model_label: str | None = None,
+                 query_field: str | None = None) -> list[dict[str, Any]]:
     """Rows to judge from one JSONL file, in file order."""
     path = Path(path)
     rows = []

@@ -313,4 +313,4 @@ def _import_parser(reference: str, source: Path | None) -> Callable[[str, JudgeS
     function = getattr(module, function_name, None)
     if not callable(function):
         raise EFTEvalError(f"{where}: {module_name!r} has no function {function_name!r}")
-    return function  # type: ignore[no-any-return]
+    return function

@@ -90,7 +90,8 @@ def check_sampling(sampling: dict[str, Any], bad: Bad) -> None:
         if key in sampling:
             raise bad(f"sampling.{key}", f"cannot be set here: {why}")
     if sampling.get("stream") not in (None, False):
-        raise bad("sampling.stream", f"must be false or absent: the judge reads whole answers, got {sampling['stream']!r}")
+        raise bad("sampling.stream",
+                  f"must be false or absent: the judge reads whole answers, got {sampling['stream']!r}")
     if sampling.get("n") not in (None, 1):
         raise bad("sampling.n", f"must be 1 or absent: one answer is read per request, got {sampling['n']!r}")
     for key, value in sampling.items():  # NaN would be sent as the non-JSON token NaN

@@ -49,7 +49,8 @@ def add_judge_arguments(
                        "the API key is read from $OPENAI_API_KEY")
     group.add_argument("--concurrency", type=count_arg(), default=16, help="most requests in flight (default 16)")
     group.add_argument("--max-retries", type=count_arg(0), default=5, help="retries after 429/5xx/timeouts (default 5)")
-    group.add_argument("--timeout", type=number_arg(minimum=0, exclusive_minimum=True, maximum=MAX_WAIT_S), default=120.0,
+    group.add_argument("--timeout",
+                       type=number_arg(minimum=0, exclusive_minimum=True, maximum=MAX_WAIT_S), default=120.0,
                        help="seconds per request (default 120)")
     group.add_argument("--max-parse-retries", type=count_arg(0), default=2,
                        help="re-asks after an unreadable or out-of-range score (default 2)")

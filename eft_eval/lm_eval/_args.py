@@ -83,12 +83,14 @@ def with_cli_additions(arg_dict: Mapping[str, Any]) -> str:
     if "=" in text:
         pairs: dict[str, Any] = dict(split_compact(text))
     elif text.strip().endswith((".yaml", ".yml")):
-        raise EFTEvalError(f"eft model_args: set {min(added)} in the spec file {text.strip()} (an lm-eval flag gave it)")
+        raise EFTEvalError(f"eft model_args: set {min(added)} in the spec file {text.strip()} (an "
+                           "lm-eval flag gave it)")
     else:
         pairs = {"base": text.strip()}  # a plain model name is its base
     for key, value in added.items():
         if key in pairs:
-            raise EFTEvalError(f"eft model_args: {key} is given in --model_args and by another lm-eval flag: give it once")
+            raise EFTEvalError(f"eft model_args: {key} is given in --model_args and by another lm-eval "
+                               "flag: give it once")
         pairs[key] = str(value).lower() if isinstance(value, bool) else value
     return join_compact(pairs)
 
@@ -141,7 +143,8 @@ def split_model_args(text: str) -> tuple[str, dict[str, str]]:
     if "spec" in spec_keys:  # `spec=my_spec.yaml,batch_size=8`, as the dict form of model_args takes it
         extra = sorted(set(spec_keys) - {"spec"})
         if extra:
-            raise EFTEvalError(f"eft model_args: give the spec either as spec=... or as keys, not both (extra: {extra})")
+            raise EFTEvalError("eft model_args: give the spec either as spec=... or as keys, not both "
+                               f"(extra: {extra})")
         return spec_keys["spec"], options
     return join_compact(spec_keys), options
 

@@ -257,8 +257,10 @@ class EFTLM(TemplateLM):
     def _chat_item(self, args: tuple[str, str], conversation: Conversation) -> _Scored:
         """Each component's own rendering; the continuation is tokenized after the lead's (ft's)."""
         lead_text = conversation.render(self.model.response_component)
-        lead_context = self.tok_encode(lead_text, add_special_tokens=not self.model.response_component.uses_chat_template)
-        whole = self.tok_encode(lead_text + args[1], add_special_tokens=not self.model.response_component.uses_chat_template)
+        lead_context = self.tok_encode(lead_text,
+                                       add_special_tokens=not self.model.response_component.uses_chat_template)
+        whole = self.tok_encode(lead_text + args[1],
+                                add_special_tokens=not self.model.response_component.uses_chat_template)
         contexts = [conversation.encode(component) for component in self.model.forward_components]
         return _Scored(key=args, contexts=contexts, continuation=whole[len(lead_context):])
 
@@ -287,7 +289,8 @@ class EFTLM(TemplateLM):
     def _score(self, items: list[_Scored], disable_tqdm: bool) -> list[tuple[float, bool]]:
         """(sum of EFT log-probs of the continuation, whether it is the greedy one), batched."""
         results: list[tuple[float, bool] | None] = [None] * len(items)
-        order = sorted(range(len(items)), key=lambda i: -max(len(c) for c in items[i].contexts) - len(items[i].continuation))
+        order = sorted(range(len(items)),
+                       key=lambda i: -max(len(c) for c in items[i].contexts) - len(items[i].continuation))
         bar = tqdm(total=len(items), desc="eft loglikelihood", disable=disable_tqdm or self.rank != 0)
         for batch in chunks(order, self.batch_size):
             continuations = [items[i].continuation for i in batch]

@@ -49,7 +49,8 @@ def compose_logprobs(
     if isinstance(weights, torch.Tensor):
         if weights.shape != (*base.shape[:-1], len(deltas)):
             raise ValueError(f"per-row weights of shape {tuple(weights.shape)} for log-probs of shape "
-                             f"{tuple(base.shape)} and {len(deltas)} deltas: expected {(*base.shape[:-1], len(deltas))}")
+                             f"{tuple(base.shape)} and {len(deltas)} deltas: expected "
+                             f"{(*base.shape[:-1], len(deltas))}")
         # Same arithmetic as scalar weights, one row at a time: (beta * w) * (ft - ref).
         # (beta * w) in double, then float32: the very number a scalar weight becomes.
         scaled = (weights.to(base.device).double() * beta).float()

@@ -40,6 +40,7 @@ from eft_eval.models._devices import check_device
 from eft_eval.models._sampling import (
     SamplingConfig,
     checked_setting,
+    checked_stop_strings,
     prompt_key,
     seeded_key,
 )
@@ -179,7 +180,7 @@ class EFTModel:
         """
         config = SamplingConfig(
             max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature,
-            top_p=top_p, top_k=top_k, seed=seed, stop=stop,
+            top_p=top_p, top_k=top_k, seed=seed, stop=checked_stop_strings(stop),
         )
         return self.generate_ids(self.encode(prompts, raw=raw), config, [prompt_key(p) for p in prompts],
                                  batch_size=batch_size, progress=progress,
@@ -216,7 +217,8 @@ class EFTModel:
                                  f"got shape {tuple(weights.shape)}")
             if not bool(torch.isfinite(weights).all()):
                 row = int((~torch.isfinite(weights)).any(-1).nonzero()[0])
-                raise EFTEvalError(f"row_weights: row {row} holds a weight that is not finite: {list(row_weights[row])}")
+                raise EFTEvalError(f"row_weights: row {row} holds a weight that is not finite: "
+                                   f"{list(row_weights[row])}")
             if speculative_block > 0:
                 raise ValueError("row_weights are not supported with speculative decoding")
         if speculative_block > 0:

@@ -145,4 +145,5 @@ def _check_settings_have_models(keys: RoleKeys, source: str) -> None:
         raise EFTEvalError(f"{source}: {written!r} is given without {needed.name}=MODEL")
 
 
-__all__ = ["COMPONENT_FIELDS", "RoleKey", "RoleKeys", "check_role_keys", "collect_role_keys", "role_key", "weight_index"]
+__all__ = ["COMPONENT_FIELDS", "RoleKey", "RoleKeys", "check_role_keys", "collect_role_keys",
+           "role_key", "weight_index"]

@@ -14,8 +14,9 @@ One round, per batch of rows that each hold one *pending* token (chosen, not yet
 Two ways to choose "the true token" (`mode`):
 
 - `exact`: with the same per-(seed, prompt, step) uniform as plain decoding (`uniform_at(row key,
-  t)`, the row key holding seed and prompt) or the argmax, so the output is token-for-token the plain decoder's; the draft samples with
-  that same uniform, so it agrees whenever its inverse CDF lands on the same token.
+  t)`, the row key holding seed and prompt) or the argmax, so the output is token-for-token the
+  plain decoder's; the draft samples with that same uniform, so it agrees whenever its inverse CDF
+  lands on the same token.
 - `rejection`: speculative sampling (Leviathan et al. 2023; Chen et al. 2023): the draft samples
   from its own filtered conditional q, the token is accepted with probability min(1, p/q) and on
   rejection resampled from the normalized residual max(0, p - q). Samples follow the filtered EFT

@@ -1,10 +1,11 @@
 """An lm-eval `LM` that persists every finished generation and skips those already stored.
 
 lm-eval's own `--use_cache` (`CachingLM`) is not enough for a resumable EFT run: it never caches
-sampled generations (`do_sample=True`). The EFT backend's samples depend only on (prompt, copy number, seed), never on batching
-or on which requests run together, so reusing a stored sample gives the very text an uninterrupted
-run would have produced. The backend reports each generation through lm-eval's cache hook as soon
-as its batch finishes; this wrapper points that hook at a `GenerationStore`.
+sampled generations (`do_sample=True`). The EFT backend's samples depend only on (prompt, copy
+number, seed), never on batching or on which requests run together, so reusing a stored sample gives
+the very text an uninterrupted run would have produced. The backend reports each generation through
+lm-eval's cache hook as soon as its batch finishes; this wrapper points that hook at a
+`GenerationStore`.
 
 The EFT model itself is built only if some generation is missing: a re-run of a finished
 generation step loads no weights.

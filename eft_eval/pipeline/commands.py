@@ -26,12 +26,15 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     """The arguments of `eft-eval run` (`run_from_args` reads them)."""
     run.add_argument("task", metavar="TASK", help="a task name (`eft-eval list`), e.g. hh, hh_harmless, eli5, demo")
     model = run.add_mutually_exclusive_group(required=True)
-    model.add_argument("--model", help="a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..]', a spec YAML")
+    model.add_argument("--model",
+                       help="a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..]', a spec YAML")
     model.add_argument("--preset", help="FAMILY:CONFIG, e.g. llama2:up, smollm2:down (`eft-eval list presets`)")
     run.add_argument("--judges", type=name_list_arg, help="comma-separated judge names (default: the task's judges)")
-    run.add_argument("--output", metavar="DIR", help="run folder (default runs/TASK/MODEL_LABEL-DIGEST-seedSEED; DIGEST covers the model, data and generation settings)")
+    run.add_argument("--output", metavar="DIR", help="run folder (default runs/TASK/MODEL_LABEL-DIGEST-seedSEED; "
+                                                     "DIGEST covers the model, data and generation settings)")
     run.add_argument("--limit", type=count_arg(), help="run only the first N documents of the task's selection")
-    run.add_argument("--seed", type=seed_arg(), default=0, help="selects the task's documents and seeds sampling (default 0)")
+    run.add_argument("--seed", type=seed_arg(), default=0,
+                     help="selects the task's documents and seeds sampling (default 0)")
     run.add_argument("--data-files", nargs="+", default=[], metavar="FILE",
                      help="local .jsonl/.jsonl.gz files replacing the task's hub data set")
     run.add_argument("--max-new-tokens", type=count_arg(), help="override the task's max_gen_toks")

@@ -82,10 +82,11 @@ def means_by_run(name: str, judge_label: str, rows: Sequence[tuple[int, str, flo
     """Mean ± one standard error per run (rows: run index, label, mean, stderr); each clickable."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 0.9 + 0.38 * len(rows)))
-    for position, (run, label, mean, stderr) in enumerate(rows):
+    for position, (run, _label, mean, stderr) in enumerate(rows):
         if mean is None:
             continue
-        container = ax.errorbar([mean], [position], xerr=[stderr or 0.0], fmt="o", color=PALETTE[0], capsize=4, markersize=7)
+        container = ax.errorbar([mean], [position], xerr=[stderr or 0.0], fmt="o", color=PALETTE[0],
+                                capsize=4, markersize=7)
         for artist in [container.lines[0], *container.lines[2]]:
             artist.set_gid(pick_id(f"means-{name}", run))
     ax.set_yticks(range(len(rows)), [label for _, label, _, _ in rows])
@@ -118,8 +119,10 @@ def frontier(data: dict[str, Any], x_label: str, y_label: str, runs: Sequence[in
             if point.get("x_mean") is None or point.get("y_mean") is None:
                 continue
             container = ax.errorbar(
-                [point["x_mean"]], [point["y_mean"]], xerr=[point.get("x_stderr") or 0], yerr=[point.get("y_stderr") or 0],
-                fmt="o", color=color, markerfacecolor=color if point.get("pareto") else "white", markersize=9, capsize=3,
+                [point["x_mean"]], [point["y_mean"]], xerr=[point.get("x_stderr") or 0],
+                yerr=[point.get("y_stderr") or 0],
+                fmt="o", color=color, markerfacecolor=color if point.get("pareto") else "white",
+                markersize=9, capsize=3,
             )
             for artist in [container.lines[0], *container.lines[2]]:
                 artist.set_gid(pick_id("frontier", run))
@@ -166,7 +169,8 @@ def annotator_agreement(rows: Sequence[tuple[str, dict[str, Any], dict[str, Any]
     """Per annotator: agreement with the judge and with the other annotators, ± 1 standard error."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 1.0 + 0.45 * len(rows)))
-    for offset, (key, color, label) in enumerate((("judge", PALETTE[0], "with the judge"), ("others", PALETTE[1], "with the other annotators"))):
+    for offset, (key, color, label) in enumerate((("judge", PALETTE[0], "with the judge"),
+                                                  ("others", PALETTE[1], "with the other annotators"))):
         xs, ys, errs = [], [], []
         for position, row in enumerate(rows):
             estimate = row[1] if key == "judge" else row[2]

@@ -38,7 +38,8 @@ def human_section(project_dir: Path, adjudication_dir: Path | None = None, resul
     items = project.items_by_id
     manifest = project.manifest
     gold = {g.item_id: g for g in gold_labels or []}
-    disagreeing = [label for label in labels if label.label is not None and label.label != items[label.item_id].judge_label]
+    disagreeing = [label for label in labels if label.label is not None
+                   and label.label != items[label.item_id].judge_label]
     samples = Path(str(manifest.selection.get("samples", "")))
     lines = {int(items[label.item_id].source.get("line", -1)) for label in disagreeing}
     reasons = _reasons(samples, manifest.judge, lines)
@@ -56,12 +57,14 @@ def human_section(project_dir: Path, adjudication_dir: Path | None = None, resul
             "judge_reason": reasons.get(int(item.source.get("line", -1)),
                                         f"(reasoning not found: {samples} line {item.source.get('line')})"),
             "human_label": says(label.label), "votes": f"{label.error_votes} error / {label.no_error_votes} no error",
-            "answers": [(str(a.get("annotator")), str(a.get("count_label")), str(a.get("yes_no"))) for a in label.answers],
+            "answers": [(str(a.get("annotator")), str(a.get("count_label")), str(a.get("yes_no")))
+                        for a in label.answers],
             "gold": ("experts tied" if verdict.tie else says(verdict.label)) if verdict is not None else
                     ("not adjudicated" if gold_labels is not None else "no adjudication given"),
             "source": item.source,
         })
-    annotators = [(a.annotator, a.agreement_with_judge.to_dict(), a.agreement_with_others.to_dict()) for a in results.annotators]
+    annotators = [(a.annotator, a.agreement_with_judge.to_dict(), a.agreement_with_others.to_dict())
+                  for a in results.annotators]
     from eft_eval.report._figures import annotator_agreement
 
     return {

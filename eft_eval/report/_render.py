@@ -63,7 +63,7 @@ def script_json(data: Any) -> str:
 
 
 def _template_text(name: str) -> str:
-    return resources.files("eft_eval.report").joinpath("templates", name).read_text(encoding="utf-8")
+    return (resources.files("eft_eval.report") / "templates" / name).read_text(encoding="utf-8")
 
 
 def _environment() -> Any:
@@ -84,7 +84,8 @@ def _title(inputs: ReportInputs, options: ReportOptions) -> str:
     if inputs.studies:
         return f"Study report: {', '.join(str(s.sweep.get('study') or s.root.name) for s in inputs.studies)}"
     if inputs.runs:
-        tasks = ", ".join(dict.fromkeys(str(r.run.get("task") or (r.rows[0].get("task") if r.rows else "")) for r in inputs.runs))
+        tasks = ", ".join(dict.fromkeys(str(r.run.get("task") or (r.rows[0].get("task") if r.rows else ""))
+                                        for r in inputs.runs))
         return f"Run report: {tasks} ({len(inputs.runs)} run{'s' if len(inputs.runs) != 1 else ''})"
     return "Human study: judge versus humans"
 
@@ -162,7 +163,8 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
         "studies": study_sections(inputs.studies, inputs.runs, label),
         "human": [human_section(h.project,
                                 h.adjudication, h.results) for h in [*options.human,
-                                                                     *(HumanStudy(p, a) for p, a in inputs.human_projects)]],
+                                                                     *(HumanStudy(p, a)
+                                                                       for p, a in inputs.human_projects)]],
         "css": _template_text("report.css"),
         "js": js,
         "script_hash": base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode("ascii"),

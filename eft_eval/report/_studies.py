@@ -32,7 +32,8 @@ def match_run(ref: Any, runs: Sequence[RunData], task: str | None = None) -> int
         resolved = None
     for index, run in enumerate(runs):
         if resolved is not None and run.path.resolve() in (resolved,
-                                                           resolved.parent if resolved.name.endswith(".jsonl") else None):
+                                                           resolved.parent
+                                                           if resolved.name.endswith(".jsonl") else None):
             return index
     wanted = _normal(Path(text).name if "/" in text else text)
     candidates = [i for i, run in enumerate(runs) if wanted in (_normal(run.path.name), _normal(run.label))]
@@ -144,7 +145,8 @@ def study_sections(studies: Sequence[StudyData], runs: Sequence[RunData],
             "frontier": _frontier(analyses["frontier"], runs, label) if "frontier" in analyses else None,
             "scaling": _scaling(analyses["scaling"], runs, label) if "scaling" in analyses else None,
             "top_p": _top_p(analyses["top_p"], runs, label) if "top_p" in analyses else None,
-            "other": [(name, _generic(data)) for name, data in analyses.items() if name not in ("frontier", "scaling", "top_p")],
+            "other": [(name, _generic(data)) for name, data in analyses.items()
+                      if name not in ("frontier", "scaling", "top_p")],
         })
     return sections
 

@@ -129,7 +129,8 @@ async def start_job(
             rows.append(Row(prompt_ids, prompt_key(prompt), config, sink, ignore_eos=request.ignore_eos,
                             logprobs=request.logprob_count, stream=bool(request.stream)))
     lead = lead_component_index(engine)
-    job = Job(rows, events, sum(len(ids[lead]) for ids in encoded), f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}",
+    job = Job(rows, events, sum(len(ids[lead]) for ids in encoded),
+              f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}",
               int(time.time()), chat)
     try:
         engine.submit(rows)

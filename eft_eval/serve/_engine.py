@@ -5,8 +5,9 @@ other waiting row the sampler treats alike (`Row.batch_key`: lengths, stop strin
 differ), up to `max_batch_size`, and decodes them as one batch with
 `decoding.decode` (or the speculative decoder), ending each row at its own stop string or length.
 Rows that finish leave the batch at once and their answer goes out then; rows that arrive
-meanwhile wait for the next batch. A row whose client went away is cancelled at the next step. Randomness is per (seed, prompt, step), so a row
-gets the same tokens whatever its batch mates: the same as `EFTModel.generate` with that seed.
+meanwhile wait for the next batch. A row whose client went away is cancelled at the next step.
+Randomness is per (seed, prompt, step), so a row gets the same tokens whatever its batch mates:
+the same as `EFTModel.generate` with that seed.
 
 The decoder thread reports to each row through its `sink` (called on that thread; the web layer
 hands the events to its event loop). The HTTP side never touches the model, except the tokenizer

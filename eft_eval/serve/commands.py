@@ -27,7 +27,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--served-name", default=None, help="the model name clients send (default: --model as given)")
     parser.add_argument("--api-key-env", default=None, metavar="VAR",
                         help="require 'Authorization: Bearer KEY' where KEY is this environment variable's value")
-    parser.add_argument("--max-batch-size", type=count_arg(), default=16, help="most rows decoded together (default 16)")
+    parser.add_argument("--max-batch-size", type=count_arg(), default=16,
+                        help="most rows decoded together (default 16)")
     parser.add_argument("--speculative-block", type=count_arg(0), default=0, metavar="K",
                         help="speculative EFT decoding, K drafted tokens a round (exact mode: same tokens)")
     # At most a minute: the wait is per gap between requests, and the decoder thread's waits refuse
@@ -35,10 +36,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--batch-wait-ms", type=number_arg(minimum=0, maximum=60_000), default=25.0,
                         help="a new batch waits for more requests while they arrive less than this apart "
                         "(default 25, at most 60000)")
-    parser.add_argument("--max-tokens-limit", type=count_arg(), default=4096, help="largest max_tokens a request may ask")
-    parser.add_argument("--default-max-tokens", type=count_arg(), default=256, help="max_tokens when a request gives none")
+    parser.add_argument("--max-tokens-limit", type=count_arg(), default=4096,
+                        help="largest max_tokens a request may ask")
+    parser.add_argument("--default-max-tokens", type=count_arg(), default=256,
+                        help="max_tokens when a request gives none")
     parser.add_argument("--max-n", type=count_arg(), default=16, help="most choices (n x prompts) per request")
-    parser.add_argument("--max-body-bytes", type=count_arg(), default=1 << 20, help="largest request body (default 1 MiB)")
+    parser.add_argument("--max-body-bytes", type=count_arg(), default=1 << 20,
+                        help="largest request body (default 1 MiB)")
     parser.add_argument("--seed", type=seed_arg(), default=0, help="seed of requests that give none (default 0)")
     parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component")
     parser.add_argument("--device", help="override every component (cpu, cuda, cuda:1, auto)")

@@ -126,7 +126,8 @@ def resample_means(
     n_resamples, seed, _ = checked_bootstrap(n_resamples, seed)
     matrix = np.asarray(matrix, dtype=float)
     rng = np.random.default_rng(seed)
-    return np.stack([np.concatenate([row[indices].mean(axis=1) for indices in _index_blocks(rng, row.size, n_resamples)])
+    return np.stack([np.concatenate([row[indices].mean(axis=1)
+                                     for indices in _index_blocks(rng, row.size, n_resamples)])
                      for row in matrix], axis=1)
 
 

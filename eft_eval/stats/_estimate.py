@@ -106,7 +106,8 @@ def add_bootstrap_arguments(parser: Any) -> None:
 
     parser.add_argument("--n-resamples", type=count_arg(2), default=DEFAULT_N_RESAMPLES,
                         help=f"bootstrap resamples (default {DEFAULT_N_RESAMPLES})")
-    parser.add_argument("--seed", type=seed_arg(), default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
+    parser.add_argument("--seed", type=seed_arg(), default=DEFAULT_SEED,
+                        help=f"bootstrap seed (default {DEFAULT_SEED})")
     parser.add_argument("--confidence", type=number_arg(minimum=0, exclusive_minimum=True, maximum=1,
                                                           exclusive_maximum=True),
                         default=DEFAULT_CONFIDENCE_LEVEL,

@@ -32,7 +32,8 @@ def judge_noise(scores_per_response: Sequence[Sequence[float]]) -> dict[str, Any
     means = [math.fsum(g) / len(g) for g in groups]
     grand = math.fsum(means) / n
     variance_of_means = math.fsum((m - grand) ** 2 for m in means) / (n - 1)
-    within = math.fsum((s - math.fsum(g) / len(g)) ** 2 for g in repeated for s in g) / sum(len(g) - 1 for g in repeated)
+    within = math.fsum((s - math.fsum(g) / len(g)) ** 2 for g in repeated
+                       for s in g) / sum(len(g) - 1 for g in repeated)
     k = n / math.fsum(1 / len(g) for g in groups)  # harmonic mean of the samples per response
     noise_variance = within / k
     return {

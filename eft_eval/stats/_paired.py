@@ -74,7 +74,8 @@ def normalized_improvement(
     """
     settings = settings or BootstrapSettings()
     names = list(others)
-    matrix = np.vstack([np.asarray(small, float), np.asarray(large, float), *[np.asarray(others[k], float) for k in names]])
+    matrix = np.vstack([np.asarray(small, float), np.asarray(large, float),
+                        *[np.asarray(others[k], float) for k in names]])
     n = matrix.shape[1]
     means = matrix.mean(axis=1) if n else np.full(matrix.shape[0], math.nan)
     method = "paired-bootstrap-percentile" if paired else "unpaired-bootstrap-percentile"
@@ -93,9 +94,11 @@ def normalized_improvement(
     for index, name in enumerate(names):
         value = math.nan if status == DENOMINATOR_ZERO or not n else (means[2 + index] - means[0]) / denominator_value
         if status == DENOMINATOR_ZERO or n < 2:
-            estimates[name] = Estimate(float(value), math.nan, math.nan, math.nan, n, settings.confidence_level, 0, method)
+            estimates[name] = Estimate(float(value), math.nan, math.nan, math.nan, n,
+                                       settings.confidence_level, 0, method)
         else:
-            estimates[name] = distribution_estimate(float(value), ratios[:, index], n, settings.confidence_level, method)
+            estimates[name] = distribution_estimate(float(value), ratios[:, index], n,
+                                                    settings.confidence_level, method)
     return NormalizedImprovement(denominator, status, estimates, distributions)
 
 

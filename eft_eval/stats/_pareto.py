@@ -55,5 +55,6 @@ def pareto_probability(
     on_frontier = np.zeros(points)
     # Counted block by block: a block's dominance test holds points x points values per resample.
     for means in paired_mean_blocks(both, n_resamples=settings.n_resamples, seed=settings.seed, width=points * points):
-        on_frontier += pareto_mask(means[:, :points], means[:, points:], x_higher_is_better, y_higher_is_better).sum(axis=0)
+        on_frontier += pareto_mask(means[:, :points], means[:, points:],
+                                   x_higher_is_better, y_higher_is_better).sum(axis=0)
     return on_frontier / settings.n_resamples

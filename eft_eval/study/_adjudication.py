@@ -43,10 +43,12 @@ def build_adjudication_project(
 ) -> StudyProject:
     """Write the adjudication project for `project`'s imported labels under `out`."""
     if project.manifest.kind != "annotation":
-        raise EFTEvalError(f"{project.path}: is an adjudication project already; adjudicate the annotation project it came from")
+        raise EFTEvalError(f"{project.path}: is an adjudication project already; adjudicate the annotation "
+                           "project it came from")
     items = disagreements(project, read_labels(project))
     if not items:
-        raise EFTEvalError(f"{project.labels_file}: the judge and the annotators agree on every labelled item; nothing to adjudicate")
+        raise EFTEvalError(f"{project.labels_file}: the judge and the annotators agree on every labelled item; "
+                           "nothing to adjudicate")
     manifest = StudyManifest(
         kind="adjudication",
         template=template.name,
@@ -70,13 +72,15 @@ def load_gold(adjudication_dir: Path, project: StudyProject) -> tuple[StudyProje
     """
     adjudication = load_project(adjudication_dir)
     if adjudication.manifest.kind != "adjudication":
-        raise EFTEvalError(f"{adjudication_dir}: not an adjudication project (built by `eft-eval human-study adjudicate`)")
+        raise EFTEvalError(f"{adjudication_dir}: not an adjudication project (built by `eft-eval "
+                           "human-study adjudicate`)")
     gold = read_labels(adjudication)
     current = {label.item_id: label.label for label in read_labels(project)}
     items = project.items_by_id
     for item in adjudication.manifest.items:
         if item.item_id not in items:
-            raise EFTEvalError(f"{adjudication.manifest_file}: item {item.item_id!r} is not in the project {project.path}")
+            raise EFTEvalError(f"{adjudication.manifest_file}: item {item.item_id!r} is not in the project "
+                               f"{project.path}")
         if current.get(item.item_id) != item.human_label:
             raise EFTEvalError(
                 f"{project.labels_file}: item {item.item_id!r} has human label {current.get(item.item_id)} now but "

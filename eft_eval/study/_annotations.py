@@ -86,16 +86,19 @@ def state_files(project: StudyProject) -> list[Path]:
 
 def _labels_by_question(path: Path, item_id: str, entries: Any) -> dict[str, list[str]]:
     if not isinstance(entries, list):
-        raise EFTEvalError(f"{path}: item {item_id!r}: expected a list of [label, value] pairs, got {type(entries).__name__}")
+        raise EFTEvalError(f"{path}: item {item_id!r}: expected a list of [label, value] pairs, got "
+                           f"{type(entries).__name__}")
     chosen: dict[str, list[str]] = {}
     for entry in entries:
-        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], dict) and "schema" in entry[0] and "name" in entry[0]):
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], dict) and "schema" in entry[0]
+                and "name" in entry[0]):
             raise EFTEvalError(f"{path}: item {item_id!r}: malformed label entry {entry!r}")
         chosen.setdefault(str(entry[0]["schema"]), []).append(str(entry[0]["name"]))
     return chosen
 
 
-def _answer(path: Path, annotator: str, item_id: str, chosen: dict[str, list[str]], questions: LabelQuestions) -> Answer | str:
+def _answer(path: Path, annotator: str, item_id: str, chosen: dict[str, list[str]],
+            questions: LabelQuestions) -> Answer | str:
     """The answer on one item, or the reason it is incomplete. Contradictions are errors."""
     count = chosen.get(questions.count_question, [])
     yes_no = chosen.get(questions.yesno_question, [])
@@ -106,7 +109,8 @@ def _answer(path: Path, annotator: str, item_id: str, chosen: dict[str, list[str
         if len(labels) > 1:
             raise EFTEvalError(f"{path}: item {item_id!r}: several answers to {question!r}: {labels}")
         if labels and labels[0] not in allowed:
-            raise EFTEvalError(f"{path}: item {item_id!r}: {labels[0]!r} is not an answer to {question!r} (expected one of {allowed})")
+            raise EFTEvalError(f"{path}: item {item_id!r}: {labels[0]!r} is not an answer to {question!r} (expected "
+                               f"one of {allowed})")
     missing = [q for q, labels in ((questions.count_question, count), (questions.yesno_question, yes_no)) if not labels]
     if missing:
         return f"no answer to {' and '.join(repr(q) for q in missing)}"
@@ -131,11 +135,13 @@ def read_state_file(path: Path, project: StudyProject) -> tuple[str, list[Answer
     labels = state.get("instance_id_to_label_to_value")
     ordering = state.get("instance_id_ordering", [])
     if not isinstance(labels, dict) or not isinstance(ordering, list):
-        raise EFTEvalError(f"{path}: malformed Potato state file (no instance_id_to_label_to_value / instance_id_ordering)")
+        raise EFTEvalError(f"{path}: malformed Potato state file (no instance_id_to_label_to_value / "
+                           "instance_id_ordering)")
     items = project.items_by_id
     for item_id in [*labels, *ordering]:
         if str(item_id) not in items:
-            raise EFTEvalError(f"{path}: item {str(item_id)!r} is not in the project {project.path} (annotations from another project?)")
+            raise EFTEvalError(f"{path}: item {str(item_id)!r} is not in the project {project.path} (annotations from "
+                               "another project?)")
     answers: list[Answer] = []
     skipped: list[Skipped] = []
     # Assigned items first, in the annotator's order, then any answered item Potato did not list.
@@ -195,7 +201,8 @@ def read_annotations(project: StudyProject, *, allow_partial: bool = False) -> A
     and the counts, unless `allow_partial` (then only their complete items are imported)."""
     files = state_files(project)
     if not files:
-        raise EFTEvalError(f"{project.output_dir}: no annotations found (no <annotator>/{STATE_FILE}); has anyone annotated yet?")
+        raise EFTEvalError(f"{project.output_dir}: no annotations found (no <annotator>/{STATE_FILE}); has anyone "
+                           "annotated yet?")
     answers: list[Answer] = []
     skipped: list[Skipped] = []
     answered: dict[Path, int] = {}
@@ -216,7 +223,8 @@ def read_annotations(project: StudyProject, *, allow_partial: bool = False) -> A
     if unfinished and not allow_partial:
         stopped = unfinished[0]
         raise EFTEvalError(
-            f"{stopped.path}: annotator {stopped.annotator!r} finished {stopped.answered} of {stopped.assigned} assigned items "
+            f"{stopped.path}: annotator {stopped.annotator!r} finished {stopped.answered} of {stopped.assigned} "
+            "assigned items "
             f"(max_assignments); wait for them to finish, or pass --allow-partial to import complete items only"
         )
     if not answers:

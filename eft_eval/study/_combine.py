@@ -87,7 +87,7 @@ def read_labels(project: StudyProject) -> list[ItemLabel]:
     labels = []
     for line, record in iter_jsonl(path):
         try:
-            label = ItemLabel(**record)  # type: ignore[arg-type]
+            label = ItemLabel(**record)
         except TypeError as error:
             raise EFTEvalError(f"{path}:{line}: malformed label record ({error})") from None
         if label.item_id not in items:

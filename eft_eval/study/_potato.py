@@ -47,7 +47,8 @@ def _check_potato_installed() -> None:
     try:
         import potato  # noqa: F401  (only checking it is importable)
     except ImportError:
-        raise EFTEvalError("potato-annotation is not installed; install it with: pip install 'eft-eval[study]'") from None
+        raise EFTEvalError("potato-annotation is not installed; install it with: pip install "
+                           "'eft-eval[study]'") from None
 
 
 class _StopSignal(Exception):
@@ -129,7 +130,8 @@ def serve(project_dir: Path, port: int = 8000, host: str = LOOPBACK) -> int:
 class PotatoServer:
     """A Potato server for one project, started and stopped by the caller (or a `with` block)."""
 
-    def __init__(self, project_dir: Path, *, port: int | None = None, host: str = LOOPBACK, log_file: Path | None = None) -> None:
+    def __init__(self, project_dir: Path, *, port: int | None = None, host: str = LOOPBACK,
+                 log_file: Path | None = None) -> None:
         self.project_dir = Path(project_dir)
         self.host = host
         self.port = port
@@ -164,7 +166,8 @@ class PotatoServer:
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise EFTEvalError(f"Potato exited with status {self._process.returncode} while starting; see {self.log_file}:\n{self._log_tail()}")
+                raise EFTEvalError(f"Potato exited with status {self._process.returncode} while starting; see "
+                                   f"{self.log_file}:\n{self._log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                     if response.status == 200:
@@ -191,5 +194,6 @@ class PotatoServer:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.stop()

@@ -246,7 +246,8 @@ def load_project(path: Path) -> StudyProject:
     """Load a project folder written by `write_project`, checking it is usable."""
     manifest_file = path / MANIFEST_FILE
     if not manifest_file.is_file():
-        raise EFTEvalError(f"{path}: not a human-study project (no {MANIFEST_FILE}); create one with `eft-eval human-study prepare`")
+        raise EFTEvalError(f"{path}: not a human-study project (no {MANIFEST_FILE}); create one with `eft-eval "
+                           "human-study prepare`")
     data = read_json(manifest_file)
     try:
         manifest = StudyManifest.from_dict(data)

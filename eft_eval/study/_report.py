@@ -80,13 +80,15 @@ def annotator_rows(results: StudyResults) -> list[list[str]]:
     ]
 
 
-ANNOTATOR_HEADER = ["Annotator", "Items", "Agreement with judge", "Kappa with judge", "Agreement with other annotators", "Matches gold"]
+ANNOTATOR_HEADER = ["Annotator", "Items", "Agreement with judge", "Kappa with judge",
+                    "Agreement with other annotators", "Matches gold"]
 
 
 def method_note(results: StudyResults) -> str:
     b = results.bootstrap
     return (
-        f"Labels are reduced to \"any factual error\" (judge {results.judge!r}: score >= {results.error_threshold:g}; humans: "
+        f"Labels are reduced to \"any factual error\" (judge {results.judge!r}: score >= "
+        f"{results.error_threshold:g}; humans: "
         f"{'number-of-errors answer >= 1' if results.label_from == 'count' else 'yes/no answer'}), "
         f"several annotators combined by majority vote. ± is one bootstrap standard error; intervals are "
         f"{b.confidence_level:.0%} percentile intervals from scipy.stats.bootstrap resampling items "
@@ -110,7 +112,8 @@ def render_markdown(results: StudyResults, title: str) -> str:
         f"![Confusion matrix]({PICTURE_FILE})",
     ]
     if results.annotators:
-        lines += ["", "## Per annotator", "", "| " + " | ".join(ANNOTATOR_HEADER) + " |", "|" + "---|" * len(ANNOTATOR_HEADER)]
+        lines += ["", "## Per annotator", "", "| " + " | ".join(ANNOTATOR_HEADER) + " |",
+                  "|" + "---|" * len(ANNOTATOR_HEADER)]
         lines += ["| " + " | ".join(row) + " |" for row in annotator_rows(results)]
     if results.tied_item_ids:
         lines += ["", "## Items with tied human votes", "", ", ".join(results.tied_item_ids)]
@@ -137,7 +140,8 @@ def confusion_svg(m: ConfusionMatrix) -> str:
             'font-family="sans-serif" font-size="14" role="img" aria-label="Confusion matrix, judge versus humans">'
         ),
         f'<text x="{left + cell}" y="20" text-anchor="middle" font-weight="bold">Humans</text>',
-        f'<text x="20" y="{top + cell}" text-anchor="middle" font-weight="bold" transform="rotate(-90 20 {top + cell})">Judge</text>',
+        f'<text x="20" y="{top + cell}" text-anchor="middle" font-weight="bold" transform="rotate(-90 20 '
+        f'{top + cell})">Judge</text>',
     ]
     for j, name in enumerate(names):
         parts.append(f'<text x="{left + j * cell + cell // 2}" y="{top - 12}" text-anchor="middle">{name}</text>')
@@ -149,7 +153,8 @@ def confusion_svg(m: ConfusionMatrix) -> str:
             x, y = left + j * cell, top + i * cell
             text_fill = "white" if shade < 0.55 else "black"
             parts.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{fill}" stroke="#333"/>')
-            parts.append(f'<text x="{x + cell // 2}" y="{y + cell // 2 + 8}" text-anchor="middle" font-size="24" fill="{text_fill}">{count}</text>')
+            parts.append(f'<text x="{x + cell // 2}" y="{y + cell // 2 + 8}" text-anchor="middle" font-size="24" '
+                         f'fill="{text_fill}">{count}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

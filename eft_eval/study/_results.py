@@ -98,7 +98,7 @@ class StudyResults:
                 return None  # JSON has no NaN
             return value
 
-        return convert(self)  # type: ignore[no-any-return]
+        return convert(self)
 
 
 def _others_majority(answers_by_item: dict[str, dict[str, bool]], annotator: str, item_id: str) -> bool | None:
@@ -139,8 +139,10 @@ def _annotator_figures(
                 n_items=len(item_ids),
                 agreement_with_judge=agreement_estimate(own, judge, **settings.kwargs()),
                 kappa_with_judge=kappa_estimate(own, judge, **settings.kwargs()),
-                agreement_with_others=agreement_estimate([p[0] for p in pairs], [p[1] for p in pairs], **settings.kwargs()),
-                gold_accuracy=agreement_estimate([p[0] for p in gold_pairs], [p[1] for p in gold_pairs], **settings.kwargs())
+                agreement_with_others=agreement_estimate([p[0] for p in pairs], [p[1] for p in pairs],
+                                                         **settings.kwargs()),
+                gold_accuracy=agreement_estimate([p[0] for p in gold_pairs], [p[1] for p in gold_pairs],
+                                                 **settings.kwargs())
                 if gold_pairs
                 else None,
             )
@@ -148,7 +150,8 @@ def _annotator_figures(
     return figures
 
 
-def _gold_figures(project: StudyProject, labels: list[ItemLabel], gold_labels: list[ItemLabel], settings: BootstrapSettings) -> GoldFigures:
+def _gold_figures(project: StudyProject, labels: list[ItemLabel], gold_labels: list[ItemLabel],
+                  settings: BootstrapSettings) -> GoldFigures:
     items = project.items_by_id
     human = {label.item_id: label.label for label in labels}
     resolved = [g for g in gold_labels if g.label is not None]
@@ -206,7 +209,8 @@ def compute_results(
         confusion=confusion_matrix(judge, human),
         judge_error_rate=proportion_estimate(judge, **settings.kwargs()),
         human_error_rate=proportion_estimate(human, **settings.kwargs()),
-        answer_consistency=sum(a["any_error_by_count"] == a["any_error_by_yes_no"] for a in all_answers) / len(all_answers)
+        answer_consistency=sum(a["any_error_by_count"] == a["any_error_by_yes_no"]
+                               for a in all_answers) / len(all_answers)
         if all_answers
         else float("nan"),
         n_annotators=len(annotators),

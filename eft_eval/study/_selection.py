@@ -102,7 +102,7 @@ def read_judged_samples(path: Path, judge: str) -> list[JudgedSample]:
         samples.append(
             JudgedSample(
                 source_line=line,
-                doc_id=record.get("doc_id"),  # type: ignore[arg-type]
+                doc_id=record.get("doc_id"),
                 task=str(record.get("task", "")),
                 model=str(record.get("model", "")),
                 query=_text(record, "query", where),
@@ -148,7 +148,8 @@ def select_items(samples: list[JudgedSample], config: SelectionConfig, source: P
         else:
             eligible.append(sample)
     if model is not None and not any(s.model == model for s in samples):
-        raise EFTEvalError(f"{source}: no responses from model {model!r} (models: {', '.join(sorted({s.model for s in samples}))})")
+        raise EFTEvalError(f"{source}: no responses from model {model!r} (models: "
+                           f"{', '.join(sorted({s.model for s in samples}))})")
     if len(eligible) < config.n:
         reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(excluded.items())) or "none"
         raise EFTEvalError(

@@ -81,8 +81,10 @@ def _parse_questions(spec: dict[str, Any], config: dict[str, Any], folder: Path)
         raise EFTEvalError(f"{study_file}: bad or missing field ({error})") from None
     # The two files must describe the same questions, or answers would be misread silently.
     if sorted(_radio_labels(config, questions.count_question, potato_file)) != sorted(questions.count_labels):
-        raise EFTEvalError(f"{study_file}: count_labels do not match the labels of {questions.count_question!r} in {potato_file}")
-    if sorted(_radio_labels(config, questions.yesno_question, potato_file)) != sorted([questions.yes_label, questions.no_label]):
+        raise EFTEvalError(f"{study_file}: count_labels do not match the labels of {questions.count_question!r} "
+                           f"in {potato_file}")
+    yes_no = _radio_labels(config, questions.yesno_question, potato_file)
+    if sorted(yes_no) != sorted([questions.yes_label, questions.no_label]):
         raise EFTEvalError(f"{study_file}: yes/no labels do not match {questions.yesno_question!r} in {potato_file}")
     return questions
 

@@ -76,7 +76,8 @@ def _items(selection: Selection, threshold: float) -> list[StudyItem]:
     ]
 
 
-def prepare(samples: Path, out: Path, selection_config: SelectionConfig, options: PrepareOptions | None = None) -> StudyProject:
+def prepare(samples: Path, out: Path, selection_config: SelectionConfig,
+            options: PrepareOptions | None = None) -> StudyProject:
     """Select items from judged samples and write the Potato project for them."""
     options = options or PrepareOptions()
     template = load_template(options.template, list(options.include_paths))
@@ -145,7 +146,8 @@ def report(
     """Compute the study's figures and write the report files (`page` renders report.html)."""
     project = load_project(project_dir)
     if project.manifest.kind != "annotation":
-        raise EFTEvalError(f"{project_dir}: is an adjudication project; report on the annotation project and pass this one as --adjudication")
+        raise EFTEvalError(f"{project_dir}: is an adjudication project; report on the annotation project and pass this "
+                           "one as --adjudication")
     labels = read_labels(project)
     gold = load_gold(adjudication_dir, project)[1] if adjudication_dir is not None else None
     results = compute_results(project, labels, gold, settings)

@@ -41,7 +41,8 @@ def _prepare(args: argparse.Namespace) -> int:
     project = prepare(args.samples, args.out, selection, options)
     manifest = project.manifest
     excluded = ", ".join(f"{n} {why}" for why, n in sorted(manifest.selection["excluded"].items())) or "none"
-    print(f"wrote Potato project {project.path}: {len(manifest.items)} items, {manifest.annotators_per_item} annotator(s) per item")
+    print(f"wrote Potato project {project.path}: {len(manifest.items)} items, {manifest.annotators_per_item} "
+          "annotator(s) per item")
     if manifest.selection.get("model"):
         print(f"model: {manifest.selection['model']}")
     print(f"excluded from the draw: {excluded}")
@@ -58,7 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _import(args: argparse.Namespace) -> int:
     from eft_eval.study._workflow import import_annotations
 
-    imported, labels = import_annotations(args.project, label_from=args.label_from, allow_partial=args.allow_partial, force=args.force)
+    imported, labels = import_annotations(args.project, label_from=args.label_from,
+                                          allow_partial=args.allow_partial, force=args.force)
     labelled = sum(1 for label in labels if label.label is not None)
     ties = [label.item_id for label in labels if label.tie]
     unannotated = sum(1 for label in labels if not label.answers)
@@ -113,8 +115,10 @@ def _report(args: argparse.Namespace, page: StudyPage) -> int:
 
 
 def _add_template_flags(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument("--template", default=default, help=f"template folder name under human_study/ (default: {default})")
-    parser.add_argument("--include-path", action="append", default=[], metavar="DIR", help="extra folder of templates (repeatable)")
+    parser.add_argument("--template", default=default,
+                        help=f"template folder name under human_study/ (default: {default})")
+    parser.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                        help="extra folder of templates (repeatable)")
 
 
 def _force_flag(parser: argparse.ArgumentParser, what: str) -> None:
@@ -131,10 +135,12 @@ def register(subparsers: Any, page: StudyPage) -> None:
     p.add_argument("--out", type=Path, required=True, help="project folder to write")
     p.add_argument("--seed", type=seed_arg(), default=0, help="seed of the random draw (default 0)")
     p.add_argument("--judge", default="factuality", help="judge whose labels are checked (default factuality)")
-    p.add_argument("--error-threshold", type=number_arg(), default=1.0, help="judge score counted as 'any factual error' (default >= 1)")
+    p.add_argument("--error-threshold", type=number_arg(), default=1.0,
+                   help="judge score counted as 'any factual error' (default >= 1)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--model", help="draw only from this model's responses")
-    which.add_argument("--target-error-rate", type=number_arg(minimum=0, maximum=1), help="draw from the model whose judged error rate is nearest this")
+    which.add_argument("--target-error-rate", type=number_arg(minimum=0, maximum=1),
+                       help="draw from the model whose judged error rate is nearest this")
     p.add_argument("--annotators-per-item", type=count_arg(), default=1, help="annotators per item (default 1)")
     p.add_argument("--items-per-annotator", type=count_arg(), help="per-annotator quota (default: every item)")
     _add_template_flags(p, "factuality")
@@ -149,8 +155,10 @@ def register(subparsers: Any, page: StudyPage) -> None:
 
     p = steps.add_parser("import", help="read Potato's annotations, combine annotators, write labels.jsonl")
     p.add_argument("project", type=Path)
-    p.add_argument("--label-from", choices=("count", "yes_no"), default="count", help="question a human label is reduced from (default count)")
-    p.add_argument("--allow-partial", action="store_true", help="import complete items of annotators who have not finished")
+    p.add_argument("--label-from", choices=("count", "yes_no"), default="count",
+                   help="question a human label is reduced from (default count)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="import complete items of annotators who have not finished")
     _force_flag(p, "labels.jsonl")
     p.set_defaults(handler=_import)
 

@@ -52,7 +52,8 @@ def generate_all(points: Sequence[GridPoint], options: SweepOptions, say: Callab
         later = [c for g in ordered[position:] for item in g for _, c in item.spec.components()]
         cache.retain(later)  # free the models no remaining group needs
         labels = ", ".join(item.point.label for item in group)
-        say(f"sweep: generating {labels}" + (f" in one batched pass ({len(group)} grid points)" if len(group) > 1 else ""))
+        say(f"sweep: generating {labels}"
+            + (f" in one batched pass ({len(group)} grid points)" if len(group) > 1 else ""))
         _generate_group(group, cache, options)
 
 

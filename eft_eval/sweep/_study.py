@@ -203,7 +203,8 @@ def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None,
         label = _safe_label(context.fill(label_template, "label") if label_template
                             else "_".join(f"{var}={name}" for var, name in names.items()))
         if label in seen:
-            raise bad("label", f"gives {label!r} to two grid points ({seen[label]} and {names}): name every grid variable")
+            raise bad("label",
+                      f"gives {label!r} to two grid points ({seen[label]} and {names}): name every grid variable")
         seen[label] = names
         model = _model_string(context.fill(data["model"], "model"), path, label)
         point_judge = context.fill(judge, "judge")

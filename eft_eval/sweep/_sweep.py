@@ -242,7 +242,8 @@ def _cancel_batches(study: Study, points: Sequence[GridPoint], options: SweepOpt
         except EFTEvalError as error:
             failed[point.label] = str(error)
             say(f"sweep {study.name}: cancelling the batches of {point.label} failed: {error}")
-    say(f"sweep {study.name}: cancelled {len(cancelled)} batch(es)" + (f": {', '.join(cancelled)}" if cancelled else ""))
+    say(f"sweep {study.name}: cancelled {len(cancelled)} batch(es)"
+        + (f": {', '.join(cancelled)}" if cancelled else ""))
     finished, missing = _finished_and_missing(study, options)
     return SweepResult(finished=finished, missing=missing, failed=failed, analysis=None)
 
@@ -255,7 +256,8 @@ def _finished_and_missing(study: Study, options: SweepOptions) -> tuple[list[str
 
 # -- analysis --------------------------------------------------------------------------------------
 
-def analysis_inputs(study: Study, options: SweepOptions, finished: Sequence[str]) -> tuple[dict[str, Path], dict[str, Any]]:
+def analysis_inputs(study: Study, options: SweepOptions,
+                    finished: Sequence[str]) -> tuple[dict[str, Path], dict[str, Any]]:
     """The runs and options `analyze_study` gets for the study's finished grid points."""
     done = [p for p in study.points if p.label in set(finished)]
     settings = {key: value for key, value in study.analysis.items() if key not in ("kind", "role", "group_by")}

@@ -96,7 +96,8 @@ def _refuse_structure(name: str, value: str, path: Path) -> None:
     except yaml.YAMLError:
         return  # `[INST] ...` is not YAML at all: text
     if isinstance(parsed, (dict, list)):
-        raise EFTEvalError(f"{path}: --set {name}={value!r} would be a {'list' if isinstance(parsed, list) else 'mapping'}"
+        raise EFTEvalError(f"{path}: --set {name}={value!r} would be a "
+                           f"{'list' if isinstance(parsed, list) else 'mapping'}"
                            "; a variable holds one value (text, a number or null)")
 
 

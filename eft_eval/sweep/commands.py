@@ -34,7 +34,8 @@ def register(subparsers: Any) -> None:
                        "or a study YAML file")
     sweep.add_argument("--output", metavar="DIR", help="study folder (default studies-out/STUDY)")
     sweep.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="assignments",
-                       help="set a study variable, e.g. --set family=qwen2.5 (repeatable): the text as typed, a number where "
+                       help="set a study variable, e.g. --set family=qwen2.5 (repeatable): the text as typed, "
+                            "a number where "
                        "the study's default is one, null to unset")
     sweep.add_argument("--list", action="store_true",
                        help="print one `eft-eval run ...` command per grid point (for SLURM arrays or any scheduler)")
@@ -50,8 +51,10 @@ def register(subparsers: Any) -> None:
     runs.add_argument("--judges", type=name_list_arg, help="comma-separated judge names")
     runs.add_argument("--data-files", nargs="+", metavar="FILE", help="local data files replacing the task's hub data")
     runs.add_argument("--max-new-tokens", type=count_arg(), help="override max_gen_toks")
-    runs.add_argument("--gen-kwargs", type=gen_kwargs_arg, help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
-    runs.add_argument("--batch-size", type=count_arg(), help="prompts per decoding block (all grid points' rows of a block "
+    runs.add_argument("--gen-kwargs", type=gen_kwargs_arg,
+                      help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
+    runs.add_argument("--batch-size", type=count_arg(),
+                      help="prompts per decoding block (all grid points' rows of a block "
                       "are decoded together)")
     runs.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component's dtype")
     runs.add_argument("--device", help="override every component's device (cpu, cuda, auto)")
@@ -96,7 +99,8 @@ def _sweep(args: argparse.Namespace) -> int:
     if not options.judge.batch_cancel and (options.shard is None or args.analyze_only):
         from eft_eval.report import write_folder_report
 
-        print(f"wrote {write_folder_report(options.output, include_paths=options.include_paths)} (open it in a browser)")
+        print(f"wrote {write_folder_report(options.output, include_paths=options.include_paths)} (open "
+              "it in a browser)")
     if result.failed:
         return 1
     return 0

@@ -241,8 +241,9 @@ def _multipart(content_type: str, data: bytes) -> dict[str, tuple[bytes, str | N
     """Form fields of a multipart/form-data body: name -> (content, filename)."""
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + data)
-    fields = {}
+    fields: dict[str, tuple[bytes, str | None]] = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        fields[str(name)] = (part.get_payload(decode=True) or b"", part.get_filename())
+        payload = part.get_payload(decode=True)
+        fields[str(name)] = (payload if isinstance(payload, bytes) else b"", part.get_filename())
     return fields

@@ -42,8 +42,8 @@ def transformers_serve(model_dir: Path, log_path: Path, startup_timeout: float =
                         break
                 except OSError:
                     if time.monotonic() > deadline:
-                        log = log_path.read_text()[-2000:]
-                        raise RuntimeError(f"transformers serve did not start: {log}") from None
+                        tail = log_path.read_text()[-2000:]
+                        raise RuntimeError(f"transformers serve did not start: {tail}") from None
                     time.sleep(0.25)
             yield f"http://127.0.0.1:{port}/v1"
         finally:
