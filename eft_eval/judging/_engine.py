@@ -75,8 +75,8 @@ async def judge_items(
 
     `ledger`, when given, records every answer's usage (and enforces `config.budget`; a budget
     without a ledger gets its own). Requests run concurrently (at most `config.concurrency` in
-    flight). A configuration error (bad key, unknown model) raises `EFTEvalError` and stops the run; every
-    other failure ends as a `failed` judgment.
+    flight). A configuration error the server reports (bad key, unknown model) raises
+    `EFTEvalError` and stops the run; every other failure ends as a `failed` judgment.
     """
     from tqdm import tqdm
 
