@@ -7,7 +7,7 @@ Typical use (what `eft-eval judge` and the pipeline do):
     results[0]["factuality"]  # {"status": "scored", "score": 2.0, "reason": ..., "raw": ..., ...}
 """
 
-from eft_eval.judging._backends import BatchesSubmitted, JudgeBackend
+from eft_eval.judging._backends import BatchesSubmitted, CollectingBackend, JudgeBackend
 from eft_eval.judging._cache import Completion, JudgeCache
 from eft_eval.judging._config import JudgeConfig, default_cache_path
 from eft_eval.judging._engine import (
@@ -40,6 +40,7 @@ __all__ = [
     "JUDGE_ALIASES",
     "QUERY_FIELDS",
     "BatchesSubmitted",
+    "CollectingBackend",
     "Completion",
     "CostLedger",
     "JudgeBackend",
