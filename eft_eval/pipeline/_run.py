@@ -316,7 +316,8 @@ def default_output(config: RunConfig, spec: EFTSpec) -> Path:
     import hashlib
     import json
 
-    label = config.preset.replace(":", "-").replace("/", "-") if config.preset else Path(spec.base.label).name or "model"
+    label = (config.preset.replace(":", "-").replace("/", "-") if config.preset
+             else Path(spec.base.label).name or "model")
     varies = {"model": spec.to_string(), "data_files": [str(Path(p).resolve()) for p in config.data_files],
               "max_new_tokens": config.max_new_tokens, "gen_kwargs": config.gen_kwargs}
     digest = hashlib.sha256(json.dumps(varies, sort_keys=True).encode()).hexdigest()[:8]
@@ -326,7 +327,8 @@ def default_output(config: RunConfig, spec: EFTSpec) -> Path:
 def check_data_file(path: Path) -> None:
     """A --data-files entry must be a JSONL file (optionally .gz) with at least one record."""
     if path.is_dir():
-        raise EFTEvalError(f"--data-files {path} is a folder; give the .jsonl/.jsonl.gz files in it, e.g. {path}/*.jsonl")
+        raise EFTEvalError(f"--data-files {path} is a folder; give the .jsonl/.jsonl.gz files in it, e.g. "
+                           f"{path}/*.jsonl")
     if not path.is_file():
         raise EFTEvalError(f"data file {path} does not exist")
     if next(iter_jsonl(path), None) is None:  # also names a first line that is not JSON or not UTF-8

@@ -179,7 +179,7 @@ def collect_requests(config: Any, loaded: Any) -> list[Any]:
 
     collected: list[Any] = []
 
-    class Collector(MessageMarkerChat, LM):  # type: ignore[misc]  # lm-eval is untyped
+    class Collector(MessageMarkerChat, LM):
         def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
             collected.extend(requests)
             raise _Collected
