@@ -3,7 +3,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast
+.PHONY: setup demo lint test test-fast
 
 setup:
 	bash scripts/setup.sh
@@ -15,7 +15,14 @@ demo: setup
 # most tests wait on subprocesses and servers, so two workers halve the wall time on 2 cores.
 PYTEST_WORKERS ?= 2
 
-test: setup
+# Style and types, as CI checks them (`make test` runs it first; settings in pyproject.toml).
+# The layers (import-linter contracts in pyproject.toml) are checked here and by tests/test_layers.py.
+lint: setup
+	.venv/bin/ruff check eft_eval tests
+	.venv/bin/mypy
+	.venv/bin/lint-imports --no-logo
+
+test: setup lint
 	bash scripts/install_test_system_deps.sh
 	.venv/bin/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
