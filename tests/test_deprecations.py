@@ -67,11 +67,17 @@ def test_eft_decoding_plain_and_speculative_use_the_current_cache_argument(
 
 
 def test_local_judge_reuses_its_cache_without_deprecated_names(tmp_path: Path, transformers_log: list[str]) -> None:
-    from eft_eval.judging import JudgeConfig, JudgeItem, judge_items_sync, load_judges
+    from eft_eval.judging import (
+        JudgeConfig,
+        JudgeItem,
+        LocalModelSettings,
+        judge_items_sync,
+        load_judges,
+    )
 
     model_dir = build_chain_model(tmp_path / "chain", "Looks accurate overall. Score: 2")
-    config = JudgeConfig(backend="local", local_model=str(model_dir), cache_path=None, progress=False,
-                         local_max_new_tokens=16)
+    config = JudgeConfig(backend="local", local=LocalModelSettings(model=str(model_dir), max_new_tokens=16),
+                         cache_path=None, progress=False)
     (result,) = judge_items_sync([JudgeItem("What is 1+1?", "It is 2.")], load_judges(["factuality"]), config)
     assert result["factuality"]["score"] == 2.0
     assert deprecations(transformers_log) == []

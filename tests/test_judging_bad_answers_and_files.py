@@ -10,14 +10,18 @@ import json
 import math
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging import (
+    BatchSettings,
+    CostSettings,
     JudgeConfig,
     JudgeItem,
+    JudgeRunState,
     judge_items_sync,
     load_judge_file,
     load_judges,
@@ -139,9 +143,11 @@ def test_samples_are_written_before_the_summary_can_fail(tmp_path: Path, monkeyp
                                                 ("budget", "inf"), ("budget_spent", math.inf), ("timeout", math.nan),
                                                 ("timeout", 0), ("batch_poll_interval", math.inf),
                                                 ("concurrency", 2.5), ("samples", 0), ("max_retries", -1)])
-def test_judge_settings_refuse_non_finite_and_out_of_range_numbers(setting: str, value: object) -> None:
+def test_judge_settings_refuse_non_finite_and_out_of_range_numbers(setting: str, value: Any) -> None:
+    grouped = {"budget": lambda: CostSettings(budget=value), "budget_spent": lambda: JudgeRunState(budget_spent=value),
+               "batch_poll_interval": lambda: BatchSettings(poll_interval=value)}
     with pytest.raises(EFTEvalError, match=rf"^judge settings: {setting}=.* \(expected .*\)$"):
-        JudgeConfig(**{setting: value})  # type: ignore[arg-type]
+        grouped.get(setting, lambda: JudgeConfig(**{setting: value}))()
 
 
 def test_budget_inf_is_refused_before_a_request_is_sent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

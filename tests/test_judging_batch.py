@@ -19,7 +19,7 @@ import pytest
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
-from eft_eval.judging import JudgeConfig, judge_files
+from eft_eval.judging import BatchSettings, JudgeConfig, judge_files
 from eft_eval.testing import BatchAPIFake
 
 
@@ -35,9 +35,13 @@ def write_inputs(path: Path, n: int) -> Path:
     return path
 
 
+def fast_polls(**limits: Any) -> BatchSettings:
+    return BatchSettings(poll_interval=0.01, **limits)
+
+
 def config(api: BatchAPIFake, cache: Path, **settings: Any) -> JudgeConfig:
-    return JudgeConfig(base_url=api.base_url, api_key="sk-fake", cache_path=cache, progress=False,
-                       batch_poll_interval=0.01, **settings)
+    settings.setdefault("batch", fast_polls())
+    return JudgeConfig(base_url=api.base_url, api_key="sk-fake", cache_path=cache, progress=False, **settings)
 
 
 def live_samples(tmp_path: Path, inputs: Path, judges: list[str]) -> str:
@@ -52,7 +56,7 @@ def test_batch_run_equals_live_run_and_splits_at_the_request_limit(tmp_path: Pat
     expected = live_samples(tmp_path, inputs, ["factuality", "helpfulness"])
     with BatchAPIFake(answer, per_poll=4) as api:
         judge_files([inputs], ["factuality", "helpfulness"], tmp_path / "batch",
-                    config(api, tmp_path / "batch.sqlite", mode="batch", batch_max_requests=5))
+                    config(api, tmp_path / "batch.sqlite", mode="batch", batch=fast_polls(max_requests=5)))
         assert api.live_requests == []  # every answer came from a batch
         assert len(api.created_batches) == 3  # 14 requests, at most 5 per file
         sizes = sorted(api.batches[b]["request_counts"]["total"] for b in api.created_batches)
@@ -66,7 +70,7 @@ def test_batch_files_respect_the_byte_limit(tmp_path: Path) -> None:
     inputs = write_inputs(tmp_path / "in.jsonl", 6)
     with BatchAPIFake(answer) as api:
         judge_files([inputs], ["factuality"], tmp_path / "out",
-                    config(api, tmp_path / "c.sqlite", mode="batch", batch_max_bytes=2500))
+                    config(api, tmp_path / "c.sqlite", mode="batch", batch=fast_polls(max_bytes=2500)))
         uploads = [api.files[api.batches[b]["input_file_id"]]["bytes"] for b in api.created_batches]
     assert len(uploads) > 1 and max(uploads) <= 2500
 
@@ -109,7 +113,7 @@ def test_an_expired_batch_is_finished_in_a_follow_up_batch(tmp_path: Path) -> No
     expected = live_samples(tmp_path, inputs, ["factuality"])
     with BatchAPIFake(answer, per_poll=2, expire_after_polls=1) as api:
         judge_files([inputs], ["factuality"], tmp_path / "batch",
-                    config(api, tmp_path / "b.sqlite", mode="batch", batch_max_requests=10))
+                    config(api, tmp_path / "b.sqlite", mode="batch", batch=fast_polls(max_requests=10)))
         first = api.batches[api.created_batches[0]]
         assert first["status"] == "expired" and first["request_counts"] == {"total": 6, "completed": 2, "failed": 4}
         assert len(api.created_batches) >= 2
@@ -140,7 +144,7 @@ def test_batch_fallback_live_asks_unreadable_answers_live(tmp_path: Path) -> Non
 
     with BatchAPIFake(once_unreadable) as api:
         judge_files([inputs], ["factuality"], tmp_path / "out",
-                    config(api, tmp_path / "c.sqlite", mode="batch", batch_fallback="live"))
+                    config(api, tmp_path / "c.sqlite", mode="batch", batch=fast_polls(fallback="live")))
         assert len(api.created_batches) == 1
         assert len(api.live_requests) == 1 and api.live_requests[0]["messages"][1]["role"] == "assistant"
 
@@ -246,9 +250,10 @@ def test_judge_samples_in_batch_mode_equal_live_and_a_request_over_the_byte_limi
     big = tmp_path / "big.jsonl"
     big.write_text(json.dumps({"query": "Q?", "response": "x" * 5000}) + "\n"
                    + json.dumps({"query": "Q?", "response": "y"}) + "\n")
+    small_files = fast_polls(max_bytes=3000)
     with BatchAPIFake(answer) as api:
         judge_files([big], ["factuality"], tmp_path / "big", config(api, tmp_path / "c.sqlite", mode="batch",
-                                                                     batch_max_bytes=3000))
+                                                                     batch=small_files))
     rows = [json.loads(line)["judgments"]["factuality"]
             for line in (tmp_path / "big" / "samples.jsonl").read_text().splitlines()]
     assert rows[0]["status"] == "failed" and "over the batch file limit 3000" in rows[0]["error"]

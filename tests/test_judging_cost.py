@@ -10,7 +10,7 @@ import pytest
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
-from eft_eval.judging import JudgeConfig, judge_files
+from eft_eval.judging import BatchSettings, CostSettings, JudgeConfig, judge_files
 from eft_eval.judging._prices import SHIPPED_PRICES, load_prices
 from eft_eval.testing import BatchAPIFake, LoopbackServer, Reply
 
@@ -30,10 +30,10 @@ def prices(tmp_path: Path, text: str = PRICES) -> Path:
     return path
 
 
-def config(server: Any, tmp_path: Path, **settings: Any) -> JudgeConfig:
+def config(server: Any, tmp_path: Path, budget: float | None = None, **settings: Any) -> JudgeConfig:
     settings = {"cache_path": tmp_path / "cache.sqlite", **settings}
-    return JudgeConfig(base_url=server.base_url, api_key="sk-test", progress=False, prices=prices(tmp_path),
-                       **settings)
+    return JudgeConfig(base_url=server.base_url, api_key="sk-test", progress=False,
+                       cost=CostSettings(prices=prices(tmp_path), budget=budget), **settings)
 
 
 def test_ledger_prices_usage_per_judge_and_mode_in_results(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_batch_answers_are_priced_at_the_batch_discount(tmp_path: Path) -> None:
     with BatchAPIFake(lambda body: ANSWER) as api:
         live = judge_files([inputs(tmp_path)], ["factuality"], tmp_path / "live", config(api, tmp_path))
         batch = judge_files([inputs(tmp_path)], ["factuality"], tmp_path / "batch",
-                            config(api, tmp_path, mode="batch", batch_poll_interval=0.01,
+                            config(api, tmp_path, mode="batch", batch=BatchSettings(poll_interval=0.01),
                                    cache_path=tmp_path / "batch.sqlite"))
     assert batch["cost"]["by_judge"][0]["mode"] == "batch"
     assert batch["cost"]["by_mode_usd"]["batch"] == pytest.approx(live["cost"]["by_mode_usd"]["live"] / 2)

@@ -16,6 +16,7 @@ from eft_eval.cli import main
 from eft_eval.judging import (
     JudgeConfig,
     JudgeItem,
+    LocalModelSettings,
     judge_items_sync,
     load_judges,
     parse_score,
@@ -77,8 +78,8 @@ def test_transformers_serve_happy_path_then_rerun_without_the_server(
 
 def test_local_backend_scores_by_the_models_own_choice(chain_model: Path, tmp_path: Path) -> None:
     judges = load_judges(["factuality", "helpfulness"])
-    config = JudgeConfig(backend="local", local_model=str(chain_model), cache_path=tmp_path / "c.sqlite",
-                         progress=False, local_max_new_tokens=16)
+    config = JudgeConfig(backend="local", local=LocalModelSettings(model=str(chain_model), max_new_tokens=16),
+                         cache_path=tmp_path / "c.sqlite", progress=False)
     results = judge_items_sync([JudgeItem("What is 1+1?", "It is 2.")], judges, config)
     for name in ("factuality", "helpfulness"):
         judgment = results[0][name]
@@ -91,8 +92,8 @@ def test_local_backend_scores_by_the_models_own_choice(chain_model: Path, tmp_pa
 
 def test_local_backend_always_parses_abstains_only_where_allowed(abstaining_model: Path, tmp_path: Path) -> None:
     judges = load_judges(["factuality", "helpfulness"])
-    config = JudgeConfig(backend="local", local_model=str(abstaining_model), cache_path=None, progress=False,
-                         local_max_new_tokens=16)
+    config = JudgeConfig(backend="local", local=LocalModelSettings(model=str(abstaining_model), max_new_tokens=16),
+                         cache_path=None, progress=False)
     (result,) = judge_items_sync([JudgeItem("How do I pick a lock?", "Here is how...")], judges, config)
     # The model wants "None": factuality allows it (an abstention, no score)...
     assert result["factuality"]["status"] == "abstained" and result["factuality"]["score"] is None
@@ -109,9 +110,9 @@ def test_local_backend_reads_a_gguf_once_then_its_converted_copy(chain_model: Pa
     items = [JudgeItem("What is 1+1?", "It is 2.")]
 
     def run(cache_file: str | None) -> dict:
-        config = JudgeConfig(backend="local", local_model=str(tmp_path), local_gguf_file="chain.gguf",
-                             cache_path=tmp_path / "cache" / cache_file if cache_file else None,
-                             progress=False, local_max_new_tokens=8)
+        config = JudgeConfig(backend="local",
+                             local=LocalModelSettings(model=str(tmp_path), gguf_file="chain.gguf", max_new_tokens=8),
+                             cache_path=tmp_path / "cache" / cache_file if cache_file else None, progress=False)
         return judge_items_sync(items, judges, config)[0]["factuality"]
 
     first = run("first.sqlite")

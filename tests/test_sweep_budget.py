@@ -205,7 +205,7 @@ def test_what_a_failed_run_paid_or_submitted_still_counts_against_the_sweep_s_bu
     """Faults injected into the runs (`_run_point`): the sweep's accounting, run by run."""
     from types import SimpleNamespace
 
-    from eft_eval.judging import BatchesSubmitted, JudgeConfig
+    from eft_eval.judging import BatchesSubmitted, CostSettings, JudgeConfig
     from eft_eval.judging._ledger import JudgingStopped
     from eft_eval.sweep import _sweep
 
@@ -234,7 +234,7 @@ def test_what_a_failed_run_paid_or_submitted_still_counts_against_the_sweep_s_bu
     monkeypatch.setattr(_sweep, "_run_point", run_point)
     monkeypatch.setattr(_sweep, "_open_batches", lambda options, point: point.label == "B")
     points = [SimpleNamespace(label=label) for label in "ABC"]
-    options = SimpleNamespace(judge=JudgeConfig(mode="batch", budget=20.0, api_key="k"))
+    options = SimpleNamespace(judge=JudgeConfig(mode="batch", cost=CostSettings(budget=20.0), api_key="k"))
     said: list[str] = []
     failed = _sweep._judge_points(SimpleNamespace(name="s"), points, options, said.append)  # type: ignore[arg-type]
     assert calls == [("A", 0.0, True), ("B", 4.0, True), ("C", 7.0, True),  # submitted worst cases add up

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.judging import JudgeConfig
+from eft_eval.judging import JudgeConfig, LocalModelSettings
 from eft_eval.models import smollm2_gguf
 from eft_eval.pipeline import RunConfig, RunResult, run_task
 
@@ -30,10 +30,10 @@ def run_demo(output: str | Path = "runs/demo", limit: int = 6, max_new_tokens: i
              progress: bool = True) -> RunResult:
     import torch
 
-    judge = JudgeConfig(backend="local", progress=progress, local_max_new_tokens=48)
+    judge = JudgeConfig(backend="local", progress=progress, local=LocalModelSettings(max_new_tokens=48))
     # Half the cores, as the local judge: a small model decoding token by token on oversubscribed
     # cores (other processes, tokenizers) spins on thread barriers and gets several times slower.
-    torch.set_num_threads(judge.local_threads)
+    torch.set_num_threads(judge.local.threads)
     config = RunConfig(
         task="demo", model=demo_spec(), output=output, limit=limit, max_new_tokens=max_new_tokens,
         judge=judge, progress=progress,
@@ -63,7 +63,7 @@ def run_demo_frontier(output: str | Path, limit: int = 3, max_new_tokens: int = 
     from eft_eval.sweep import SweepOptions, find_study, load_study, run_sweep
 
     study = load_study(find_study(DEMO_STUDY), {"limit": limit, "max_new_tokens": max_new_tokens})
-    judge = JudgeConfig(backend="local", progress=progress, local_max_new_tokens=48)
+    judge = JudgeConfig(backend="local", progress=progress, local=LocalModelSettings(max_new_tokens=48))
     result = run_sweep(study, SweepOptions(output=Path(output), judge=judge, progress=progress))
     if result.failed:
         label, why = next(iter(result.failed.items()))

@@ -9,7 +9,15 @@ Typical use (what `eft-eval judge` and the pipeline do):
 
 from eft_eval.judging._backends import BatchesSubmitted, CollectingBackend, JudgeBackend
 from eft_eval.judging._cache import Completion, JudgeCache
-from eft_eval.judging._config import JudgeConfig, default_cache_path
+from eft_eval.judging._config import (
+    JUDGE_SETTINGS,
+    BatchSettings,
+    CostSettings,
+    JudgeConfig,
+    JudgeRunState,
+    LocalModelSettings,
+    default_cache_path,
+)
 from eft_eval.judging._engine import (
     JudgeItem,
     Judgment,
@@ -38,17 +46,22 @@ from eft_eval.judging._spec import (
 
 __all__ = [
     "JUDGE_ALIASES",
+    "JUDGE_SETTINGS",
     "QUERY_FIELDS",
+    "BatchSettings",
     "BatchesSubmitted",
     "CollectingBackend",
     "Completion",
     "CostLedger",
+    "CostSettings",
     "JudgeBackend",
     "JudgeCache",
     "JudgeConfig",
     "JudgeItem",
+    "JudgeRunState",
     "JudgeSpec",
     "Judgment",
+    "LocalModelSettings",
     "OnResult",
     "ParsedAnswer",
     "PriceTable",

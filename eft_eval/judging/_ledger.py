@@ -168,8 +168,9 @@ def describe_cost(cost: Mapping[str, Any]) -> str:
             + (f" of budget ${cost['budget_usd']:.2f}" if cost.get("budget_usd") is not None else ""))
 
 
-def new_ledger(config: Any) -> CostLedger:
-    """The ledger of one run: prices from `config.prices` (else the shipped table), its budget."""
+def new_ledger(config: Any, spent_before: float = 0.0) -> CostLedger:
+    """The ledger of one run: prices from `config.cost.prices` (else the shipped table), its budget,
+    of which `spent_before` USD went to earlier runs of the same sweep."""
     from eft_eval.judging._prices import load_prices
 
-    return CostLedger(load_prices(config.prices), config.budget, config.budget_spent)
+    return CostLedger(load_prices(config.cost.prices), config.cost.budget, spent_before)

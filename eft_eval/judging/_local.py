@@ -3,7 +3,7 @@
 Small models rarely follow an answer format, so the answer is built in two steps and always parses:
 
 1. *Reasoning*: the assistant turn is started with `Reason:` and the model writes greedily for at
-   most `local_max_new_tokens` tokens, stopping early where it writes the score label itself.
+   most `local.max_new_tokens` tokens, stopping early where it writes the score label itself.
 2. *Score*: `\\n<score label>:` is appended and the score is decoded greedily under a constraint:
    at each step only tokens that continue a valid score (the judge's integer range, or one of its
    abstain tokens such as ` None`) or end one are allowed, and the most probable is taken. So the
@@ -101,7 +101,7 @@ class LocalBackend:
 
         with self._lock, torch.inference_mode():
             threads = torch.get_num_threads()
-            torch.set_num_threads(self.config.local_threads)
+            torch.set_num_threads(self.config.local.threads)
             try:
                 self._load()
                 tokenizer = self._tokenizer
@@ -127,7 +127,7 @@ class LocalBackend:
         inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         output = model.generate(
             **inputs,
-            max_new_tokens=self.config.local_max_new_tokens,
+            max_new_tokens=self.config.local.max_new_tokens,
             do_sample=False,
             # Our own check: transformers' `stop_strings` re-indexes the whole vocabulary every call.
             stopping_criteria=[_StopAtLabel(tokenizer, inputs["input_ids"].shape[1], spec.score_label)],
@@ -152,7 +152,7 @@ class LocalBackend:
         context = f"\n{spec.score_label}:"
         context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
         trie = _Trie()
-        for candidate in _candidates(spec, self.config.local_max_count):
+        for candidate in _candidates(spec, self.config.local.max_count):
             ids = tokenizer(context + candidate, add_special_tokens=False)["input_ids"]
             if ids[: len(context_ids)] == context_ids and len(ids) > len(context_ids):
                 trie.add(ids[len(context_ids):], candidate)

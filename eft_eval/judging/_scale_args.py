@@ -1,13 +1,12 @@
 """Judge flags for judging at paper scale: Batch API, prices and budget, several samples per judge.
 
 Added to every command that judges through `commands.add_judge_arguments` (judge, run, sweep).
-Kept apart so the shared argument list stays short; the settings are `JudgeConfig` fields.
+Kept apart so the shared argument list stays short; `JUDGE_SETTINGS` maps them to `JudgeConfig`.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from eft_eval.parsing import count_arg, number_arg
@@ -35,20 +34,11 @@ def add_scale_arguments(group: Any) -> None:
                        "judge's aggregation; results report the judge-noise share of the standard error")
 
 
-def scale_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """`JudgeConfig` keyword arguments from the flags above."""
+def check_scale_arguments(args: argparse.Namespace) -> None:
+    """What the flags above cannot say alone; their values go to `JudgeConfig` through `JUDGE_SETTINGS`."""
     from eft_eval.errors import EFTEvalError
 
     if args.cancel and args.judge_mode != "batch":
         raise EFTEvalError("--cancel cancels Batch API batches: give it with --judge-mode batch")
     if args.batch_poll_interval <= 0:
         raise EFTEvalError(f"--batch-poll-interval must be positive, got {args.batch_poll_interval}")
-    return {
-        "mode": args.judge_mode,
-        "batch_fallback": args.batch_fallback,
-        "batch_cancel": args.cancel,
-        "batch_poll_interval": args.batch_poll_interval,
-        "prices": Path(args.prices) if args.prices else None,
-        "budget": args.budget,
-        "samples": args.judge_samples,
-    }

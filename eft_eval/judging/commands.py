@@ -71,32 +71,19 @@ def add_judge_arguments(
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """A `JudgeConfig` from the flags of `add_judge_arguments`."""
-    from eft_eval.judging._config import JudgeConfig, default_cache_path
-    from eft_eval.judging._scale_args import scale_settings
+    """A `JudgeConfig` from the flags of `add_judge_arguments` (through `JUDGE_SETTINGS`)."""
+    from eft_eval.judging._config import JUDGE_SETTINGS, JudgeConfig, default_cache_path
+    from eft_eval.judging._scale_args import check_scale_arguments
+    from eft_eval.settings import build
 
+    check_scale_arguments(args)
     if args.no_cache:
         cache_path = None
     elif args.cache_dir:
         cache_path = Path(args.cache_dir) / "judge-cache.sqlite"
     else:
         cache_path = default_cache_path()
-    return JudgeConfig(
-        backend=args.backend,
-        judge_model=args.judge_model,
-        base_url=args.base_url,
-        concurrency=args.concurrency,
-        max_retries=args.max_retries,
-        timeout=args.timeout,
-        max_parse_retries=args.max_parse_retries,
-        show_query=args.show_query,
-        cache_path=cache_path,
-        progress=not args.no_progress,
-        local_model=args.local_model,
-        local_gguf_file=args.local_gguf_file,
-        local_max_new_tokens=args.local_max_new_tokens,
-        **scale_settings(args),
-    )
+    return build(JudgeConfig, JUDGE_SETTINGS, vars(args), cache_path=cache_path, progress=not args.no_progress)
 
 
 def quiet_http_logs(args: argparse.Namespace) -> None:

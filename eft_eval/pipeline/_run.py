@@ -22,6 +22,7 @@ from eft_eval.judging import (
     QUERY_FIELDS,
     JudgeConfig,
     JudgeItem,
+    JudgeRunState,
     JudgeSpec,
     count_uncached,
     describe_config,
@@ -102,8 +103,10 @@ def resolve_spec(config: RunConfig) -> EFTSpec:
     return spec.with_overrides(dtype=config.dtype or None, device=config.device or None)
 
 
-def run_task(config: RunConfig) -> RunResult:
-    """Generate, judge and aggregate one task for one model; returns what was written."""
+def run_task(config: RunConfig, state: JudgeRunState | None = None) -> RunResult:
+    """Generate, judge and aggregate one task for one model; returns what was written. `state` is
+    what a sweep decides for this run's judging (its budget spent so far, submit-only batches)."""
+    state = state or JudgeRunState()
     for flag, value in (("--limit", config.limit), ("--max-new-tokens", config.max_new_tokens),
                         ("--batch-size", config.batch_size)):
         if value is not None and value < 1:
@@ -136,21 +139,19 @@ def run_task(config: RunConfig) -> RunResult:
         if (root / GENERATIONS_FILE).is_file():
             read_generations(root / GENERATIONS_FILE)  # a corrupt line stops us before run.json changes
         folder = open_run_folder(root, record)
-        return _generate_and_judge(config, spec, loaded, judges, folder)
+        return _generate_and_judge(config, spec, loaded, judges, folder, state)
 
 
 def _generate_and_judge(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, judges: list[JudgeSpec],
-                        folder: RunFolder) -> RunResult:
+                        folder: RunFolder, state: JudgeRunState) -> RunResult:
     judge_config = config.judge
     # The local backend keeps its converted (float32) judge model next to its cache: hundreds of
     # MB that belong in the shared cache folder, not in every run folder.
     if config.judge_cache_in_run and judge_config.backend != "local":
         judge_config = _with_cache(config.judge, folder.judge_cache)
-    if judge_config.mode == "batch" and judge_config.batch_state is None:  # re-attached by a re-run
-        import dataclasses
-
-        judge_config = dataclasses.replace(judge_config, batch_state=folder.batch_state)
-    if judge_config.batch_cancel:  # --judge-mode batch --cancel: nothing is generated or judged
+    if judge_config.mode == "batch" and judge_config.batch.state is None:  # re-attached by a re-run
+        judge_config = judge_config.with_batch_state(folder.batch_state)
+    if judge_config.batch.cancel:  # --judge-mode batch --cancel: nothing is generated or judged
         from eft_eval.judging._batch import cancel_batches
 
         return RunResult(folder=folder, results={"cancelled_batches": cancel_batches(judge_config)}, rows=[])
@@ -161,9 +162,9 @@ def _generate_and_judge(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, ju
     logger.info("judging %d responses with %s", len(rows), ", ".join(j.name for j in judges))
     from eft_eval.judging._ledger import new_ledger
 
-    ledger = new_ledger(judge_config)
+    ledger = new_ledger(judge_config, state.budget_spent)
     try:
-        judged = judge_items_sync(items, judges, judge_config, ledger=ledger)
+        judged = judge_items_sync(items, judges, judge_config, ledger=ledger, state=state)
     except EFTEvalError as error:  # a sweep's budget still counts what was paid for (or submitted)
         raise ledger.stopped(error) from error
     for row, judgments in zip(rows, judged):

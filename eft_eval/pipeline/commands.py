@@ -57,17 +57,13 @@ def quiet_logs(args: argparse.Namespace) -> None:
 def run_from_args(args: argparse.Namespace) -> RunResult | None:
     """Run what `args` asks and print its results table; None when it only cancelled batches."""
     from eft_eval.pipeline._run import RunConfig, run_task
+    from eft_eval.pipeline._settings import RUN_SETTINGS
+    from eft_eval.settings import build
 
     quiet_logs(args)
-    judge = config_from_args(args)
-    config = RunConfig(
-        task=args.task, model=args.model, preset=args.preset, output=args.output,
-        judges=[n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None,
-        judge=judge, judge_cache_in_run=not (args.cache_dir or args.no_cache), limit=args.limit, seed=args.seed,
-        include_paths=list(args.include_path), data_files=list(args.data_files), max_new_tokens=args.max_new_tokens,
-        gen_kwargs=args.gen_kwargs, batch_size=args.batch_size, dtype=args.dtype, device=args.device,
-        progress=not args.no_progress,
-    )
+    config = build(RunConfig, RUN_SETTINGS, vars(args), task=args.task, model=args.model, preset=args.preset,
+                   output=args.output, judge=config_from_args(args), include_paths=list(args.include_path),
+                   judge_cache_in_run=not (args.cache_dir or args.no_cache), progress=not args.no_progress)
     result = run_task(config)
     if "cancelled_batches" in result.results:
         print(f"cancelled {len(result.results['cancelled_batches'])} batch(es) recorded in {result.folder.root}")

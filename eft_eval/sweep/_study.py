@@ -33,6 +33,7 @@ import yaml
 from eft_eval.errors import EFTEvalError
 from eft_eval.models import smollm2_gguf
 from eft_eval.parsing import parse_bool
+from eft_eval.pipeline._settings import RUN_KEYS
 from eft_eval.plugins import check_plugin_name, plugin_dirs
 from eft_eval.sweep._grid import (
     DEFAULT_MAX_POINTS,
@@ -45,10 +46,6 @@ from eft_eval.sweep._grid import (
 from eft_eval.sweep._variables import apply_assignments
 
 TOP_KEYS = ("study", "about", "run", "judge", "variables", "grid", "model", "label", "analysis")
-RUN_KEYS = ("task", "judges", "limit", "seed", "data_files", "max_new_tokens", "gen_kwargs", "batch_size",
-            "dtype", "device")
-JUDGE_KEYS = ("backend", "judge_model", "base_url", "concurrency", "max_retries", "timeout", "max_parse_retries",
-              "show_query", "local_model", "local_gguf_file", "local_max_new_tokens")
 ANALYSIS_KINDS = ("scaling", "frontier", "top_p")
 RESERVED_PLACEHOLDERS = ("query", "response")
 """Left as they are: prompt formats and judge templates fill them in later."""
@@ -70,7 +67,7 @@ class GridPoint:
     model: str
     """The compact spec string (`eft-eval run --model`)."""
     judge: dict[str, Any] = field(default_factory=dict)
-    """Judge settings (JUDGE_KEYS) after substitution."""
+    """Judge settings (the study keys of `JUDGE_SETTINGS`) after substitution."""
 
 
 @dataclass(frozen=True)
@@ -176,9 +173,12 @@ def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None,
         raise bad("run.task", "is missing")
     run.update({key: value for key, value in (overrides or {}).items() if value is not None})
     judge = _mapping(data.get("judge") or {}, "judge", bad)
+    from eft_eval.judging import JUDGE_SETTINGS  # here: listing studies needs no judging
+
+    judge_keys = [setting.dest for setting in JUDGE_SETTINGS if setting.study]
     for key in judge:
-        if key not in JUDGE_KEYS:
-            raise bad(f"judge.{key}", f"is not a judge setting (known: {', '.join(JUDGE_KEYS)})")
+        if key not in judge_keys:
+            raise bad(f"judge.{key}", f"is not a judge setting (known: {', '.join(judge_keys)})")
     variables = apply_assignments(_mapping(data.get("variables") or {}, "variables", bad), set_variables or {}, path)
     axes = parse_axes(_mapping(data["grid"], "grid", bad), bad)
     check_size(axes, max_points, path)  # before a single point is built

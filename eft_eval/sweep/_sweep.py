@@ -15,7 +15,6 @@ re-run as is.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shlex
 import sys
@@ -26,9 +25,11 @@ from typing import Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json
-from eft_eval.judging import BatchesSubmitted, JudgeConfig
+from eft_eval.judging import JUDGE_SETTINGS, BatchesSubmitted, JudgeConfig, JudgeRunState
 from eft_eval.locking import lock_folder
 from eft_eval.pipeline._outputs import RunFolder
+from eft_eval.pipeline._settings import RUN_SETTINGS
+from eft_eval.settings import build, to_argv, with_values
 from eft_eval.sweep._study import GridPoint, Study
 
 logger = logging.getLogger(__name__)
@@ -80,16 +81,10 @@ def run_config(point: GridPoint, options: SweepOptions) -> Any:
     """The `RunConfig` of one grid point: exactly what its `eft-eval run` command line gives."""
     from eft_eval.pipeline import RunConfig
 
-    settings = point.run
-    judge = dataclasses.replace(options.judge, **point.judge) if point.judge else options.judge
-    return RunConfig(
-        task=str(settings["task"]), model=point.model, output=run_folder(options, point),
-        judges=_names(settings.get("judges")), judge=judge, judge_cache_in_run=options.judge_cache_in_run,
-        limit=settings.get("limit"), seed=int(settings.get("seed", 0)), include_paths=list(options.include_paths),
-        data_files=[str(p) for p in settings.get("data_files") or []], max_new_tokens=settings.get("max_new_tokens"),
-        gen_kwargs=settings.get("gen_kwargs"), batch_size=int(settings.get("batch_size", 8)),
-        dtype=settings.get("dtype"), device=settings.get("device"), progress=options.progress,
-    )
+    return build(RunConfig, RUN_SETTINGS, point.run, task=str(point.run["task"]), model=point.model,
+                 output=run_folder(options, point), judge=with_values(options.judge, JUDGE_SETTINGS, point.judge),
+                 judge_cache_in_run=options.judge_cache_in_run, include_paths=list(options.include_paths),
+                 progress=options.progress)
 
 
 def list_commands(study: Study, options: SweepOptions) -> list[str]:
@@ -100,28 +95,11 @@ def list_commands(study: Study, options: SweepOptions) -> list[str]:
 
 def run_arguments(config: Any, options: SweepOptions) -> list[str]:
     """`eft-eval run` arguments reproducing `config` (judge settings that differ from the defaults)."""
-    args = ["eft-eval", "run", config.task, "--model", config.model, "--output", str(config.output)]
-    if config.judges:
-        args += ["--judges", ",".join(config.judges)]
-    for flag, value in (("--limit", config.limit), ("--max-new-tokens", config.max_new_tokens),
-                        ("--gen-kwargs", config.gen_kwargs), ("--dtype", config.dtype), ("--device", config.device)):
-        if value is not None:
-            args += [flag, str(value)]
-    args += ["--seed", str(config.seed), "--batch-size", str(config.batch_size)]
-    if config.data_files:
-        args += ["--data-files", *config.data_files]
+    args = ["eft-eval", "run", config.task, "--model", config.model, "--output", str(config.output),
+            *to_argv(config, RUN_SETTINGS)]
     for folder in config.include_paths:
         args += ["--include-path", folder]
-    defaults = JudgeConfig()
-    for name, flag in (("backend", "--backend"), ("judge_model", "--judge-model"), ("base_url", "--base-url"),
-                       ("concurrency", "--concurrency"), ("max_retries", "--max-retries"), ("timeout", "--timeout"),
-                       ("max_parse_retries", "--max-parse-retries"), ("local_model", "--local-model"),
-                       ("local_gguf_file", "--local-gguf-file"), ("local_max_new_tokens", "--local-max-new-tokens")):
-        value = getattr(config.judge, name)
-        if value != getattr(defaults, name):
-            args += [flag, str(value)]
-    if config.judge.show_query:
-        args.append("--show-query")
+    args += to_argv(config.judge, [setting for setting in JUDGE_SETTINGS if setting.study], JudgeConfig())
     if config.judge.cache_path is None:
         args.append("--no-cache")
     elif not options.judge_cache_in_run:
@@ -141,7 +119,7 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
         options.output / "shards" / f"{options.shard[0]}-of-{options.shard[1]}")
     failed: dict[str, str] = {}
     with lock_folder(lock_root, "eft-eval sweep"):
-        if options.judge.batch_cancel:
+        if options.judge.batch.cancel:
             return _cancel_batches(study, points, options, say)
         write_json(options.output / SWEEP_FILE, _sweep_record(study, options))
         if not analyze_only:
@@ -186,9 +164,9 @@ def _judge_points(study: Study, points: Sequence[GridPoint], options: SweepOptio
         if point.label in done:
             continue
         committed = spent + sum(cost for label, cost in pending.items() if label != point.label)
+        budget = options.judge.cost.budget
         say(f"sweep {study.name}: run {number}/{len(points)} {point.label}"
-            + (f" (${options.judge.budget - committed:.4f} of --budget left)" if options.judge.budget is not None
-               else ""))
+            + (f" (${budget - committed:.4f} of --budget left)" if budget is not None else ""))
         try:
             spent += _new_usd(_run_point(point, options, budget_spent=committed))
         except EFTEvalError as error:
@@ -216,10 +194,8 @@ def _run_point(point: GridPoint, options: SweepOptions, budget_spent: float = 0.
     from eft_eval.pipeline import run_task
 
     config = run_config(point, options)
-    judge = dataclasses.replace(config.judge, batch_submit_only=submit_only)
-    if judge.budget is not None:
-        judge = dataclasses.replace(judge, budget_spent=budget_spent)
-    return run_task(dataclasses.replace(config, judge=judge))
+    spent = budget_spent if config.judge.cost.budget is not None else 0.0
+    return run_task(config, JudgeRunState(budget_spent=spent, submit_only=submit_only))
 
 
 def _new_usd(result: Any) -> float:
@@ -317,14 +293,6 @@ def _sweep_record(study: Study, options: SweepOptions) -> dict[str, Any]:
         "points": [{"label": p.label, "run": str(run_folder(options, p)), "model": p.model, "settings": p.run,
                     "values": {var: _described(p, var) for var in p.values}} for p in study.points],
     }
-
-
-def _names(value: Any) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [name.strip() for name in value.split(",") if name.strip()]
-    return [str(name) for name in value]
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -17,10 +17,6 @@ from eft_eval.parsing import (
 )
 from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
 
-# Judge flags a study's `judge:` settings may set; a flag given on the command line wins.
-_JUDGE_FLAGS = ("backend", "judge_model", "base_url", "concurrency", "max_retries", "timeout", "max_parse_retries",
-                "show_query", "local_model", "local_gguf_file", "local_max_new_tokens")
-
 
 def register(subparsers: Any) -> None:
     sweep = subparsers.add_parser(
@@ -63,7 +59,10 @@ def register(subparsers: Any) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from eft_eval.judging import JUDGE_SETTINGS
+    from eft_eval.pipeline._settings import RUN_SETTINGS
     from eft_eval.pipeline.commands import quiet_logs
+    from eft_eval.settings import parsed
     from eft_eval.sweep._study import find_study, load_study
     from eft_eval.sweep._sweep import (
         SweepOptions,
@@ -74,17 +73,14 @@ def _sweep(args: argparse.Namespace) -> int:
     from eft_eval.sweep._variables import parse_assignments
 
     quiet_logs(args)
-    overrides = {
-        "limit": args.limit, "seed": args.seed, "max_new_tokens": args.max_new_tokens, "gen_kwargs": args.gen_kwargs,
-        "batch_size": args.batch_size, "dtype": args.dtype, "device": args.device, "data_files": args.data_files,
-        "judges": [n.strip() for n in args.judges.split(",") if n.strip()] if args.judges else None,
-    }
+    overrides = parsed(RUN_SETTINGS, vars(args))
     path = find_study(args.study, args.include_path)
     study = load_study(path, overrides, parse_assignments(args.assignments), max_points=args.max_points)
     parser: argparse.ArgumentParser = args._parser
-    given = {name for name in _JUDGE_FLAGS if getattr(args, name) != parser.get_default(name)}
-    judge = config_from_args(args)
     # The study's judge settings (e.g. the demo's local backend) apply unless the flag was given.
+    given = {setting.dest for setting in JUDGE_SETTINGS
+             if setting.study and getattr(args, setting.dest) != parser.get_default(setting.dest)}
+    judge = config_from_args(args)
     study = dataclasses.replace(study, points=[_with_judge(point, given) for point in study.points])
     options = SweepOptions(
         output=Path(args.output or Path("studies-out") / study.name), include_paths=list(args.include_path),
@@ -96,7 +92,7 @@ def _sweep(args: argparse.Namespace) -> int:
         return 0
     result = run_sweep(study, options, analyze_only=args.analyze_only)
     # One report of the whole study, not of a share; none after --cancel (nothing changed).
-    if not options.judge.batch_cancel and (options.shard is None or args.analyze_only):
+    if not options.judge.batch.cancel and (options.shard is None or args.analyze_only):
         from eft_eval.report import write_folder_report
 
         print(f"wrote {write_folder_report(options.output, include_paths=options.include_paths)} (open "
