@@ -18,8 +18,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,12 +141,9 @@ class SweepFolder:
     def run(self, label: str) -> RunFolder:
         return RunFolder(self.runs / label)
 
-    @contextmanager
-    def lock(self, what: str, shard: tuple[int, int] | None = None) -> Iterator[Path]:
+    def lock(self, what: str, shard: tuple[int, int] | None = None) -> Any:
         """The sweep's lock; parallel shards into one folder each lock their own share."""
-        root = self.root if shard is None else self.root / "shards" / f"{shard[0]}-of-{shard[1]}"
-        with lock_folder(root, what) as path:
-            yield path
+        return lock_folder(self.root if shard is None else self.root / "shards" / f"{shard[0]}-of-{shard[1]}", what)
 
     def run_folders(self) -> list[Path]:
         """The finished run folders under `runs/`, in the sweep's grid order (alpha 0, 0.1, ..., 1)."""
@@ -217,11 +213,6 @@ class StoredRun:
 
     def judge_names(self) -> list[str]:
         return list(dict.fromkeys(name for row in self.rows for name in row.get("judgments") or {}))
-
-    def resolve_judge(self, judge: str) -> str | None:
-        """The name `judge` has in this run, accepting a judge's former or new name; None if none."""
-        names = self.judge_names()
-        return next((name for name in (judge, *judge_aliases(judge)) if name in names), None)
 
     def recorded_direction(self, judge: str) -> bool | None:
         """The judge's `higher_is_better` as results.json recorded it (under any of its names)."""

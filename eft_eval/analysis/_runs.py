@@ -61,11 +61,11 @@ class LoadedRun(StoredRun):
 
     def resolve_judge(self, judge: str) -> str:
         """The name `judge` has in this run, accepting a judge's former or new name."""
-        name = super().resolve_judge(judge)
-        if name is None:
-            raise EFTEvalError(f"{self.path}: no judgments by judge {judge!r} "
-                               f"(judges here: {', '.join(self.judge_names()) or 'none'})")
-        return name
+        names = self.judge_names()
+        for name in (judge, *judge_aliases(judge)):
+            if name in names:
+                return name
+        raise EFTEvalError(f"{self.path}: no judgments by judge {judge!r} (judges here: {', '.join(names) or 'none'})")
 
     def scores(self, judge: str) -> JudgeScores:
         name = self.resolve_judge(judge)

@@ -82,7 +82,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from eft_eval.pipeline import run_task
     from eft_eval.sweep._generation import generate_all
     from eft_eval.sweep._study import load_study
-    from eft_eval.sweep._sweep import SweepOptions, run_config, run_sweep
+    from eft_eval.sweep._sweep import SweepOptions, prepare_points, run_config, run_sweep
     from eft_eval.testing import LoopbackServer, Reply, save_tiny_family
 
     family = save_tiny_family(folder / "models", small_hidden=args.small_hidden, large_hidden=args.large_hidden,
@@ -114,7 +114,8 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
             start = time.perf_counter()
             # The generation step alone first (as `run_sweep` starts it), then the whole sweep: its
             # runs find their generations stored, so the rest is per-run judging and writing.
-            generate_all(study.points, options(f"sweep{repeat}"), say=lambda line: None)
+            generate_all(prepare_points(study.points, options(f"sweep{repeat}")), say=lambda line: None,
+                         progress=False)
             generated = time.perf_counter()
             run_sweep(study, options(f"sweep{repeat}"), say=lambda line: None)
             sweeps.append(time.perf_counter() - start)
@@ -147,6 +148,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def _responses(root: Path, label: str) -> list[str]:
     from eft_eval.fileio import iter_jsonl
+    from eft_eval.runfolder import SweepFolder
 
     # Not str.splitlines: generated text may hold U+2028 and other line separators JSON leaves raw.
-    return [row["response"] for _, row in iter_jsonl(root / "runs" / label / "samples.jsonl")]
+    return [row["response"] for _, row in iter_jsonl(SweepFolder(root).run(label).samples)]

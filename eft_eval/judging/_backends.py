@@ -30,10 +30,10 @@ class BatchesSubmitted(Exception):
     """Raised out of `judge_items` by a batch backend told to submit and not wait
     (`JudgeRunState.submit_only`): the requests are in recorded batches, no answer is in yet."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, estimate_usd: float | None = None) -> None:
         super().__init__(message)
-        self.estimate_usd: float | None = None
-        """The worst-case cost of what was submitted (set when judging had a budget)."""
+        self.estimate_usd = estimate_usd
+        """The worst-case cost of what was submitted (given by a caller that judged with a budget)."""
 
 
 class JudgeBackend(Protocol):

@@ -10,15 +10,12 @@ from typing import Any, Literal
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.parsing import parse_number
+from eft_eval.runfolder import BATCH_STATE_FILE, JUDGE_CACHE_FILE
 from eft_eval.settings import Setting
 
 Backend = Literal["openai", "local"]
 JudgeMode = Literal["live", "batch"]
 BatchFallback = Literal["batch", "live"]
-
-
-BATCH_STATE_FILE = "judge-batches.json"
-"""The record of submitted Batch API batches (`--judge-mode batch`), in an output or run folder."""
 
 
 MAX_WAIT_S = 86_400.0
@@ -28,7 +25,7 @@ MAX_WAIT_S = 86_400.0
 def default_cache_path() -> Path:
     """`$EFT_EVAL_CACHE_DIR/judge-cache.sqlite`, else `~/.cache/eft-eval/judge-cache.sqlite`."""
     folder = os.environ.get("EFT_EVAL_CACHE_DIR") or Path.home() / ".cache" / "eft-eval"
-    return Path(folder) / "judge-cache.sqlite"
+    return Path(folder) / JUDGE_CACHE_FILE
 
 
 def _default_threads() -> int:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from eft_eval.judging._backends import (
-    BatchesSubmitted,
     CollectingBackend,
     JudgeBackend,
     OpenAIBackend,
@@ -164,9 +163,7 @@ async def judge_items(
         try:
             with _fewer_young_collections():
                 await asyncio.gather(*tasks)
-        except BaseException as error:
-            if isinstance(error, BatchesSubmitted):  # submit-only batch mode: what the batches may cost
-                error.estimate_usd = ledger.estimate_usd if ledger is not None else None
+        except BaseException:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

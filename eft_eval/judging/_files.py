@@ -8,7 +8,7 @@ from typing import Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import iter_jsonl, write_json, write_jsonl
-from eft_eval.judging._config import BATCH_STATE_FILE, JudgeConfig
+from eft_eval.judging._config import JudgeConfig
 from eft_eval.judging._engine import (
     JudgeItem,
     count_uncached,
@@ -19,13 +19,10 @@ from eft_eval.judging._ledger import new_ledger
 from eft_eval.judging._preflight import preflight
 from eft_eval.judging._records import read_records
 from eft_eval.judging._spec import JudgeSpec, load_judges
-from eft_eval.locking import lock_folder
 from eft_eval.parsing import parse_number
 from eft_eval.redact import url_without_userinfo
+from eft_eval.runfolder import RunFolder
 from eft_eval.stats import summarize_samples
-
-# A run folder's files (eft_eval.pipeline names them; judging sits below it and may not import it).
-_RUN_FILE, _SAMPLES_FILE, _RESULTS_FILE = "run.json", "samples.jsonl", "results.json"
 
 
 def judge_files(
@@ -55,7 +52,7 @@ def judge_files(
         raise EFTEvalError(f"{output}: --output must be a folder, not a file")
     check_output_folder(output, rows)  # before a lock file is put in someone's folder
     if config.mode == "batch" and config.batch.state is None:  # the batch record lives with the output
-        config = config.with_batch_state(output / BATCH_STATE_FILE)
+        config = config.with_batch_state(RunFolder(output).batch_state)
     if config.batch.cancel:
         from eft_eval.judging._batch import cancel_batches
 
@@ -65,20 +62,20 @@ def judge_files(
         preflight(config, judges)  # a refused key or an unreachable server: stop before asking anything
 
     # One `judge` per output folder at a time: two would pay for every judgment twice.
-    with lock_folder(output, "eft-eval judge"):
+    with RunFolder(output).lock("eft-eval judge"):
         check_output_folder(output, rows)  # again: another command may have written it meanwhile
         ledger = new_ledger(config)
         for row, judgments in zip(rows, judge_items_sync(items, judges, config, ledger=ledger)):
             row["judgments"] = {**row["judgments"], **judgments}
 
         # The judgments first: what was paid for is on disk before anything can fail summarizing it.
-        write_jsonl(output / "samples.jsonl", rows)
+        write_jsonl(RunFolder(output).samples, rows)
         results = summarize_samples(rows, judges)
         results["n_items"] = len(rows)
         results["inputs"] = [str(path) for path in inputs]
         results["config"] = describe_config(config, judges)
         results["cost"] = ledger.summary()
-        write_json(output / "results.json", results)
+        write_json(RunFolder(output).results, results)
     _refuse_all_failed(rows, judges, output)
     return results
 
@@ -87,15 +84,16 @@ def check_output_folder(output: Path, rows: Sequence[dict[str, Any]]) -> None:
     """Refuse a folder whose files `judge` would replace with something else: a run folder (its
     run.json would go on describing samples that are no longer its own), or a judge folder holding
     other responses. The same responses, more or fewer of them (`--limit`), are a re-run."""
-    if (output / _RUN_FILE).is_file():
+    folder = RunFolder(output)
+    if folder.run.is_file():
         raise EFTEvalError(
-            f"{output}: is the folder of an `eft-eval run` ({_RUN_FILE}); judging into it would replace its "
+            f"{output}: is the folder of an `eft-eval run` ({folder.run.name}); judging into it would replace its "
             "samples.jsonl and results.json: choose another --output (to add judges to that run, re-run "
             "`eft-eval run` with --judges)")
-    samples, results = output / _SAMPLES_FILE, output / _RESULTS_FILE
+    samples, results = folder.samples, folder.results
     if not samples.exists():
         if results.exists():
-            raise EFTEvalError(f"{output}: holds a {_RESULTS_FILE} but no {_SAMPLES_FILE}, so not a `judge` output; "
+            raise EFTEvalError(f"{output}: holds a {results.name} but no {samples.name}, so not a `judge` output; "
                                "choose another --output")
         return
     previous = [(str(row.get("query")), str(row.get("response"))) for _, row in iter_jsonl(samples)]
@@ -115,7 +113,7 @@ def _refuse_all_failed(rows: Sequence[dict[str, Any]], judges: Sequence[JudgeSpe
         first = next((j.get("error") for j in judged if j.get("error")), "no error recorded")
         raise EFTEvalError(
             f"every judgment failed ({len(judged)} of {len(judged)}; first error: {first}); wrote "
-            f"{output / 'samples.jsonl'} with them: re-run the same command to retry"
+            f"{RunFolder(output).samples} with them: re-run the same command to retry"
         )
 
 

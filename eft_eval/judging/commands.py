@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.parsing import count_arg, name_list_arg, number_arg
+from eft_eval.runfolder import JUDGE_CACHE_FILE
 
 # Longest wait a judge flag takes, in seconds: a day. A larger value is a typo that would leave a run
 # waiting for ever on one request instead of retrying it.
@@ -80,7 +81,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     if args.no_cache:
         cache_path = None
     elif args.cache_dir:
-        cache_path = Path(args.cache_dir) / "judge-cache.sqlite"
+        cache_path = Path(args.cache_dir) / JUDGE_CACHE_FILE
     else:
         cache_path = default_cache_path()
     return build(JudgeConfig, JUDGE_SETTINGS, vars(args), cache_path=cache_path, progress=not args.no_progress)

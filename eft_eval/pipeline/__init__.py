@@ -14,19 +14,24 @@ from typing import TYPE_CHECKING
 from eft_eval.lazy import lazy_exports
 
 _EXPORTS = {
-    "RunConfig": "_run",
+    "RunConfig": "_config",
     "RunResult": "_run",
     "run_task": "_run",
-    # The pieces of a run a sweep assembles itself (it generates many runs' samples in one pass).
-    "resolve_spec": "_run",
-    "run_record": "_run",
-    "judge_folders": "_run",
-    "evaluate_task": "_run",
-    "check_run_folder": "_outputs",
-    "open_run_folder": "_outputs",
+    "cancel_run_batches": "_run",
+    # The stages of a run, which a sweep composes (it generates many runs' samples in one pass).
+    "PreparedRun": "_prepare",
+    "Loaded": "_prepare",
+    "prepare": "_prepare",
+    "open_folder": "_prepare",
+    "generate": "_generate",
+    "judge": "_run",
+    "write_results": "_run",
+    "resolve_spec": "_prepare",
+    "judge_folders": "_prepare",
+    "run_record": "_prepare",
+    "ResumableLM": "_resumable",
     "GenerationStore": "_store",
     "request_key": "_store",
-    "RunFolder": "_outputs",
     "report_folder": "_report",
     "format_table": "_report",
     "LoadedTask": "_tasks",
@@ -35,37 +40,27 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "GenerationStore",
-    "LoadedTask",
-    "RunConfig",
-    "RunFolder",
-    "RunResult",
-    "check_run_folder",
-    "evaluate_task",
-    "format_table",
-    "judge_folders",
-    "load_task",
-    "open_run_folder",
-    "our_task_entries",
-    "report_folder",
-    "request_key",
-    "resolve_spec",
-    "run_record",
-    "run_task",
+    "GenerationStore", "Loaded", "LoadedTask", "PreparedRun", "ResumableLM", "RunConfig", "RunResult",
+    "cancel_run_batches", "format_table", "generate", "judge", "judge_folders", "load_task", "open_folder",
+    "our_task_entries", "prepare", "report_folder", "request_key", "resolve_spec", "run_record", "run_task",
+    "write_results",
 ]
 
 if TYPE_CHECKING:
-    from eft_eval.pipeline._outputs import RunFolder, check_run_folder, open_run_folder
-    from eft_eval.pipeline._report import format_table, report_folder
-    from eft_eval.pipeline._run import (
-        RunConfig,
-        RunResult,
-        evaluate_task,
+    from eft_eval.pipeline._config import RunConfig
+    from eft_eval.pipeline._generate import generate
+    from eft_eval.pipeline._prepare import (
+        Loaded,
+        PreparedRun,
         judge_folders,
+        open_folder,
+        prepare,
         resolve_spec,
         run_record,
-        run_task,
     )
+    from eft_eval.pipeline._report import format_table, report_folder
+    from eft_eval.pipeline._resumable import ResumableLM
+    from eft_eval.pipeline._run import RunResult, cancel_run_batches, judge, run_task, write_results
     from eft_eval.pipeline._store import GenerationStore, request_key
     from eft_eval.pipeline._tasks import LoadedTask, load_task, our_task_entries
 

@@ -8,12 +8,13 @@ lm-eval's cache hook as soon as its batch finishes; this wrapper points that hoo
 `GenerationStore`.
 
 The EFT model itself is built only if some generation is missing: a re-run of a finished
-generation step loads no weights.
+generation step loads no weights. A sweep gives each grid point a `fill` that generates what is
+missing for every point of its group at once, into each point's store.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -40,12 +41,14 @@ class _StoreHook(CacheHook):
 
 
 class ResumableLM(MessageMarkerChat, LM):  # chat: the eft backend's marker, no model needed
-    """Wraps the `eft` backend (built lazily by `make_lm`) for one process."""
+    """Wraps the `eft` backend (built lazily by `make_lm`) for one process; `fill`, when given,
+    stores the generations of the requests it is handed instead of the backend."""
 
     def __init__(self, make_lm: Callable[[], LM], store: GenerationStore, model_info: dict[str, Any],
-                 progress: bool = True) -> None:
+                 progress: bool = True, fill: Callable[[list[Any]], None] | None = None) -> None:
         super().__init__()
         self._progress = progress
+        self._fill = fill
         self._make_lm = make_lm
         self._lm: LM | None = None
         self._hook = _StoreHook(store)
@@ -64,28 +67,23 @@ class ResumableLM(MessageMarkerChat, LM):  # chat: the eft backend's marker, no 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         keys = [request_key(request.args) for request in requests]
         copies = Counter(keys)
-        results: list[str | None] = [None] * len(requests)
-        handed_out: defaultdict[str, int] = defaultdict(int)
-        missing: list[int] = []
-        for index, key in enumerate(keys):
-            # A request's copies (lm-eval `repeats`) are reused only all together: the backend
-            # numbers copies within one call, so re-generating a subset would renumber them.
-            stored = self.store.get(key, copies[key])
-            if stored is None:
-                missing.append(index)
-            else:
-                results[index] = stored[handed_out[key]]
-                handed_out[key] += 1
-        self.reused += len(requests) - len(missing)
-        if missing:
+        # A request's copies (lm-eval `repeats`) are reused only all together: the backend
+        # numbers copies within one call, so re-generating a subset would renumber them.
+        missing = [request for request, key in zip(requests, keys) if self.store.get(key, copies[key]) is None]
+        if missing and self._fill is not None:
+            self._fill(missing)
+        elif missing:
             self._hook.reported.clear()
-            texts = self.inner.generate_until([requests[i] for i in missing],
-                                              disable_tqdm=disable_tqdm or not self._progress)
-            for index, text in zip(missing, texts):
-                results[index] = text
-            self._store_unreported([requests[i] for i in missing], texts)
-            self.generated += len(missing)
-        return [text if text is not None else "" for text in results]
+            texts = self.inner.generate_until(missing, disable_tqdm=disable_tqdm or not self._progress)
+            self._store_unreported(missing, texts)
+        self.reused += len(requests) - len(missing)
+        self.generated += len(missing)
+        handed: Counter[str] = Counter()
+        texts = []
+        for key in keys:
+            texts.append((self.store.get(key, copies[key]) or [""] * copies[key])[handed[key]])
+            handed[key] += 1
+        return texts
 
     def _store_unreported(self, requests: list[Any], texts: list[str]) -> None:
         """A backend that does not call the cache hook still gets its answers stored, at the end."""

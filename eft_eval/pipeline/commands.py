@@ -56,7 +56,7 @@ def quiet_logs(args: argparse.Namespace) -> None:
 
 def run_from_args(args: argparse.Namespace) -> RunResult | None:
     """Run what `args` asks and print its results table; None when it only cancelled batches."""
-    from eft_eval.pipeline._run import RunConfig, run_task
+    from eft_eval.pipeline._run import RunConfig, cancel_run_batches, run_task
     from eft_eval.pipeline._settings import RUN_SETTINGS
     from eft_eval.settings import build
 
@@ -64,10 +64,11 @@ def run_from_args(args: argparse.Namespace) -> RunResult | None:
     config = build(RunConfig, RUN_SETTINGS, vars(args), task=args.task, model=args.model, preset=args.preset,
                    output=args.output, judge=config_from_args(args), include_paths=list(args.include_path),
                    judge_cache_in_run=not (args.cache_dir or args.no_cache), progress=not args.no_progress)
-    result = run_task(config)
-    if "cancelled_batches" in result.results:
-        print(f"cancelled {len(result.results['cancelled_batches'])} batch(es) recorded in {result.folder.root}")
+    if config.judge.batch.cancel:  # --judge-mode batch --cancel: nothing is generated or judged
+        folder, cancelled = cancel_run_batches(config)
+        print(f"cancelled {len(cancelled)} batch(es) recorded in {folder.root}")
         return None
+    result = run_task(config)
     print_results(str(result.folder.root), result.results)
     return result
 

@@ -5,7 +5,7 @@ fine-tuned and reference models, same prompt formats) compute the same component
 the composition differs. Each prompt block is therefore decoded once with one row per (prompt,
 point), each row composed with its own weights (`EFTModel.generate_ids(row_weights=...)`), and
 every finished text goes into that point's `generations.jsonl` as the point's own run would have
-written it. `eft-eval run` then finds every generation stored and loads no model.
+written it. `GroupGeneration` hands lm-eval, for each point, a model that answers from that store.
 
 Samples equal those of each point run alone: the rows of a prompt see the same padded block
 (the blocks are cut as the `eft` backend cuts them) and sampling randomness depends only on
@@ -17,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eft_eval.models import EFTSpec, prompt_key
-from eft_eval.pipeline import GenerationStore, request_key
+from eft_eval.pipeline import GenerationStore, ResumableLM, request_key
 
 
 @dataclass
@@ -109,4 +109,30 @@ def generate_points(lm: Any, requests: Sequence[Any], jobs: Sequence[PointJob], 
     return len(todo)
 
 
-__all__ = ["PointJob", "composition_key", "generate_points", "missing_rows", "request_copies"]
+class GroupGeneration:
+    """The grid points of one group: the model lm-eval gets for each of them (`model_for`).
+
+    A point's missing requests generate every point's rows of them in one batched pass
+    (`generate_points`, with the model `load_lm` builds, once); each point's answers come from its
+    own store, so the other points' evaluations find everything stored and load no model.
+    """
+
+    def __init__(self, jobs: Sequence[PointJob], load_lm: Callable[[], Any], progress: bool = True) -> None:
+        self.jobs = jobs
+        self._load_lm = load_lm
+        self._lm: Any = None
+        self.progress = progress
+
+    def lm(self) -> Any:
+        self._lm = self._lm or self._load_lm()
+        return self._lm
+
+    def fill(self, requests: Sequence[Any]) -> None:
+        generate_points(self.lm(), requests, self.jobs, progress=self.progress)
+
+    def model_for(self, index: int) -> ResumableLM:
+        job = self.jobs[index]
+        return ResumableLM(self.lm, job.store, {"eft_spec": job.spec.to_string()}, fill=self.fill)
+
+
+__all__ = ["GroupGeneration", "PointJob", "composition_key", "generate_points", "missing_rows", "request_copies"]

@@ -1,4 +1,4 @@
-"""`eft-eval sweep STUDY`: every grid point of a study through `run_task`, then the analysis.
+"""`eft-eval sweep STUDY`: every grid point of a study through the stages of a run, then the analysis.
 
     DIR/sweep.json        the study, its grid points, their specs and run folders
     DIR/runs/<label>/     one ordinary run folder per grid point (`eft-eval run`'s files)
@@ -6,9 +6,9 @@
 
 Generation comes first, for all grid points at once: points over the same components share one
 batched pass (`_batched.py`) and every model is loaded once for the whole sweep (one
-`ModelCache`; a model no later point needs is freed). Then each point runs through `run_task`,
-which finds its generations stored, judges and aggregates (in batch mode every point first
-submits its batches, then each waits for its own: see `_judge_points`). Everything is resumable
+`ModelCache`; a model no later point needs is freed: `_generation.py`). Then each point is judged
+and aggregated by the run's own stages (in batch mode every point first submits its batches,
+then each waits for its own: see `_judge_points`). Everything is resumable
 at the run level: finished generations and judgments are never redone, so a killed sweep is
 re-run as is.
 """
@@ -21,22 +21,22 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json
 from eft_eval.judging import JUDGE_SETTINGS, BatchesSubmitted, JudgeConfig, JudgeRunState
-from eft_eval.locking import lock_folder
-from eft_eval.pipeline._outputs import RunFolder
+from eft_eval.judging._ledger import JudgingStopped
 from eft_eval.pipeline._settings import RUN_SETTINGS
+from eft_eval.runfolder import SweepFolder
 from eft_eval.settings import build, to_argv, with_values
 from eft_eval.sweep._study import GridPoint, Study
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from eft_eval.pipeline import RunResult
+    from eft_eval.sweep._generation import PreparedPoint
 
-SWEEP_FILE = "sweep.json"
-RUNS_FOLDER = "runs"
-ANALYSIS_FOLDER = "analysis"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,7 +62,7 @@ class SweepResult:
 
 
 def run_folder(options: SweepOptions, point: GridPoint) -> Path:
-    return options.output / RUNS_FOLDER / point.label
+    return SweepFolder(options.output).run(point.label).root
 
 
 def shard_points(points: Sequence[GridPoint], shard: tuple[int, int] | None) -> list[GridPoint]:
@@ -85,6 +85,15 @@ def run_config(point: GridPoint, options: SweepOptions) -> Any:
                  output=run_folder(options, point), judge=with_values(options.judge, JUDGE_SETTINGS, point.judge),
                  judge_cache_in_run=options.judge_cache_in_run, include_paths=list(options.include_paths),
                  progress=options.progress)
+
+
+def prepare_points(points: Sequence[GridPoint], options: SweepOptions) -> list[PreparedPoint]:
+    """Every point prepared as its `eft-eval run` would be, sharing loaded tasks and judge checks."""
+    from eft_eval.pipeline import Loaded, prepare
+    from eft_eval.sweep._generation import PreparedPoint
+
+    loaded = Loaded()
+    return [PreparedPoint(point, prepare(run_config(point, options), loaded)) for point in points]
 
 
 def list_commands(study: Study, options: SweepOptions) -> list[str]:
@@ -114,17 +123,16 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
 
     say = say or (lambda line: print(line, file=sys.stderr))
     points = shard_points(study.points, options.shard)
-    # Parallel shards into one study folder each lock their own share; runs lock their folders.
-    lock_root = options.output if options.shard is None else (
-        options.output / "shards" / f"{options.shard[0]}-of-{options.shard[1]}")
+    sweep = SweepFolder(options.output)
     failed: dict[str, str] = {}
-    with lock_folder(lock_root, "eft-eval sweep"):
+    with sweep.lock("eft-eval sweep", options.shard):  # runs lock their own folders
         if options.judge.batch.cancel:
             return _cancel_batches(study, points, options, say)
-        write_json(options.output / SWEEP_FILE, _sweep_record(study, options))
+        write_json(sweep.record, _sweep_record(study, options))
         if not analyze_only:
-            generate_all(points, options, say)
-            failed = _judge_points(study, points, options, say)
+            prepared = prepare_points(points, options)
+            generate_all(prepared, say, options.progress)
+            failed = _judge_points(study, prepared, options, say)
         finished, missing = _finished_and_missing(study, options)
         say(f"sweep {study.name}: {len(finished)}/{len(study.points)} runs finished"
             + (f"; missing: {', '.join(missing)}" if missing else ""))
@@ -134,7 +142,7 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
     return SweepResult(finished=finished, missing=missing, failed=failed, analysis=analysis)
 
 
-def _judge_points(study: Study, points: Sequence[GridPoint], options: SweepOptions,
+def _judge_points(study: Study, points: Sequence[PreparedPoint], options: SweepOptions,
                   say: Callable[[str], None]) -> dict[str, str]:
     """Run (judge and aggregate) every grid point, in order; the points that failed, with why.
 
@@ -156,7 +164,7 @@ def _judge_points(study: Study, points: Sequence[GridPoint], options: SweepOptio
                 say(f"sweep {study.name}: run {number}/{len(points)} {point.label}: {submitted}")
             except EFTEvalError as error:  # asked again below, when it may fit what is left
                 if _open_batches(options, point):  # some went out before the error: they may be billed
-                    pending[point.label] = getattr(error, "estimate_usd", None) or 0.0
+                    pending[point.label] = (error.estimate_usd if isinstance(error, JudgingStopped) else None) or 0.0
                 say(f"sweep {study.name}: run {point.label} not submitted: {error}")
     failed: dict[str, str] = {}
     spent = 0.0  # what this sweep's runs paid for new answers
@@ -173,29 +181,43 @@ def _judge_points(study: Study, points: Sequence[GridPoint], options: SweepOptio
             failed[point.label] = str(error)
             say(f"sweep {study.name}: run {point.label} failed: {error}")
             # What it paid stays paid; batches it submitted may still be billed, up to their worst case.
-            spent += max(getattr(error, "spent_usd", 0.0), pending.get(point.label, 0.0))
+            spent += max(error.spent_usd if isinstance(error, JudgingStopped) else 0.0, pending.get(point.label, 0.0))
         pending.pop(point.label, None)
     return failed
 
 
-def _open_batches(options: SweepOptions, point: GridPoint) -> bool:
+def _open_batches(options: SweepOptions, point: PreparedPoint) -> bool:
     """Whether the point's run folder records batches that were submitted and not collected."""
     from eft_eval.judging._batch import BatchState
 
-    state = RunFolder(run_folder(options, point)).batch_state
+    state = point.run.folder.batch_state
     try:
         return state.is_file() and bool(BatchState(state).open_batches())
     except EFTEvalError:  # an unreadable record: its run says so when it resumes
         return False
 
 
-def _run_point(point: GridPoint, options: SweepOptions, budget_spent: float = 0.0, submit_only: bool = False) -> Any:
-    """`run_task` of one grid point; with a budget, what the sweep has spent (or committed) counts against it."""
-    from eft_eval.pipeline import run_task
+def _run_point(point: PreparedPoint, options: SweepOptions, budget_spent: float = 0.0,
+               submit_only: bool = False) -> RunResult:
+    """Judge and aggregate one prepared grid point; with a budget, what the sweep has spent (or
+    committed) counts against it. A failed judging says what it paid and had estimated
+    (`JudgingStopped`), submitted batches what they may cost (`BatchesSubmitted`)."""
+    from eft_eval.judging._ledger import new_ledger
+    from eft_eval.pipeline import generate, judge, open_folder, write_results
 
-    config = run_config(point, options)
-    spent = budget_spent if config.judge.cost.budget is not None else 0.0
-    return run_task(config, JudgeRunState(budget_spent=spent, submit_only=submit_only))
+    prepared = point.run
+    state = JudgeRunState(budget_spent=budget_spent if prepared.config.judge.cost.budget is not None else 0.0,
+                          submit_only=submit_only)
+    ledger = new_ledger(prepared.judge_config, state.budget_spent)
+    with open_folder(prepared):
+        rows = point.rows if point.rows is not None else generate(prepared)  # a finished run's: all stored
+        try:
+            judged = judge(prepared, rows, ledger, state)
+        except BatchesSubmitted as submitted:
+            raise BatchesSubmitted(str(submitted), ledger.estimate_usd) from None
+        except EFTEvalError as error:
+            raise ledger.stopped(error) from error
+        return write_results(prepared, judged, ledger)
 
 
 def _new_usd(result: Any) -> float:
@@ -208,25 +230,27 @@ def _cancel_batches(study: Study, points: Sequence[GridPoint], options: SweepOpt
                     say: Callable[[str], None]) -> SweepResult:
     """`--judge-mode batch --cancel`: cancel the batches recorded in the runs that exist; nothing is
     generated, judged or analysed."""
+    from eft_eval.pipeline import cancel_run_batches
+
     cancelled: list[str] = []
     failed: dict[str, str] = {}
     for point in points:
-        if not RunFolder(run_folder(options, point)).batch_state.is_file():
+        if not SweepFolder(options.output).run(point.label).batch_state.is_file():
             continue
         try:
-            cancelled += _run_point(point, options).results.get("cancelled_batches", [])
+            cancelled += cancel_run_batches(run_config(point, options))[1]
         except EFTEvalError as error:
             failed[point.label] = str(error)
             say(f"sweep {study.name}: cancelling the batches of {point.label} failed: {error}")
-    say(f"sweep {study.name}: cancelled {len(cancelled)} batch(es)"
-        + (f": {', '.join(cancelled)}" if cancelled else ""))
+    say(f"sweep {study.name}: cancelled {len(cancelled)} "
+        "batch(es)" + (f": {', '.join(cancelled)}" if cancelled else ""))
     finished, missing = _finished_and_missing(study, options)
     return SweepResult(finished=finished, missing=missing, failed=failed, analysis=None)
 
 
 def _finished_and_missing(study: Study, options: SweepOptions) -> tuple[list[str], list[str]]:
     """Labels of the grid points whose run wrote its results, and of the others."""
-    finished = [p.label for p in study.points if RunFolder(run_folder(options, p)).results.is_file()]
+    finished = [p.label for p in study.points if SweepFolder(options.output).run(p.label).results.is_file()]
     return finished, [p.label for p in study.points if p.label not in finished]
 
 
@@ -268,7 +292,7 @@ def analyze(study: Study, options: SweepOptions, finished: Sequence[str],
     if not runs:
         say(f"sweep {study.name}: nothing to analyse yet (a scaling group needs its small-ft and large-ft runs)")
         return None
-    output = options.output / ANALYSIS_FOLDER
+    output = SweepFolder(options.output).analysis
     result: dict[str, Any] = analyze_study(study.analysis["kind"], runs, settings, output)
     say(f"sweep {study.name}: {study.analysis['kind']} analysis of {len(finished)} runs in {output}")
     return result
