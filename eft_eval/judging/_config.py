@@ -48,7 +48,8 @@ def _check_numbers(settings: object, allowed: dict[str, dict[str, Any]], prefix:
             object.__setattr__(settings, name, parse_number(value, prefix + name, "judge settings", **limits))
 
 
-@dataclass
+# The groups are frozen: copies of a JudgeConfig (`dataclasses.replace`) share them.
+@dataclass(frozen=True)
 class LocalModelSettings:
     """The local backend's model (`--backend local`): a transformers chat model in-process."""
 
@@ -68,7 +69,7 @@ class LocalModelSettings:
         _check_numbers(self, {"max_new_tokens": _COUNT, "max_count": _COUNT, "threads": _COUNT}, "local_")
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchSettings:
     """OpenAI's Batch API (`--judge-mode batch`), see `_batch.py`."""
 
@@ -93,7 +94,7 @@ class BatchSettings:
                        "batch_")
 
 
-@dataclass
+@dataclass(frozen=True)
 class CostSettings:
     """Prices and the budget (`--prices`, `--budget`)."""
 
