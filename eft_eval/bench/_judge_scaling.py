@@ -88,8 +88,7 @@ def measure_scaling(n: int, latencies: Sequence[float] = LATENCIES_S,
 async def _timed_run(base_url: str, judges: Sequence[Any], n: int, concurrency: int,
                      folder: Path) -> tuple[float, float, int]:
     """(wall seconds, client CPU seconds, judgments scored) of `n` distinct judgments, connections warm."""
-    from eft_eval.judging import JudgeConfig, JudgeItem, judge_items
-    from eft_eval.judging._backends import OpenAIBackend
+    from eft_eval.judging import JudgeConfig, JudgeItem, OpenAIBackend, judge_items
 
     config = JudgeConfig(base_url=base_url, api_key="bench", concurrency=concurrency,
                          cache_path=folder / "cache.sqlite", progress=False)

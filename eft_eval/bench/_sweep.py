@@ -80,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from eft_eval.judging import JudgeConfig
     from eft_eval.pipeline import run_task
-    from eft_eval.sweep._generation import generate_all
-    from eft_eval.sweep._study import load_study
-    from eft_eval.sweep._sweep import SweepOptions, prepare_points, run_config, run_sweep
+    from eft_eval.sweep import SweepOptions, generate_all, load_study, prepare_points, run_config, run_sweep
     from eft_eval.testing import LoopbackServer, Reply, save_tiny_family
 
     family = save_tiny_family(folder / "models", small_hidden=args.small_hidden, large_hidden=args.large_hidden,

@@ -7,7 +7,8 @@ Typical use (what `eft-eval judge` and the pipeline do):
     results[0]["factuality"]  # {"status": "scored", "score": 2.0, "reason": ..., "raw": ..., ...}
 """
 
-from eft_eval.judging._backends import BatchesSubmitted, CollectingBackend, JudgeBackend
+from eft_eval.judging._backends import BatchesSubmitted, CollectingBackend, JudgeBackend, OpenAIBackend
+from eft_eval.judging._batch import BatchState, cancel_batches
 from eft_eval.judging._cache import Completion, JudgeCache
 from eft_eval.judging._config import (
     JUDGE_SETTINGS,
@@ -28,7 +29,7 @@ from eft_eval.judging._engine import (
     judge_model_name,
 )
 from eft_eval.judging._files import describe_config, judge_files
-from eft_eval.judging._ledger import CostLedger, describe_cost
+from eft_eval.judging._ledger import CostLedger, JudgingStopped, describe_cost, new_ledger
 from eft_eval.judging._parse import ParsedAnswer, parse_answer, parse_score
 from eft_eval.judging._preflight import preflight
 from eft_eval.judging._prices import PriceTable, load_prices
@@ -49,6 +50,7 @@ __all__ = [
     "JUDGE_SETTINGS",
     "QUERY_FIELDS",
     "BatchSettings",
+    "BatchState",
     "BatchesSubmitted",
     "CollectingBackend",
     "Completion",
@@ -60,12 +62,15 @@ __all__ = [
     "JudgeItem",
     "JudgeRunState",
     "JudgeSpec",
+    "JudgingStopped",
     "Judgment",
     "LocalModelSettings",
     "OnResult",
+    "OpenAIBackend",
     "ParsedAnswer",
     "PriceTable",
     "ScoreSpec",
+    "cancel_batches",
     "canonical_judge_name",
     "count_uncached",
     "default_cache_path",
@@ -80,6 +85,7 @@ __all__ = [
     "load_judge_file",
     "load_judges",
     "load_prices",
+    "new_ledger",
     "parse_answer",
     "parse_score",
     "preflight",

@@ -15,8 +15,11 @@ from eft_eval.lazy import lazy_exports
 
 _EXPORTS = {
     "RunConfig": "_config",
+    "RUN_KEYS": "_settings",
+    "RUN_SETTINGS": "_settings",
     "RunResult": "_run",
     "run_task": "_run",
+    "run_prepared": "_run",
     "cancel_run_batches": "_run",
     # The stages of a run, which a sweep composes (it generates many runs' samples in one pass).
     "PreparedRun": "_prepare",
@@ -40,10 +43,11 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "RUN_KEYS", "RUN_SETTINGS",
     "GenerationStore", "Loaded", "LoadedTask", "PreparedRun", "ResumableLM", "RunConfig", "RunResult",
     "cancel_run_batches", "format_table", "generate", "judge", "judge_folders", "load_task", "open_folder",
-    "our_task_entries", "prepare", "report_folder", "request_key", "resolve_spec", "run_record", "run_task",
-    "write_results",
+    "our_task_entries", "prepare", "report_folder", "request_key", "resolve_spec", "run_prepared", "run_record",
+    "run_task", "write_results",
 ]
 
 if TYPE_CHECKING:
@@ -60,7 +64,8 @@ if TYPE_CHECKING:
     )
     from eft_eval.pipeline._report import format_table, report_folder
     from eft_eval.pipeline._resumable import ResumableLM
-    from eft_eval.pipeline._run import RunResult, cancel_run_batches, judge, run_task, write_results
+    from eft_eval.pipeline._run import RunResult, cancel_run_batches, judge, run_prepared, run_task, write_results
+    from eft_eval.pipeline._settings import RUN_KEYS, RUN_SETTINGS
     from eft_eval.pipeline._store import GenerationStore, request_key
     from eft_eval.pipeline._tasks import LoadedTask, load_task, our_task_entries
 

@@ -84,7 +84,7 @@ def check_judged(stored: StoredRun) -> None:
 def format_table(reports: Sequence[tuple[str, dict[str, Any]]]) -> str:
     """One line per (run, judge): mean ± standard error and the counts, as plain aligned text."""
     from eft_eval import stats
-    from eft_eval.judging._ledger import describe_cost
+    from eft_eval.judging import describe_cost
 
     def number(value: Any) -> str:
         return stats.format_number(value, significant=True, missing="-")

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eft_eval.fileio import write_json, write_jsonl
-from eft_eval.judging import CostLedger, JudgeItem, JudgeRunState, describe_config, judge_items_sync
-from eft_eval.judging._ledger import new_ledger
+from eft_eval.judging import CostLedger, JudgeItem, JudgeRunState, describe_config, judge_items_sync, new_ledger
 from eft_eval.pipeline._config import RunConfig
 from eft_eval.pipeline._generate import generate
 from eft_eval.pipeline._prepare import PreparedRun, default_output, open_folder, prepare, resolve_spec
@@ -79,7 +78,7 @@ def write_results(prepared: PreparedRun, rows: list[dict[str, Any]], ledger: Cos
 def cancel_run_batches(config: RunConfig) -> tuple[RunFolder, list[str]]:
     """`--judge-mode batch --cancel`: cancel the batches recorded in the run's folder (nothing is
     generated or judged); the folder and the ids of the batches cancelled."""
-    from eft_eval.judging._batch import cancel_batches
+    from eft_eval.judging import cancel_batches
 
     folder = RunFolder(config.output or default_output(config, resolve_spec(config)))
     judge_config = config.judge

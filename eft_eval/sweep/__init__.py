@@ -26,6 +26,9 @@ _EXPORTS = {
     "summarize_study": "_study",
     "DEFAULT_MAX_POINTS": "_grid",
     "SweepOptions": "_sweep",
+    "prepare_points": "_sweep",
+    "run_config": "_sweep",
+    "generate_all": "_generation",
     "SweepResult": "_sweep",
     "run_sweep": "_sweep",
     "list_commands": "_sweep",
@@ -40,15 +43,19 @@ __all__ = [
     "SweepResult",
     "discover_studies",
     "find_study",
+    "generate_all",
     "generate_points",
     "list_commands",
     "load_study",
+    "prepare_points",
+    "run_config",
     "run_sweep",
     "summarize_study",
 ]
 
 if TYPE_CHECKING:
     from eft_eval.sweep._batched import generate_points
+    from eft_eval.sweep._generation import generate_all
     from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
     from eft_eval.sweep._study import (
         GridPoint,
@@ -62,6 +69,8 @@ if TYPE_CHECKING:
         SweepOptions,
         SweepResult,
         list_commands,
+        prepare_points,
+        run_config,
         run_sweep,
     )
 

@@ -33,7 +33,7 @@ import yaml
 from eft_eval.errors import EFTEvalError
 from eft_eval.models import smollm2_gguf
 from eft_eval.parsing import parse_bool
-from eft_eval.pipeline._settings import RUN_KEYS
+from eft_eval.pipeline import RUN_KEYS
 from eft_eval.plugins import check_plugin_name, plugin_dirs
 from eft_eval.sweep._grid import (
     DEFAULT_MAX_POINTS,

@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json
-from eft_eval.judging import JUDGE_SETTINGS, BatchesSubmitted, JudgeConfig, JudgeRunState
-from eft_eval.judging._ledger import JudgingStopped
-from eft_eval.pipeline._settings import RUN_SETTINGS
+from eft_eval.judging import JUDGE_SETTINGS, BatchesSubmitted, JudgeConfig, JudgeRunState, JudgingStopped
+from eft_eval.pipeline import RUN_SETTINGS
 from eft_eval.runfolder import SweepFolder
 from eft_eval.settings import build, to_argv, with_values
 from eft_eval.sweep._study import GridPoint, Study
@@ -188,7 +187,7 @@ def _judge_points(study: Study, points: Sequence[PreparedPoint], options: SweepO
 
 def _open_batches(options: SweepOptions, point: PreparedPoint) -> bool:
     """Whether the point's run folder records batches that were submitted and not collected."""
-    from eft_eval.judging._batch import BatchState
+    from eft_eval.judging import BatchState
 
     state = point.run.folder.batch_state
     try:
@@ -202,7 +201,7 @@ def _run_point(point: PreparedPoint, options: SweepOptions, budget_spent: float 
     """Judge and aggregate one prepared grid point; with a budget, what the sweep has spent (or
     committed) counts against it. A failed judging says what it paid and had estimated
     (`JudgingStopped`), submitted batches what they may cost (`BatchesSubmitted`)."""
-    from eft_eval.judging._ledger import new_ledger
+    from eft_eval.judging import new_ledger
     from eft_eval.pipeline import generate, judge, open_folder, write_results
 
     prepared = point.run

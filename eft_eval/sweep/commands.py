@@ -60,7 +60,7 @@ def register(subparsers: Any) -> None:
 
 def _sweep(args: argparse.Namespace) -> int:
     from eft_eval.judging import JUDGE_SETTINGS
-    from eft_eval.pipeline._settings import RUN_SETTINGS
+    from eft_eval.pipeline import RUN_SETTINGS
     from eft_eval.pipeline.commands import quiet_logs
     from eft_eval.settings import parsed
     from eft_eval.sweep._study import find_study, load_study
