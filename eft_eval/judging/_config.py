@@ -78,8 +78,6 @@ class BatchSettings:
     state: Path | None = None
     """JSON file recording submitted batches (what a killed run re-attaches to); default
     `judge-batches.json` next to the cache. `judge` and `run` put it in their output folder."""
-    cancel: bool = False
-    """Cancel the batches recorded in `state` instead of judging (`--cancel`)."""
     poll_interval: float = 30.0
     """Seconds between two polls of a batch's status."""
     max_requests: int = 50_000
@@ -239,9 +237,9 @@ JUDGE_SETTINGS: tuple[Setting, ...] = (
     Setting("judge_mode", "mode"),
     Setting("judge_samples", "samples"),
     Setting("batch_fallback", "batch.fallback"),
-    Setting("cancel", "batch.cancel"),
     Setting("batch_poll_interval", "batch.poll_interval"),
     Setting("prices", "cost.prices", parse=_path_or_none),
     Setting("budget", "cost.budget"),
 )
-"""Every judge flag that maps to a `JudgeConfig` field (the cache, API key and progress bar aside)."""
+"""Every judge flag that maps to a `JudgeConfig` field (the cache, API key and progress bar aside;
+`--cancel` is not a setting but another action: the commands call the cancelling directly)."""

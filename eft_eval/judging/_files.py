@@ -53,10 +53,6 @@ def judge_files(
     check_output_folder(output, rows)  # before a lock file is put in someone's folder
     if config.mode == "batch" and config.batch.state is None:  # the batch record lives with the output
         config = config.with_batch_state(RunFolder(output).batch_state)
-    if config.batch.cancel:
-        from eft_eval.judging._batch import cancel_batches
-
-        return {"cancelled_batches": cancel_batches(config)}
     items = [JudgeItem(query=row["query"], response=row["response"]) for row in rows]
     if count_uncached(items, judges, config):  # a fully cached re-run needs no server at all
         preflight(config, judges)  # a refused key or an unreachable server: stop before asking anything
@@ -78,6 +74,16 @@ def judge_files(
         write_json(RunFolder(output).results, results)
     _refuse_all_failed(rows, judges, output)
     return results
+
+
+def cancel_output_batches(output_dir: str | Path, config: JudgeConfig) -> list[str]:
+    """`judge --judge-mode batch --cancel`: cancel the batches recorded in `output_dir` (or in
+    `config.batch.state`) that are still running; nothing is judged. The ids of those cancelled."""
+    from eft_eval.judging._batch import cancel_batches
+
+    if config.batch.state is None:
+        config = config.with_batch_state(RunFolder(Path(output_dir)).batch_state)
+    return cancel_batches(config)
 
 
 def check_output_folder(output: Path, rows: Sequence[dict[str, Any]]) -> None:

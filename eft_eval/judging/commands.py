@@ -95,18 +95,18 @@ def quiet_http_logs(args: argparse.Namespace) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from eft_eval.judging._files import judge_files
+    from eft_eval.judging._files import cancel_output_batches, judge_files
 
     quiet_http_logs(args)
+    if args.cancel:  # --judge-mode batch --cancel: nothing is judged
+        cancelled = cancel_output_batches(args.output, config_from_args(args))
+        print(f"cancelled {len(cancelled)} batch(es){': ' + ', '.join(cancelled) if cancelled else ''}")
+        return 0
     names = [name.strip() for name in args.judges.split(",") if name.strip()] if args.judges else None
     results = judge_files(
         args.input, names, args.output, config_from_args(args), include_paths=args.include_path,
         model_label=args.model_label, query_field=args.query_field, limit=args.limit,
     )
-    if "cancelled_batches" in results:
-        cancelled = results["cancelled_batches"]
-        print(f"cancelled {len(cancelled)} batch(es){': ' + ', '.join(cancelled) if cancelled else ''}")
-        return 0
     table = {name: {key: summary[key] for key in ("mean", "stderr", "n_scored", "n_abstained", "n_failed")}
              for name, summary in results["judges"].items()}
     print(json.dumps(table, indent=2))

@@ -64,7 +64,7 @@ def run_from_args(args: argparse.Namespace) -> RunResult | None:
     config = build(RunConfig, RUN_SETTINGS, vars(args), task=args.task, model=args.model, preset=args.preset,
                    output=args.output, judge=config_from_args(args), include_paths=list(args.include_path),
                    judge_cache_in_run=not (args.cache_dir or args.no_cache), progress=not args.no_progress)
-    if config.judge.batch.cancel:  # --judge-mode batch --cancel: nothing is generated or judged
+    if args.cancel:  # --judge-mode batch --cancel: nothing is generated or judged
         folder, cancelled = cancel_run_batches(config)
         print(f"cancelled {len(cancelled)} batch(es) recorded in {folder.root}")
         return None

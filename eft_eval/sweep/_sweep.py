@@ -125,8 +125,6 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
     sweep = SweepFolder(options.output)
     failed: dict[str, str] = {}
     with sweep.lock("eft-eval sweep", options.shard):  # runs lock their own folders
-        if options.judge.batch.cancel:
-            return _cancel_batches(study, points, options, say)
         write_json(sweep.record, _sweep_record(study, options))
         if not analyze_only:
             prepared = prepare_points(points, options)
@@ -225,10 +223,17 @@ def _new_usd(result: Any) -> float:
     return spent if isinstance(spent, float) else 0.0
 
 
+def cancel_sweep_batches(study: Study, options: SweepOptions,
+                         say: Callable[[str], None] | None = None) -> SweepResult:
+    """`sweep --judge-mode batch --cancel`: cancel the batches recorded in the runs (of the shard)
+    that exist; nothing is generated, judged or analysed."""
+    say = say or (lambda line: print(line, file=sys.stderr))
+    with SweepFolder(options.output).lock("eft-eval sweep", options.shard):
+        return _cancel_batches(study, shard_points(study.points, options.shard), options, say)
+
+
 def _cancel_batches(study: Study, points: Sequence[GridPoint], options: SweepOptions,
                     say: Callable[[str], None]) -> SweepResult:
-    """`--judge-mode batch --cancel`: cancel the batches recorded in the runs that exist; nothing is
-    generated, judged or analysed."""
     from eft_eval.pipeline import cancel_run_batches
 
     cancelled: list[str] = []
@@ -329,5 +334,5 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-__all__ = ["SweepOptions", "SweepResult", "analysis_inputs", "list_commands",
+__all__ = ["SweepOptions", "SweepResult", "cancel_sweep_batches", "analysis_inputs", "list_commands",
            "parse_shard", "run_arguments", "run_config", "run_sweep", "shard_points"]

@@ -66,6 +66,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from eft_eval.sweep._study import find_study, load_study
     from eft_eval.sweep._sweep import (
         SweepOptions,
+        cancel_sweep_batches,
         list_commands,
         parse_shard,
         run_sweep,
@@ -90,9 +91,11 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.list:
         print("\n".join(list_commands(study, options)))
         return 0
+    if args.cancel:  # --judge-mode batch --cancel: nothing is generated, judged, analysed or reported
+        return 1 if cancel_sweep_batches(study, options).failed else 0
     result = run_sweep(study, options, analyze_only=args.analyze_only)
-    # One report of the whole study, not of a share; none after --cancel (nothing changed).
-    if not options.judge.batch.cancel and (options.shard is None or args.analyze_only):
+    # One report of the whole study, not of a share.
+    if options.shard is None or args.analyze_only:
         from eft_eval.report import write_folder_report
 
         print(f"wrote {write_folder_report(options.output, include_paths=options.include_paths)} (open "
