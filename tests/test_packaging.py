@@ -57,3 +57,23 @@ def test_the_lm_eval_adapter_package_never_stands_in_for_lm_eval() -> None:
     shadowed = subprocess.run([sys.executable, "-c", "import lm_eval"], cwd=package_dir, capture_output=True,
                               text=True, check=False)
     assert shadowed.returncode != 0 and "hiding the real lm-eval" in shadowed.stderr.splitlines()[-1]
+
+
+def test_packages_import_each_other_through_their_public_names() -> None:
+    """Inside `eft_eval`, a package's private modules (`_name.py`) are its own: another package
+    imports what it needs from the package, whose `__init__` exports it (tests may reach in)."""
+    import ast
+
+    reaching_in = []
+    for path in sorted((ROOT / "eft_eval").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        own = parts[1] if len(parts) > 2 else None  # eft_eval/<package>/...; None for eft_eval/*.py
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                module = name.split(".")
+                if (len(module) > 2 and module[0] == "eft_eval" and module[1] != own
+                        and any(part.startswith("_") for part in module[2:])):
+                    reaching_in.append(f"{path.relative_to(ROOT)}: {name}")
+    assert reaching_in == []
