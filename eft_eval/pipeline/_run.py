@@ -15,8 +15,17 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json, write_jsonl
-from eft_eval.judging import CostLedger, JudgeItem, JudgeRunState, describe_config, judge_items_sync, new_ledger
+from eft_eval.judging import (
+    BatchesSubmitted,
+    CostLedger,
+    JudgeItem,
+    JudgeRunState,
+    describe_config,
+    judge_items_sync,
+    new_ledger,
+)
 from eft_eval.pipeline._config import RunConfig
 from eft_eval.pipeline._generate import generate
 from eft_eval.pipeline._prepare import PreparedRun, default_output, open_folder, prepare, resolve_spec
@@ -36,10 +45,16 @@ class RunResult:
 def run_task(config: RunConfig, state: JudgeRunState | None = None) -> RunResult:
     """Generate, judge and aggregate one task for one model; returns what was written. `state` is
     what a sweep decides for this run's judging (its budget spent so far, submit-only batches)."""
+    return run_prepared(prepare(config), state)
+
+
+def run_prepared(prepared: PreparedRun, state: JudgeRunState | None = None,
+                 rows: list[dict[str, Any]] | None = None) -> RunResult:
+    """The stages after `prepare`, in the locked run folder; `rows` generated already (a sweep's
+    batched pass) are judged as they are."""
     state = state or JudgeRunState()
-    prepared = prepare(config)
     with open_folder(prepared):
-        rows = generate(prepared)
+        rows = generate(prepared) if rows is None else rows
         ledger = new_ledger(prepared.judge_config, state.budget_spent)
         return write_results(prepared, judge(prepared, rows, ledger, state), ledger)
 
@@ -47,12 +62,18 @@ def run_task(config: RunConfig, state: JudgeRunState | None = None) -> RunResult
 def judge(prepared: PreparedRun, rows: list[dict[str, Any]], ledger: CostLedger,
           state: JudgeRunState | None = None) -> list[dict[str, Any]]:
     """Every response judged by every judge (`rows` get their `judgments`), written to samples.jsonl
-    at once: what was paid for is on disk before anything can fail summarizing it. `ledger` records
-    what the answers cost; a caller that keeps it knows what a failed judging spent."""
+    at once: what was paid for is on disk before anything can fail summarizing it. A judging that
+    stops says what it paid and had estimated (`JudgingStopped`); batches submitted without waiting
+    what they may cost (`BatchesSubmitted`): a sweep's budget counts both."""
     items = [JudgeItem(query=row["query"], response=row["response"]) for row in rows]
     logger.info("judging %d responses with %s", len(rows), ", ".join(j.name for j in prepared.judges))
-    judged = judge_items_sync(items, prepared.judges, prepared.judge_config, ledger=ledger,
-                              state=state or JudgeRunState())
+    try:
+        judged = judge_items_sync(items, prepared.judges, prepared.judge_config, ledger=ledger,
+                                  state=state or JudgeRunState())
+    except BatchesSubmitted as submitted:
+        raise BatchesSubmitted(str(submitted), ledger.estimate_usd) from None
+    except EFTEvalError as error:
+        raise ledger.stopped(error) from error
     for row, judgments in zip(rows, judged):
         row["judgments"] = judgments
     write_jsonl(prepared.folder.samples, rows)
@@ -89,5 +110,5 @@ def cancel_run_batches(config: RunConfig) -> tuple[RunFolder, list[str]]:
         return folder, cancel_batches(judge_config)
 
 
-__all__ = ["RunConfig", "RunResult", "cancel_run_batches", "default_output", "judge", "resolve_spec", "run_task",
-           "write_results"]
+__all__ = ["RunConfig", "RunResult", "cancel_run_batches", "default_output", "judge", "resolve_spec", "run_prepared",
+           "run_task", "write_results"]

@@ -196,25 +196,12 @@ def _open_batches(options: SweepOptions, point: PreparedPoint) -> bool:
 
 def _run_point(point: PreparedPoint, options: SweepOptions, budget_spent: float = 0.0,
                submit_only: bool = False) -> RunResult:
-    """Judge and aggregate one prepared grid point; with a budget, what the sweep has spent (or
-    committed) counts against it. A failed judging says what it paid and had estimated
-    (`JudgingStopped`), submitted batches what they may cost (`BatchesSubmitted`)."""
-    from eft_eval.judging import new_ledger
-    from eft_eval.pipeline import generate, judge, open_folder, write_results
+    """Judge and aggregate one prepared grid point (its generations done); with a budget, what the
+    sweep has spent (or committed) counts against it."""
+    from eft_eval.pipeline import run_prepared
 
-    prepared = point.run
-    state = JudgeRunState(budget_spent=budget_spent if prepared.config.judge.cost.budget is not None else 0.0,
-                          submit_only=submit_only)
-    ledger = new_ledger(prepared.judge_config, state.budget_spent)
-    with open_folder(prepared):
-        rows = point.rows if point.rows is not None else generate(prepared)  # a finished run's: all stored
-        try:
-            judged = judge(prepared, rows, ledger, state)
-        except BatchesSubmitted as submitted:
-            raise BatchesSubmitted(str(submitted), ledger.estimate_usd) from None
-        except EFTEvalError as error:
-            raise ledger.stopped(error) from error
-        return write_results(prepared, judged, ledger)
+    budget = point.run.config.judge.cost.budget
+    return run_prepared(point.run, JudgeRunState(budget_spent if budget is not None else 0.0, submit_only), point.rows)
 
 
 def _new_usd(result: Any) -> float:
