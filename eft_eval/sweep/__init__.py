@@ -5,7 +5,7 @@
     _variables.py `--set NAME=VALUE`: the text typed, typed only where the study declares a number
     _batched.py   generation for grid points sharing components: one batched pass, per-row weights
     _generation.py  the generation step: each model loaded once, grid points batched, per-point stores
-    _sweep.py     `eft-eval sweep`: every grid point through `run_task`, resumable, sharded, listed
+    _sweep.py     `eft-eval sweep`: every grid point through a run's stages, resumable, sharded, listed
     commands.py   the `sweep` command
 
 Public names are re-exported lazily, so `eft-eval --help` does not import torch.
