@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eft_eval.errors import EFTEvalError
 from eft_eval.models import EFTSpec, prompt_key
 from eft_eval.pipeline import GenerationStore, ResumableLM, request_key
 
@@ -132,7 +133,12 @@ class GroupGeneration:
 
     def model_for(self, index: int) -> ResumableLM:
         job = self.jobs[index]
-        return ResumableLM(self.lm, job.store, {"eft_spec": job.spec.to_string()}, fill=self.fill)
+        return ResumableLM(_generation_only, job.store, {"eft_spec": job.spec.to_string()}, fill=self.fill)
+
+
+def _generation_only() -> Any:
+    # The group's model holds one point's weights: it must not score another point's requests.
+    raise EFTEvalError("a sweep runs generation tasks only")
 
 
 __all__ = ["GroupGeneration", "PointJob", "composition_key", "generate_points", "missing_rows", "request_copies"]
