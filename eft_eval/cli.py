@@ -87,5 +87,8 @@ def _name_too_long(error: OSError) -> str:
             "written through a temporary name about 16 bytes longer): choose a shorter name")
 
 
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+
+
 if __name__ == "__main__":
     sys.exit(main())

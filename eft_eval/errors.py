@@ -3,3 +3,6 @@
 
 class EFTEvalError(Exception):
     """Bad input or configuration. The message names the file, field or value at fault."""
+
+
+__all__ = ["EFTEvalError"]

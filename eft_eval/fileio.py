@@ -157,3 +157,17 @@ def refuse_overwrite(path: Path, force: bool, what: str) -> None:
                 child.unlink()
     else:
         path.unlink()
+
+
+__all__ = [
+    "LOCK_FILE",
+    "current_umask",
+    "iter_jsonl",
+    "read_json",
+    "read_json_object",
+    "read_text",
+    "refuse_overwrite",
+    "write_json",
+    "write_jsonl",
+    "write_text_atomic",
+]

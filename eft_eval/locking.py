@@ -137,3 +137,6 @@ def lock_folder(folder: Path, what: str) -> Iterator[Path]:
         yield lock_path
     finally:
         os.close(fd)  # releases the flock
+
+
+__all__ = ["NOT_WRITABLE", "FolderLockedError", "FolderNotWritableError", "lock_folder"]

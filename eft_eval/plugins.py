@@ -44,3 +44,6 @@ def check_plugin_name(name: object, key: str, source: str) -> str:
         raise EFTEvalError(f"{source}: {key} {name!r} is not a plain name (no path separators, no '..', no leading "
                            "'.'): it names output folders; rename it")
     return name
+
+
+__all__ = ["PluginKind", "builtin_dir", "check_plugin_name", "plugin_dirs"]

@@ -85,3 +85,6 @@ def redacted_argv(argv: Sequence[str]) -> list[str]:
             argument = argument.split("=", 1)[0] + "=***"
         redacted.append(_USERINFO.sub(r"\g<scheme>", argument))
     return redacted
+
+
+__all__ = ["client_url_and_headers", "redacted_argv", "split_url", "url_without_userinfo"]
