@@ -77,3 +77,20 @@ def test_packages_import_each_other_through_their_public_names() -> None:
                         and any(part.startswith("_") for part in module[2:])):
                     reaching_in.append(f"{path.relative_to(ROOT)}: {name}")
     assert reaching_in == []
+
+
+def test_every_package_and_ground_floor_module_says_what_it_is_for_and_exports() -> None:
+    """A docstring and an `__all__` whose every name resolves (lazy re-exports included)."""
+    import ast
+    import importlib
+
+    public = [ROOT / "eft_eval" / "__init__.py", *sorted((ROOT / "eft_eval").glob("*/__init__.py")),
+              *sorted(p for p in (ROOT / "eft_eval").glob("*.py") if p.name != "__init__.py")]
+    for path in public:
+        tree = ast.parse(path.read_text())
+        assert ast.get_docstring(tree), f"{path.relative_to(ROOT)} has no docstring"
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        module = importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        assert isinstance(getattr(module, "__all__", None), list), f"{module.__name__} has no __all__"
+        missing = [name for name in module.__all__ if not hasattr(module, name)]
+        assert missing == [], f"{module.__name__}.__all__ names what it does not have: {missing}"
