@@ -229,10 +229,11 @@ class StoredRun:
         return str(task) if task is not None else None
 
 
-def read_run(path: str | Path, label: str | None = None, own_judges: Collection[str] = ()) -> StoredRun:
+def read_run(path: str | Path, label: str | None = None, judges_here: Collection[str] | None = None) -> StoredRun:
     """A run folder, or a samples file (with run.json/results.json beside it when it is a `samples.jsonl`).
 
-    `own_judges`: former judge names that are judges of their own here, whose judgments keep their name.
+    `judges_here`, the judges installed here when known: a former name that names a judge of its own
+    among them (or whose new name is not among them) keeps its judgments' name, as judge loading does.
     """
     path = Path(path)
     if path.is_dir():
@@ -252,7 +253,9 @@ def read_run(path: str | Path, label: str | None = None, own_judges: Collection[
     rows = [row for _, row in numbered]
     stored = StoredRun(path, label or (folder.name if beside else samples.stem), rows, run, results,
                        [number for number, _ in numbered])
-    stored.renamed = _rename_former_judges(rows, own_judges)
+    own = () if judges_here is None else [old for old, new in JUDGE_ALIASES.items()
+                                          if old in judges_here or new not in judges_here]
+    stored.renamed = _rename_former_judges(rows, own)
     return stored
 
 

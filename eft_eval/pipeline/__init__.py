@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from eft_eval.lazy import lazy_exports
 
 _EXPORTS = {
-    "RunConfig": "_config",
+    "RunConfig": "_prepare",
     "RUN_KEYS": "_settings",
     "RUN_SETTINGS": "_settings",
     "RunResult": "_run",
@@ -51,11 +51,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from eft_eval.pipeline._config import RunConfig
     from eft_eval.pipeline._generate import generate
     from eft_eval.pipeline._prepare import (
         Loaded,
         PreparedRun,
+        RunConfig,
         judge_folders,
         open_folder,
         prepare,

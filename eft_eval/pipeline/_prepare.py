@@ -1,9 +1,10 @@
 """The first stage of a run: everything checked and loaded before anything is written or generated.
 
-`prepare` resolves the spec, loads the task and the judges, composes `run.json` (its `identity`:
-what a resume must match, anything that would change a generation), writes nothing, and stops a
-run whose judge settings cannot work (no key, a server that is not there) before hours of
-generation. `open_folder` then takes the run folder's lock, checks its identity, writes `run.json`.
+`RunConfig` is what `eft-eval run` is asked to do (its flags one to one). `prepare` resolves the
+spec, loads the task and the judges, composes `run.json` (its `identity`: what a resume must match,
+anything that would change a generation), writes nothing, and stops a run whose judge settings
+cannot work (no key, a server that is not there) before hours of generation. `open_folder` then
+takes the run folder's lock, checks its identity and writes `run.json`.
 """
 
 from __future__ import annotations
@@ -36,13 +37,48 @@ from eft_eval.judging import (
 )
 from eft_eval.models import EFTSpec, parse_spec
 from eft_eval.parsing import parse_gen_kwargs
-from eft_eval.pipeline._config import RunConfig
 from eft_eval.pipeline._store import read_generations
 from eft_eval.pipeline._tasks import LoadedTask, load_task
 from eft_eval.redact import redacted_argv
 from eft_eval.runfolder import RunFolder, identity_differences
 
 _PACKAGES = ("eft-eval", "torch", "transformers", "lm_eval", "datasets", "openai", "tokenizers")
+
+
+@dataclass
+class RunConfig:
+    """Everything `eft-eval run` needs; the CLI flags map one to one."""
+
+    task: str
+    model: str | None = None
+    """A model or EFT spec (compact string, YAML path); exclusive with `preset`."""
+    preset: str | None = None
+    """`FAMILY:CONFIG`, e.g. `llama2:up` (see `eft_eval.models._presets`)."""
+    output: str | Path | None = None
+    """Run folder; default `runs/<task>/<model label>-<digest of what varies>-seed<seed>`."""
+    judges: list[str] | None = None
+    """Judge names; default the task's `metadata.judges` (all judges if it names none)."""
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    """Judge settings (backend, model, endpoint, concurrency, cache)."""
+    judge_cache_in_run: bool = True
+    """Keep judge answers in `DIR/judge-cache.sqlite` (what resumes judging) instead of `judge.cache_path`
+    (except for the local backend, whose converted model lives beside its cache)."""
+    limit: int | None = None
+    """Documents to run: the first N of the task's (randomly drawn) selection."""
+    seed: int = 0
+    """Selects the task's documents and seeds the EFT sampler."""
+    include_paths: list[str] = field(default_factory=list)
+    data_files: list[str] = field(default_factory=list)
+    """Local data files replacing the task's hub data set."""
+    max_new_tokens: int | None = None
+    gen_kwargs: str | None = None
+    """lm-eval generation kwargs overriding the task's, e.g. `do_sample=true,temperature=0.7`."""
+    batch_size: int = 8
+    dtype: str | None = None
+    """Overrides every component's dtype (auto, bf16, fp16, fp32)."""
+    device: str | None = None
+    """Overrides every component's device (cpu, cuda, cuda:1, auto)."""
+    progress: bool = True
 
 
 @dataclass(frozen=True)
@@ -269,5 +305,5 @@ def judge_folders(include_paths: list[str]) -> list[str]:
             if any(is_judge_file(path) for path in sorted(Path(folder).glob("*.y*ml")))]
 
 
-__all__ = ["Loaded", "PreparedRun", "default_output", "file_digest", "gen_kwargs_text", "judge_folders", "open_folder",
-           "prepare", "resolve_spec", "run_record", "versions"]
+__all__ = ["Loaded", "PreparedRun", "RunConfig", "default_output", "file_digest", "gen_kwargs_text", "judge_folders",
+           "open_folder", "prepare", "resolve_spec", "run_record", "versions"]

@@ -12,7 +12,7 @@ from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json
 from eft_eval.judging import load_judges
 from eft_eval.locking import NOT_WRITABLE, FolderNotWritableError
-from eft_eval.runfolder import JUDGE_ALIASES, STATUSES, RunFolder, StoredRun, now, read_run
+from eft_eval.runfolder import STATUSES, RunFolder, StoredRun, now, read_run
 from eft_eval.stats import summarize_samples
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,8 @@ def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[s
     """Recompute DIR/results.json from DIR/samples.jsonl; other keys of results.json are kept."""
     from eft_eval.judging import discover_judges
 
-    available = discover_judges(list(include_paths))
     folder = RunFolder(Path(root))
-    stored = read_run(folder.root, own_judges={old for old, new in JUDGE_ALIASES.items()
-                                                if old in available or new not in available})
+    stored = read_run(folder.root, judges_here=discover_judges(list(include_paths)))
     check_judged(stored)
     rows, run = stored.rows, stored.run
     names = list(run.get("judges") or stored.judge_names())

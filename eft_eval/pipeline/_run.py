@@ -26,9 +26,8 @@ from eft_eval.judging import (
     judge_items_sync,
     new_ledger,
 )
-from eft_eval.pipeline._config import RunConfig
 from eft_eval.pipeline._generate import generate
-from eft_eval.pipeline._prepare import PreparedRun, default_output, open_folder, prepare, resolve_spec
+from eft_eval.pipeline._prepare import PreparedRun, RunConfig, default_output, open_folder, prepare, resolve_spec
 from eft_eval.runfolder import RunFolder, now
 from eft_eval.stats import summarize_samples
 

@@ -16,7 +16,6 @@ from typing import Any
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import read_json_object
 from eft_eval.runfolder import (
-    JUDGE_ALIASES,
     SAMPLES_FILE,
     SWEEP_FILE,
     RunFolder,
@@ -71,11 +70,13 @@ def collect(paths: Sequence[str | Path], include_paths: Sequence[str] = ()) -> R
     `include_paths`: judge folders, whose judges keep their names even where one is another judge's
     former name (`harmlessness`); every other judgment made under a former name reads as its judge's.
     """
+    from eft_eval.report._runs import known_judges
+
     inputs = ReportInputs()
-    own = _own_judges(include_paths)
+    judges_here = known_judges(include_paths) if include_paths else None
 
     def load_run(path: Path) -> RunData:
-        return read_run(path, own_judges=own)
+        return read_run(path, judges_here=judges_here)
 
     for given in paths:
         path = Path(given)
@@ -107,16 +108,6 @@ def collect(paths: Sequence[str | Path], include_paths: Sequence[str] = ()) -> R
             )
     _unique_labels(inputs.runs)
     return inputs
-
-
-def _own_judges(include_paths: Sequence[str]) -> set[str]:
-    """Former judge names that name a judge of their own in `include_paths` (or whose new name is unknown)."""
-    if not include_paths:
-        return set()
-    from eft_eval.report._runs import known_judges
-
-    specs = known_judges(include_paths)
-    return {old for old, new in JUDGE_ALIASES.items() if old in specs or new not in specs}
 
 
 def _add_sweep(path: Path, inputs: ReportInputs, load_run: Callable[[Path], RunData]) -> bool:

@@ -5,7 +5,7 @@ fine-tuned and reference models, same prompt formats) compute the same component
 the composition differs. Each prompt block is therefore decoded once with one row per (prompt,
 point), each row composed with its own weights (`EFTModel.generate_ids(row_weights=...)`), and
 every finished text goes into that point's `generations.jsonl` as the point's own run would have
-written it. `GroupGeneration` hands lm-eval, for each point, a model that answers from that store.
+written it. `point_models` hands lm-eval, for each point, a model that answers from that store.
 
 Samples equal those of each point run alone: the rows of a prompt see the same padded block
 (the blocks are cut as the `eft` backend cuts them) and sampling randomness depends only on
@@ -110,30 +110,17 @@ def generate_points(lm: Any, requests: Sequence[Any], jobs: Sequence[PointJob], 
     return len(todo)
 
 
-class GroupGeneration:
-    """The grid points of one group: the model lm-eval gets for each of them (`model_for`).
+def point_models(jobs: Sequence[PointJob], load_lm: Callable[[], Any], progress: bool = True) -> list[ResumableLM]:
+    """The model lm-eval gets for each point of a group. A point's missing requests generate every
+    point's rows of them in one batched pass (`generate_points`, with the model `load_lm` builds,
+    once); each point answers from its own store, so the others find their rows stored."""
+    loaded: list[Any] = []
 
-    A point's missing requests generate every point's rows of them in one batched pass
-    (`generate_points`, with the model `load_lm` builds, once); each point's answers come from its
-    own store, so the other points' evaluations find everything stored and load no model.
-    """
+    def fill(requests: list[Any]) -> None:
+        loaded[:] = loaded or [load_lm()]
+        generate_points(loaded[0], requests, jobs, progress=progress)
 
-    def __init__(self, jobs: Sequence[PointJob], load_lm: Callable[[], Any], progress: bool = True) -> None:
-        self.jobs = jobs
-        self._load_lm = load_lm
-        self._lm: Any = None
-        self.progress = progress
-
-    def lm(self) -> Any:
-        self._lm = self._lm or self._load_lm()
-        return self._lm
-
-    def fill(self, requests: Sequence[Any]) -> None:
-        generate_points(self.lm(), requests, self.jobs, progress=self.progress)
-
-    def model_for(self, index: int) -> ResumableLM:
-        job = self.jobs[index]
-        return ResumableLM(_generation_only, job.store, {"eft_spec": job.spec.to_string()}, fill=self.fill)
+    return [ResumableLM(_generation_only, job.store, {"eft_spec": job.spec.to_string()}, fill=fill) for job in jobs]
 
 
 def _generation_only() -> Any:
@@ -141,4 +128,4 @@ def _generation_only() -> Any:
     raise EFTEvalError("a sweep runs generation tasks only")
 
 
-__all__ = ["GroupGeneration", "PointJob", "composition_key", "generate_points", "missing_rows", "request_copies"]
+__all__ = ["PointJob", "composition_key", "generate_points", "missing_rows", "point_models", "request_copies"]

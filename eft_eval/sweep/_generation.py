@@ -75,7 +75,7 @@ def _generate_group(group: Sequence[PreparedPoint], cache: ModelCache, progress:
     """Open each point's run folder, then evaluate each point; the first missing request generates
     every point's rows of it in one batched pass."""
     from eft_eval.pipeline import GenerationStore, generate, open_folder
-    from eft_eval.sweep._batched import GroupGeneration, PointJob
+    from eft_eval.sweep._batched import PointJob, point_models
 
     with ExitStack() as stack:
         jobs = []
@@ -84,9 +84,8 @@ def _generate_group(group: Sequence[PreparedPoint], cache: ModelCache, progress:
             store = GenerationStore(folder.generations)
             stack.callback(store.close)
             jobs.append(PointJob(item.label, item.run.spec, store))
-        generation = GroupGeneration(jobs, lambda: _load_lm(group[0], cache), progress=progress)
-        for index, item in enumerate(group):
-            item.rows = generate(item.run, generation.model_for(index))
+        for item, model in zip(group, point_models(jobs, lambda: _load_lm(group[0], cache), progress)):
+            item.rows = generate(item.run, model)
 
 
 def _load_lm(item: PreparedPoint, cache: ModelCache) -> Any:
