@@ -111,7 +111,7 @@ def write_sweep(root: Path, n_docs: int = 6) -> Path:
 
 
 # A six-item human study with two annotators, a tie and gold labels on both disagreements
-# (the numbers of tests/test_study_report.py); the judge's reasoning holds a <script>.
+# (the numbers of tests/study/test_study_report.py); the judge's reasoning holds a <script>.
 HUMAN_JUDGE_SCORES = [0.0, 2.0, 1.0, 0.0, 0.0, 3.0]
 HUMAN_ALICE = {0: ("0", "no"), 1: ("1", "yes"), 2: ("0", "no"), 3: ("1", "yes"), 4: ("0", "no"),
                5: ("3 or more", "yes")}

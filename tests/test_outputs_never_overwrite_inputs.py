@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_judging_cli import answer, write_jsonl
+from judging_helpers import answer, write_jsonl
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError
@@ -210,7 +210,7 @@ def test_report_html_never_replaces_what_it_reads(
 @pytest.fixture(scope="module")
 def finished_run(tiny_family: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real `eft-eval run` folder: tiny EFT models, two documents, a loopback judge."""
-    from test_pipeline import judge_answer, run_args
+    from pipeline_helpers import judge_answer, run_args
 
     output = tmp_path_factory.mktemp("finished") / "run"
     with LoopbackServer(judge_answer) as server:
@@ -263,8 +263,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_a_task_named_like_a_path_is_refused_before_anything_is_written(
     tiny_family: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from test_pipeline import eft_spec
-    from test_tasks import HH_FILE
+    from pipeline_helpers import HH_FILE, eft_spec
 
     shared = tmp_path / "shared-tasks"
     shared.mkdir()

@@ -7,25 +7,12 @@ import logging
 from pathlib import Path
 
 import pytest
+from judging_helpers import ANSWERS, answer, write_jsonl
 
 from eft_eval.cli import main
-from eft_eval.testing import LoopbackServer, Reply
+from eft_eval.testing import LoopbackServer
 
 SECRET = "sk-test-DO-NOT-LEAK-0123456789abcdef"
-ANSWERS = {"Count the number": "Reason: One wrong date.\nScore: 1", "Imagine an extremely": "Reason: Good.\nScore: 70"}
-
-
-def answer(body: dict) -> Reply:
-    prompt = body["messages"][0]["content"]
-    return Reply(text=next(text for start, text in ANSWERS.items() if prompt.startswith(start)))
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 

@@ -220,7 +220,7 @@ def test_cancel_without_batch_mode_is_one_clear_line(tmp_path: Path, capsys: pyt
 
 def test_run_judges_through_the_batch_api_like_live(tiny_family: dict[str, Path], tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_pipeline import run_args
+    from pipeline_helpers import run_args
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     with BatchAPIFake(answer) as api:
@@ -272,7 +272,7 @@ def test_a_corrupt_batch_record_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_run_cancel_generates_nothing(tiny_family: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from test_pipeline import run_args
+    from pipeline_helpers import run_args
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-fake")
     with BatchAPIFake(answer) as api:

@@ -18,14 +18,13 @@ from typing import Any
 
 import pytest
 import yaml
-from test_pipeline import judge_answer
-from test_tasks import HH_FILE
+from pipeline_helpers import HH_FILE, judge_answer
 
 from eft_eval.cli import main
 from eft_eval.sweep import load_study
 from eft_eval.testing import LoopbackServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIMIT, JUDGES, ALPHAS = 3, ["helpfulness", "harm"], [0, 0.5, 1]
 
 

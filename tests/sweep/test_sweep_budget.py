@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_pipeline import judge_answer
+from pipeline_helpers import HH_FILE, judge_answer
 from test_sweep import write_study
-from test_tasks import HH_FILE
 
 from eft_eval.cli import main
 from eft_eval.testing import BatchAPIFake, LoopbackServer

@@ -19,7 +19,7 @@ def test_demo_spec_amplifies_the_chat_delta_of_smollm2() -> None:
 
 
 def test_demo_task_runs_and_reports_per_category(tiny_family: dict[str, Path], tmp_path: Path) -> None:
-    from test_pipeline import eft_spec, judge_answer
+    from pipeline_helpers import eft_spec, judge_answer
 
     from eft_eval.judging import JudgeConfig
     from eft_eval.pipeline._run import RunConfig, run_task

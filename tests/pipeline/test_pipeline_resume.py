@@ -16,21 +16,12 @@ from typing import Any
 
 import pytest
 from lm_eval_helpers import subprocess_env
-from test_pipeline import eft_spec, judge_answer
-from test_tasks import HH_FILE
+from pipeline_helpers import RESUME_LIMIT as LIMIT
+from pipeline_helpers import judge_answer
+from pipeline_helpers import resume_args as args
 
 from eft_eval.cli import main
 from eft_eval.testing import Drop, LoopbackServer, Reply
-
-LIMIT = 6
-
-
-def args(family: dict[str, Path], output: Path, base_url: str) -> list[str]:
-    # --batch-size 1: each generation is stored as it finishes; --concurrency 1: at most one judge
-    # request is in flight, so the kill below cuts off exactly the request that triggered it.
-    return ["run", "hh_harmless", "--model", eft_spec(family), "--data-files", str(HH_FILE), "--limit", str(LIMIT),
-            "--max-new-tokens", "48", "--batch-size", "1", "--base-url", base_url, "--output", str(output),
-            "--concurrency", "1", "--no-progress"]
 
 
 class KillingJudge:

@@ -14,30 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pipeline_helpers import HH_DATA, HH_FILE, single_turn_queries
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.pipeline._tasks import load_task
 
-HH_DATA = Path(__file__).resolve().parent / "data" / "hh-rlhf"
-HH_FILE = HH_DATA / "harmless-base-sample.jsonl.gz"
-"""400 real lines of HH-RLHF harmless-base test: 300 single-turn, 100 multi-turn (see its README)."""
 FULL_HH_SHA256 = "ebfaaed21162a4de120ae85366075b34425e2a6303fac59b99555002f7016f03"
 
 
 def docs(task: str, **metadata: Any) -> list[dict[str, Any]]:
     return list(load_task(task, [], metadata).task.test_docs())
-
-
-def single_turn_queries(path: Path = HH_FILE) -> set[str]:
-    """The Human turns of the file's single-turn dialogues, parsed independently of tasks/utils.py."""
-    found = set()
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            chosen = json.loads(line)["chosen"]
-            turns = chosen.split("\n\nHuman: ")
-            if len(turns) == 2 and chosen.count("\n\nAssistant: ") == 1:
-                found.add(turns[1].split("\n\nAssistant: ")[0].strip())
-    return found
 
 
 def check_hh_selection(path: Path) -> None:

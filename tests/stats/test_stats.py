@@ -54,7 +54,7 @@ def test_a_registered_aggregation_is_found_by_name(monkeypatch: pytest.MonkeyPat
 
 
 def _judge_file(tmp_path: Path, aggregation: str) -> Path:
-    text = (Path(__file__).parents[1] / "judges" / "factuality.yaml").read_text()
+    text = (Path(__file__).parents[2] / "judges" / "factuality.yaml").read_text()
     assert "aggregation: mean" in text
     path = tmp_path / "factuality_any.yaml"
     path.write_text(text.replace("name: factuality", "name: factuality_any").replace("aggregation: mean", aggregation))

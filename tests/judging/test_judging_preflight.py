@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_pipeline import judge_answer, run_args
+from pipeline_helpers import judge_answer, run_args
 
 from eft_eval.cli import main
 from eft_eval.judging import JudgeConfig, load_judges, preflight

@@ -14,27 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tasks import HH_FILE, single_turn_queries
+from pipeline_helpers import HH_FILE, eft_spec, judge_answer, run_args, single_turn_queries
 
 from eft_eval.cli import main
-from eft_eval.testing import LoopbackServer, Reply
+from eft_eval.testing import LoopbackServer
 
 JUDGES = ["helpfulness", "harm", "factuality"]
-
-
-def judge_answer(body: dict[str, Any]) -> Reply:
-    """A deterministic judge: the score is a hash of the request, so a swapped judgment shows."""
-    text = json.dumps(body["messages"], sort_keys=True)
-    return Reply(f"Reason: scripted.\nScore: {int(hashlib.sha256(text.encode()).hexdigest(), 16) % 10}")
-
-
-def eft_spec(family: dict[str, Path]) -> str:
-    return f"base={family['large_base']},ft={family['small_ft']},ref={family['small_base']}"
-
-
-def run_args(family: dict[str, Path], output: Path, base_url: str, *extra: str) -> list[str]:
-    return ["run", "hh_harmless", "--model", eft_spec(family), "--data-files", str(HH_FILE), "--limit", "4",
-            "--max-new-tokens", "8", "--batch-size", "2", "--base-url", base_url, "--output", str(output), *extra]
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

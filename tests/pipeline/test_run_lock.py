@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 from lm_eval_helpers import subprocess_env
-from test_pipeline import judge_answer
-from test_pipeline_resume import args
+from pipeline_helpers import judge_answer
+from pipeline_helpers import resume_args as args
 
 from eft_eval.cli import main
 from eft_eval.errors import EFTEvalError

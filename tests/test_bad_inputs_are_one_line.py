@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_pipeline import eft_spec, judge_answer, run_args
-from test_tasks import HH_FILE
+from pipeline_helpers import HH_FILE, eft_spec, judge_answer, run_args
 
 from eft_eval.cli import main
 from eft_eval.pipeline import _store
