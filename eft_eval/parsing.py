@@ -51,6 +51,13 @@ class NumberRange:
     exclusive_maximum: bool = False
     allow_inf: bool = False
 
+    def parse(self, value: Any, key: str, source: str) -> float | int:
+        """`value` as a number of this range; else an error naming `source`, `key` and the range."""
+        try:
+            return _checked_number(value, self)
+        except _Refused as reason:
+            raise EFTEvalError(f"{source}: {key}={value!r} {reason} ({self.describe()})") from None
+
     def describe(self) -> str:
         """`expected a whole number >= 1`: the end of every error about this setting."""
         kind = "a whole number" if self.integer else "a number (inf allowed)" if self.allow_inf else "a finite number"
@@ -88,10 +95,7 @@ def parse_number(
     says which values are allowed, so the user can correct the one value at fault.
     """
     allowed = NumberRange(integer, minimum, maximum, exclusive_minimum, exclusive_maximum, allow_inf)
-    try:
-        return _checked_number(value, allowed)
-    except _Refused as reason:
-        raise EFTEvalError(f"{source}: {key}={value!r} {reason} ({allowed.describe()})") from None
+    return allowed.parse(value, key, source)
 
 
 def _checked_number(value: Any, allowed: NumberRange) -> float | int:
@@ -167,7 +171,15 @@ def number_arg(
 FLOAT32_TINY = 1.1754943508222875e-38
 """The smallest normal float32. The sampler divides float32 log-probs by the temperature; a smaller
 positive temperature rounds to 0 there and every probability becomes NaN."""
-_TEMPERATURE = NumberRange(minimum=0)
+SAMPLING_RANGES: dict[str, NumberRange] = {
+    "max_new_tokens": NumberRange(integer=True, minimum=1),
+    "temperature": NumberRange(minimum=0),  # 0: greedy; positive ones also need >= FLOAT32_TINY
+    "top_p": NumberRange(minimum=0, exclusive_minimum=True, maximum=1),  # 1: off
+    "top_k": NumberRange(integer=True, minimum=0),  # 0: off
+}
+"""The sampler's settings and the values each takes: the one statement of them that the library's
+`SamplingConfig`, lm-eval's gen_kwargs and `--gen-kwargs` all check against."""
+_TEMPERATURE = SAMPLING_RANGES["temperature"]
 _TEMPERATURE_FORM = f"expected 0 for greedy or a finite number >= {FLOAT32_TINY:.2g}"
 
 
@@ -195,9 +207,9 @@ GEN_KWARGS_FORM = "key=value,key=value,..."
 # `temperature_arg`, 0 is greedy as in lm-eval). lm-eval reads the text itself
 # (`temperature=nan` becomes float nan, `top_p=1.5` passes), so they are checked here first.
 _GEN_NUMBERS = {
-    "top_p": NumberRange(minimum=0, exclusive_minimum=True, maximum=1),
-    "top_k": NumberRange(integer=True, minimum=0),  # 0: off
-    "max_gen_toks": NumberRange(integer=True, minimum=1),
+    "top_p": SAMPLING_RANGES["top_p"],
+    "top_k": SAMPLING_RANGES["top_k"],
+    "max_gen_toks": SAMPLING_RANGES["max_new_tokens"],
 }
 _GEN_BOOLEANS = frozenset({"do_sample"})
 _GEN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -293,6 +305,7 @@ def port_arg() -> Callable[[str], float | int]:
 __all__ = [
     "FLOAT32_TINY",
     "GEN_KWARGS_FORM",
+    "SAMPLING_RANGES",
     "SEED_MAX",
     "NumberRange",
     "count_arg",

@@ -16,7 +16,7 @@ from typing import Any
 from lm_eval.models.utils import normalize_gen_kwargs
 
 from eft_eval.models import SamplingConfig
-from eft_eval.parsing import parse_bool, parse_number
+from eft_eval.parsing import SAMPLING_RANGES, parse_bool
 
 HONOURED = frozenset({"until", "max_gen_toks", "do_sample", "temperature", "top_p", "top_k"})
 """gen_kwargs the EFT sampler honours; others are reported once and ignored."""
@@ -35,12 +35,13 @@ def sampling_config(gen_kwargs: Mapping[str, Any], seed: int, source: str) -> Sa
     if checked.get("do_sample") is not None:
         checked["do_sample"] = parse_bool(checked["do_sample"], "do_sample", source)
     if checked.get("temperature") is not None:
-        checked["temperature"] = float(parse_number(checked["temperature"], "temperature", source, minimum=0))
+        temperature = SAMPLING_RANGES["temperature"].parse(checked["temperature"], "temperature", source)
+        checked["temperature"] = float(temperature)
     else:
         checked.pop("temperature", None)  # lm-eval reads a missing temperature as 0 (greedy)
     for key in _MAX_TOKEN_ALIASES:
         if checked.get(key) is not None:
-            checked[key] = parse_number(checked[key], key, source, integer=True, minimum=1)
+            checked[key] = SAMPLING_RANGES["max_new_tokens"].parse(checked[key], key, source)
     kwargs = normalize_gen_kwargs(checked, default_max_gen_toks=256)
     temperature = float(kwargs.get("temperature") or 0.0)
     return SamplingConfig(
@@ -48,8 +49,7 @@ def sampling_config(gen_kwargs: Mapping[str, Any], seed: int, source: str) -> Sa
         do_sample=bool(kwargs.get("do_sample")) and temperature > 0,
         temperature=temperature if temperature > 0 else 1.0,
         top_p=_top_p(kwargs.get("top_p"), source),
-        top_k=int(0 if kwargs.get("top_k") is None else parse_number(kwargs["top_k"], "top_k", source, integer=True,
-                                                                       minimum=0)),
+        top_k=_top_k(kwargs.get("top_k"), source),
         seed=seed,
         stop=tuple(str(s) for s in kwargs.get("until") or [] if s),
     )
@@ -59,7 +59,11 @@ def _top_p(value: Any, source: str) -> float:
     # 0 is refused rather than read as "off": it would keep no token at all (1 turns top-p off).
     if value is None:
         return 1.0
-    return float(parse_number(value, "top_p", source, minimum=0, exclusive_minimum=True, maximum=1))
+    return float(SAMPLING_RANGES["top_p"].parse(value, "top_p", source))
+
+
+def _top_k(value: Any, source: str) -> int:
+    return 0 if value is None else int(SAMPLING_RANGES["top_k"].parse(value, "top_k", source))
 
 
 def ignored_keys(gen_kwargs: Mapping[str, Any]) -> set[str]:

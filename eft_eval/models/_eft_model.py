@@ -51,6 +51,7 @@ from eft_eval.models._speculative import (
     check_speculative,
     speculative_decode,
 )
+from eft_eval.parsing import NumberRange
 
 
 @dataclass
@@ -206,7 +207,7 @@ class EFTModel:
         the samples of two models with `alpha=a` and `alpha=b`, in one batched pass.
         """
         mode = check_speculative(speculative_block, speculative_mode)
-        batch_size = int(checked_setting(batch_size, "batch_size", integer=True, minimum=1))
+        batch_size = int(checked_setting(batch_size, "batch_size", NumberRange(integer=True, minimum=1)))
         check_context(self.forward_components, prompt_ids, config.max_new_tokens, "max_new_tokens")
         decoder = decode
         weights = None

@@ -17,7 +17,7 @@ import torch
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.models._compose import top_p_mask
-from eft_eval.parsing import FLOAT32_TINY, parse_number
+from eft_eval.parsing import FLOAT32_TINY, SAMPLING_RANGES, NumberRange
 
 
 class SettingError(EFTEvalError, ValueError):
@@ -72,15 +72,8 @@ class SamplingConfig:
     def __post_init__(self) -> None:
         # Every entry point (library, CLI, server, lm-eval, sweeps) builds one of these: checked here,
         # a NaN temperature or a top-p of 1.5 cannot reach the sampler from anywhere.
-        checks: dict[str, dict[str, Any]] = {
-            "max_new_tokens": {"integer": True, "minimum": 1},
-            "temperature": {"minimum": 0},
-            "top_p": {"minimum": 0, "exclusive_minimum": True, "maximum": 1},
-            "top_k": {"integer": True, "minimum": 0},
-            "seed": {"integer": True},
-        }
-        for key, bounds in checks.items():
-            object.__setattr__(self, key, checked_setting(getattr(self, key), key, **bounds))
+        for key, allowed in {**SAMPLING_RANGES, "seed": NumberRange(integer=True)}.items():
+            object.__setattr__(self, key, checked_setting(getattr(self, key), key, allowed))
         if 0 < self.temperature < FLOAT32_TINY:
             raise SettingError(f"generation setting: temperature={self.temperature!r} is too small for float32 "
                                f"(expected 0 for greedy or a finite number >= {FLOAT32_TINY:.2g})")
@@ -93,10 +86,10 @@ class SamplingConfig:
         return not self.do_sample or self.temperature == 0
 
 
-def checked_setting(value: Any, key: str, **bounds: Any) -> Any:
-    """`parse_number` for a generation setting, raising `SettingError` (one line naming key and value)."""
+def checked_setting(value: Any, key: str, allowed: NumberRange) -> Any:
+    """A generation setting checked against its range, raising `SettingError` (one line naming key and value)."""
     try:
-        return parse_number(value, key, "generation setting", **bounds)
+        return allowed.parse(value, key, "generation setting")
     except EFTEvalError as error:
         raise SettingError(str(error)) from None
 
