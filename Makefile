@@ -3,7 +3,7 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo lint test test-fast
+.PHONY: setup demo lint docs test test-fast
 
 setup:
 	bash scripts/setup.sh
@@ -21,6 +21,12 @@ lint: setup
 	.venv/bin/ruff check eft_eval tests
 	.venv/bin/mypy
 	.venv/bin/lint-imports --no-logo
+	$(MAKE) --no-print-directory docs
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict: a broken link, a missing page or
+# an API name mkdocstrings cannot find fails the build. Part of `make lint`, so CI checks it.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
 
 test: setup lint
 	bash scripts/install_test_system_deps.sh
