@@ -21,12 +21,13 @@ lint: setup
 	.venv/bin/ruff check eft_eval tests
 	.venv/bin/mypy
 	.venv/bin/lint-imports --no-logo
-	$(MAKE) --no-print-directory docs
+	$(DOCS_BUILD)
 
 # The documentation site (mkdocs.yml, docs/) into site/; --strict: a broken link, a missing page or
 # an API name mkdocstrings cannot find fails the build. Part of `make lint`, so CI checks it.
+DOCS_BUILD = NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
 docs: setup
-	NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
+	$(DOCS_BUILD)
 
 test: setup lint
 	bash scripts/install_test_system_deps.sh

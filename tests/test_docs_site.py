@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import re
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 
 import yaml
