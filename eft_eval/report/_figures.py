@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from eft_eval.figures import PALETTE, pyplot
+from eft_eval.figures import PALETTE, label_offsets, pyplot
 from eft_eval.figures import color as palette_color
 
 _SVG_START = re.compile(r"^.*?(?=<svg)", re.DOTALL)
@@ -106,6 +106,7 @@ def frontier(data: dict[str, Any], x_label: str, y_label: str, runs: Sequence[in
         base = str(point.get("base") or point.get("base_scale") or "")
         alpha = point.get("alpha")
         curves.setdefault(base, []).append((float(alpha) if alpha is not None else math.inf, point, run))
+    labels: list[tuple[float, float, str, str]] = []
     for index, (base, members) in enumerate(curves.items()):
         color = palette_color(index)
         members.sort(key=lambda m: m[0])
@@ -126,8 +127,11 @@ def frontier(data: dict[str, Any], x_label: str, y_label: str, runs: Sequence[in
             )
             for artist in [container.lines[0], *container.lines[2]]:
                 artist.set_gid(pick_id("frontier", run))
-            ax.annotate(str(point.get("label", "")), (point["x_mean"], point["y_mean"]), textcoords="offset points",
-                        xytext=(6, 6), fontsize="small")
+            labels.append((point["x_mean"], point["y_mean"], str(point.get("label", "")), color))
+    # Points at the same place (two alphas scored alike) get their labels stacked, not overprinted.
+    for (x, y, text, color), (dy, va) in zip(labels, label_offsets([(x, y) for x, y, _, _ in labels], line=10)):
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, dy), va=va, fontsize="small",
+                    color=color if len(curves) > 1 else "black")
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.set_title("filled: on the Pareto frontier; bars: ± 1 standard error", fontsize="small")
