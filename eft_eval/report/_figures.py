@@ -41,17 +41,21 @@ def _finite(values: Sequence[float | None]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 
 
+BOX_PLOTS_PAST = 5
+"""Runs a score-distribution figure shows as histograms; with more, as box plots (one row each)."""
+
+
 def score_distribution(name: str, judge_label: str, series: Sequence[tuple[str, Sequence[float]]], integer: bool,
                        score_range: tuple[float | None, float | None] = (None, None)) -> str:
     """One judge's scores: a histogram per run (share of scored responses); box plots past 5 runs."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.0 if len(series) <= 5 else 0.8 + 0.35 * len(series)))
+    fig, ax = plt.subplots(figsize=(5.6, 3.0 if len(series) <= BOX_PLOTS_PAST else 0.8 + 0.35 * len(series)))
     values = [v for _, scores in series for v in scores]
     if not values:
         ax.text(0.5, 0.5, "no scored responses", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return to_svg(fig, f"dist-{name}")
-    if len(series) > 5:
+    if len(series) > BOX_PLOTS_PAST:
         ax.boxplot([list(scores) or [math.nan] for _, scores in series], orientation="horizontal",
                    tick_labels=[label for label, _ in series])
         ax.set_xlabel(judge_label)
@@ -192,4 +196,5 @@ def annotator_agreement(rows: Sequence[tuple[str, dict[str, Any], dict[str, Any]
     return to_svg(fig, "annotators")
 
 
-__all__ = ["annotator_agreement", "frontier", "means_by_run", "pick_id", "scaling", "score_distribution", "to_svg"]
+__all__ = ["BOX_PLOTS_PAST", "annotator_agreement", "frontier", "means_by_run", "pick_id", "scaling",
+           "score_distribution", "to_svg"]

@@ -111,6 +111,7 @@ def _run_figures(inputs: ReportInputs, judges: list[JudgeInfo],
             "distribution": figures.score_distribution(judge.name, judge.axis_label, series,
                                                        judge.integer, judge.score_range),
             "means": figures.means_by_run(judge.name, judge.axis_label, means) if len(means) > 1 else None,
+            "boxes": len(series) > figures.BOX_PLOTS_PAST,
         })
     return out
 

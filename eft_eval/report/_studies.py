@@ -61,7 +61,8 @@ def _frontier(data: dict[str, Any], runs: Sequence[RunData], label: Callable[[st
         }
         for p, run in zip(points, ids)
     ]
-    return {"svg": figures.frontier(data, x_label, y_label, ids), "x_label": x_label, "y_label": y_label, "rows": rows}
+    return {"svg": figures.frontier(data, x_label, y_label, ids), "x_label": x_label, "y_label": y_label, "rows": rows,
+            "title": f"{data.get('x_judge', 'x')}–{data.get('y_judge', 'y')} frontier"}
 
 
 def _scaling(data: dict[str, Any], runs: Sequence[RunData], label: Callable[[str], str]) -> dict[str, Any]:

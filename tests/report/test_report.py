@@ -84,3 +84,19 @@ def test_report_of_a_human_study_project_finds_its_gold_labels(tmp_path: Path) -
         html = out.read_text()
         assert html.count('class="disagreement"') == 2 and html.count("gold: error") == 2
         assert "judge reasoning for doc 2 &lt;script&gt;" in html  # escaped, never markup
+
+
+def test_the_frontier_is_titled_by_its_judges_and_box_plots_have_their_own_caption(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep")
+    frontier = json.loads((sweep / "frontier.json").read_text())
+    (sweep / "frontier.json").write_text(json.dumps({**frontier, "x_judge": "factuality", "y_judge": "harm"}))
+    html = render_report(collect([sweep]))
+    assert "<h3>factuality–harm frontier</h3>" in html and "Helpful-harmless" not in html
+    # Three runs: histograms, captioned as shares; six runs: box plots, captioned as boxes.
+    assert "share of each run's scored responses per score" in html and "one box per run" not in html
+    runs = [write_run(tmp_path / f"run-{index}", index, 4) for index in range(6)]
+    html = render_report(collect(runs))
+    captions = re.findall(r'<figure class="plot" id="dist-(\w+)">.*?<figcaption>(.*?)</figcaption>', html, re.DOTALL)
+    assert {judge for judge, _ in captions} == {"helpfulness", "harm"}
+    for _, caption in captions:
+        assert "one box per run" in caption and "median" in caption and "share of" not in caption
