@@ -15,7 +15,7 @@ from typing import Any
 
 from eft_eval.analysis._files import axis_label, new_figure, save_figure
 from eft_eval.figures import color, label_offsets
-from eft_eval.stats import format_mean_se, format_number, format_table
+from eft_eval.stats import format_mean_se, format_number, format_table, short_label
 
 # Tables mark a missing number with "-".
 _num = partial(format_number, missing="-")
@@ -112,8 +112,9 @@ def frontier_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
                       xerr=[p.get("x_stderr") or 0.0 for p in mine], yerr=[p.get("y_stderr") or 0.0 for p in mine],
                       color=line_color, marker="o", markersize=4, capsize=2, linewidth=1,
                       label=f"base={base}" if base != "None" else "runs")
-        labels += [(p["x_mean"], p["y_mean"], f"{p['alpha']:g}" if p.get("alpha") is not None else p["label"],
-                    line_color) for p in mine]
+        labels += [(p["x_mean"], p["y_mean"],
+                    f"{p['alpha']:g}" if p.get("alpha") is not None else short_label(p["label"]), line_color)
+                   for p in mine]
     # Points at the same place (two alphas scored alike) get their labels stacked, not overprinted.
     for (x, y, text, text_color), (dy, va) in zip(labels, label_offsets([(x, y) for x, y, _, _ in labels], line=8)):
         axes.annotate(text, (x, y), textcoords="offset points", xytext=(5, dy), va=va, fontsize=7,

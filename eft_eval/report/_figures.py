@@ -17,6 +17,7 @@ from typing import Any
 
 from eft_eval.figures import PALETTE, label_offsets, pyplot
 from eft_eval.figures import color as palette_color
+from eft_eval.stats import short_label
 
 _SVG_START = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 
@@ -131,7 +132,7 @@ def frontier(data: dict[str, Any], x_label: str, y_label: str, runs: Sequence[in
             )
             for artist in [container.lines[0], *container.lines[2]]:
                 artist.set_gid(pick_id("frontier", run))
-            labels.append((point["x_mean"], point["y_mean"], str(point.get("label", "")), color))
+            labels.append((point["x_mean"], point["y_mean"], short_label(str(point.get("label", ""))), color))
     # Points at the same place (two alphas scored alike) get their labels stacked, not overprinted.
     for (x, y, text, color), (dy, va) in zip(labels, label_offsets([(x, y) for x, y, _, _ in labels], line=10)):
         ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, dy), va=va, fontsize="small",

@@ -92,6 +92,17 @@ def test_judging_is_concurrent_and_both_steps_show_progress_with_eta(finished_ru
     assert "helpfulness" in finished_run["stdout"] and "n_scored" not in finished_run["stdout"]
 
 
+def test_a_long_spec_is_named_short_in_the_terminal(tiny_family: dict[str, Path], finished_run: dict[str, Any]) -> None:
+    from eft_eval.stats import short_label
+
+    spec, output = eft_spec(tiny_family), finished_run["output"]
+    assert len(spec) > 60
+    first = finished_run["stdout"].splitlines()[0]
+    assert first == (f"hh_harmless x {short_label(spec, 60)}: 4 responses judged (model spec in full in "
+                     f"{output}/run.json)")
+    assert json.loads((output / "run.json").read_text())["model"] == spec
+
+
 def test_every_progress_bar_says_what_it_counts(finished_run: dict[str, Any]) -> None:
     bars = [line.strip() for line in re.split(r"[\r\n]", finished_run["stderr"]) if re.search(r"\| *\d+/\d+ \[", line)]
     assert {bar.split(":")[0] for bar in bars} >= {"building prompts", "generating", "judging"}
