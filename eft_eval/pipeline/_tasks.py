@@ -92,7 +92,7 @@ def load_task(name: str, include_paths: Sequence[str | Path], metadata: dict[str
 def quiet_dataset_bars() -> Iterator[None]:
     """No `Generating test split: 0 examples` bars from datasets while a task reads its data: they
     count the library's internal steps, not anything of the run; the setting is restored after."""
-    import datasets
+    import datasets  # type: ignore[import-untyped]
 
     was_disabled = datasets.are_progress_bars_disabled()
     datasets.disable_progress_bars()
