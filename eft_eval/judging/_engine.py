@@ -330,10 +330,11 @@ def _check_estimate(judge: _Judge, ledger: CostLedger, items: Sequence[JudgeItem
     unpriced: list[str] = []
     for model, messages, params in _uncached_first_requests(judge, items, judges):
         left += 1
-        if ledger.prices.price(model, judge.mode_of(messages)) is None:
+        price = ledger.prices.price(model, judge.mode_of(messages))
+        if price is None:
             unpriced += [model] if model not in unpriced else []
-            continue
-        estimate += ledger.worst_case(model, judge.mode_of(messages), messages, params)
+        elif price.input or price.output:  # a local model costs nothing: no tokens to count
+            estimate += ledger.worst_case(model, judge.mode_of(messages), messages, params)
     if unpriced and ledger.budget is not None:
         raise EFTEvalError(f"cannot keep to --budget: judge model {unpriced[0]!r} has no price in "
                            f"{ledger.prices.path} (add it to a table given with --prices FILE)")
