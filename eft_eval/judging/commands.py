@@ -109,6 +109,6 @@ def _run(args: argparse.Namespace) -> int:
     from eft_eval.judging._table import format_results_table
 
     print(f"{results['n_items']} responses judged" + (f" ({args.model_label})" if args.model_label else ""))
-    print(format_results_table([(Path(args.output).name, results)]))
+    print(format_results_table([(Path(args.output).name, {"task": "judge", **results})]))  # as samples.jsonl says
     print(f"wrote {Path(args.output) / 'samples.jsonl'} and {Path(args.output) / 'results.json'}")
     return 0

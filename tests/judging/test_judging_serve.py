@@ -145,6 +145,6 @@ def test_judge_command_prints_the_run_table_and_a_local_judge_costs_nothing_in_w
     # The same table `eft-eval run` prints (not a JSON dump), with the cost in words, never "$0.0000".
     header = next(line for line in out.splitlines() if line.startswith("run "))
     assert header.split() == ["run", "task", "judge", "mean", "stderr", "scored", "abstained", "failed", "direction"]
-    assert re.search(r"^out +- +factuality +2 +0 +2 +0 +0 +lower is better$", out, re.MULTILINE), out
+    assert re.search(r"^out +judge +factuality +2 +0 +2 +0 +0 +lower is better$", out, re.MULTILINE), out
     assert "out: judge cost: local (no API cost)" in out and "$0.0000" not in out
     assert "judge cost estimate" not in caplog.text  # nothing to pay, nothing to estimate
