@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.analysis._files import axis_label, new_figure, save_figure
-from eft_eval.figures import color
-from eft_eval.stats import format_mean_se, format_number, format_table
+from eft_eval.figures import color, label_offsets
+from eft_eval.stats import format_mean_se, format_number, format_table, short_label
 
 # Tables mark a missing number with "-".
 _num = partial(format_number, missing="-")
@@ -103,6 +103,7 @@ def frontier_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
     axes = figure.add_subplot(1, 1, 1)
     points = [p for p in data["points"] if p.get("x_mean") is not None and p.get("y_mean") is not None]
     bases = list(dict.fromkeys(str(p.get("base")) for p in points))
+    labels: list[tuple[float, float, str, str]] = []
     for index, base in enumerate(bases):
         mine = sorted((p for p in points if str(p.get("base")) == base),
                       key=lambda p: (p.get("alpha") is None, p.get("alpha") or 0.0))
@@ -111,9 +112,13 @@ def frontier_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
                       xerr=[p.get("x_stderr") or 0.0 for p in mine], yerr=[p.get("y_stderr") or 0.0 for p in mine],
                       color=line_color, marker="o", markersize=4, capsize=2, linewidth=1,
                       label=f"base={base}" if base != "None" else "runs")
-        for p in mine:
-            text = f"{p['alpha']:g}" if p.get("alpha") is not None else p["label"]
-            axes.annotate(text, (p["x_mean"], p["y_mean"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        labels += [(p["x_mean"], p["y_mean"],
+                    f"{p['alpha']:g}" if p.get("alpha") is not None else short_label(p["label"]), line_color)
+                   for p in mine]
+    # Points at the same place (two alphas scored alike) get their labels stacked, not overprinted.
+    for (x, y, text, text_color), (dy, va) in zip(labels, label_offsets([(x, y) for x, y, _, _ in labels], line=8)):
+        axes.annotate(text, (x, y), textcoords="offset points", xytext=(5, dy), va=va, fontsize=7,
+                      color=text_color if len(bases) > 1 else "black")
     frontier = [p for p in points if p["pareto"]]
     axes.scatter([p["x_mean"] for p in frontier], [p["y_mean"] for p in frontier], s=140, facecolors="none",
                  edgecolors="black", linewidths=1.2, label="Pareto set", zorder=3)

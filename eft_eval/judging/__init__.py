@@ -44,6 +44,7 @@ from eft_eval.judging._spec import (
     load_judge_file,
     load_judges,
 )
+from eft_eval.judging._table import format_results_table
 
 __all__ = [
     "JUDGE_ALIASES",
@@ -77,6 +78,7 @@ __all__ = [
     "describe_config",
     "describe_cost",
     "discover_judges",
+    "format_results_table",
     "is_judge_file",
     "judge_files",
     "judge_items",

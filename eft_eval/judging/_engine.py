@@ -13,6 +13,7 @@ import contextlib
 import copy
 import gc
 import json
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from eft_eval.judging._backends import (
 )
 from eft_eval.judging._cache import Completion, JudgeCache, cache_key
 from eft_eval.judging._config import JudgeConfig, JudgeRunState
-from eft_eval.judging._ledger import BudgetExceeded, CostLedger
+from eft_eval.judging._ledger import BudgetExceeded, CostLedger, new_ledger
 from eft_eval.judging._parse import ParsedAnswer, describe_range, parse_answer
 from eft_eval.judging._samples import combine_samples, sample_params
 from eft_eval.judging._spec import JudgeSpec, Message
@@ -39,6 +40,8 @@ YOUNG_COLLECTION_EVERY = 20_000
 
 OnResult = Callable[[int, str, Judgment], None]
 """Called with (item index, judge name, judgment) as each judgment is known."""
+
+logger = logging.getLogger(__name__)
 
 
 def make_backend(config: JudgeConfig, state: JudgeRunState | None = None) -> JudgeBackend:
@@ -87,23 +90,20 @@ async def judge_items(
     backend = backend or make_backend(config, state)
     cache = JudgeCache(config.cache_path) if config.cache_path is not None else None
     found: list[dict[str, Judgment]] = [{} for _ in items]
-    bar = tqdm(total=len(items) * len(judges), desc="judging", unit="judgment", disable=not config.progress,
-               dynamic_ncols=True)
     if ledger is None and config.cost.budget is not None:
-        from eft_eval.judging._ledger import new_ledger
-
         ledger = new_ledger(config, state.budget_spent)
     judge = _Judge(config, backend, cache, ledger)
     samples = config.samples
-    if ledger is not None and ledger.budget is not None:
-        try:
-            _check_budget(judge, ledger, items, judges)
-        except BaseException:
-            if cache is not None:
-                cache.close()
-            if owned:
-                await backend.aclose()
-            raise
+    try:  # before anything is paid for: the estimate, and the budget it must fit
+        _check_estimate(judge, ledger or new_ledger(config), items, judges)
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        if owned:
+            await backend.aclose()
+        raise
+    bar = tqdm(total=len(items) * len(judges), desc="judging", unit="judgment", disable=not config.progress,
+               dynamic_ncols=True)
     # A collecting backend (the Batch API) answers once every unfinished judgment waits on it, so
     # every judgment starts at once and each one says when it is done.
     collecting = backend if isinstance(backend, CollectingBackend) else None
@@ -318,27 +318,47 @@ class _Judge:
         return completion
 
 
-def _check_budget(judge: _Judge, ledger: CostLedger, items: Sequence[JudgeItem], judges: Sequence[JudgeSpec]) -> None:
-    """Stop before asking anything if the requests not in the cache could cost more than the budget."""
+def _check_estimate(judge: _Judge, ledger: CostLedger, items: Sequence[JudgeItem],
+                    judges: Sequence[JudgeSpec]) -> None:
+    """Say what the requests not in the cache may cost when a judge model has a price (a local model
+    costs nothing and says nothing), and with a budget, stop before asking anything if that could be
+    more than the budget."""
     from eft_eval.errors import EFTEvalError
 
     left = 0
     estimate = 0.0
+    unpriced: list[str] = []
     for model, messages, params in _uncached_first_requests(judge, items, judges):
         left += 1
-        estimate += ledger.worst_case(model, judge.mode_of(messages), messages, params)
-    ledger.estimate_usd = estimate
-    available = ledger.left_usd()
-    assert ledger.budget is not None and available is not None
-    if estimate > available:
-        allowance = (f"--budget ${ledger.budget:.4f}" if not ledger.spent_before else
-                     f"the ${available:.4f} left of --budget ${ledger.budget:.4f} (the sweep's earlier runs "
-                     f"spent ${ledger.spent_before:.4f})")
-        raise EFTEvalError(
-            f"judging what is left ({left} requests not in the cache) needs up to ${estimate:.4f}, more than "
-            f"{allowance}; nothing was asked (prompt tokens {ledger.token_count_method}, "
-            "plus each judge's answer limit)"
-        )
+        price = ledger.prices.price(model, judge.mode_of(messages))
+        if price is None:
+            unpriced += [model] if model not in unpriced else []
+        elif price.input or price.output:  # a local model costs nothing: no tokens to count
+            estimate += ledger.worst_case(model, judge.mode_of(messages), messages, params)
+    if unpriced and ledger.budget is not None:
+        raise EFTEvalError(f"cannot keep to --budget: judge model {unpriced[0]!r} has no price in "
+                           f"{ledger.prices.path} (add it to a table given with --prices FILE)")
+    if ledger.budget is not None:
+        ledger.estimate_usd = estimate
+        available = ledger.left_usd()
+        assert available is not None
+        if estimate > available:
+            allowance = (f"--budget ${ledger.budget:.4f}" if not ledger.spent_before else
+                         f"the ${available:.4f} left of --budget ${ledger.budget:.4f} (the sweep's earlier runs "
+                         f"spent ${ledger.spent_before:.4f})")
+            raise EFTEvalError(
+                f"judging what is left ({left} requests not in the cache) needs up to ${estimate:.4f}, more than "
+                f"{allowance}; nothing was asked (prompt tokens {ledger.token_count_method}, "
+                "plus each judge's answer limit)"
+            )
+    if unpriced:
+        logger.info("judge cost estimate: unknown: no price for judge model %s in %s (give one with --prices FILE)",
+                    ", ".join(unpriced), ledger.prices.path)
+    elif estimate > 0:
+        logger.info("judge cost estimate: at most $%.4f for %d requests not in the cache (each answer as long as "
+                    "its limit allows)%s", estimate, left,
+                    f", within --budget ${ledger.budget:.4f}" if ledger.budget is not None
+                    else "; --budget USD stops before spending more")
 
 
 def _reask(parsed: ParsedAnswer, spec: JudgeSpec) -> str:

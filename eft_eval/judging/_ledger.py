@@ -157,11 +157,19 @@ def _round(value: float | Unknown | None) -> float | Unknown | None:
     return round(value, 6) if isinstance(value, float) else value
 
 
+LOCAL_COST = "local (no API cost)"
+"""What a judge model run on this machine (`--backend local`) costs, in words: never `$0.0000`."""
+
+
 def describe_cost(cost: Mapping[str, Any]) -> str:
-    """One line for the terminal: total, live/batch split, this run's part."""
+    """One line for the terminal: total, live/batch split, this run's part; judges run locally are
+    said to cost nothing in words, so a $0 is never mistaken for a free paid model or a missing price."""
     def money(value: Any) -> str:
         return f"${value:.4f}" if isinstance(value, (int, float)) else str(value)
 
+    models = {str(row.get("judge_model", "")) for row in cost.get("by_judge") or []}
+    if models and all(model.startswith("local:") for model in models):
+        return f"judge cost: {LOCAL_COST}"
     modes = ", ".join(f"{mode} {money(value)}" for mode, value in cost["by_mode_usd"].items() if value)
     return (f"judge cost: {money(cost['total_usd'])}" + (f" ({modes})" if modes else "")
             + f"; spent by this run: {money(cost['new_usd'])}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -107,11 +106,9 @@ def _run(args: argparse.Namespace) -> int:
         args.input, names, args.output, config_from_args(args), include_paths=args.include_path,
         model_label=args.model_label, query_field=args.query_field, limit=args.limit,
     )
-    table = {name: {key: summary[key] for key in ("mean", "stderr", "n_scored", "n_abstained", "n_failed")}
-             for name, summary in results["judges"].items()}
-    print(json.dumps(table, indent=2))
-    from eft_eval.judging._ledger import describe_cost
+    from eft_eval.judging._table import format_results_table
 
-    print(describe_cost(results["cost"]))
+    print(f"{results['n_items']} responses judged" + (f" ({args.model_label})" if args.model_label else ""))
+    print(format_results_table([(Path(args.output).name, {"task": "judge", **results})]))  # as samples.jsonl says
     print(f"wrote {Path(args.output) / 'samples.jsonl'} and {Path(args.output) / 'results.json'}")
     return 0

@@ -291,7 +291,7 @@ class EFTLM(TemplateLM):
         results: list[tuple[float, bool] | None] = [None] * len(items)
         order = sorted(range(len(items)),
                        key=lambda i: -max(len(c) for c in items[i].contexts) - len(items[i].continuation))
-        bar = tqdm(total=len(items), desc="eft loglikelihood", disable=disable_tqdm or self.rank != 0)
+        bar = tqdm(total=len(items), desc="scoring", unit="request", disable=disable_tqdm or self.rank != 0)
         for batch in chunks(order, self.batch_size):
             continuations = [items[i].continuation for i in batch]
             self._cut_contexts += sum(
@@ -335,7 +335,7 @@ class EFTLM(TemplateLM):
             # sample does not depend on batching or on which process runs it.
             keys.append(prompt_key((request.args[0], seen.get(identity, 0))))
             seen[identity] = seen.get(identity, 0) + 1
-        bar = tqdm(total=len(requests), desc="eft generate_until", disable=disable_tqdm or self.rank != 0)
+        bar = tqdm(total=len(requests), desc="generating", unit="response", disable=disable_tqdm or self.rank != 0)
         self._cut_contexts = 0
         for indices in groups.values():
             gen_kwargs = requests[indices[0]].args[1]

@@ -9,6 +9,7 @@ many grid points in one batched pass (`eft_eval.sweep`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -45,7 +46,9 @@ def generate(prepared: PreparedRun, model: Any = None) -> list[dict[str, Any]]:
         output = evaluate_task(prepared, resumable)
     finally:
         store.close()
-    logger.info("generations: %d reused from %s, %d new", resumable.reused, folder.generations, resumable.generated)
+    if resumable.reused:  # say plainly that stored generations were read back, not generated again
+        logger.info("generations: %d read back from %s (nothing recomputed), %d new", resumable.reused,
+                    folder.generations, resumable.generated)
     return _rows(prepared, output)
 
 
@@ -54,7 +57,7 @@ def evaluate_task(prepared: PreparedRun, model: Any) -> dict[str, Any]:
     import lm_eval
 
     config = prepared.config
-    with _without_lm_eval_environment_report():
+    with _without_lm_eval_environment_report(), _labelled_prompt_bar(config.progress):
         output: dict[str, Any] | None = lm_eval.simple_evaluate(
             model=model, tasks=[prepared.task.task], task_manager=prepared.task.manager, limit=config.limit,
             log_samples=True, predict_only=True, apply_chat_template=True, gen_kwargs=prepared.gen_kwargs or None,
@@ -83,6 +86,20 @@ def _without_lm_eval_environment_report() -> Iterator[None]:
         yield
     finally:
         evaluator.add_env_info, evaluator.get_git_commit_hash = saved
+
+
+@contextlib.contextmanager
+def _labelled_prompt_bar(progress: bool) -> Iterator[None]:
+    """lm-eval's bar over the documents it builds requests from says what it counts (not `0/3 it/s`),
+    and is off with --no-progress."""
+    from lm_eval.api import task
+
+    saved = task.tqdm
+    task.tqdm = functools.partial(saved, desc="building prompts", unit="prompt", disable=not progress)
+    try:
+        yield
+    finally:
+        task.tqdm = saved
 
 
 def _rows(prepared: PreparedRun, output: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json
+from eft_eval.judging import format_results_table as format_table
 from eft_eval.judging import load_judges
 from eft_eval.locking import NOT_WRITABLE, FolderNotWritableError
 from eft_eval.runfolder import STATUSES, RunFolder, StoredRun, now, read_run
@@ -77,26 +78,6 @@ def check_judged(stored: StoredRun) -> None:
             if judgment["status"] == "scored" and (isinstance(score, bool) or not isinstance(score, (int, float))
                                                    or not math.isfinite(score)):
                 raise EFTEvalError(f"{where}: judgment {name!r} is scored but its score {score!r} is not a number")
-
-
-def format_table(reports: Sequence[tuple[str, dict[str, Any]]]) -> str:
-    """One line per (run, judge): mean ± standard error and the counts, as plain aligned text."""
-    from eft_eval import stats
-    from eft_eval.judging import describe_cost
-
-    def number(value: Any) -> str:
-        return stats.format_number(value, significant=True, missing="-")
-
-    rows = [
-        (label, str(results.get("task")), judge, number(summary.get("mean")), number(summary.get("stderr")),
-         summary.get("n_scored", 0), summary.get("n_abstained", 0), summary.get("n_failed", 0),
-         "higher is better" if summary.get("higher_is_better", True) else "lower is better")
-        for label, results in reports for judge, summary in (results.get("judges") or {}).items()
-    ]
-    header = ("run", "task", "judge", "mean", "stderr", "scored", "abstained", "failed", "direction")
-    table = stats.format_table(header, rows)
-    costs = [f"{label}: {describe_cost(results['cost'])}" for label, results in reports if results.get("cost")]
-    return "\n".join([table, *costs])
 
 
 __all__ = ["format_table", "report_folder"]

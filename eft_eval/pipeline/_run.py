@@ -73,6 +73,11 @@ def judge(prepared: PreparedRun, rows: list[dict[str, Any]], ledger: CostLedger,
         raise BatchesSubmitted(str(submitted), ledger.estimate_usd) from None
     except EFTEvalError as error:
         raise ledger.stopped(error) from error
+    replayed = sum(line.cached_requests for line in ledger.lines.values())
+    if replayed:  # say plainly that a re-run asked nothing it had asked before
+        asked = sum(line.requests for line in ledger.lines.values()) - replayed
+        logger.info("judging: %d answers read back from the judge cache (nothing asked again), %d asked now",
+                    replayed, asked)
     for row, judgments in zip(rows, judged):
         row["judgments"] = judgments
     write_jsonl(prepared.folder.samples, rows)

@@ -6,7 +6,8 @@ when the task is not one of ours.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,8 @@ def load_task(name: str, include_paths: Sequence[str | Path], metadata: dict[str
     if metadata.get("data_files") and "custom_dataset" not in (entry.cfg or {}):
         raise EFTEvalError(f"task {name!r} reads its data from the hub only; --data-files works with eft-eval's tasks")
     try:
-        tasks = manager.load([name])["tasks"]
+        with quiet_dataset_bars():
+            tasks = manager.load([name])["tasks"]
     except EFTEvalError:
         raise
     except Exception as error:  # lm-eval and datasets raise many types; name the task and the reason
@@ -86,4 +88,19 @@ def load_task(name: str, include_paths: Sequence[str | Path], metadata: dict[str
     )
 
 
-__all__ = ["LoadedTask", "load_task", "our_task_entries", "task_folders"]
+@contextlib.contextmanager
+def quiet_dataset_bars() -> Iterator[None]:
+    """No `Generating test split: 0 examples` bars from datasets while a task reads its data: they
+    count the library's internal steps, not anything of the run; the setting is restored after."""
+    import datasets  # type: ignore[import-untyped]
+
+    was_disabled = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            datasets.enable_progress_bars()
+
+
+__all__ = ["LoadedTask", "load_task", "our_task_entries", "quiet_dataset_bars", "task_folders"]

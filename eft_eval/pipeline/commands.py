@@ -75,8 +75,12 @@ def run_from_args(args: argparse.Namespace) -> RunResult | None:
 
 def print_results(folder: str, results: dict[str, Any], label: str | None = None) -> None:
     from eft_eval.pipeline._report import format_table
+    from eft_eval.stats import short_label
 
-    print(f"{results['task']} x {label or results['model']}: {results['n_docs']} responses judged")
+    # A long spec (paths, system prompts) is named by its short form; run.json holds it in full.
+    model = label or short_label(str(results["model"]), 60)
+    print(f"{results['task']} x {model}: {results['n_docs']} responses judged"
+          + (f" (model spec in full in {folder}/run.json)" if model != (label or results["model"]) else ""))
     print(format_table([(Path(folder).name, results)]))
     print(f"wrote {folder}/run.json, samples.jsonl, results.json")
 

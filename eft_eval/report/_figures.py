@@ -15,8 +15,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from eft_eval.figures import PALETTE, pyplot
+from eft_eval.figures import PALETTE, label_offsets, pyplot
 from eft_eval.figures import color as palette_color
+from eft_eval.stats import short_label
 
 _SVG_START = re.compile(r"^.*?(?=<svg)", re.DOTALL)
 
@@ -41,17 +42,21 @@ def _finite(values: Sequence[float | None]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 
 
+BOX_PLOTS_PAST = 5
+"""Runs a score-distribution figure shows as histograms; with more, as box plots (one row each)."""
+
+
 def score_distribution(name: str, judge_label: str, series: Sequence[tuple[str, Sequence[float]]], integer: bool,
                        score_range: tuple[float | None, float | None] = (None, None)) -> str:
     """One judge's scores: a histogram per run (share of scored responses); box plots past 5 runs."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 3.0 if len(series) <= 5 else 0.8 + 0.35 * len(series)))
+    fig, ax = plt.subplots(figsize=(5.6, 3.0 if len(series) <= BOX_PLOTS_PAST else 0.8 + 0.35 * len(series)))
     values = [v for _, scores in series for v in scores]
     if not values:
         ax.text(0.5, 0.5, "no scored responses", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return to_svg(fig, f"dist-{name}")
-    if len(series) > 5:
+    if len(series) > BOX_PLOTS_PAST:
         ax.boxplot([list(scores) or [math.nan] for _, scores in series], orientation="horizontal",
                    tick_labels=[label for label, _ in series])
         ax.set_xlabel(judge_label)
@@ -106,6 +111,7 @@ def frontier(data: dict[str, Any], x_label: str, y_label: str, runs: Sequence[in
         base = str(point.get("base") or point.get("base_scale") or "")
         alpha = point.get("alpha")
         curves.setdefault(base, []).append((float(alpha) if alpha is not None else math.inf, point, run))
+    labels: list[tuple[float, float, str, str]] = []
     for index, (base, members) in enumerate(curves.items()):
         color = palette_color(index)
         members.sort(key=lambda m: m[0])
@@ -126,8 +132,11 @@ def frontier(data: dict[str, Any], x_label: str, y_label: str, runs: Sequence[in
             )
             for artist in [container.lines[0], *container.lines[2]]:
                 artist.set_gid(pick_id("frontier", run))
-            ax.annotate(str(point.get("label", "")), (point["x_mean"], point["y_mean"]), textcoords="offset points",
-                        xytext=(6, 6), fontsize="small")
+            labels.append((point["x_mean"], point["y_mean"], short_label(str(point.get("label", ""))), color))
+    # Points at the same place (two alphas scored alike) get their labels stacked, not overprinted.
+    for (x, y, text, color), (dy, va) in zip(labels, label_offsets([(x, y) for x, y, _, _ in labels], line=10)):
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, dy), va=va, fontsize="small",
+                    color=color if len(curves) > 1 else "black")
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.set_title("filled: on the Pareto frontier; bars: ± 1 standard error", fontsize="small")
@@ -188,4 +197,5 @@ def annotator_agreement(rows: Sequence[tuple[str, dict[str, Any], dict[str, Any]
     return to_svg(fig, "annotators")
 
 
-__all__ = ["annotator_agreement", "frontier", "means_by_run", "pick_id", "scaling", "score_distribution", "to_svg"]
+__all__ = ["BOX_PLOTS_PAST", "annotator_agreement", "frontier", "means_by_run", "pick_id", "scaling",
+           "score_distribution", "to_svg"]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.report import _figures as figures
-from eft_eval.report._collect import ReportInputs, collect
+from eft_eval.report._collect import ReportInputs, RunData, collect
 from eft_eval.report._runs import (
     JudgeInfo,
     config_view,
@@ -33,6 +33,7 @@ from eft_eval.report._runs import (
 )
 from eft_eval.report._studies import study_sections
 from eft_eval.runfolder import JUDGE_ALIASES
+from eft_eval.stats import short_label
 
 if TYPE_CHECKING:
     from eft_eval.study import StudyResults
@@ -100,19 +101,26 @@ def _run_figures(inputs: ReportInputs, judges: list[JudgeInfo],
             scores = [float(s["judgments"][judge.name]["score"]) for s in run.rows
                       if (s.get("judgments") or {}).get(judge.name, {}).get("status") == "scored"
                       and s["judgments"][judge.name].get("score") is not None]
-            series.append((run.label, scores))
+            series.append((short_label(run.label), scores))
         means = []
         for index, (run, rows) in enumerate(zip(inputs.runs, results)):
             row = next((r for r in rows if r["judge"] == judge.name), None)
             if row is not None:
-                means.append((index, run.label, row["mean"], row["stderr"]))
+                means.append((index, short_label(run.label), row["mean"], row["stderr"]))
         out.append({
             "judge": judge.to_dict() | {"axis_label": judge.axis_label},
             "distribution": figures.score_distribution(judge.name, judge.axis_label, series,
                                                        judge.integer, judge.score_range),
             "means": figures.means_by_run(judge.name, judge.axis_label, means) if len(means) > 1 else None,
+            "boxes": len(series) > figures.BOX_PLOTS_PAST,
         })
     return out
+
+
+def _run_title(run: RunData) -> str:
+    """A run's full label and model spec: the tooltip of its short label (`stats.short_label`)."""
+    model = run.run.get("model") or run.results.get("model") or (run.rows[0].get("model") if run.rows else None)
+    return f"{run.label}\nmodel: {model}" if model else run.label
 
 
 def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any]:
@@ -133,7 +141,8 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
 
     results = [results_rows(run, judges) for run in inputs.runs]
     runs = [
-        {"id": index, "label": run.label, "task": run.run.get("task") or (run.rows[0].get("task") if run.rows else ""),
+        {"id": index, "label": short_label(run.label), "title": _run_title(run),
+         "task": run.run.get("task") or (run.rows[0].get("task") if run.rows else ""),
          "config": config_view(run), "results": rows, "n_samples": len(run.rows)}
         for index, (run, rows) in enumerate(zip(inputs.runs, results))
     ]

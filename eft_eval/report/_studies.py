@@ -14,7 +14,7 @@ from typing import Any
 
 from eft_eval.report import _figures as figures
 from eft_eval.report._collect import RunData, StudyData
-from eft_eval.stats import format_mean_se
+from eft_eval.stats import format_mean_se, short_label
 
 
 def _normal(name: str) -> str:
@@ -55,13 +55,16 @@ def _frontier(data: dict[str, Any], runs: Sequence[RunData], label: Callable[[st
     x_label, y_label = label(str(data.get("x_judge", "x"))), label(str(data.get("y_judge", "y")))
     rows = [
         {
-            "run": run, "label": p.get("label", ""), "alpha": fmt(p.get("alpha")),
+            "run": run, "label": short_label(str(p.get("label", ""))),
+            "title": str(p.get("label")) if short_label(str(p.get("label", ""))) != p.get("label", "") else None,
+            "alpha": fmt(p.get("alpha")),
             "x": fmt(p.get("x_mean"), p.get("x_stderr")), "y": fmt(p.get("y_mean"), p.get("y_stderr")),
             "pareto": "yes" if p.get("pareto") else "no", "probability": fmt(p.get("pareto_probability"), digits=2),
         }
         for p, run in zip(points, ids)
     ]
-    return {"svg": figures.frontier(data, x_label, y_label, ids), "x_label": x_label, "y_label": y_label, "rows": rows}
+    return {"svg": figures.frontier(data, x_label, y_label, ids), "x_label": x_label, "y_label": y_label, "rows": rows,
+            "title": f"{data.get('x_judge', 'x')}–{data.get('y_judge', 'y')} frontier"}
 
 
 def _scaling(data: dict[str, Any], runs: Sequence[RunData], label: Callable[[str], str]) -> dict[str, Any]:

@@ -19,34 +19,46 @@ def register(subparsers: Any) -> None:
     from eft_eval.models.commands import MODEL_HELP
 
     parser = subparsers.add_parser(
-        "serve", help="serve a plain or EFT model over the OpenAI API (/v1/chat/completions, /v1/completions)"
+        "serve", help="serve a plain or EFT model over the OpenAI API (/v1/chat/completions, /v1/completions)",
+        description="Serve MODEL (a plain model or an EFT composition) over an OpenAI-compatible HTTP API: "
+        "/v1/chat/completions and /v1/completions (streaming, n, logprobs, stop), /v1/models and /health. "
+        "Concurrent requests are decoded together in batches. Any OpenAI client, lm-eval's "
+        "local-chat-completions model or `eft-eval judge --base-url` can use it. Stop with Ctrl-C or SIGTERM: "
+        "requests in flight finish first.",
     )
-    parser.add_argument("--model", required=True, help=MODEL_HELP)
+    parser.add_argument("--model", required=True, help=f"{MODEL_HELP} (required)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    parser.add_argument("--port", type=port_arg(), default=8000)
-    parser.add_argument("--served-name", default=None, help="the model name clients send (default: --model as given)")
+    parser.add_argument("--port", type=port_arg(), default=8000, help="TCP port to listen on (default 8000)")
+    parser.add_argument("--served-name", default=None, metavar="NAME",
+                        help="the model name clients send (default: --model as given)")
     parser.add_argument("--api-key-env", default=None, metavar="VAR",
-                        help="require 'Authorization: Bearer KEY' where KEY is this environment variable's value")
-    parser.add_argument("--max-batch-size", type=count_arg(), default=16,
+                        help="require 'Authorization: Bearer KEY' where KEY is this environment variable's value "
+                        "(default: no key asked)")
+    parser.add_argument("--max-batch-size", type=count_arg(), default=16, metavar="N",
                         help="most rows decoded together (default 16)")
     parser.add_argument("--speculative-block", type=count_arg(0), default=0, metavar="K",
-                        help="speculative EFT decoding, K drafted tokens a round (exact mode: same tokens)")
+                        help="speculative EFT decoding, K drafted tokens a round (exact mode: same tokens; "
+                        "default 0: off)")
     # At most a minute: the wait is per gap between requests, and the decoder thread's waits refuse
     # absurd timeouts with an OverflowError (the thread died while /health still said 200).
-    parser.add_argument("--batch-wait-ms", type=number_arg(minimum=0, maximum=60_000), default=25.0,
+    parser.add_argument("--batch-wait-ms", type=number_arg(minimum=0, maximum=60_000), default=25.0, metavar="MS",
                         help="a new batch waits for more requests while they arrive less than this apart "
                         "(default 25, at most 60000)")
-    parser.add_argument("--max-tokens-limit", type=count_arg(), default=4096,
-                        help="largest max_tokens a request may ask")
-    parser.add_argument("--default-max-tokens", type=count_arg(), default=256,
-                        help="max_tokens when a request gives none")
-    parser.add_argument("--max-n", type=count_arg(), default=16, help="most choices (n x prompts) per request")
-    parser.add_argument("--max-body-bytes", type=count_arg(), default=1 << 20,
-                        help="largest request body (default 1 MiB)")
+    parser.add_argument("--max-tokens-limit", type=count_arg(), default=4096, metavar="N",
+                        help="largest max_tokens a request may ask (default 4096)")
+    parser.add_argument("--default-max-tokens", type=count_arg(), default=256, metavar="N",
+                        help="max_tokens when a request gives none (default 256)")
+    parser.add_argument("--max-n", type=count_arg(), default=16, metavar="N",
+                        help="most choices (n x prompts) per request (default 16)")
+    parser.add_argument("--max-body-bytes", type=count_arg(), default=1 << 20, metavar="BYTES",
+                        help="largest request body (default 1048576: 1 MiB)")
     parser.add_argument("--seed", type=seed_arg(), default=0, help="seed of requests that give none (default 0)")
-    parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component")
-    parser.add_argument("--device", help="override every component (cpu, cuda, cuda:1, auto)")
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"],
+                        help="override every component's dtype (default: each component's own)")
+    parser.add_argument("--device", help="override every component's device: cpu, cuda, cuda:1, auto (default: "
+                        "each component's own)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                        help="uvicorn's log level (default info)")
     parser.set_defaults(handler=run_serve)
 
 

@@ -18,7 +18,7 @@ judgments, arrays of scores) so it can be tested on hand-made numbers.
   `resample_means` (vectorized paired / unpaired resampling of runs x prompts),
   `distribution_estimate`.
 - Printing: `format_number`, `format_mean_se` (`0.412 ± 0.031`) and `format_table` (plain aligned
-  text) are how every table and report prints a number.
+  text) are how every table and report prints a number; `short_label` shortens a long run label.
 - Agreement: `agreement_estimate`, `kappa_estimate`, `spearman_estimate`, `confusion_matrix`, ...
 - Studies: `normalized_improvement` (paired bootstrap of `(x - small) / (large - small)`, with the
   denominator's own interval and a status: ok / zero / within_noise), `paired_difference` (mean
@@ -44,6 +44,7 @@ _EXPORTS = {
     "format_mean_se": "_format",
     "format_number": "_format",
     "format_table": "_format",
+    "short_label": "_format",
     "add_bootstrap_arguments": "_estimate",
     "settings_from_args": "_estimate",
     "Aggregation": "_aggregation",
@@ -122,6 +123,7 @@ __all__ = [
     "register_aggregation",
     "resample_means",
     "settings_from_args",
+    "short_label",
     "spearman_estimate",
     "standard_error",
     "summarize_groups",
@@ -161,7 +163,7 @@ if TYPE_CHECKING:
         add_bootstrap_arguments,
         settings_from_args,
     )
-    from eft_eval.stats._format import format_mean_se, format_number, format_table
+    from eft_eval.stats._format import format_mean_se, format_number, format_table, short_label
     from eft_eval.stats._judge_noise import judge_noise, judge_noise_of
     from eft_eval.stats._paired import (
         DENOMINATOR_OK,

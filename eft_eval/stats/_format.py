@@ -7,6 +7,7 @@ fixed decimals or significant digits (the report's tables mix scales); the rules
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 from collections.abc import Collection, Sequence
@@ -51,4 +52,14 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, right:
                                for i, (c, w) in enumerate(zip(line, widths))).rstrip() for line in cells)
 
 
-__all__ = ["format_mean_se", "format_number", "format_table"]
+def short_label(text: str, limit: int = 40) -> str:
+    """`text` when it has at most `limit` characters, else its start, "…" and a digest of the whole
+    (`ft=meta-llama-Llama-2-7b-chat…3fa2c1`): a long spec or path as a label that fits a table
+    cell or a figure's tick, two long labels with one start still told apart."""
+    if len(text) <= limit:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
+    return f"{text[:max(1, limit - 7)]}…{digest}"
+
+
+__all__ = ["format_mean_se", "format_number", "format_table", "short_label"]

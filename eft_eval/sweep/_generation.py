@@ -44,9 +44,13 @@ def generate_all(points: Sequence[PreparedPoint], say: Callable[[str], None], pr
     from eft_eval.sweep._batched import composition_key
 
     groups: dict[str, list[PreparedPoint]] = {}
+    done = [item.label for item in points if _generation_finished(item)]
     for item in points:
-        if not _generation_finished(item):
+        if item.label not in done:
             groups.setdefault(_group_key(item.run) + composition_key(item.run.spec), []).append(item)
+    if done:
+        say(f"sweep: {len(done)} run(s) already generated ({', '.join(done)}): their stored generations are "
+            "read back, nothing is generated again")
     cache = ModelCache()
     ordered = list(groups.values())
     for position, group in enumerate(ordered):

@@ -100,9 +100,25 @@ def _sweep(args: argparse.Namespace) -> int:
 
         print(f"wrote {write_folder_report(options.output, include_paths=options.include_paths)} (open "
               "it in a browser)")
+    _print_results(options.output, result)
     if result.failed:
         return 1
     return 0
+
+
+def _print_results(output: Path, result: Any) -> None:
+    """The sweep ends with its numbers in the terminal: each finished run's results, then the study's
+    analysis table."""
+    from eft_eval.fileio import read_json_object
+    from eft_eval.judging import format_results_table
+    from eft_eval.runfolder import SweepFolder
+
+    sweep = SweepFolder(output)
+    reports = [(label, read_json_object(sweep.run(label).results, missing_ok=True)) for label in result.finished]
+    if reports:
+        print(format_results_table(reports, costs=False))
+    if result.analysis and result.analysis.get("table"):
+        print(f"\n{result.analysis['kind']} analysis:\n{result.analysis['table']}")
 
 
 def _with_judge(point: Any, given: set[str]) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,30 @@ def test_shipped_price_table_loads_and_bad_tables_name_the_field(tmp_path: Path)
         load_prices(prices(tmp_path, "models:\n  m: {input: 1, output: -2}\n"))
     with pytest.raises(EFTEvalError, match=r"field 'models.m.inptu' is not a price field"):
         load_prices(prices(tmp_path, "models:\n  m: {input: 1, output: 2, inptu: 3}\n"))
+
+
+@pytest.mark.parametrize("budget", [None, "1"])
+def test_a_paid_judges_estimate_is_printed_before_any_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture,
+                                                              budget: str | None) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    caplog.set_level(logging.INFO)
+    said_before: list[bool] = []
+
+    def script(body: dict[str, Any]) -> Reply:
+        said_before.append("judge cost estimate" in caplog.text)
+        return Reply(text=ANSWER)
+
+    with LoopbackServer(script) as server:
+        argv = ["judge", "--input", str(inputs(tmp_path)), "--judges", "factuality", "--output", str(tmp_path / "out"),
+                "--base-url", server.base_url, "--cache-dir", str(tmp_path), "--prices", str(prices(tmp_path)),
+                "--no-progress", *(["--budget", budget] if budget else [])]
+        assert main(argv) == 0
+        estimate = [r.getMessage() for r in caplog.records if "judge cost estimate" in r.getMessage()]
+        # 4 requests, each with its answer limit of tokens at $60/M: the same worst case --budget checks.
+        assert len(estimate) == 1 and re.match(r"judge cost estimate: at most \$0\.1\d+ for 4 requests", estimate[0])
+        assert ("within --budget $1.0000" in estimate[0]) == (budget is not None)
+        assert said_before == [True] * 4
+        caplog.clear()
+        assert main(argv) == 0  # all in the cache: nothing to pay, nothing estimated
+        assert "judge cost estimate" not in caplog.text

@@ -7,7 +7,9 @@ Both use tiny llamas whose weights make greedy decoding write a known answer (se
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,21 @@ def test_local_backend_reads_a_gguf_once_then_its_converted_copy(chain_model: Pa
         run(None)  # no cache folder, so no converted copy: reads the spoiled file
     second = run("second.sqlite")  # a fresh answer cache, so the model itself is asked again
     assert {k: second[k] for k in ("status", "score", "raw")} == {k: first[k] for k in ("status", "score", "raw")}
+
+
+def test_judge_command_prints_the_run_table_and_a_local_judge_costs_nothing_in_words(
+        chain_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    source = tmp_path / "responses.jsonl"
+    source.write_text("".join(json.dumps({"query": f"Q{i}?", "response": f"A{i}."}) + "\n" for i in range(2)))
+    caplog.set_level(logging.INFO)
+    assert main(["judge", "--input", str(source), "--judges", "factuality", "--output", str(tmp_path / "out"),
+                 "--backend", "local", "--local-model", str(chain_model), "--local-max-new-tokens", "16",
+                 "--no-cache", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    # The same table `eft-eval run` prints (not a JSON dump), with the cost in words, never "$0.0000".
+    header = next(line for line in out.splitlines() if line.startswith("run "))
+    assert header.split() == ["run", "task", "judge", "mean", "stderr", "scored", "abstained", "failed", "direction"]
+    assert re.search(r"^out +judge +factuality +2 +0 +2 +0 +0 +lower is better$", out, re.MULTILINE), out
+    assert "out: judge cost: local (no API cost)" in out and "$0.0000" not in out
+    assert "judge cost estimate" not in caplog.text  # nothing to pay, nothing to estimate

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import re
 import statistics
 from collections.abc import Iterator
@@ -86,16 +87,42 @@ def test_judging_is_concurrent_and_both_steps_show_progress_with_eta(finished_ru
     assert server.request_count == 12  # 4 responses x 3 judges, each asked once
     assert server.peak_in_flight > 1  # not one blocking call per document
     stderr = finished_run["stderr"]
-    assert re.search(r"eft generate_until: 100%.*<\d\d:\d\d", stderr)
+    assert re.search(r"generating: 100%.*<\d\d:\d\d", stderr)
     assert re.search(r"judging: 100%.*<\d\d:\d\d", stderr)
     assert "helpfulness" in finished_run["stdout"] and "n_scored" not in finished_run["stdout"]
 
 
-def test_a_finished_run_re_run_asks_nothing_again(tiny_family: dict[str, Path], finished_run: dict[str, Any]) -> None:
+def test_a_long_spec_is_named_short_in_the_terminal(tiny_family: dict[str, Path], finished_run: dict[str, Any]) -> None:
+    from eft_eval.stats import short_label
+
+    spec, output = eft_spec(tiny_family), finished_run["output"]
+    assert len(spec) > 60
+    first = finished_run["stdout"].splitlines()[0]
+    assert first == (f"hh_harmless x {short_label(spec, 60)}: 4 responses judged (model spec in full in "
+                     f"{output}/run.json)")
+    assert json.loads((output / "run.json").read_text())["model"] == spec
+
+
+def test_every_progress_bar_says_what_it_counts(finished_run: dict[str, Any]) -> None:
+    bars = [line.strip() for line in re.split(r"[\r\n]", finished_run["stderr"]) if re.search(r"\| *\d+/\d+ \[", line)]
+    assert {bar.split(":")[0] for bar in bars} >= {"building prompts", "generating", "judging"}
+    for bar in bars:  # a description before the bar, and ours count something named, not "it"
+        assert re.match(r"[A-Za-z][\w ]+: +\d+%\|", bar), bar
+        assert bar.startswith("Loading weights") or "it/s" not in bar, bar
+    assert "Generating test split" not in finished_run["stderr"]  # datasets' own bars are off while loading
+
+
+def test_a_finished_run_re_run_asks_nothing_again(tiny_family: dict[str, Path], finished_run: dict[str, Any],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
     output: Path = finished_run["output"]
     server: LoopbackServer = finished_run["server"]
     before = (output / "samples.jsonl").read_text()
+    caplog.set_level(logging.INFO)
     assert main(run_args(tiny_family, output, server.base_url, "--no-progress")) == 0
+    # Said plainly: what was read back, and that nothing was computed or asked again.
+    assert f"generations: 4 read back from {output / 'generations.jsonl'} (nothing recomputed), 0 new" in caplog.text
+    assert "judging: 12 answers read back from the judge cache (nothing asked again), 0 asked now" in caplog.text
+    assert "judge cost estimate" not in caplog.text
     assert server.request_count == 12  # every judgment replayed from DIR/judge-cache.sqlite
     assert len((output / "generations.jsonl").read_text().splitlines()) == 4  # nothing generated twice
     assert (output / "samples.jsonl").read_text() == before

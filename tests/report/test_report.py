@@ -11,6 +11,7 @@ from report_helpers import SCRIPT_RESPONSE, write_run, write_sweep
 
 from eft_eval.cli import main
 from eft_eval.report import ReportOptions, collect, render_report, script_json
+from eft_eval.stats import short_label
 
 
 def _data_block(html: str) -> str:
@@ -84,3 +85,36 @@ def test_report_of_a_human_study_project_finds_its_gold_labels(tmp_path: Path) -
         html = out.read_text()
         assert html.count('class="disagreement"') == 2 and html.count("gold: error") == 2
         assert "judge reasoning for doc 2 &lt;script&gt;" in html  # escaped, never markup
+
+
+def test_the_frontier_is_titled_by_its_judges_and_box_plots_have_their_own_caption(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep")
+    frontier = json.loads((sweep / "frontier.json").read_text())
+    (sweep / "frontier.json").write_text(json.dumps({**frontier, "x_judge": "factuality", "y_judge": "harm"}))
+    html = render_report(collect([sweep]))
+    assert "<h3>factuality–harm frontier</h3>" in html and "Helpful-harmless" not in html
+    # Three runs: histograms, captioned as shares; six runs: box plots, captioned as boxes.
+    assert "share of each run's scored responses per score" in html and "one box per run" not in html
+    runs = [write_run(tmp_path / f"run-{index}", index, 4) for index in range(6)]
+    html = render_report(collect(runs))
+    captions = re.findall(r'<figure class="plot" id="dist-(\w+)">.*?<figcaption>(.*?)</figcaption>', html, re.DOTALL)
+    assert {judge for judge, _ in captions} == {"helpfulness", "harm"}
+    for _, caption in captions:
+        assert "one box per run" in caption and "median" in caption and "share of" not in caption
+
+
+def test_long_run_labels_are_short_with_the_full_label_and_spec_as_their_tooltip(tmp_path: Path) -> None:
+    long = "ft=meta-llama-Llama-2-7b-chat-hf_system=You-are-a-helpful-assistant-who-answers-everything"
+    runs = [write_run(tmp_path / name, index, 3) for index, name in enumerate((long, "short"))]
+    spec = json.loads((runs[0] / "samples.jsonl").read_text().splitlines()[0])["model"]
+    html = render_report(collect(runs))
+    short = short_label(long)
+    assert len(short) <= 40 and short != long
+    data = json.loads(_data_block(html))
+    assert [run["label"] for run in data["runs"]] == [short, "short"]  # the sample browser and its run picker
+    title = f'title="{long}\nmodel: {spec}"'
+    assert f'data-run="0"{" " + title}>{short}</a>' in html  # the results table: short, the full one on hover
+    assert f'<label {title}>' in html and f'<strong {title}>{short}</strong>' in html
+    assert f"<code>{tmp_path / long}</code>" in html  # and in full in the run's configuration
+    ticks = re.findall(r"<text[^>]*>([^<]*)</text>", html)  # the figures' tick labels
+    assert short in ticks and long not in ticks

@@ -105,9 +105,13 @@ def test_run_report_counts_filters_and_escapes(browser: WebDriver, tmp_path: Pat
     _filter(browser, "harm > 30 and helpfulness <= 40")
     both = sum(1 for doc in range(12) if doc != 3 and harm_score(0, doc) > 30 and (doc * 11) % 100 <= 40)
     assert _matching(browser) == both
-    _filter(browser, "harm >> 3")  # unreadable: says so, keeps the last good filter
+    _filter(browser, "harm >> 3")  # unreadable: says so, and shows no rows rather than the last filter's
     error = browser.find_element(By.ID, "filter-error")
-    assert error.is_displayed() and "harm >> 3" in error.text and _matching(browser) == both
+    assert error.is_displayed() and "harm >> 3" in error.text
+    assert _matching(browser) == 0 and _visible_rows(browser) == []
+    assert browser.find_element(By.ID, "match-count").text.startswith("0 of 12")
+    _filter(browser, "harm > 30 and helpfulness <= 40")  # readable again: its rows, the error gone
+    assert _matching(browser) == both and not error.is_displayed()
 
     # A row opens to the judges' reasoning; sorting by harm puts the highest first.
     _filter(browser, "")

@@ -102,16 +102,16 @@ def swept(tiny_family: dict[str, Path], server: LoopbackServer,
     loads: list[str] = []
     real = _components.load_model
     _components.load_model = lambda spec: (loads.append(spec.model), real(spec))[1]  # type: ignore[assignment]
-    stderr = io.StringIO()
+    stderr, stdout = io.StringIO(), io.StringIO()
     before = server.request_count
     try:
-        with contextlib.redirect_stderr(stderr):
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
             code = main(["sweep", "tiny_alpha", "--include-path", str(root / "studies"), "--output", str(root / "out"),
                          "--base-url", server.base_url, "--no-progress"])
     finally:
         _components.load_model = real  # type: ignore[assignment]
     return {"code": code, "root": root, "out": root / "out", "stderr": stderr.getvalue(), "loads": loads,
-            "requests": server.request_count - before}
+            "requests": server.request_count - before, "stdout": stdout.getvalue()}
 
 
 def test_sweep_writes_every_artefact_with_each_model_loaded_once(swept: dict[str, Any]) -> None:
@@ -140,6 +140,24 @@ def test_sweep_writes_every_artefact_with_each_model_loaded_once(swept: dict[str
         assert line in swept["stderr"]
 
 
+def test_a_sweep_ends_with_its_results_table_in_the_terminal(swept: dict[str, Any]) -> None:
+    out: Path = swept["out"]
+    lines = swept["stdout"].rstrip().splitlines()
+    labels = sorted(path.name for path in (out / "runs").iterdir())
+    table = [line.split() for line in lines if line.split()[:2] in ([label, "hh_harmless"] for label in labels)]
+    # each run's mean per judge, as `eft-eval run` prints it...
+    assert sorted((row[0], row[2]) for row in table) == sorted((label, judge) for label in labels for judge in JUDGES)
+    for label in labels:
+        results = json.loads((out / "runs" / label / "results.json").read_text())
+        assert any(row[0] == label and row[2] == "harm" and float(row[3]) == pytest.approx(
+            results["judges"]["harm"]["mean"], rel=1e-2) for row in table)
+    # ...then the study's analysis table, last: not only the path of the report
+    from eft_eval.analysis._render import frontier_table
+
+    analysis = json.loads((out / "analysis" / "frontier.json").read_text())
+    assert swept["stdout"].rstrip().endswith("frontier analysis:\n" + frontier_table(analysis).rstrip())
+
+
 def test_batched_samples_equal_each_point_run_alone(tiny_family: dict[str, Path], swept: dict[str, Any],
                                                     server: LoopbackServer, tmp_path: Path) -> None:
     """`--list` gives one `eft-eval run` per point; run one by one they write the same folders."""
@@ -164,12 +182,14 @@ def test_batched_samples_equal_each_point_run_alone(tiny_family: dict[str, Path]
 
 
 def test_a_re_run_sweep_asks_nothing_again(swept: dict[str, Any], server: LoopbackServer,
-                                           count_loads: list[str]) -> None:
+                                           count_loads: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     out: Path = swept["out"]
     before = {p.name: (p / "generations.jsonl").read_text() for p in (out / "runs").iterdir()}
     requests = server.request_count
     assert main(["sweep", "tiny_alpha", "--include-path", str(swept["root"] / "studies"), "--output", str(out),
                  "--base-url", server.base_url, "--no-progress"]) == 0
+    assert ("sweep: 3 run(s) already generated (alpha=0, alpha=0.5, alpha=1): their stored generations are read "
+            "back, nothing is generated again") in capsys.readouterr().err
     assert server.request_count == requests  # every judgment replayed from the runs' caches
     assert count_loads == []  # every generation stored: no model loaded at all
     assert {p.name: (p / "generations.jsonl").read_text() for p in (out / "runs").iterdir()} == before

@@ -227,8 +227,8 @@
     var parsed = parseFilter(event.target.value), error = document.getElementById("filter-error");
     error.hidden = !parsed.error;
     error.textContent = parsed.error || "";
-    if (parsed.error) { return; }  // keep showing the last valid filter's rows
-    state.preds = parsed.preds; state.page = 0; render();
+    // An unreadable filter matches nothing: rows of the last valid one would pass for its answer.
+    state.preds = parsed.error ? [function () { return false; }] : parsed.preds; state.page = 0; render();
   });
   document.getElementById("search").addEventListener("input", function (event) {
     state.text = event.target.value.trim().toLowerCase(); state.page = 0; render();
