@@ -12,20 +12,15 @@ the same documents), or by the query text in files without one.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eft_eval.analysis._run_spec import (
-    check_one_model,
-    samples_spec,
-    short_repr,
-    unknown_setting,
-)
-from eft_eval.analysis._sample_rows import check_rows, scored_value
-from eft_eval.errors import EFTEvalError
-from eft_eval.runfolder import SAMPLES_FILE, STATUSES, StoredRun, judge_aliases, read_run
+from eft_eval.analysis._run_spec import check_one_model, samples_spec, unknown_setting
+from eft_eval.errors import EFTEvalError, short_repr
+from eft_eval.runfolder import SAMPLES_FILE, StoredRun, judge_aliases, read_run
 
 
 @dataclass(frozen=True)
@@ -70,21 +65,13 @@ class LoadedRun(StoredRun):
     def scores(self, judge: str) -> JudgeScores:
         name = self.resolve_judge(judge)
         scores: dict[str, float] = {}
-        counts = dict.fromkeys(STATUSES, 0)
-        missing = 0
+        counts = Counter[str]()
         for prompt_id, row in zip(self.prompt_ids, self.rows):
-            judgment = (row.get("judgments") or {}).get(name)
-            if judgment is None:
-                missing += 1
-                continue
-            status = judgment.get("status")
-            if status not in counts:
-                raise EFTEvalError(f"{self.path}: prompt {prompt_id}: judge {name!r} has status {status!r} "
-                                   f"(expected one of {', '.join(STATUSES)})")
-            counts[status] += 1
-            if status == "scored":
-                scores[prompt_id] = scored_value(judgment, f"{self.path}: prompt {prompt_id}: judge {name!r}")
-        return JudgeScores(name, scores, counts["abstained"], counts["failed"], missing)
+            judgment = (row.get("judgments") or {}).get(name)  # the statuses and scores were checked at load
+            counts[judgment["status"] if judgment else "missing"] += 1
+            if judgment and judgment["status"] == "scored":
+                scores[prompt_id] = float(judgment["score"])
+        return JudgeScores(name, scores, counts["abstained"], counts["failed"], counts["missing"])
 
     def queries(self) -> dict[str, Any]:
         """Prompt id -> the query text its sample recorded (None when it recorded none)."""
@@ -171,8 +158,7 @@ def _prompt_ids(rows: Sequence[Mapping[str, Any]], path: Path) -> list[str]:
 
 def load_run(path: str | Path, label: str | None = None, include_paths: Sequence[str] = ()) -> LoadedRun:
     """A run folder, or a samples.jsonl file (with run.json/results.json beside it if present)."""
-    stored = read_run(path, label)
-    check_rows(stored.rows, stored.samples_path)
+    stored = read_run(path, label).check(judged=False)
     check_one_model(stored.rows, stored.samples_path)
     return LoadedRun(**vars(stored), include_paths=tuple(include_paths), labelled=label is not None)
 
