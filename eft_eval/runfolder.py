@@ -215,6 +215,10 @@ class StoredRun:
     def judge_names(self) -> list[str]:
         return list(dict.fromkeys(name for row in self.rows for name in row.get("judgments") or {}))
 
+    def judgments(self, judge: str) -> list[dict[str, Any] | None]:
+        """Each sample's judgment by `judge`, None where it has none."""
+        return [(row.get("judgments") or {}).get(judge) for row in self.rows]
+
     def recorded_direction(self, judge: str) -> bool | None:
         """The judge's `higher_is_better` as results.json recorded it (under any of its names)."""
         summaries = self.results.get("judges") or {}
@@ -233,17 +237,12 @@ class StoredRun:
         """Refuse samples that a lenient reading would count wrong, each in one line naming file, line and value.
 
         Python's json module reads more than the writers write: `NaN`, a score as the text "7" or as
-        `true`, a doc_id as 1.0; read as they are, each gives a wrong number with exit 0. A doc_id is a
-        whole number or a text (prompts are matched across runs by it), `judgments` maps a judge's name
+        `true`; read as they are, each gives a wrong number with exit 0. `judgments` maps a judge's name
         to a judgment with a known `status` and, when scored, a finite number as `score`.
         `judged=False`: a sample may lack `judgments`, a judgment may be null (counted as missing).
         """
         for number, row in zip(self.lines, self.rows):
             where = f"{self.samples_path}:{number}"
-            doc_id = row.get("doc_id")
-            if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (int, str))):
-                raise EFTEvalError(f"{where}: doc_id {doc_id!r} is not a whole number or a text "
-                                   "(prompts are matched across runs by it): write it as an integer")
             judgments = row.get("judgments")
             if judgments is None and judged:
                 raise EFTEvalError(f"{where}: not a judged sample (no 'judgments' object); is this an eft-eval "

@@ -66,8 +66,7 @@ class LoadedRun(StoredRun):
         name = self.resolve_judge(judge)
         scores: dict[str, float] = {}
         counts = Counter[str]()
-        for prompt_id, row in zip(self.prompt_ids, self.rows):
-            judgment = (row.get("judgments") or {}).get(name)  # the statuses and scores were checked at load
+        for prompt_id, judgment in zip(self.prompt_ids, self.judgments(name)):  # checked by `load_run`
             counts[judgment["status"] if judgment else "missing"] += 1
             if judgment and judgment["status"] == "scored":
                 scores[prompt_id] = float(judgment["score"])
@@ -80,7 +79,7 @@ class LoadedRun(StoredRun):
     @property
     def prompt_ids(self) -> list[str]:
         if not self._ids:
-            self._ids = _prompt_ids(self.rows, self.path)
+            self._ids = _prompt_ids(self)
         return self._ids
 
     def higher_is_better(self, judge: str) -> bool:
@@ -138,20 +137,26 @@ class LoadedRun(StoredRun):
         return float(value) if value is not None else None
 
 
-def _prompt_ids(rows: Sequence[Mapping[str, Any]], path: Path) -> list[str]:
+def _prompt_ids(run: StoredRun) -> list[str]:
     ids = []
-    for index, row in enumerate(rows):
-        if row.get("doc_id") is not None:
-            ids.append(f"doc:{row['doc_id']}")
+    for number, row in zip(run.lines, run.rows):
+        doc_id = row.get("doc_id")
+        # A whole number or a text: what `run` and `judge` write; anything else would be matched
+        # across runs by its Python spelling (`1.0` is not `1`, `True` is not `1`).
+        if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (int, str))):
+            raise EFTEvalError(f"{run.samples_path}:{number}: doc_id {doc_id!r} is not a whole number or a text "
+                               "(prompts are matched across runs by it): write it as an integer")
+        if doc_id is not None:
+            ids.append(f"doc:{doc_id}")
         elif isinstance(row.get("query"), str):
             ids.append(f"query:{row['query']}")
         else:
-            raise EFTEvalError(f"{path}: sample {index + 1} has neither doc_id nor query: cannot match it across runs")
+            raise EFTEvalError(f"{run.path}: sample {number} has neither doc_id nor query: cannot match it across runs")
     seen: set[str] = set()
     for prompt_id in ids:
         if prompt_id in seen:
-            raise EFTEvalError(f"{path}: prompt {prompt_id} appears twice (samples of several models or tasks in one "
-                               "file? give one file per configuration)")
+            raise EFTEvalError(f"{run.path}: prompt {prompt_id} appears twice (samples of several models or tasks in "
+                               "one file? give one file per configuration)")
         seen.add(prompt_id)
     return ids
 

@@ -83,8 +83,8 @@ def read_judged_samples(path: Path, judge: str) -> list[JudgedSample]:
     stored = read_run(path).check(judged=False)
     name = next((n for n in (judge, *judge_aliases(judge)) if n in stored.judge_names()), judge)
     samples = []
-    for line, row in zip(stored.lines, stored.rows):
-        verdict = (row.get("judgments") or {}).get(name) or {"status": "missing"}
+    for line, row, judgment in zip(stored.lines, stored.rows, stored.judgments(name)):
+        verdict = judgment or {"status": "missing"}
         for key in ("query", "response"):
             if not isinstance(row.get(key), str):
                 raise EFTEvalError(f"{stored.samples_path}:{line}: field {key!r} must be a string")
