@@ -233,7 +233,7 @@ class StoredRun:
         task = self.run.get("task") or (self.rows[0].get("task") if self.rows else None)
         return str(task) if task is not None else None
 
-    def check(self, judged: bool = True) -> StoredRun:
+    def check_samples(self, judged: bool = True) -> StoredRun:
         """Refuse samples that a lenient reading would count wrong, each in one line naming file, line and value.
 
         Python's json module reads more than the writers write: `NaN`, a score as the text "7" or as

@@ -163,7 +163,7 @@ def _prompt_ids(run: StoredRun) -> list[str]:
 
 def load_run(path: str | Path, label: str | None = None, include_paths: Sequence[str] = ()) -> LoadedRun:
     """A run folder, or a samples.jsonl file (with run.json/results.json beside it if present)."""
-    stored = read_run(path, label).check(judged=False)
+    stored = read_run(path, label).check_samples(judged=False)
     check_one_model(stored.rows, stored.samples_path)
     return LoadedRun(**vars(stored), include_paths=tuple(include_paths), labelled=label is not None)
 

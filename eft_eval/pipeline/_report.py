@@ -21,7 +21,7 @@ def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[s
     from eft_eval.judging import discover_judges
 
     folder = RunFolder(Path(root))
-    stored = read_run(folder.root, judges_here=discover_judges(list(include_paths))).check()
+    stored = read_run(folder.root, judges_here=discover_judges(list(include_paths))).check_samples()
     rows, run = stored.rows, stored.run
     names = list(run.get("judges") or stored.judge_names())
     judges = load_judges(names, list(include_paths)) if names else []

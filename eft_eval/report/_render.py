@@ -127,7 +127,7 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
         if name in by_name:
             return by_name[name].axis_label
         spec = specs.get(name)
-        return f"{name} ({'higher' if spec.higher_is_better else 'lower'} is better)" if spec else name
+        return spec.label if spec else name
 
     results = [results_rows(run, judges) for run in inputs.runs]
     runs = [

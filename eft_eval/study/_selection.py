@@ -80,7 +80,7 @@ class Selection:
 
 def read_judged_samples(path: Path, judge: str) -> list[JudgedSample]:
     """Every sample of a samples file or run folder, with `judge`'s status and score (none: "missing")."""
-    stored = read_run(path).check(judged=False)
+    stored = read_run(path).check_samples(judged=False)
     name = next((n for n in (judge, *judge_aliases(judge)) if n in stored.judge_names()), judge)
     samples = []
     for line, row, judgment in zip(stored.lines, stored.rows, stored.judgments(name)):
