@@ -19,12 +19,11 @@ from eft_eval.subcommands import CommandParser, register_modules
 
 # Modules exposing `register(subparsers)`; each adds its sub-commands.
 COMMAND_MODULES: tuple[str, ...] = (
-    "eft_eval.app.commands",  # run, report, list, demo, human-study: the main job first
+    "eft_eval.app.commands",  # run, report, list, demo, human-study, analyze: the main job first
     "eft_eval.sweep.commands",  # sweep: a study's grid of runs
     "eft_eval.models.commands",
     "eft_eval.judging.commands",
     "eft_eval.lm_eval.commands",
-    "eft_eval.analysis.commands",
     "eft_eval.bench.commands",
     "eft_eval.serve.commands",
 )

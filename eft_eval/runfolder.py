@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eft_eval.errors import EFTEvalError
+from eft_eval.errors import EFTEvalError, short_repr
 from eft_eval.fileio import LOCK_FILE, iter_jsonl, read_json_object, write_json
 from eft_eval.locking import lock_folder
 
@@ -214,6 +215,10 @@ class StoredRun:
     def judge_names(self) -> list[str]:
         return list(dict.fromkeys(name for row in self.rows for name in row.get("judgments") or {}))
 
+    def judgments(self, judge: str) -> list[dict[str, Any] | None]:
+        """Each sample's judgment by `judge`, None where it has none."""
+        return [(row.get("judgments") or {}).get(judge) for row in self.rows]
+
     def recorded_direction(self, judge: str) -> bool | None:
         """The judge's `higher_is_better` as results.json recorded it (under any of its names)."""
         summaries = self.results.get("judges") or {}
@@ -227,6 +232,46 @@ class StoredRun:
     def task(self) -> str | None:
         task = self.run.get("task") or (self.rows[0].get("task") if self.rows else None)
         return str(task) if task is not None else None
+
+    def check_samples(self, judged: bool = True) -> StoredRun:
+        """Refuse samples that a lenient reading would count wrong, each in one line naming file, line and value.
+
+        Python's json module reads more than the writers write: `NaN`, a score as the text "7" or as
+        `true`; read as they are, each gives a wrong number with exit 0. `judgments` maps a judge's name
+        to a judgment with a known `status` and, when scored, a finite number as `score`.
+        `judged=False`: a sample may lack `judgments`, a judgment may be null (counted as missing).
+        """
+        for number, row in zip(self.lines, self.rows):
+            where = f"{self.samples_path}:{number}"
+            judgments = row.get("judgments")
+            if judgments is None and judged:
+                raise EFTEvalError(f"{where}: not a judged sample (no 'judgments' object); is this an eft-eval "
+                                   "samples.jsonl?")
+            if judgments is not None and not isinstance(judgments, dict):
+                raise EFTEvalError(f"{where}: judgments is {type(judgments).__name__} {short_repr(judgments)}, "
+                                   "not an object of judge name -> judgment")
+            for name, judgment in (judgments or {}).items():
+                if judgment is not None or judged:
+                    _check_judgment(name, judgment, where)
+        return self
+
+
+def _check_judgment(name: str, judgment: Any, where: str) -> None:
+    if not isinstance(judgment, dict):
+        raise EFTEvalError(f"{where}: the judgment of {name!r} is {short_repr(judgment)}, not an object with status "
+                           "and score")
+    if judgment.get("status") not in STATUSES:
+        raise EFTEvalError(f"{where}: judgment {name!r} has status {short_repr(judgment.get('status'))}; expected "
+                           f"one of {', '.join(STATUSES)}")
+    score = judgment.get("score")
+    if judgment["status"] != "scored":
+        return
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        raise EFTEvalError(f"{where}: judgment {name!r} is scored but its score {short_repr(score)} is not a number "
+                           "(a number, never text or true/false): re-judge it or fix the file")
+    if not math.isfinite(score):
+        raise EFTEvalError(f"{where}: judgment {name!r} is scored but the score is {score!r} (not a finite number): "
+                           "re-judge it or fix the file")
 
 
 def read_run(path: str | Path, label: str | None = None, judges_here: Collection[str] | None = None) -> StoredRun:

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 from eft_eval.lazy import lazy_exports
 
 _EXPORTS = {
+    "LOW_TV": "_token_tv",
+    "ResponseTV": "_token_tv",
+    "TokenTV": "_token_tv",
     "JudgeScores": "_runs",
     "LoadedRun": "_runs",
     "PairedScores": "_runs",
@@ -40,6 +43,9 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "LOW_TV",
+    "ResponseTV",
+    "TokenTV",
     "JudgeScores",
     "LoadedRun",
     "PairedScores",
@@ -82,6 +88,7 @@ if TYPE_CHECKING:
         analyze_study,
         analyze_top_p,
     )
+    from eft_eval.analysis._token_tv import LOW_TV, ResponseTV, TokenTV
     from eft_eval.analysis._top_p import top_p_analysis
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from eft_eval.errors import EFTEvalError
+from eft_eval.errors import EFTEvalError, short_repr
 
 
 def _parsed(model: Any) -> dict[str, Any] | None:
@@ -64,9 +64,3 @@ def unknown_setting(path: Path, setting: str, rows: Sequence[Mapping[str, Any]])
     return EFTEvalError(f"{path}: its {setting} is unknown: no run.json with the model spec beside it, and its "
                         f"samples' model field {short_repr(model)} is not an EFT spec (base=...,ft=...,ref=...); "
                         "analyse the run folder instead")
-
-
-def short_repr(value: Any, limit: int = 80) -> str:
-    """`repr(value)`, cut to `limit` characters: a quoted value in a one-line message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -12,20 +12,15 @@ the same documents), or by the query text in files without one.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eft_eval.analysis._run_spec import (
-    check_one_model,
-    samples_spec,
-    short_repr,
-    unknown_setting,
-)
-from eft_eval.analysis._sample_rows import check_rows, scored_value
-from eft_eval.errors import EFTEvalError
-from eft_eval.runfolder import SAMPLES_FILE, STATUSES, StoredRun, judge_aliases, read_run
+from eft_eval.analysis._run_spec import check_one_model, samples_spec, unknown_setting
+from eft_eval.errors import EFTEvalError, short_repr
+from eft_eval.runfolder import SAMPLES_FILE, StoredRun, judge_aliases, read_run
 
 
 @dataclass(frozen=True)
@@ -70,21 +65,12 @@ class LoadedRun(StoredRun):
     def scores(self, judge: str) -> JudgeScores:
         name = self.resolve_judge(judge)
         scores: dict[str, float] = {}
-        counts = dict.fromkeys(STATUSES, 0)
-        missing = 0
-        for prompt_id, row in zip(self.prompt_ids, self.rows):
-            judgment = (row.get("judgments") or {}).get(name)
-            if judgment is None:
-                missing += 1
-                continue
-            status = judgment.get("status")
-            if status not in counts:
-                raise EFTEvalError(f"{self.path}: prompt {prompt_id}: judge {name!r} has status {status!r} "
-                                   f"(expected one of {', '.join(STATUSES)})")
-            counts[status] += 1
-            if status == "scored":
-                scores[prompt_id] = scored_value(judgment, f"{self.path}: prompt {prompt_id}: judge {name!r}")
-        return JudgeScores(name, scores, counts["abstained"], counts["failed"], missing)
+        counts = Counter[str]()
+        for prompt_id, judgment in zip(self.prompt_ids, self.judgments(name)):  # checked by `load_run`
+            counts[judgment["status"] if judgment else "missing"] += 1
+            if judgment and judgment["status"] == "scored":
+                scores[prompt_id] = float(judgment["score"])
+        return JudgeScores(name, scores, counts["abstained"], counts["failed"], counts["missing"])
 
     def queries(self) -> dict[str, Any]:
         """Prompt id -> the query text its sample recorded (None when it recorded none)."""
@@ -93,7 +79,7 @@ class LoadedRun(StoredRun):
     @property
     def prompt_ids(self) -> list[str]:
         if not self._ids:
-            self._ids = _prompt_ids(self.rows, self.path)
+            self._ids = _prompt_ids(self)
         return self._ids
 
     def higher_is_better(self, judge: str) -> bool:
@@ -151,28 +137,33 @@ class LoadedRun(StoredRun):
         return float(value) if value is not None else None
 
 
-def _prompt_ids(rows: Sequence[Mapping[str, Any]], path: Path) -> list[str]:
+def _prompt_ids(run: StoredRun) -> list[str]:
     ids = []
-    for index, row in enumerate(rows):
-        if row.get("doc_id") is not None:
-            ids.append(f"doc:{row['doc_id']}")
+    for number, row in zip(run.lines, run.rows):
+        doc_id = row.get("doc_id")
+        # A whole number or a text: what `run` and `judge` write; anything else would be matched
+        # across runs by its Python spelling (`1.0` is not `1`, `True` is not `1`).
+        if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (int, str))):
+            raise EFTEvalError(f"{run.samples_path}:{number}: doc_id {doc_id!r} is not a whole number or a text "
+                               "(prompts are matched across runs by it): write it as an integer")
+        if doc_id is not None:
+            ids.append(f"doc:{doc_id}")
         elif isinstance(row.get("query"), str):
             ids.append(f"query:{row['query']}")
         else:
-            raise EFTEvalError(f"{path}: sample {index + 1} has neither doc_id nor query: cannot match it across runs")
+            raise EFTEvalError(f"{run.path}: sample {number} has neither doc_id nor query: cannot match it across runs")
     seen: set[str] = set()
     for prompt_id in ids:
         if prompt_id in seen:
-            raise EFTEvalError(f"{path}: prompt {prompt_id} appears twice (samples of several models or tasks in one "
-                               "file? give one file per configuration)")
+            raise EFTEvalError(f"{run.path}: prompt {prompt_id} appears twice (samples of several models or tasks in "
+                               "one file? give one file per configuration)")
         seen.add(prompt_id)
     return ids
 
 
 def load_run(path: str | Path, label: str | None = None, include_paths: Sequence[str] = ()) -> LoadedRun:
     """A run folder, or a samples.jsonl file (with run.json/results.json beside it if present)."""
-    stored = read_run(path, label)
-    check_rows(stored.rows, stored.samples_path)
+    stored = read_run(path, label).check_samples(judged=False)
     check_one_model(stored.rows, stored.samples_path)
     return LoadedRun(**vars(stored), include_paths=tuple(include_paths), labelled=label is not None)
 

@@ -12,7 +12,6 @@ Per token we also keep the tokens whose probability EFT raised and lowered the m
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -131,45 +130,3 @@ def summarize(responses: Sequence[ResponseTV]) -> dict[str, Any]:
 def to_records(responses: Sequence[ResponseTV]) -> list[dict[str, Any]]:
     """JSON-ready records, one per response."""
     return [asdict(r) for r in responses]
-
-
-def render_html(responses: Sequence[ResponseTV], title: str = "EFT vs small fine-tuned model: token TV") -> str:
-    """A self-contained page: each response token shaded by its TV, details on hover."""
-    summary = summarize(responses)
-    blocks = []
-    for response in responses:
-        spans = "".join(_token_span(token) for token in response.tokens)
-        prompt = response.prompt if isinstance(response.prompt, str) else repr(response.prompt)
-        blocks.append(f'<div class="item"><div class="prompt">{html.escape(prompt)}</div>'
-                      f'<div class="response">{spans}</div></div>')
-    stats = ", ".join(f"{key.replace('_', ' ')}: {value}" for key, value in summary.items())
-    return _PAGE.format(title=html.escape(title), stats=html.escape(stats), low=LOW_TV, body="\n".join(blocks))
-
-
-def _token_span(token: TokenTV) -> str:
-    # Opacity grows with TV; tokens under the low-TV threshold stay almost unshaded.
-    alpha = min(1.0, token.tv / 0.5)
-    up = ", ".join(f"{t.token!r} {t.p_ft:.3f}->{t.p_eft:.3f}" for t in token.up)
-    down = ", ".join(f"{t.token!r} {t.p_ft:.3f}->{t.p_eft:.3f}" for t in token.down)
-    tip = f"TV {token.tv:.3f}\nup: {up}\ndown: {down}"
-    css_class = "tok high" if token.tv >= LOW_TV else "tok"
-    return (f'<span class="{css_class}" style="background: rgba(220, 50, 47, {alpha:.3f})" '
-            f'title="{html.escape(tip)}">{html.escape(token.text)}</span>')
-
-
-_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<style>
-body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; }}
-.prompt {{ color: #555; margin-top: 1.5em; }}
-.response {{ white-space: pre-wrap; font-family: monospace; line-height: 1.8; }}
-.tok.high {{ outline: 1px solid rgb(220, 50, 47); }}
-</style></head><body>
-<h1>{title}</h1>
-<p>Shading: total variation distance between the small fine-tuned model's and the EFT next-token
-distributions at each token (darker = larger; outlined: TV &ge; {low}). Hover for the tokens EFT
-up- and down-weighted most.</p>
-<p>{stats}</p>
-{body}
-</body></html>
-"""

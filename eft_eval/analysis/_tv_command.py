@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.models.commands import (
@@ -23,8 +25,15 @@ from eft_eval.models.commands import (
 )
 from eft_eval.parsing import count_arg
 
+if TYPE_CHECKING:
+    from eft_eval.analysis._token_tv import ResponseTV
 
-def register(subparsers: Any) -> None:
+
+TokenTVPage = Callable[[Sequence["ResponseTV"], dict[str, Any]], str]
+"""The HTML page of analysed responses and their summary (the report's `token_tv_page`)."""
+
+
+def register(subparsers: Any, page: TokenTVPage) -> None:
     parser = subparsers.add_parser(
         "tv", help="total variation between the small fine-tuned model and EFT along responses"
     )
@@ -38,7 +47,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, default=Path("tv_analysis"), help="folder for tv.html and tv.json")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_sampling_arguments(parser)
-    parser.set_defaults(handler=run_tv)
+    parser.set_defaults(handler=partial(run_tv, page=page))
 
 
 def _read_responses(path: Path) -> tuple[list[str], list[str]]:
@@ -60,8 +69,8 @@ def _read_responses(path: Path) -> tuple[list[str], list[str]]:
     return prompts, responses
 
 
-def run_tv(args: argparse.Namespace) -> int:
-    from eft_eval.analysis._token_tv import render_html, summarize, to_records, token_tv
+def run_tv(args: argparse.Namespace, page: TokenTVPage) -> int:
+    from eft_eval.analysis._token_tv import summarize, to_records, token_tv
     from eft_eval.models import EFTModel
 
     if args.top < 0:
@@ -83,8 +92,9 @@ def run_tv(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise EFTEvalError(str(error)) from None
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = {**summarize(analysed), "model": model.spec.to_string()}
-    (args.out / "tv.html").write_text(render_html(analysed), encoding="utf-8")
+    numbers = summarize(analysed)
+    summary = {**numbers, "model": model.spec.to_string()}
+    (args.out / "tv.html").write_text(page(analysed, numbers), encoding="utf-8")
     (args.out / "tv.json").write_text(
         json.dumps({"summary": summary, "responses": to_records(analysed)}, ensure_ascii=False, indent=1),
         encoding="utf-8",

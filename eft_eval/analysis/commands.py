@@ -1,19 +1,22 @@
-"""`eft-eval analyze ...`: analyses of models and results (each a module in ANALYZE_MODULES)."""
+"""`eft-eval analyze ...`: analyses of models and results.
+
+`analyze tv` writes its page with the report's renderer, which sits above this package: the top
+layer (`app/commands.py`) registers the group and hands that renderer in, as it does for the human study.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from eft_eval.subcommands import register_group
-
-# Modules exposing `register(analyze_subparsers)`; each adds one analysis.
-ANALYZE_MODULES: tuple[str, ...] = (
-    "eft_eval.analysis._tv_command",
-    "eft_eval.analysis._study_commands",  # scaling, frontier, top-p, compare, agreement
-)
+from eft_eval.analysis import _study_commands, _tv_command
 
 
-def register(subparsers: Any) -> None:
-    register_group(subparsers, "analyze", "analyse finished runs (scaling, frontier, top-p, compare, agreement) or EFT "
-                                          "tokens (tv)", "analysis",
-                   ANALYZE_MODULES)
+def register(subparsers: Any, tv_page: _tv_command.TokenTVPage) -> None:
+    parser = subparsers.add_parser("analyze", help="analyse finished runs (scaling, frontier, top-p, compare, "
+                                                   "agreement) or EFT tokens (tv)")
+    group = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
+    _tv_command.register(group, tv_page)
+    _study_commands.register(group)  # scaling, frontier, top-p, compare, agreement
+
+
+__all__ = ["register"]

@@ -1,8 +1,8 @@
-"""`eft-eval run`, `report`, `list`, `demo` and `human-study`: the commands that combine packages.
+"""`eft-eval run`, `report`, `list`, `demo`, `human-study` and `analyze`: the commands that combine packages.
 
 `run` is the pipeline's run followed by the HTML report, `demo` a run, a sweep and a report, `list`
-names what runs and sweeps can use, and `human-study report` writes its page with the report's
-renderer. Registration imports nothing heavy.
+names what runs and sweeps can use, and `human-study report` and `analyze tv` write their pages with
+the report's renderer. Registration imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eft_eval.analysis import commands as analysis_commands
 from eft_eval.parsing import count_arg
 from eft_eval.pipeline.commands import add_run_arguments
 from eft_eval.report import commands as report_commands
-from eft_eval.report import human_study_page
+from eft_eval.report import human_study_page, token_tv_page
 from eft_eval.study import commands as study_commands
 
 
@@ -56,6 +57,7 @@ def register(subparsers: Any) -> None:
     demo.set_defaults(handler=_demo)
 
     study_commands.register(subparsers, page=human_study_page)
+    analysis_commands.register(subparsers, tv_page=token_tv_page)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json
 from eft_eval.judging import format_results_table as format_table
 from eft_eval.judging import load_judges
 from eft_eval.locking import NOT_WRITABLE, FolderNotWritableError
-from eft_eval.runfolder import STATUSES, RunFolder, StoredRun, now, read_run
+from eft_eval.runfolder import RunFolder, now, read_run
 from eft_eval.stats import summarize_samples
 
 logger = logging.getLogger(__name__)
@@ -24,14 +22,13 @@ def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[s
     from eft_eval.judging import discover_judges
 
     folder = RunFolder(Path(root))
-    stored = read_run(folder.root, judges_here=discover_judges(list(include_paths)))
-    check_judged(stored)
+    stored = read_run(folder.root, judges_here=discover_judges(list(include_paths))).check_samples()
     rows, run = stored.rows, stored.run
     names = list(run.get("judges") or stored.judge_names())
     judges = load_judges(names, list(include_paths)) if names else []
     results = {
         **stored.results,
-        "task": run.get("task") or rows[0].get("task"),
+        "task": stored.task,
         "model": run.get("model") or rows[0].get("model"),
         "n_docs": len(rows),
         **summarize_samples(rows, judges),
@@ -58,26 +55,6 @@ def _write_results(folder: RunFolder, results: dict[str, Any]) -> None:
             raise
         logger.warning("%s: cannot write %s (%s): results recomputed, the file left as it was",
                        folder.root, folder.results.name, error.strerror)
-
-
-def check_judged(stored: StoredRun) -> None:
-    """Each sample has a `judgments` object whose entries have a known `status` and, when scored, a
-    finite number as `score`: a foreign file is refused, not reported as empty results."""
-    for number, row in zip(stored.lines, stored.rows):
-        where = f"{stored.samples_path}:{number}"
-        judgments = row.get("judgments")
-        if not isinstance(judgments, dict):
-            raise EFTEvalError(f"{where}: not a judged sample (no 'judgments' object); is this an eft-eval "
-                               "samples.jsonl?")
-        for name, judgment in judgments.items():
-            if not isinstance(judgment, dict) or judgment.get("status") not in STATUSES:
-                status = judgment.get("status") if isinstance(judgment, dict) else judgment
-                raise EFTEvalError(f"{where}: judgment {name!r} has status {status!r}; expected one of "
-                                   f"{', '.join(STATUSES)}")
-            score = judgment.get("score")
-            if judgment["status"] == "scored" and (isinstance(score, bool) or not isinstance(score, (int, float))
-                                                   or not math.isfinite(score)):
-                raise EFTEvalError(f"{where}: judgment {name!r} is scored but its score {score!r} is not a number")
 
 
 __all__ = ["format_table", "report_folder"]

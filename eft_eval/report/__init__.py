@@ -7,7 +7,8 @@
 `human_study_page`) and the demo write `report.html` into their output folder with it. Templates,
 style and script are files under `templates/` (shipped as package data), rendered by Jinja2 with
 autoescaping; figures are matplotlib SVG; the samples are one JSON block the page's script renders
-a page at a time. It is the project's one HTML renderer: the human study hands it its figures.
+a page at a time. It is the project's one HTML renderer: the human study hands it its figures, and
+`analyze tv` its measured tokens (`token_tv_page`).
 """
 
 from eft_eval.report._collect import (
@@ -28,6 +29,7 @@ from eft_eval.report._render import (
     write_folder_report,
     write_report,
 )
+from eft_eval.report._token_tv import token_tv_page
 
 REPORT_FILE = "report.html"
 
@@ -45,6 +47,7 @@ __all__ = [
     "render_report",
     "run_folders_in",
     "script_json",
+    "token_tv_page",
     "write_folder_report",
     "write_report",
 ]

@@ -85,8 +85,7 @@ def _title(inputs: ReportInputs, options: ReportOptions) -> str:
     if inputs.studies:
         return f"Study report: {', '.join(str(s.sweep.get('study') or s.root.name) for s in inputs.studies)}"
     if inputs.runs:
-        tasks = ", ".join(dict.fromkeys(str(r.run.get("task") or (r.rows[0].get("task") if r.rows else ""))
-                                        for r in inputs.runs))
+        tasks = ", ".join(dict.fromkeys(r.task or "" for r in inputs.runs))
         return f"Run report: {tasks} ({len(inputs.runs)} run{'s' if len(inputs.runs) != 1 else ''})"
     return "Human study: judge versus humans"
 
@@ -98,9 +97,8 @@ def _run_figures(inputs: ReportInputs, judges: list[JudgeInfo],
     for judge in judges:
         series = []
         for run in inputs.runs:
-            scores = [float(s["judgments"][judge.name]["score"]) for s in run.rows
-                      if (s.get("judgments") or {}).get(judge.name, {}).get("status") == "scored"
-                      and s["judgments"][judge.name].get("score") is not None]
+            scores = [float(j["score"]) for j in run.judgments(judge.name)
+                      if j and j.get("status") == "scored" and j.get("score") is not None]
             series.append((short_label(run.label), scores))
         means = []
         for index, (run, rows) in enumerate(zip(inputs.runs, results)):
@@ -137,12 +135,11 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
         if name in by_name:
             return by_name[name].axis_label
         spec = specs.get(name)
-        return f"{name} ({'higher' if spec.higher_is_better else 'lower'} is better)" if spec else name
+        return spec.label if spec else name
 
     results = [results_rows(run, judges) for run in inputs.runs]
     runs = [
-        {"id": index, "label": short_label(run.label), "title": _run_title(run),
-         "task": run.run.get("task") or (run.rows[0].get("task") if run.rows else ""),
+        {"id": index, "label": short_label(run.label), "title": _run_title(run), "task": run.task or "",
          "config": config_view(run), "results": rows, "n_samples": len(run.rows)}
         for index, (run, rows) in enumerate(zip(inputs.runs, results))
     ]

@@ -59,10 +59,7 @@ def known_judges(include_paths: Sequence[str] = ()) -> dict[str, JudgeSpec]:
 
 def judge_infos(runs: list[RunData], specs: dict[str, JudgeSpec], renamed: dict[str, str]) -> list[JudgeInfo]:
     """Every judge appearing in the runs, in first-seen order."""
-    names: dict[str, None] = {}
-    for run in runs:
-        for sample in run.rows:
-            names.update(dict.fromkeys(sample.get("judgments") or {}))
+    names = dict.fromkeys(name for run in runs for name in run.judge_names())
     infos = []
     for name in names:
         spec = specs.get(name)
@@ -81,7 +78,7 @@ def results_rows(run: RunData, judges: list[JudgeInfo]) -> list[dict[str, Any]]:
     """Mean, standard error and the three counts per judge, recomputed from the samples."""
     rows = []
     for judge in judges:
-        judgments = [s["judgments"][judge.name] for s in run.rows if judge.name in (s.get("judgments") or {})]
+        judgments = [j for j in run.judgments(judge.name) if j is not None]
         if not judgments:
             continue
         summary = summarize_judgments(judgments)
@@ -121,7 +118,6 @@ def _judge_cost(cost: Any) -> str | None:
 def config_view(run: RunData) -> dict[str, Any]:
     """The run's configuration as (name, value) rows, components and versions."""
     record = run.run
-    first = run.rows[0] if run.rows else {}
     spec: dict[str, Any] = record["model_spec"] if isinstance(record.get("model_spec"), dict) else {}
     judge_config = record.get("judge_config") or run.results.get("judge_config") or {}
     judge_models = dict(judge_config.get("judge_models") or {})
@@ -131,8 +127,8 @@ def config_view(run: RunData) -> dict[str, Any]:
                 judge_models.setdefault(name, str(judgment.get("judge_model", "?")))
     generation = record.get("generation") or {}
     rows: list[tuple[str, Any]] = [
-        ("Task", record.get("task") or first.get("task")),
-        ("Model spec", record.get("model") or first.get("model")),
+        ("Task", run.task),
+        ("Model spec", record.get("model") or run.rows[0].get("model")),
         ("Preset", record.get("preset")),
         ("beta", spec.get("beta")),
         ("top_p_weights", spec.get("top_p_weights")),

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import iter_jsonl
 from eft_eval.parsing import parse_number
+from eft_eval.runfolder import judge_aliases, read_run
 
 
 @dataclass(frozen=True)
@@ -78,39 +78,19 @@ class Selection:
     model_error_rates: dict[str, float] = field(default_factory=dict)
 
 
-def _text(record: dict[str, object], key: str, where: str) -> str:
-    value = record.get(key)
-    if not isinstance(value, str):
-        raise EFTEvalError(f"{where}: field {key!r} must be a string")
-    return value
-
-
 def read_judged_samples(path: Path, judge: str) -> list[JudgedSample]:
-    """Every line of `samples.jsonl`, with `judge`'s status and score (missing = "missing")."""
+    """Every sample of a samples file or run folder, with `judge`'s status and score (none: "missing")."""
+    stored = read_run(path).check_samples(judged=False)
+    name = next((n for n in (judge, *judge_aliases(judge)) if n in stored.judge_names()), judge)
     samples = []
-    for line, record in iter_jsonl(path):
-        where = f"{path}:{line}"
-        verdict = (record.get("judgments") or {}).get(judge)
-        status, score = "missing", None
-        if isinstance(verdict, dict):
-            status = str(verdict.get("status", "missing"))
-            raw_score = verdict.get("score")
-            if status == "scored":
-                if not isinstance(raw_score, (int, float)) or isinstance(raw_score, bool):
-                    raise EFTEvalError(f"{where}: judgments.{judge} is scored but its score is {raw_score!r}")
-                score = float(raw_score)
-        samples.append(
-            JudgedSample(
-                source_line=line,
-                doc_id=record.get("doc_id"),
-                task=str(record.get("task", "")),
-                model=str(record.get("model", "")),
-                query=_text(record, "query", where),
-                response=_text(record, "response", where),
-                judge_status=status,
-                judge_score=score,
-            )
-        )
+    for line, row, judgment in zip(stored.lines, stored.rows, stored.judgments(name)):
+        verdict = judgment or {"status": "missing"}
+        for key in ("query", "response"):
+            if not isinstance(row.get(key), str):
+                raise EFTEvalError(f"{stored.samples_path}:{line}: field {key!r} must be a string")
+        score = float(verdict["score"]) if verdict["status"] == "scored" else None
+        samples.append(JudgedSample(line, row.get("doc_id"), str(row.get("task", "")), str(row.get("model", "")),
+                                    row["query"], row["response"], verdict["status"], score))
     return samples
 
 

@@ -284,17 +284,17 @@ def _score(value: Any) -> Any:
 
 
 @pytest.mark.parametrize(("change", "needles"), [
-    (_score("7"), ["prompt doc:0", "'helpfulness'", "score '7' is not a number"]),
+    (_score("7"), ["samples.jsonl:1:", "'helpfulness'", "score '7' is not a number"]),
     (_score(True), ["score True is not a number"]),
     (_score("seven"), ["score 'seven' is not a number"]),
     (_score(None), ["score None is not a number"]),
     (_score(float("nan")), ["the score is nan"]),
     (_score(float("-inf")), ["the score is -inf"]),
-    (lambda index, row: row.update(doc_id=float(row["doc_id"])), ["sample 1: doc_id 0.0 is not a whole number"]),
-    (lambda index, row: row.update(doc_id=True) if index == 1 else None, ["sample 2: doc_id True"]),
-    (lambda index, row: row.update(judgments=[1]) if index == 0 else None, ["sample 1: judgments is list [1]"]),
+    (lambda index, row: row.update(doc_id=float(row["doc_id"])), ["samples.jsonl:1: doc_id 0.0 is not a whole number"]),
+    (lambda index, row: row.update(doc_id=True) if index == 1 else None, ["samples.jsonl:2: doc_id True"]),
+    (lambda index, row: row.update(judgments=[1]) if index == 0 else None, ["samples.jsonl:1: judgments is list [1]"]),
     (lambda index, row: row["judgments"].update(helpfulness="7") if index == 2 else None,
-     ["sample 3: the judgment of 'helpfulness' is '7'"]),
+     ["samples.jsonl:3: the judgment of 'helpfulness' is '7'"]),
 ])
 def test_samples_read_leniently_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       change: Any, needles: list[str]) -> None:

@@ -7,13 +7,14 @@ import json
 import pytest
 import torch
 
-from eft_eval.analysis._token_tv import LOW_TV, render_html, summarize, token_tv
+from eft_eval.analysis._token_tv import LOW_TV, summarize, token_tv
 from eft_eval.bench._speculative_family import (
     FamilyShape,
     build_family,
     family_eft_model,
 )
 from eft_eval.cli import main
+from eft_eval.report import token_tv_page
 from eft_eval.testing import save_model, tiny_tokenizer
 
 PROMPTS = ["Why is the sky blue?", "How do I bake bread?"]
@@ -63,7 +64,7 @@ def test_html_highlights_high_tv_tokens(family, tokenizer):
     eft = family_eft_model(family, tokenizer)
     responses = [g.token_ids for g in eft.generate(PROMPTS, max_new_tokens=12)]
     analysed = token_tv(eft, PROMPTS, responses)
-    page = render_html(analysed)
+    page = token_tv_page(analysed, summarize(analysed))
     high = sum(t.tv >= LOW_TV for r in analysed for t in r.tokens)
     assert high > 0
     assert page.count('class="tok high"') == high

@@ -130,6 +130,18 @@ def test_bad_samples_line_is_named(tmp_path: Path, capsys: pytest.CaptureFixture
                                              str(tmp_path / "p")])
 
 
+def test_samples_are_checked_as_every_reader_of_a_run_checks_them(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # A NaN score compares false with the threshold: read leniently it was an item "without error".
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps(judged_sample(0, "m")) + "\n" + json.dumps(judged_sample(1, "m"))
+                       .replace('"score": 0.0', '"score": NaN') + "\n")
+    err = _error(capsys, ["human-study", "prepare", "--samples", str(samples), "--n", "1", "--out",
+                          str(tmp_path / "p")])
+    assert f"{samples}:2: judgment 'factuality' is scored but the score is nan" in err
+    assert not (tmp_path / "p").exists()
+
+
 def test_nothing_is_written_over_without_force(tmp_path: Path, project: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     samples = str(tmp_path / "samples.jsonl")
