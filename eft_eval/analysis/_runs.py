@@ -25,7 +25,7 @@ from eft_eval.analysis._run_spec import (
 )
 from eft_eval.analysis._sample_rows import check_rows, scored_value
 from eft_eval.errors import EFTEvalError
-from eft_eval.runfolder import SAMPLES_FILE, STATUSES, StoredRun, judge_aliases, read_run
+from eft_eval.runfolder import SAMPLES_FILE, STATUSES, StoredRun, judge_aliases, read_run, remembered_include_paths
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,8 @@ def load_run(path: str | Path, label: str | None = None, include_paths: Sequence
     stored = read_run(path, label)
     check_rows(stored.rows, stored.samples_path)
     check_one_model(stored.rows, stored.samples_path)
+    # The judge folders the run was made with (run.json) count too: its judges' directions are found there.
+    include_paths = remembered_include_paths(include_paths, [path])
     return LoadedRun(**vars(stored), include_paths=tuple(include_paths), labelled=label is not None)
 
 
