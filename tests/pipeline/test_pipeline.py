@@ -129,7 +129,12 @@ def test_report_recomputes_results_from_samples(finished_run: dict[str, Any],
     rows[0]["judgments"]["helpfulness"] = {**rows[0]["judgments"]["helpfulness"], "status": "failed", "score": None}
     (output / "samples.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     try:
+        # Without --rewrite-results the recomputed table is printed and results.json is left as it was.
         assert main(["report", str(output)]) == 0
+        assert re.search(r"hh\s+hh_harmless\s+helpfulness\s+\S+\s+\S+\s+3\s+0\s+1\s+higher is better",
+                         capsys.readouterr().out)
+        assert (output / "results.json").read_text() == saved["results.json"]
+        assert main(["report", str(output), "--rewrite-results"]) == 0
         table = capsys.readouterr().out
         results = json.loads((output / "results.json").read_text())
         assert results["judges"]["helpfulness"]["n_failed"] == 1 and results["judges"]["helpfulness"]["n_scored"] == 3
