@@ -85,7 +85,7 @@ def load_gguf(model: str, gguf_file: str, revision: str | None = None,
     Callers only run the model (no training, no in-place edits), so one copy serves every
     component and the local judge; the last two files read are kept (GGUF models are small ones).
     """
-    key = (str(Path(model).resolve()) if Path(model).exists() else model, gguf_file, revision, trust_remote_code)
+    key = (*_gguf_identity(model, gguf_file, revision), trust_remote_code)
     if key not in _GGUF_LOADED:
         spec = ComponentSpec(model=model, gguf_file=gguf_file, dtype="fp32", device="cpu", revision=revision,
                              trust_remote_code=trust_remote_code)
@@ -97,8 +97,17 @@ def load_gguf(model: str, gguf_file: str, revision: str | None = None,
 
 def cached_gguf(model: str, gguf_file: str, revision: str | None = None) -> LoadedModel | None:
     """The GGUF checkpoint `load_gguf` already read in this process, if it did."""
-    key = (str(Path(model).resolve()) if Path(model).exists() else model, gguf_file, revision)
-    return next((loaded for cached, loaded in _GGUF_LOADED.items() if cached[:3] == key), None)
+    key = _gguf_identity(model, gguf_file, revision)
+    return next((loaded for cached, loaded in _GGUF_LOADED.items() if cached[:-1] == key), None)
+
+
+def _gguf_identity(model: str, gguf_file: str, revision: str | None) -> tuple[Any, ...]:
+    """A local file by its resolved path, size and time stamp (a replaced file is read again); a hub one by name."""
+    path = Path(model, gguf_file)
+    if path.is_file():
+        stat = path.stat()
+        return (str(path.resolve()), stat.st_size, int(stat.st_mtime), revision)  # as the local judge stamps it
+    return (model, gguf_file, None, revision)
 
 
 def load_model(spec: ComponentSpec) -> LoadedModel:
