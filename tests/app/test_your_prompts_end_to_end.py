@@ -125,3 +125,25 @@ def test_your_prompts_your_judge_your_study_from_one_folder(
     assert warned == []
     for err in errors:
         assert "warning" not in err.lower() and "unavailable" not in err, err
+
+
+def test_run_json_command_repeats_a_run_started_from_python(tiny_family: dict[str, Path], tmp_path: Path) -> None:
+    """The demo and sweeps start runs from Python: run.json still says which `eft-eval run` repeats it
+    (not the command line of whatever process started it), and the CLI reads it back as the same run."""
+    from eft_eval.cli import build_parser
+    from eft_eval.judging import JudgeConfig
+    from eft_eval.pipeline._run import RunConfig, run_task
+
+    data = tmp_path / "my.jsonl"
+    data.write_text("".join(json.dumps(p) + "\n" for p in PROMPTS[:2]), encoding="utf-8")
+    with LoopbackServer(judge_answer) as server:
+        judge = JudgeConfig(base_url=server.base_url, concurrency=3, api_key="sk-secret", progress=False)
+        result = run_task(RunConfig(task="prompts", model=eft_spec(tiny_family), output=tmp_path / "run", limit=2,
+                                    max_new_tokens=4, judges=["harm"], data_files=[str(data)], judge=judge,
+                                    progress=False))
+    command = json.loads((result.folder.root / "run.json").read_text())["command"]
+    assert command[:3] == ["eft-eval", "run", "prompts"] and "sk-secret" not in " ".join(command)
+    args = build_parser().parse_args(command[1:])
+    assert (args.task, args.model, args.output, args.limit, args.max_new_tokens, args.judges, args.data_files,
+            args.base_url, args.concurrency) == ("prompts", eft_spec(tiny_family), str(tmp_path / "run"), 2, 4,
+                                                 "harm", [str(data)], server.base_url, 3)

@@ -219,7 +219,7 @@ def test_a_folder_whose_model_never_loaded_is_taken_over(
 
 
 def test_a_users_own_lm_eval_task_and_judge_from_include_paths(
-    tiny_family: dict[str, Path], tmp_path: Path
+    tiny_family: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Any lm-eval generation task can be judged: a plain lm-eval YAML (json data, a `question`
     field, its own prompt) and a judge YAML, each from a folder given with --include-path."""
@@ -248,3 +248,7 @@ def test_a_users_own_lm_eval_task_and_judge_from_include_paths(
     assert [row["query"] for row in rows] == ["Why is the sky blue?", "What is the capital of France?"]
     assert [list(row["judgments"]) for row in rows] == [["brevity"], ["brevity"]]
     assert json.loads((output / "results.json").read_text())["judges"]["brevity"]["n_scored"] == 2
+    # report reads the folders the run recorded: no --include-path needed for its judge ("unknown judge" before).
+    capsys.readouterr()
+    assert main(["report", str(output)]) == 0
+    assert re.search(r"run\s+my_questions\s+brevity", capsys.readouterr().out)
