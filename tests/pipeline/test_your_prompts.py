@@ -87,3 +87,14 @@ def test_an_include_found_nowhere_is_named(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("task: broken\ninclude: _no_such_base.yaml\n", encoding="utf-8")
     with pytest.raises(EFTEvalError, match=r"broken.yaml: include '_no_such_base.yaml' is neither beside it"):
         load_task("broken", [str(tmp_path)], {})
+
+
+def test_an_unknown_task_names_the_files_of_the_folder_that_are_no_task_judge_or_study(tmp_path: Path) -> None:
+    """lm-eval passes over a task file it cannot read; the error for the name it would have defined says why."""
+    (tmp_path / "mine.yaml").write_text("task: mine\ninclude: prompts.yaml\nmetadata: [unclosed\n", encoding="utf-8")
+    (tmp_path / "brevity.yaml").write_text("name: brevity\nprompt: 'Rate {response}'\nscore: {kind: integer}\n")
+    with pytest.raises(EFTEvalError) as error:
+        load_task("mine", [str(tmp_path)], {})
+    message = str(error.value)
+    assert message.startswith("unknown task 'mine'") and f"{tmp_path / 'mine.yaml'}: not valid YAML" in message
+    assert "brevity.yaml" not in message and "\n" not in message
