@@ -38,12 +38,13 @@ RUN_SETTINGS: tuple[Setting, ...] = (
 RUN_KEYS = ("task", *(setting.dest for setting in RUN_SETTINGS))
 """The keys of a study's `run:` section."""
 
-def run_command(config: Any, judge_settings: Sequence[Setting] | None = None) -> list[str]:
+def run_command(config: Any, judge_settings: Sequence[Setting] | None = None, redact: bool = True) -> list[str]:
     """The `eft-eval run ...` command line that does what `config` (a `RunConfig`) does: run.json's
     `command`, whichever command started the run (`run`, `demo`, `sweep`), and `sweep --list`.
 
-    `judge_settings`: the judge flags to write where they differ from the defaults (default: all);
-    secrets are left out (`redacted_argv`).
+    `judge_settings`: the judge flags to write where they differ from the defaults (default: all).
+    `redact`: `user:password@` of a URL left out (`redacted_argv`), as in every file we write; `sweep
+    --list` prints commands to be run, so it keeps them.
     """
     from eft_eval.judging import JUDGE_SETTINGS, JudgeConfig
 
@@ -59,7 +60,7 @@ def run_command(config: Any, judge_settings: Sequence[Setting] | None = None) ->
         args.append("--no-cache")
     elif not config.judge_cache_in_run:
         args += ["--cache-dir", str(Path(config.judge.cache_path).parent)]
-    return redacted_argv(args)
+    return redacted_argv(args) if redact else args
 
 
 __all__ = ["RUN_KEYS", "RUN_SETTINGS", "judge_names", "run_command"]

@@ -103,7 +103,7 @@ def list_commands(study: Study, options: SweepOptions) -> list[str]:
 
 def run_arguments(config: Any, options: SweepOptions) -> list[str]:
     """`eft-eval run` arguments reproducing `config` (judge settings that differ from the defaults)."""
-    return run_command(config, [setting for setting in JUDGE_SETTINGS if setting.study])
+    return run_command(config, [setting for setting in JUDGE_SETTINGS if setting.study], redact=False)
 
 
 def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
