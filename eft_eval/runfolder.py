@@ -19,7 +19,7 @@ import datetime
 import json
 import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -304,6 +304,29 @@ def read_run(path: str | Path, label: str | None = None, judges_here: Collection
     return stored
 
 
+def remembered_include_paths(given: Sequence[str], runs: Iterable[str | Path]) -> list[str]:
+    """`given`, then the include folders each run's `run.json` recorded (`include_paths`), each folder once.
+
+    So `report` and `analyze` find a run's own judges (and tasks) without being told again where
+    they live. `runs`: run folders or samples files; recorded folders that are gone are left out,
+    and a damaged `run.json` is left to the run's reader to name.
+    """
+    paths = list(given)
+    seen = {Path(path).resolve() for path in paths}
+    for run in map(Path, runs):
+        folder = run if run.is_dir() else run.parent if run.name == SAMPLES_FILE else None
+        try:
+            record = read_json_object(folder / RUN_FILE, missing_ok=True) if folder is not None else {}
+        except EFTEvalError:
+            continue
+        recorded = record.get("include_paths")
+        for path in recorded if isinstance(recorded, list) else []:
+            if isinstance(path, str) and Path(path).is_dir() and Path(path).resolve() not in seen:
+                seen.add(Path(path).resolve())
+                paths.append(path)
+    return paths
+
+
 def _rename_former_judges(rows: Sequence[dict[str, Any]], own_judges: Collection[str]) -> dict[str, str]:
     """Judgments under a judge's former name move to its current one, unless a sample has both."""
     renamed: dict[str, str] = {}
@@ -321,5 +344,5 @@ def _rename_former_judges(rows: Sequence[dict[str, Any]], own_judges: Collection
 __all__ = [
     "ANALYSIS_FOLDER", "BATCH_STATE_FILE", "GENERATIONS_FILE", "JUDGE_ALIASES", "JUDGE_CACHE_FILE", "RESULTS_FILE",
     "RUNS_FOLDER", "RUN_FILE", "SAMPLES_FILE", "STATUSES", "SWEEP_FILE", "RunFolder", "StoredRun", "SweepFolder",
-    "identity_differences", "judge_aliases", "now", "read_run",
+    "identity_differences", "judge_aliases", "now", "read_run", "remembered_include_paths",
 ]

@@ -186,9 +186,10 @@ class JudgeConfig:
 
     def resolved_local_model(self) -> tuple[str, str | None]:
         """(model folder or id, gguf file) for the local backend."""
-        if self.local.model:
+        from eft_eval.models import SMOLLM2_OFFLINE, smollm2_gguf
+
+        if self.local.model and self.local.model.strip().lower() != SMOLLM2_OFFLINE:
             return self.local.model, self.local.gguf_file
-        from eft_eval.models import smollm2_gguf
 
         path = smollm2_gguf("the local judge's default model", alternative=", or pass --local-model")
         return str(path.parent), path.name

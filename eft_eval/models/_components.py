@@ -1,7 +1,9 @@
 """Model components: a loaded causal LM plus how a prompt is rendered and tokenized for it.
 
 Loading goes through one `ModelCache`, so weights named twice in a spec (a shared reference model,
-or the same weights with a chat and a plain prompt format) are loaded once.
+or the same weights with a chat and a plain prompt format) are loaded once. A GGUF checkpoint is
+de-quantized once per process (`load_gguf`): the demo's run, its local judge and its sweep share
+the one SmolLM2 file, and reading it takes seconds to tens of seconds each time.
 """
 
 from __future__ import annotations
@@ -71,8 +73,51 @@ def check_local_path(role: str, spec: ComponentSpec) -> None:
                            "local folder, and a hub id looks like org/name)")
 
 
+_GGUF_LOADED: dict[tuple[Any, ...], LoadedModel] = {}
+"""GGUF checkpoints read in this process (float32 on the CPU), the last `_GGUF_KEPT` of them."""
+_GGUF_KEPT = 2
+
+
+def load_gguf(model: str, gguf_file: str, revision: str | None = None,
+              trust_remote_code: bool = False) -> LoadedModel:
+    """A GGUF checkpoint de-quantized to float32 on the CPU, read once per process and then shared.
+
+    Callers only run the model (no training, no in-place edits), so one copy serves every
+    component and the local judge; the last two files read are kept (GGUF models are small ones).
+    """
+    key = (*_gguf_identity(model, gguf_file, revision), trust_remote_code)
+    if key not in _GGUF_LOADED:
+        spec = ComponentSpec(model=model, gguf_file=gguf_file, dtype="fp32", device="cpu", revision=revision,
+                             trust_remote_code=trust_remote_code)
+        _GGUF_LOADED[key] = _read_model(spec)
+        for stale in list(_GGUF_LOADED)[:-_GGUF_KEPT]:
+            del _GGUF_LOADED[stale]
+    return _GGUF_LOADED[key]
+
+
+def cached_gguf(model: str, gguf_file: str, revision: str | None = None) -> LoadedModel | None:
+    """The GGUF checkpoint `load_gguf` already read in this process, if it did."""
+    key = _gguf_identity(model, gguf_file, revision)
+    return next((loaded for cached, loaded in _GGUF_LOADED.items() if cached[:-1] == key), None)
+
+
+def _gguf_identity(model: str, gguf_file: str, revision: str | None) -> tuple[Any, ...]:
+    """A local file by its resolved path, size and time stamp (a replaced file is read again); a hub one by name."""
+    path = Path(model, gguf_file)
+    if path.is_file():
+        stat = path.stat()
+        return (str(path.resolve()), stat.st_size, int(stat.st_mtime), revision)  # as the local judge stamps it
+    return (model, gguf_file, None, revision)
+
+
 def load_model(spec: ComponentSpec) -> LoadedModel:
     """Load a causal LM and its tokenizer from a hub id, a local folder or a GGUF file."""
+    if spec.gguf_file and spec.dtype in ("auto", "fp32") and spec.device == "cpu":
+        return load_gguf(spec.model, spec.gguf_file, spec.revision, spec.trust_remote_code)
+    return _read_model(spec)
+
+
+def _read_model(spec: ComponentSpec) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     common: dict[str, Any] = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}

@@ -15,7 +15,6 @@ import functools
 import hashlib
 import json
 import platform
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,9 +36,9 @@ from eft_eval.judging import (
 )
 from eft_eval.models import EFTSpec, parse_spec
 from eft_eval.parsing import parse_gen_kwargs
+from eft_eval.pipeline._settings import run_command
 from eft_eval.pipeline._store import read_generations
 from eft_eval.pipeline._tasks import LoadedTask, load_task
-from eft_eval.redact import redacted_argv
 from eft_eval.runfolder import RunFolder, identity_differences
 
 _PACKAGES = ("eft-eval", "torch", "transformers", "lm_eval", "datasets", "openai", "tokenizers")
@@ -224,7 +223,8 @@ def run_record(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, judges: lis
         "judges": [judge.name for judge in judges],
         "judge_config": describe_config(config.judge, judges),
         "include_paths": [str(Path(p).resolve()) for p in config.include_paths],
-        "command": redacted_argv(sys.argv),  # no user:password@ of a --base-url
+        # What a user would type for this run, even when the demo or a sweep started it; no secrets.
+        "command": run_command(config),
         "versions": versions(),
         "identity": identity,
     }

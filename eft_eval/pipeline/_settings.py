@@ -6,9 +6,12 @@ and writes `sweep --list` commands back through it; judge settings have `JUDGE_S
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from eft_eval.settings import Setting
+from eft_eval.redact import redacted_argv
+from eft_eval.settings import Setting, to_argv
 
 
 def judge_names(value: Any) -> list[str] | None:
@@ -35,4 +38,29 @@ RUN_SETTINGS: tuple[Setting, ...] = (
 RUN_KEYS = ("task", *(setting.dest for setting in RUN_SETTINGS))
 """The keys of a study's `run:` section."""
 
-__all__ = ["RUN_KEYS", "RUN_SETTINGS", "judge_names"]
+def run_command(config: Any, judge_settings: Sequence[Setting] | None = None, redact: bool = True) -> list[str]:
+    """The `eft-eval run ...` command line that does what `config` (a `RunConfig`) does: run.json's
+    `command`, whichever command started the run (`run`, `demo`, `sweep`), and `sweep --list`.
+
+    `judge_settings`: the judge flags to write where they differ from the defaults (default: all).
+    `redact`: `user:password@` of a URL left out (`redacted_argv`), as in every file we write; `sweep
+    --list` prints commands to be run, so it keeps them.
+    """
+    from eft_eval.judging import JUDGE_SETTINGS, JudgeConfig
+
+    model = ["--preset", config.preset] if config.preset else ["--model", str(config.model)]
+    args = ["eft-eval", "run", config.task, *model]
+    if config.output is not None:
+        args += ["--output", str(config.output)]
+    args += to_argv(config, RUN_SETTINGS)
+    for folder in config.include_paths:
+        args += ["--include-path", str(folder)]
+    args += to_argv(config.judge, JUDGE_SETTINGS if judge_settings is None else judge_settings, JudgeConfig())
+    if config.judge.cache_path is None:
+        args.append("--no-cache")
+    elif not config.judge_cache_in_run:
+        args += ["--cache-dir", str(Path(config.judge.cache_path).parent)]
+    return redacted_argv(args) if redact else args
+
+
+__all__ = ["RUN_KEYS", "RUN_SETTINGS", "judge_names", "run_command"]

@@ -24,10 +24,12 @@ if TYPE_CHECKING:
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
     """The arguments of `eft-eval run` (`run_from_args` reads them)."""
-    run.add_argument("task", metavar="TASK", help="a task name (`eft-eval list`), e.g. hh, hh_harmless, eli5, demo")
+    run.add_argument("task", metavar="TASK", help="a task name (`eft-eval list`), e.g. hh, hh_harmless, eli5, "
+                     "demo, prompts (your own JSONL: --data-files)")
     model = run.add_mutually_exclusive_group(required=True)
     model.add_argument("--model",
-                       help="a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..]', a spec YAML")
+                       help="a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..]', a spec YAML; "
+                       "smollm2-offline names the offline SmolLM2-135M-Instruct (GGUF)")
     model.add_argument("--preset", help="FAMILY:CONFIG, e.g. llama2:up, smollm2:down (`eft-eval list presets`)")
     run.add_argument("--judges", type=name_list_arg, help="comma-separated judge names (default: the task's judges)")
     run.add_argument("--output", metavar="DIR", help="run folder (default runs/TASK/MODEL_LABEL-DIGEST-seedSEED; "
