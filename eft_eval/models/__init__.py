@@ -36,6 +36,7 @@ _EXPORTS = {
     "check_device": "_devices",
     "ComponentStream": "_decoding",
     "DecodeStep": "_decoding",
+    "FINISH_REASONS": "_decoding",
     "Generation": "_decoding",
     "RowOutputs": "_decoding",
     "decode": "_decoding",
@@ -73,6 +74,7 @@ __all__ = [
     "CONFIGURATIONS",
     "DEFAULT_PLAIN_TEMPLATE",
     "FAMILIES",
+    "FINISH_REASONS",
     "Component",
     "ComponentSpec",
     "ComponentStream",
@@ -126,6 +128,7 @@ if TYPE_CHECKING:
     )
     from eft_eval.models._compose import compose_logprobs
     from eft_eval.models._decoding import (
+        FINISH_REASONS,
         ComponentStream,
         DecodeStep,
         Generation,
