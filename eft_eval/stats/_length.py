@@ -35,11 +35,12 @@ def summarize_lengths(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any] | Non
     """results.json's `length`: `response_tokens` (mean, bootstrap interval) and `cut_off` (share of
     `finish_reason: length`) as `Estimate` dicts, `n` rows measured, `n_missing` without a length;
     None when no row records one."""
+    lengths = [float(n) for row in rows if (n := response_tokens(row)) is not None]
     measured = [row for row in rows if response_tokens(row) is not None]
     if not measured:
         return None
     return {
-        "response_tokens": bootstrap_estimate([[float(response_tokens(row) or 0) for row in measured]], _mean).to_dict(),
+        "response_tokens": bootstrap_estimate([lengths], _mean).to_dict(),
         "cut_off": proportion_estimate([is_cut_off(row) for row in measured]).to_dict(),
         "n": len(measured),
         "n_missing": len(rows) - len(measured),

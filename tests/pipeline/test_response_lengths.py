@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +52,15 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 def run_chain(model: Path, output: Path, max_new_tokens: int, *task: str) -> str:
     """`eft-eval run` of `model` on two HH prompts (or `task`: the task and its flags)."""
-    stderr = io.StringIO()
+    stderr, stdout = io.StringIO(), io.StringIO()
     task = task or ("hh_harmless", "--data-files", str(HH_FILE))
     with LoopbackServer(judge_answer) as server, contextlib.redirect_stderr(stderr), \
-            contextlib.redirect_stdout(io.StringIO()):
+            contextlib.redirect_stdout(stdout):
         code = main(["run", *task, "--model", str(model), "--limit", "2", "--max-new-tokens", str(max_new_tokens),
                      "--judges", "helpfulness", "--base-url", server.base_url, "--output", str(output),
                      "--no-progress"])
     assert code == 0, stderr.getvalue()[-2000:]
-    return stderr.getvalue()
+    return stdout.getvalue()
 
 
 @pytest.mark.parametrize(("answer", "max_new_tokens", "own", "finish_reason"), [
@@ -73,7 +74,7 @@ def test_samples_record_the_length_and_ending_generate_reports(
     model = build_chain_model(tmp_path / "chain", answer)
     output = tmp_path / "run"
     task = ("own_prompts", "--include-path", str(own_task(tmp_path / "tasks"))) if own else ()
-    run_chain(model, output, max_new_tokens, *task)
+    printed = run_chain(model, output, max_new_tokens, *task)
 
     samples = read_rows(output / "samples.jsonl")
     expected = EFTModel.from_spec(str(model)).generate([row["query"] for row in samples],
@@ -94,6 +95,8 @@ def test_samples_record_the_length_and_ending_generate_reports(
     assert length["cut_off"]["value"] == (1.0 if finish_reason == "length" else 0.0)
     assert length["response_tokens"]["ci_low"] <= mean <= length["response_tokens"]["ci_high"]
     assert length["n"] == len(samples)
+    cut_off = "100.0%" if finish_reason == "length" else "0.0%"
+    assert re.search(rf"response tokens \(mean, 95% CI\).*\n\S+\s+{mean:.1f} \(.*\)\s+{re.escape(cut_off)}", printed)
 
 
 def test_a_resumed_run_keeps_the_recorded_lengths(tmp_path: Path) -> None:
