@@ -41,6 +41,8 @@ _EXPORTS = {
     "RowOutputs": "_decoding",
     "decode": "_decoding",
     "EFTModel": "_eft_model",
+    "component_revision": "_revision",
+    "file_sha256": "_revision",
     "cache_kwargs": "_kv_cache",
     "output_cache": "_kv_cache",
     "CONFIGURATIONS": "_presets",
@@ -97,6 +99,7 @@ __all__ = [
     "check_device",
     "check_speculative",
     "chunks",
+    "component_revision",
     "compose_logprobs",
     "context_length",
     "continuation_logprobs",
@@ -104,6 +107,7 @@ __all__ = [
     "delta_roles",
     "draft_component_index",
     "expand_preset",
+    "file_sha256",
     "join_compact",
     "output_cache",
     "parse_spec",
@@ -153,6 +157,7 @@ if TYPE_CHECKING:
         resolve_preset,
         smollm2_gguf,
     )
+    from eft_eval.models._revision import component_revision, file_sha256
     from eft_eval.models._sampling import SamplingConfig, prompt_key, seeded_key
     from eft_eval.models._scoring import continuation_logprobs
     from eft_eval.models._spec import (

@@ -15,35 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_helpers import HH_FILE, judge_answer
+from pipeline_helpers import HH_FILE, judge_answer, own_task
 
 from eft_eval.cli import main
 from eft_eval.models import EFTModel
 from eft_eval.testing import LoopbackServer, build_chain_model
 
 TASK_STOPS = ["\n\nHuman:", "\nHuman:"]  # tasks/_judged_task.yaml's `until`
-OWN_TASK = """\
-task: own_prompts
-output_type: generate_until
-dataset_path: json
-dataset_kwargs:
-  data_files: {{test: {data}}}
-test_split: test
-doc_to_text: "{{{{query}}}}"
-doc_to_target: ""
-generation_kwargs: {{until: ["Human:"], max_gen_toks: 40, do_sample: false}}
-metric_list: [{{metric: bypass, aggregation: bypass, higher_is_better: true}}]
-metadata: {{judges: [helpfulness]}}
-"""
-
-
-def own_task(folder: Path) -> Path:
-    """An include folder with a task of one's own (its data file beside it) that stops at `Human:`."""
-    folder.mkdir()
-    data = folder / "prompts.jsonl"
-    data.write_text("".join(json.dumps({"query": q}) + "\n" for q in ("Say hi.", "Name a colour.")))
-    (folder / "own_prompts.yaml").write_text(OWN_TASK.format(data=json.dumps(str(data))))
-    return folder
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
