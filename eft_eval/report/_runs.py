@@ -160,8 +160,9 @@ def sample_records(runs: list[RunData], judges: list[JudgeInfo]) -> tuple[list[d
     """Compact records for the page and the de-duplicated prompts they point to.
 
     A sample is `{"r": run index, "d": doc_id, "q": prompt index, "a": response, "j": {judge:
-    [status, score, reason, error]}}`; two runs of one task on the same prompt share `q`, which
-    is what the side-by-side view groups by.
+    [status, score, reason, error]}}`, plus `"n": response tokens, "f": finish reason` when the
+    sample records them; two runs of one task on the same prompt share `q`, which is what the
+    side-by-side view groups by.
     """
     prompts: dict[tuple[str, str], int] = {}
     records = []
@@ -182,8 +183,19 @@ def sample_records(runs: list[RunData], judges: list[JudgeInfo]) -> tuple[list[d
                     j[name] = [judgment.get("status", "failed"), score, judgment.get("reason") or "",
                                judgment.get("error") or ""]
             records.append({"r": index, "d": sample.get("doc_id"), "q": q,
-                            "a": str(sample.get("response", "")), "j": j})
+                            "a": str(sample.get("response", "")), "j": j, **_length_keys(sample)})
     return records, [query for _, query in prompts]
+
+
+def _length_keys(sample: dict[str, Any]) -> dict[str, Any]:
+    """`n` (response tokens) and `f` (finish reason), when recorded: older runs have neither."""
+    tokens, reason = sample.get("response_tokens"), sample.get("finish_reason")
+    keys: dict[str, Any] = {}
+    if isinstance(tokens, int) and not isinstance(tokens, bool):
+        keys["n"] = tokens
+    if isinstance(reason, str):
+        keys["f"] = reason
+    return keys
 
 
 __all__ = ["JudgeInfo", "config_view", "judge_infos", "known_judges", "results_rows", "sample_records"]
