@@ -13,12 +13,17 @@ from typing import Any
 class GeneratedText(str):
     """`str(self)` is the response; `response_tokens` and `finish_reason` are `EFTModel.generate`'s:
     the tokens generated and `Generation.recorded_finish_reason` (`stop` at EOS, `length` at the
-    length limit, or the stop string that ended it)."""
+    length limit, or the stop string that ended it).
 
-    response_tokens: int
-    finish_reason: str
+    Built from a text alone as `str` is (lm-eval casts a task's target to its answer's type), it
+    has neither.
+    """
 
-    def __new__(cls, text: str, response_tokens: int, finish_reason: str) -> GeneratedText:
+    response_tokens: int | None
+    finish_reason: str | None
+
+    def __new__(cls, text: str = "", response_tokens: int | None = None,
+                finish_reason: str | None = None) -> GeneratedText:
         self = super().__new__(cls, text)
         self.response_tokens, self.finish_reason = response_tokens, finish_reason
         return self
@@ -33,7 +38,10 @@ class GeneratedText(str):
         return cls(text, len(generation.token_ids), generation.recorded_finish_reason)
 
     def length_fields(self) -> dict[str, Any]:
-        """`{"response_tokens": N, "finish_reason": R}`, as generations.jsonl and samples.jsonl hold them."""
+        """`{"response_tokens": N, "finish_reason": R}`, as generations.jsonl and samples.jsonl hold them
+        ({} when not known)."""
+        if self.response_tokens is None or self.finish_reason is None:
+            return {}
         return {"response_tokens": self.response_tokens, "finish_reason": self.finish_reason}
 
 
