@@ -88,18 +88,13 @@ class RunFolder:
     def open(self, record: dict[str, Any]) -> RunFolder:
         """Create or resume the folder for a run described by `record` (which holds an `identity`).
 
-        Refuses a folder holding a run whose identity differs, naming what differs, and a non-empty
-        folder that is not a run folder at all.
+        Refuses a folder holding a run whose identity differs, naming what differs, one whose model
+        files or task data changed since (`revision_changes`), and a non-empty folder that is not a
+        run folder at all.
         """
         previous: dict[str, Any] | None = None
         if self.run.is_file():
             previous = read_json_object(self.run)
-            changed = revision_changes(previous, record)
-            if changed and self._holds_results():
-                raise EFTEvalError(
-                    f"{self.root}: {changed[0]}: its stored generations would be mixed with another version's; "
-                    "choose another --output, or delete the folder to start over"
-                )
             differences = identity_differences(previous, record)
             # A run that stopped before its first generation (a model that failed to load) has nothing
             # to mix with: its folder is taken over.
@@ -108,7 +103,13 @@ class RunFolder:
                     f"{self.root} holds a run of a different configuration ({'; '.join(differences)}); "
                     "refusing to mix them: choose another --output, or delete the folder to start over"
                 )
-            if differences:
+            changed = [] if differences else revision_changes(previous, record)
+            if changed and self._holds_results():
+                raise EFTEvalError(
+                    f"{self.root}: {changed[0]}: its stored generations would be mixed with another version's; "
+                    "choose another --output, or delete the folder to start over"
+                )
+            if differences or changed:
                 previous = None  # taken over: a new run
         else:
             self.check()
@@ -180,9 +181,9 @@ def revision_changes(previous_run: dict[str, Any], record: dict[str, Any]) -> li
     found = []
     old_models, new_models = previous_run.get("revisions") or {}, record.get("revisions") or {}
     for role, now_entry in new_models.items():
-        before = (old_models.get(role) or {}).get("revision") if isinstance(old_models, dict) else None
-        current = now_entry.get("revision") if isinstance(now_entry, dict) else None
-        if before and current and before != current:
+        old_entry = (old_models.get(role) or {}) if isinstance(old_models, dict) else {}
+        before, current = old_entry.get("revision"), now_entry.get("revision") if isinstance(now_entry, dict) else None
+        if before and current and before != current and old_entry.get("model") == now_entry.get("model"):
             found.append(f"the {role} model ({now_entry.get('model')}) is at revision {current} now, "
                          f"but this run was generated at {before}")
     old_files = {f.get("path"): f.get("sha256") for f in previous_run.get("task_data_files") or []

@@ -91,20 +91,18 @@ def _write_cache(path: Path, entries: dict[str, object]) -> None:
 
 
 def _hub_commit(component: ComponentSpec) -> str | None:
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import HfApi, try_to_load_from_cache
 
-    filename = component.gguf_file or "config.json"
-    cached = try_to_load_from_cache(component.model, filename, revision=component.revision)
-    if isinstance(cached, str):
-        parts = Path(cached).parts  # .../models--ORG--NAME/snapshots/COMMIT/FILE
-        return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
-        return None
     try:
-        from huggingface_hub import HfApi
-
+        cached = try_to_load_from_cache(component.model, component.gguf_file or "config.json",
+                                        revision=component.revision)
+        if isinstance(cached, str):
+            parts = Path(cached).parts  # .../models--ORG--NAME/snapshots/COMMIT/FILE
+            return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
+        if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+            return None
         return HfApi().model_info(component.model, revision=component.revision).sha
-    except Exception:  # noqa: BLE001  (not on the hub, no network: loading the model will say which)
+    except Exception:  # noqa: BLE001  (no such repository or folder, no network: loading the model says which)
         return None
 
 
