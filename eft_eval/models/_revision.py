@@ -35,7 +35,7 @@ def component_revision(component: ComponentSpec) -> str | None:
         files = [folder / component.gguf_file] if component.gguf_file else sorted(
             p for p in folder.iterdir() if p.is_file() and p.suffix in LOADED_SUFFIXES)
         return "sha256:" + _digest_of_files(files, folder)
-    return _hub_commit(component)
+    return _hub_commit(component.model, component.gguf_file, component.revision)
 
 
 def _digest_of_files(files: list[Path], folder: Path) -> str:
@@ -90,18 +90,18 @@ def _write_cache(path: Path, entries: dict[str, object]) -> None:
         pass
 
 
-def _hub_commit(component: ComponentSpec) -> str | None:
+@functools.cache  # a sweep prepares many runs of the same components: one lookup each per process
+def _hub_commit(repo: str, gguf_file: str | None, revision: str | None) -> str | None:
     from huggingface_hub import HfApi, try_to_load_from_cache
 
     try:
-        cached = try_to_load_from_cache(component.model, component.gguf_file or "config.json",
-                                        revision=component.revision)
+        cached = try_to_load_from_cache(repo, gguf_file or "config.json", revision=revision)
         if isinstance(cached, str):
             parts = Path(cached).parts  # .../models--ORG--NAME/snapshots/COMMIT/FILE
             return parts[parts.index("snapshots") + 1] if "snapshots" in parts else None
         if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
             return None
-        return HfApi().model_info(component.model, revision=component.revision).sha
+        return HfApi().model_info(repo, revision=revision).sha
     except Exception:  # noqa: BLE001  (no such repository or folder, no network: loading the model says which)
         return None
 
