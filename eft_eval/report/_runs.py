@@ -8,6 +8,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
@@ -110,6 +111,33 @@ def _component(component: dict[str, Any]) -> dict[str, Any]:
             "dtype": component.get("dtype"), "device": component.get("device")}
 
 
+def _length_summary(length: Any) -> str | None:
+    """results.json's `length`: `57.3 tokens (95% CI 50.1-64.0); 12.5% cut off (95% CI 4.2-20.8)`."""
+    if not isinstance(length, dict):
+        return None
+    tokens, cut = length.get("response_tokens") or {}, length.get("cut_off") or {}
+
+    def interval(estimate: dict[str, Any], scale: float, unit: str) -> str:
+        value, low, high = (estimate.get(k) for k in ("value", "ci_low", "ci_high"))
+        if value is None:
+            return "-"
+        text = f"{value * scale:.1f}{unit}"
+        if low is None or high is None:
+            return text
+        return f"{text} (95% CI {low * scale:.1f}-{high * scale:.1f})"
+
+    return f"{interval(tokens, 1.0, ' tokens')}; {interval(cut, 100.0, '%')} cut off at the token limit"
+
+
+def _revisions(revisions: Any, data_files: Any) -> str | None:
+    """run.json's resolved component revisions and task data digests, one `name: revision` each."""
+    parts = [f"{role}: {entry.get('revision') or 'unknown'}" for role, entry in (revisions or {}).items()
+             if isinstance(entry, dict)]
+    parts += [f"{Path(str(entry.get('path'))).name}: sha256:{entry.get('sha256')}" for entry in data_files or []
+              if isinstance(entry, dict)]
+    return "; ".join(parts) or None
+
+
 def _judge_cost(cost: Any) -> str | None:
     if not isinstance(cost, dict) or "total_usd" not in cost:
         return None
@@ -145,6 +173,8 @@ def config_view(run: RunData) -> dict[str, Any]:
         ("Max new tokens", generation.get("max_new_tokens")),
         ("Generation kwargs", generation.get("gen_kwargs")),
         ("Batch size", generation.get("batch_size")),
+        ("Response length", _length_summary(run.results.get("length"))),
+        ("Revisions", _revisions(record.get("revisions"), record.get("task_data_files"))),
         ("Created", record.get("created")),
         ("Command", " ".join(record["command"]) if isinstance(record.get("command"), list) else record.get("command")),
         ("Folder", str(run.path)),

@@ -51,6 +51,8 @@ def test_run_json_records_the_model_revision_and_the_tasks_data_files(finished: 
     data = finished["tasks"] / "prompts.jsonl"
     assert record["task_data_files"] == [{"path": str(data.resolve()),
                                           "sha256": hashlib.sha256(data.read_bytes()).hexdigest()}]
+    html = (finished["output"] / "report.html").read_text()  # the report's configuration shows them
+    assert f"base: {revision}" in html and f"prompts.jsonl: sha256:{record['task_data_files'][0]['sha256']}" in html
     # The digest is of the content: a copy elsewhere has it, a changed file does not.
     copy = shutil.copytree(finished["model"], tmp_path / "copy")
     assert component_revision(ComponentSpec(str(copy))) == revision

@@ -74,6 +74,7 @@ def test_samples_record_the_length_and_ending_generate_reports(
     assert length["response_tokens"]["ci_low"] <= mean <= length["response_tokens"]["ci_high"]
     assert length["n"] == len(samples)
     cut_off = "100.0%" if finish_reason == "length" else "0.0%"
+    assert f"{mean:.1f} tokens (95% CI" in (output / "report.html").read_text()  # the report's configuration
     assert re.search(rf"response tokens \(mean, 95% CI\).*\n\S+\s+{mean:.1f} \(.*\)\s+{re.escape(cut_off)}", printed)
 
 
