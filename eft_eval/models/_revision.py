@@ -31,9 +31,10 @@ def component_revision(component: ComponentSpec) -> str | None:
     """The component's resolved revision: `sha256:HEX` for a local folder or GGUF file, the snapshot's
     commit hash for a hub model, None for a hub model neither cached nor reachable (offline)."""
     folder = Path(component.model).expanduser()
+    if folder.is_dir() and component.gguf_file:
+        return "sha256:" + file_sha256(folder / component.gguf_file)  # what `sha256sum FILE` prints
     if folder.is_dir():
-        files = [folder / component.gguf_file] if component.gguf_file else sorted(
-            p for p in folder.iterdir() if p.is_file() and p.suffix in LOADED_SUFFIXES)
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in LOADED_SUFFIXES)
         return "sha256:" + _digest_of_files(files, folder)
     return _hub_commit(component.model, component.gguf_file, component.revision)
 

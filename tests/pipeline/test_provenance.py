@@ -92,6 +92,13 @@ def test_an_unchanged_resume_and_an_old_run_folder_go_on(finished: dict[str, Pat
     assert run(finished["model"], finished["output"], finished["tasks"])[0] == 0
 
 
+def test_a_gguf_files_revision_is_the_files_sha256(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "model.gguf"
+    checkpoint.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    expected = "sha256:" + hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert component_revision(ComponentSpec(str(tmp_path), gguf_file="model.gguf")) == expected
+
+
 def test_a_hub_models_revision_is_its_cached_snapshots_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants
 
