@@ -12,6 +12,7 @@
     _scoring.py      log-probs of given continuations
     _kv_cache.py     transformers' KV-cache API across versions
     _presets.py      model families, `llama2:up`-style presets, the offline SmolLM2 file
+    _revision.py     which weights a component is: hub snapshot commit or a digest of local files
     commands.py      `eft-eval generate`
 
 Modules are private; other packages import these names from `eft_eval.models`. They are
