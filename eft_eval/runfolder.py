@@ -89,8 +89,9 @@ class RunFolder:
     def open(self, record: dict[str, Any]) -> RunFolder:
         """Create or resume the folder for a run described by `record` (which holds an `identity`).
 
-        Refuses a folder holding a run whose identity differs, naming what differs, and a non-empty
-        folder that is not a run folder at all.
+        Refuses a folder holding a run whose identity differs, naming what differs, one whose model
+        files or task data changed since (`revision_changes`), and a non-empty folder that is not a
+        run folder at all.
         """
         previous: dict[str, Any] | None = None
         if self.run.is_file():
@@ -103,7 +104,13 @@ class RunFolder:
                     f"{self.root} holds a run of a different configuration ({'; '.join(differences)}); "
                     "refusing to mix them: choose another --output, or delete the folder to start over"
                 )
-            if differences:
+            changed = [] if differences else revision_changes(previous, record)
+            if changed and self._holds_results():
+                raise EFTEvalError(
+                    f"{self.root}: {changed[0]}: its stored generations would be mixed with another version's; "
+                    "choose another --output, or delete the folder to start over"
+                )
+            if differences or changed:
                 previous = None  # taken over: a new run
         else:
             self.check()
@@ -165,6 +172,29 @@ def _natural_key(name: str) -> list[Any]:
 def identity_differences(previous_run: dict[str, Any], record: dict[str, Any]) -> list[str]:
     """What differs between the `identity` of a folder's run.json and that of `record` (empty: the same run)."""
     return _differences(previous_run.get("identity", {}), record["identity"])
+
+
+def revision_changes(previous_run: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    """Components and task data files whose recorded revision differs from the one `record` holds now
+    (a model folder retrained in place, a hub snapshot updated, a data file edited). A side that
+    records none (a run from before revisions were recorded, a hub model that could not be resolved
+    offline) is not compared."""
+    found = []
+    old_models, new_models = previous_run.get("revisions") or {}, record.get("revisions") or {}
+    for role, now_entry in new_models.items():
+        old_entry = (old_models.get(role) or {}) if isinstance(old_models, dict) else {}
+        before, current = old_entry.get("revision"), now_entry.get("revision") if isinstance(now_entry, dict) else None
+        if before and current and before != current and old_entry.get("model") == now_entry.get("model"):
+            found.append(f"the {role} model ({now_entry.get('model')}) is at revision {current} now, "
+                         f"but this run was generated at {before}")
+    old_files = {f.get("path"): f.get("sha256") for f in previous_run.get("task_data_files") or []
+                 if isinstance(f, dict)}
+    for entry in record.get("task_data_files") or []:
+        before = old_files.get(entry["path"])
+        if before and before != entry["sha256"]:
+            found.append(f"the task's data file {entry['path']} has sha256 {entry['sha256']} now, "
+                         f"but this run was generated from {before}")
+    return found
 
 
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:
@@ -344,5 +374,5 @@ def _rename_former_judges(rows: Sequence[dict[str, Any]], own_judges: Collection
 __all__ = [
     "ANALYSIS_FOLDER", "BATCH_STATE_FILE", "GENERATIONS_FILE", "JUDGE_ALIASES", "JUDGE_CACHE_FILE", "RESULTS_FILE",
     "RUNS_FOLDER", "RUN_FILE", "SAMPLES_FILE", "STATUSES", "SWEEP_FILE", "RunFolder", "StoredRun", "SweepFolder",
-    "identity_differences", "judge_aliases", "now", "read_run", "remembered_include_paths",
+    "identity_differences", "judge_aliases", "now", "read_run", "remembered_include_paths", "revision_changes",
 ]

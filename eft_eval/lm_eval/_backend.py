@@ -43,6 +43,7 @@ from eft_eval.lm_eval._gen_kwargs import (
     ignored_keys,
     sampling_config,
 )
+from eft_eval.lm_eval._generated import GeneratedText
 from eft_eval.lm_eval._registration import MODEL_NAME
 from eft_eval.lm_eval._runtime import (
     device_override,
@@ -323,7 +324,8 @@ class EFTLM(TemplateLM):
     # -- generation --------------------------------------------------------------------------------
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
-        """Greedy or sampled EFT generations, batched per distinct gen_kwargs, longest prompts first."""
+        """Greedy or sampled EFT generations, batched per distinct gen_kwargs, longest prompts first; each a
+        `GeneratedText` (its token count and finish reason ride along)."""
         results: list[str | None] = [None] * len(requests)
         groups: dict[str, list[int]] = {}
         seen: dict[str, int] = {}
@@ -351,7 +353,7 @@ class EFTLM(TemplateLM):
                     speculative_block=self.options.speculative_block, speculative_mode=self.options.speculative_mode,
                 )
                 for i, output in zip(batch, outputs):
-                    text = postprocess_generated_text(output.text, list(config.stop), None)
+                    text = GeneratedText.of(postprocess_generated_text(output.text, list(config.stop), None), output)
                     results[i] = text
                     self.cache_hook.add_partial("generate_until", requests[i].args, text)
                 bar.update(len(batch))

@@ -12,6 +12,7 @@
     _scoring.py      log-probs of given continuations
     _kv_cache.py     transformers' KV-cache API across versions
     _presets.py      model families, `llama2:up`-style presets, the offline SmolLM2 file
+    _revision.py     which weights a component is: hub snapshot commit or a digest of local files
     commands.py      `eft-eval generate`
 
 Modules are private; other packages import these names from `eft_eval.models`. They are
@@ -38,10 +39,13 @@ _EXPORTS = {
     "check_device": "_devices",
     "ComponentStream": "_decoding",
     "DecodeStep": "_decoding",
+    "FINISH_REASONS": "_decoding",
     "Generation": "_decoding",
     "RowOutputs": "_decoding",
     "decode": "_decoding",
     "EFTModel": "_eft_model",
+    "component_revision": "_revision",
+    "file_sha256": "_revision",
     "cache_kwargs": "_kv_cache",
     "output_cache": "_kv_cache",
     "CONFIGURATIONS": "_presets",
@@ -76,6 +80,7 @@ __all__ = [
     "CONFIGURATIONS",
     "DEFAULT_PLAIN_TEMPLATE",
     "FAMILIES",
+    "FINISH_REASONS",
     "Component",
     "ComponentSpec",
     "ComponentStream",
@@ -100,6 +105,7 @@ __all__ = [
     "check_device",
     "check_speculative",
     "chunks",
+    "component_revision",
     "compose_logprobs",
     "context_length",
     "continuation_logprobs",
@@ -107,6 +113,7 @@ __all__ = [
     "delta_roles",
     "draft_component_index",
     "expand_preset",
+    "file_sha256",
     "join_compact",
     "load_gguf",
     "output_cache",
@@ -134,6 +141,7 @@ if TYPE_CHECKING:
     )
     from eft_eval.models._compose import compose_logprobs
     from eft_eval.models._decoding import (
+        FINISH_REASONS,
         ComponentStream,
         DecodeStep,
         Generation,
@@ -159,6 +167,7 @@ if TYPE_CHECKING:
         resolve_preset,
         smollm2_gguf,
     )
+    from eft_eval.models._revision import component_revision, file_sha256
     from eft_eval.models._sampling import SamplingConfig, prompt_key, seeded_key
     from eft_eval.models._scoring import continuation_logprobs
     from eft_eval.models._spec import (

@@ -12,6 +12,7 @@ in the built-in folder (`builtin_include_tasks`), and such a task is loaded from
 from __future__ import annotations
 
 import contextlib
+import glob
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,29 @@ class LoadedTask:
     """The task's YAML file, or "lm-eval" for a built-in lm-eval task."""
     default_judges: list[str]
     about: str
+
+
+def task_data_files(loaded: LoadedTask) -> list[Path]:
+    """The local files the task's own configuration reads (`dataset_kwargs.data_files`, a local
+    `dataset_path`), relative names resolved as the data set library does (from the working folder)
+    or else against the task's folder; `--data-files` are recorded separately."""
+    kwargs = loaded.task.get_config("dataset_kwargs") or {}
+    named = kwargs.get("data_files") if isinstance(kwargs, dict) else None
+    names = list(named.values()) if isinstance(named, dict) else [named]
+    names.append(loaded.task.get_config("dataset_path"))
+    folder = Path(loaded.source).parent if loaded.source != "lm-eval" else Path.cwd()
+    found: list[Path] = []
+    for name in (n for group in names for n in (group if isinstance(group, list) else [group])):
+        if not isinstance(name, str) or not name:
+            continue
+        for base in (Path.cwd(), folder):
+            pattern = base / name  # an absolute name stays itself
+            matches = [Path(p) for p in sorted(glob.glob(str(pattern)))] if glob.has_magic(name) else [pattern]
+            files = [p.resolve() for p in matches if p.is_file()]
+            if files:
+                found += [p for p in files if p not in found]
+                break
+    return found
 
 
 def task_folders(include_paths: Sequence[str | Path] = ()) -> list[Path]:
@@ -177,4 +201,7 @@ def quiet_dataset_bars() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-__all__ = ["LoadedTask", "builtin_include_tasks", "load_task", "our_task_entries", "quiet_dataset_bars", "task_folders"]
+__all__ = [
+    "LoadedTask", "builtin_include_tasks", "load_task", "our_task_entries", "quiet_dataset_bars", "task_data_files",
+    "task_folders",
+]

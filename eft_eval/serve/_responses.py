@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from eft_eval.models import FINISH_REASONS
 from eft_eval.serve._engine import TokenEvent
 
-FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
 
 class Vocabulary(Protocol):
     """How a token id is shown: its text and its own bytes (the engine is one)."""

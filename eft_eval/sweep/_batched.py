@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.lm_eval import GeneratedText
 from eft_eval.models import EFTSpec, prompt_key
 from eft_eval.pipeline import GenerationStore, ResumableLM, request_key
 
@@ -101,7 +102,7 @@ def generate_points(lm: Any, requests: Sequence[Any], jobs: Sequence[PointJob], 
             # Stored per point as the block finishes: one fsync per point and block, not per row.
             finished: dict[int, list[tuple[str, int, str]]] = {}
             for (i, j), output in zip(rows, outputs):
-                text = postprocess_generated_text(output.text, list(config.stop), None)
+                text = GeneratedText.of(postprocess_generated_text(output.text, list(config.stop), None), output)
                 finished.setdefault(j, []).append((copies[i][0], copies[i][1], text))
             for j, entries in finished.items():
                 jobs[j].store.add_many(entries)
