@@ -74,7 +74,7 @@ def _outcomes(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=float).reshape(-1)
     bad = np.flatnonzero(~np.isfinite(array) | (array < 0) | (array > 1))
     if bad.size:
-        raise PairwiseInputError(f"{name}[{bad[0]}] = {array[bad[0]]!r}: an outcome must be in [0, 1] "
+        raise PairwiseInputError(f"{name}[{bad[0]}] = {float(array[bad[0]])!r}: an outcome must be in [0, 1] "
                                  "(1 the run wins, 0.5 a tie, 0 the reference wins)")
     return array
 
@@ -272,7 +272,7 @@ def length_controlled_win_rate(
     _same_length(y, d, "outcomes and length_differences")
     bad = np.flatnonzero(~np.isfinite(d))
     if bad.size:
-        raise PairwiseInputError(f"length_differences[{bad[0]}] = {d[bad[0]]!r} is not a finite number")
+        raise PairwiseInputError(f"length_differences[{bad[0]}] = {float(d[bad[0]])!r} is not a finite number")
     if not (math.isfinite(regularization) and regularization >= 0):
         raise PairwiseInputError(f"regularization = {regularization!r} must be a finite number >= 0")
     return bootstrap_estimate([y, d], _lc_statistic(regularization),
