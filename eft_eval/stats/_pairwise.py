@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -167,6 +167,12 @@ def position_inconsistency(
                     "binomial-exact")
 
 
+def _paired(estimate: Estimate) -> Estimate:
+    """The estimate named as `paired_difference` names its own: each prompt's outcome compares
+    the run with the reference on that prompt, so resampling prompts resamples pairs."""
+    return replace(estimate, method="paired-bootstrap-percentile")
+
+
 def win_rate(
     outcomes: Sequence[float] | np.ndarray,
     *,
@@ -177,10 +183,10 @@ def win_rate(
     """Mean outcome over prompts (a tie counts half), with a percentile bootstrap over prompts.
 
     One outcome per prompt (the pair's combined verdict), so resampling prompts keeps each
-    pair's two responses together: the interval is the paired one.
+    pair's two responses together: the interval is the paired one (`paired-bootstrap-percentile`).
     """
     values = _outcomes(outcomes, "outcomes")
-    return bootstrap_estimate([values], _mean, **_bootstrap_kwargs(n_resamples, seed, confidence_level))
+    return _paired(bootstrap_estimate([values], _mean, **_bootstrap_kwargs(n_resamples, seed, confidence_level)))
 
 
 # --- length-controlled win rate -----------------------------------------------------------------
@@ -262,10 +268,12 @@ def length_controlled_win_rate(
     sigmoid(intercept + slope * tanh(d / sd(d)))`, `d` the run's length minus the reference's
     (tokens) on each prompt (`length_feature`), fitted to the outcomes as soft targets (a tie
     is half a win). The length-controlled win rate is `sigmoid(intercept)`: the rate at which
-    the run would win were its answers as long as the reference's. `regularization`: an L2
+    the run would win were its answers as long as the reference's. (AlpacaEval's model also has
+    an instruction-difficulty term shared across many models; with one run against one reference
+    on each prompt it reduces to this.) `regularization`: an L2
     penalty on both coefficients (default 0.01, against n items' worth of log-likelihood), so
     all wins or all losses give a finite value near 1 or 0. Percentile bootstrap over prompts
-    (each resample refits, with its own sd).
+    (each resample refits, with its own sd; `paired-bootstrap-percentile`).
     """
     y = _outcomes(outcomes, "outcomes")
     d = np.asarray(length_differences, dtype=float).reshape(-1)
@@ -275,8 +283,8 @@ def length_controlled_win_rate(
         raise PairwiseInputError(f"length_differences[{bad[0]}] = {float(d[bad[0]])!r} is not a finite number")
     if not (math.isfinite(regularization) and regularization >= 0):
         raise PairwiseInputError(f"regularization = {regularization!r} must be a finite number >= 0")
-    return bootstrap_estimate([y, d], _lc_statistic(regularization),
-                              **_bootstrap_kwargs(n_resamples, seed, confidence_level))
+    return _paired(bootstrap_estimate([y, d], _lc_statistic(regularization),
+                                      **_bootstrap_kwargs(n_resamples, seed, confidence_level)))
 
 
 # --- Bradley-Terry ------------------------------------------------------------------------------

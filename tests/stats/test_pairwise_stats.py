@@ -139,7 +139,7 @@ def test_length_controlled_win_rate_recovers_the_true_preference_when_only_lengt
     assert raw.ci_low > 0.6  # the raw win rate credits the run with its length
     assert controlled.ci_low < 0.5 < controlled.ci_high
     assert abs(controlled.value - 0.5) < 0.05
-    assert controlled.n == 1000 and controlled.method == "bootstrap-percentile"
+    assert controlled.n == 1000 and controlled.method == raw.method == "paired-bootstrap-percentile"
 
 
 def test_length_controlled_win_rate_keeps_a_real_preference() -> None:
