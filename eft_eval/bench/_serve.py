@@ -27,7 +27,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from eft_eval.bench.commands import add_json_flag, print_result
+from eft_eval.bench.commands import (
+    add_json_flag,
+    add_tiny_family_arguments,
+    print_result,
+    tiny_family,
+    upscaling_spec,
+)
 from eft_eval.parsing import count_arg
 
 _TOPICS = ["the sky", "bread", "France", "plants", "the sea", "numbers", "foxes", "light", "rain", "music",
@@ -51,10 +57,7 @@ def register(subparsers: Any) -> None:
                         "--max-batch-size (default 0: --clients)")
     parser.add_argument("--prompts", type=count_arg(), default=64)
     parser.add_argument("--tokens", type=count_arg(), default=32, help="new tokens per prompt")
-    parser.add_argument("--small-hidden", type=count_arg(), default=64)
-    parser.add_argument("--small-layers", type=count_arg(), default=2)
-    parser.add_argument("--large-hidden", type=count_arg(), default=256)
-    parser.add_argument("--large-layers", type=count_arg(), default=4)
+    add_tiny_family_arguments(parser, small_hidden=64, small_layers=2, large_hidden=256, large_layers=4)
     parser.add_argument("--repeats", type=count_arg(), default=2, help="best of N, alternating the two sides")
     parser.add_argument("--threads", type=count_arg(), default=1, help="torch threads, the same on both sides")
     add_json_flag(parser)
@@ -75,12 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from eft_eval.models import EFTModel
-    from eft_eval.testing import save_tiny_family
 
     batch = args.batch_size or args.clients
-    family = save_tiny_family(folder, small_hidden=args.small_hidden, small_layers=args.small_layers,
-                              large_hidden=args.large_hidden, large_layers=args.large_layers)
-    spec = f"base={family['large_base']},ft={family['small_ft']},ref={family['small_base']}"
+    spec = upscaling_spec(tiny_family(folder, args))
     prompts = bench_prompts(args.prompts)
     model = EFTModel.from_spec(spec)
     model.eos_token_ids = set()  # as the requests' ignore_eos: exactly --tokens tokens per prompt

@@ -32,6 +32,7 @@ _EXPORTS = {
     "Prompt": "_components",
     "check_context": "_components",
     "context_length": "_components",
+    "context_overflow": "_components",
     "compose_logprobs": "_compose",
     "check_device": "_devices",
     "ComponentStream": "_decoding",
@@ -97,6 +98,7 @@ __all__ = [
     "chunks",
     "compose_logprobs",
     "context_length",
+    "context_overflow",
     "continuation_logprobs",
     "decode",
     "delta_roles",
@@ -123,6 +125,7 @@ if TYPE_CHECKING:
         Prompt,
         check_context,
         context_length,
+        context_overflow,
     )
     from eft_eval.models._compose import compose_logprobs
     from eft_eval.models._decoding import (

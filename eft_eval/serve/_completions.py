@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.models import SamplingConfig, prompt_key
+from eft_eval.models import SamplingConfig, context_overflow, prompt_key
 from eft_eval.serve import _responses as responses
 from eft_eval.serve._engine import (
     BatchEngine,
@@ -109,11 +109,11 @@ async def start_job(
     except (EFTEvalError, TemplateError, ValueError, TypeError, KeyError) as error:  # a template refusing the roles
         raise APIError(400, f"cannot render the prompt: {str(error).splitlines()[0] if str(error) else error}",
                        param="messages" if chat else "prompt") from None
-    context = engine.context_length
-    longest = max(len(ids) for prompt_ids in encoded for ids in prompt_ids)
-    if context is not None and longest + configs[0].max_new_tokens > context:
+    over = context_overflow(engine.model.forward_components, list(zip(*encoded)), configs[0].max_new_tokens)
+    if over is not None:
         # Checked here: a row past the context would fail its whole batch, other clients' rows too.
-        raise APIError(400, f"the prompt ({longest} tokens) plus max_tokens ({configs[0].max_new_tokens}) is over "
+        _, _, tokens, context = over
+        raise APIError(400, f"the prompt ({tokens} tokens) plus max_tokens ({configs[0].max_new_tokens}) is over "
                        f"the model's context of {context} tokens", param="messages" if chat else "prompt",
                        code="context_length_exceeded")
     loop = asyncio.get_running_loop()
