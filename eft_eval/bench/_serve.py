@@ -17,13 +17,11 @@ import asyncio
 import logging
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from eft_eval.models import EFTModel
+    from eft_eval.testing import free_port, wait_healthy
 
     batch = args.batch_size or args.clients
     spec = upscaling_spec(tiny_family(folder, args))
@@ -98,7 +97,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
                 done[i], texts[i] = time.perf_counter() - start, generation.text
         return time.perf_counter() - start, done, texts
 
-    port = _free_port()
+    port = free_port()
     log = folder / "serve.log"
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
     command = [sys.executable, "-m", "eft_eval.cli", "serve", "--model", spec, "--served-name", "eft", "--port",
@@ -106,7 +105,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     with log.open("w") as log_file:
         server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         try:
-            _wait_healthy(f"http://127.0.0.1:{port}", server, log)
+            wait_healthy(f"http://127.0.0.1:{port}", server, log, "eft-eval serve")
             base_url = f"http://127.0.0.1:{port}/v1"
             warm = asyncio.run(_client_run(base_url, prompts[: args.clients], args.clients, args.tokens))
             serve_walls = [warm[0]]
@@ -177,22 +176,3 @@ def _percentile(values: list[float], q: float) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
     return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"eft-eval serve exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"eft-eval serve did not start within {timeout:.0f} s")
