@@ -181,8 +181,8 @@ async def collect(job: Job, request: Request) -> list[responses.ChoiceResult]:
 
 def response_body(job: Job, choices: list[responses.ChoiceResult], model_name: str, engine: BatchEngine,
                   logprobs: bool) -> dict[str, Any]:
-    build = responses.chat_completion if job.chat else responses.text_completion
-    return build(job.request_id, job.created, model_name, choices, job.prompt_tokens, logprobs, engine)
+    return responses.completion(job.chat, job.request_id, job.created, model_name, choices, job.prompt_tokens,
+                                logprobs, engine)
 
 
 async def stream_events(
@@ -201,18 +201,15 @@ async def stream_events(
         if logprobs:
             build = responses.chat_logprobs if job.chat else responses.completion_logprobs
             lp, unsent[index] = build(unsent[index], engine), []
-        if job.chat:
-            delta = {"content": text} if text or finish_reason is None else {}
-            body = responses.chat_chunk(job.request_id, job.created, model_name, index, delta, lp, finish_reason)
-        else:
-            body = responses.text_chunk(job.request_id, job.created, model_name, index, text, lp, finish_reason)
-        return _sse(body)
+        content = ({"content": text} if text or finish_reason is None else {}) if job.chat else text
+        return _sse(responses.chunk(job.chat, job.request_id, job.created, model_name, index, content, lp,
+                                    finish_reason))
 
     try:
         if job.chat:
             for index in range(len(job.rows)):
-                yield _sse(responses.chat_chunk(job.request_id, job.created, model_name, index,
-                                                {"role": "assistant", "content": ""}))
+                yield _sse(responses.chunk(True, job.request_id, job.created, model_name, index,
+                                           {"role": "assistant", "content": ""}))
         while done < len(job.rows):
             index, event = await job.events.get()
             if isinstance(event, TokenEvent):
