@@ -12,7 +12,6 @@ EOS is disabled so that every run generates exactly the requested number of toke
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from eft_eval.bench.commands import (
     TINY_SIZES,
     add_json_flag,
     add_tiny_family_arguments,
-    print_result,
+    measure_in_temp_folder,
     tiny_family,
     upscaling_spec,
 )
@@ -51,10 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as folder:
-        result = measure(Path(folder), args)
-    print_result(result, args.json)
-    return 0
+    return measure_in_temp_folder(measure, args)
 
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -20,7 +20,6 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 from eft_eval.bench.commands import (
     add_json_flag,
     add_tiny_family_arguments,
-    print_result,
+    measure_in_temp_folder,
     tiny_family,
     upscaling_spec,
 )
@@ -68,10 +67,7 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per request otherwise
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory() as folder:
-        result = measure(Path(folder), args)
-    print_result(result, args.json)
-    return 0
+    return measure_in_temp_folder(measure, args)
 
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -76,10 +76,6 @@ def _parse_blocks(text: str) -> list[int]:
 
 def run_speculative_bench(args: argparse.Namespace) -> int:
     blocks = _parse_blocks(args.blocks)
-    if not 1 <= args.prompts <= len(PROMPTS):
-        raise EFTEvalError(f"--prompts must be between 1 and {len(PROMPTS)}, got {args.prompts}")
-    if min(args.repeats, args.max_new_tokens, args.batch_size, args.threads) < 1:
-        raise EFTEvalError("--repeats, --max-new-tokens, --batch-size and --threads must be >= 1")
     import torch
 
     threads = torch.get_num_threads()

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from eft_eval.bench.commands import add_json_flag, add_tiny_family_arguments, print_result, tiny_family
+from eft_eval.bench.commands import add_json_flag, add_tiny_family_arguments, measure_in_temp_folder, tiny_family
 from eft_eval.parsing import count_arg
 
 
@@ -54,10 +53,6 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from eft_eval.errors import EFTEvalError
-
-    if args.points < 2 or args.prompts < 1 or args.tokens < 1 or args.repeats < 1:
-        raise EFTEvalError("--points must be at least 2, --prompts, --tokens and --repeats at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     # Quiet for the timing, then as before (the bench may run inside another program, e.g. tests).
@@ -66,13 +61,10 @@ def run(args: argparse.Namespace) -> int:
     for logger in loggers:
         logger.setLevel(logging.ERROR)
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            result = measure(Path(folder), args)
+        return measure_in_temp_folder(measure, args)
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
-    print_result(result, args.json)
-    return 0
 
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,15 @@ def tiny_family(folder: Path, args: argparse.Namespace) -> dict[str, Path]:
 def upscaling_spec(family: dict[str, Path]) -> str:
     """EFT up-scaling of a tiny family: the large base with the small models' behaviour delta."""
     return f"base={family['large_base']},ft={family['small_ft']},ref={family['small_base']}"
+
+
+def measure_in_temp_folder(measure: Callable[[Path, argparse.Namespace], dict[str, Any]],
+                           args: argparse.Namespace) -> int:
+    """`measure(folder, args)` in a fresh temporary folder (models, runs), then its result printed."""
+    with tempfile.TemporaryDirectory() as folder:
+        result = measure(Path(folder), args)
+    print_result(result, args.json)
+    return 0
 
 
 def print_result(result: dict[str, Any], as_json: bool) -> None:
