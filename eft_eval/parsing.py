@@ -285,15 +285,20 @@ def seed_arg() -> Callable[[str], float | int]:
     return number_arg(integer=True, minimum=0, maximum=SEED_MAX)
 
 
+PORT_RANGE = NumberRange(integer=True, minimum=1, maximum=65535)
+"""A TCP port. Port 0 (the system picks one) is refused: `serve` prints the address it serves on
+before binding, so the address it printed would be wrong."""
+
+
 def port_arg() -> Callable[[str], float | int]:
-    """A TCP port flag, 1..65535. Port 0 (the system picks one) is refused: the command prints the
-    address it serves on before binding, so the address it printed would be wrong."""
-    return number_arg(integer=True, minimum=1, maximum=65535)
+    """A TCP port flag (`PORT_RANGE`)."""
+    return PORT_RANGE.arg()
 
 
 __all__ = [
     "FLOAT32_TINY",
     "GEN_KWARGS_FORM",
+    "PORT_RANGE",
     "SAMPLING_RANGES",
     "SEED_MAX",
     "NumberRange",
