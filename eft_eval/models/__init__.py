@@ -35,6 +35,7 @@ _EXPORTS = {
     "cached_gguf": "_components",
     "load_gguf": "_components",
     "context_length": "_components",
+    "context_overflow": "_components",
     "compose_logprobs": "_compose",
     "check_device": "_devices",
     "ComponentStream": "_decoding",
@@ -108,6 +109,7 @@ __all__ = [
     "component_revision",
     "compose_logprobs",
     "context_length",
+    "context_overflow",
     "continuation_logprobs",
     "decode",
     "delta_roles",
@@ -137,6 +139,7 @@ if TYPE_CHECKING:
         cached_gguf,
         check_context,
         context_length,
+        context_overflow,
         load_gguf,
     )
     from eft_eval.models._compose import compose_logprobs

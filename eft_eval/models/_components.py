@@ -276,28 +276,38 @@ def context_length(model: Any) -> int | None:
     return None
 
 
-def check_context(
+def context_overflow(
     components: Sequence[Component], prompt_ids: Sequence[Sequence[Sequence[int]]], added: int | Sequence[int],
-    added_name: str, advice: str = "",
-) -> None:
-    """Refuse a prompt whose tokens plus `added` (max_new_tokens, or each continuation's length)
-    exceed a component's context.
+) -> tuple[int, Component, int, int] | None:
+    """The first (prompt index, component, prompt tokens, its context) whose prompt plus `added`
+    (max_new_tokens, or each continuation's length) is over the component's context; None if all fit.
 
-    The server's rule (`context_length_exceeded`), per component since each renders the prompt its
-    own way: past its context a model with absolute positions (GPT-2) fails with an IndexError,
-    and a RoPE model runs on silently beyond what it was trained on.
-    `prompt_ids` is `[component][prompt] -> ids`, as `EFTModel.encode` gives; `advice` ends the
-    message (default: shorten the prompt or lower `added_name`).
+    Per component since each renders the prompt its own way: past its context a model with absolute
+    positions (GPT-2) fails with an IndexError, and a RoPE model runs on silently beyond what it was
+    trained on. `prompt_ids` is `[component][prompt] -> ids`, as `EFTModel.encode` gives.
     """
     for component, rows in zip(components, prompt_ids):
         limit = context_length(component.model)
         if limit is None:
             continue
         for index, ids in enumerate(rows):
-            extra = added if isinstance(added, int) else added[index]
-            if len(ids) + extra > limit:
-                raise EFTEvalError(
-                    f"prompt {index}: {component.role} ({component.spec.label}) has a context of {limit} tokens; "
-                    f"the prompt ({len(ids)} tokens) plus {added_name} ({extra}) is over it: "
-                    f"{advice or f'shorten the prompt or lower {added_name}'}"
-                )
+            if len(ids) + (added if isinstance(added, int) else added[index]) > limit:
+                return index, component, len(ids), limit
+    return None
+
+
+def check_context(
+    components: Sequence[Component], prompt_ids: Sequence[Sequence[Sequence[int]]], added: int | Sequence[int],
+    added_name: str, advice: str = "",
+) -> None:
+    """Refuse a prompt whose tokens plus `added` exceed a component's context (`context_overflow`);
+    `advice` ends the message (default: shorten the prompt or lower `added_name`)."""
+    over = context_overflow(components, prompt_ids, added)
+    if over is not None:
+        index, component, tokens, limit = over
+        extra = added if isinstance(added, int) else added[index]
+        raise EFTEvalError(
+            f"prompt {index}: {component.role} ({component.spec.label}) has a context of {limit} tokens; "
+            f"the prompt ({tokens} tokens) plus {added_name} ({extra}) is over it: "
+            f"{advice or f'shorten the prompt or lower {added_name}'}"
+        )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eft_eval.parsing import count_arg, gen_kwargs_arg, name_list_arg, sampling_arg, seed_arg
 from eft_eval.redact import redacted_argv
 from eft_eval.settings import Setting, to_argv
 
@@ -23,15 +24,24 @@ def judge_names(value: Any) -> list[str] | None:
 
 RUN_SETTINGS: tuple[Setting, ...] = (
     # In the order `sweep --list` writes them.
-    Setting("judges", "judges", study=True, parse=judge_names, render=lambda names: [",".join(names)]),
-    Setting("limit", "limit", study=True),
-    Setting("max_new_tokens", "max_new_tokens", study=True),
-    Setting("gen_kwargs", "gen_kwargs", study=True),
-    Setting("dtype", "dtype", study=True),
-    Setting("device", "device", study=True),
-    Setting("seed", "seed", study=True, parse=int),
-    Setting("batch_size", "batch_size", study=True, parse=int),
-    Setting("data_files", "data_files", study=True, parse=lambda files: [str(path) for path in files]),
+    Setting("judges", "judges", study=True, parse=judge_names, render=lambda names: [",".join(names)],
+            argument={"type": name_list_arg}, help="comma-separated judge names (default: the task's judges)"),
+    Setting("limit", "limit", study=True, argument={"type": count_arg()},
+            help="run only the first N documents of the task's selection"),
+    Setting("max_new_tokens", "max_new_tokens", study=True, argument={"type": sampling_arg("max_new_tokens")},
+            help="override the task's max_gen_toks"),
+    Setting("gen_kwargs", "gen_kwargs", study=True, argument={"type": gen_kwargs_arg},
+            help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7"),
+    Setting("dtype", "dtype", study=True, argument={"choices": ["auto", "bf16", "fp16", "fp32"]},
+            help="override every component's dtype"),
+    Setting("device", "device", study=True, help="override every component's device (cpu, cuda, cuda:1, auto)"),
+    Setting("seed", "seed", study=True, parse=int, argument={"type": seed_arg()},
+            help="selects the task's documents and seeds sampling"),
+    Setting("batch_size", "batch_size", study=True, parse=int, argument={"type": count_arg()},
+            help="prompts per decoding batch"),
+    Setting("data_files", "data_files", study=True, parse=lambda files: [str(path) for path in files],
+            argument={"nargs": "+", "metavar": "FILE"},
+            help="local .jsonl/.jsonl.gz files replacing the task's hub data set"),
 )
 """Every run setting a flag and a study file share (the task, model and folders aside)."""
 

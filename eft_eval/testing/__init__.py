@@ -10,8 +10,9 @@
         (429 + Retry-After, 5xx, hangs, dropped connections); counts requests and peak concurrency
     BatchAPIFake
         OpenAI's Batch API (files, batches, polling, expiry, per-line errors) and chat completions
-    transformers_serve, free_port
-        the real `transformers serve` on a local model folder (needs the `serve` extra)
+    transformers_serve, free_port, wait_healthy
+        the real `transformers serve` on a local model folder (needs the `serve` extra); waiting
+        for a server subprocess to answer `/health`
 
     with LoopbackServer(lambda body: Reply("Reason: fine.\\nScore: 2")) as server:
         ...  # an OpenAI client, or `eft-eval judge --base-url`, pointed at server.base_url
@@ -40,6 +41,7 @@ _EXPORTS = {
     "tiny_tokenizer": "_tiny",
     "free_port": "_transformers_serve",
     "transformers_serve": "_transformers_serve",
+    "wait_healthy": "_transformers_serve",
 }
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "tiny_llama",
     "tiny_tokenizer",
     "transformers_serve",
+    "wait_healthy",
 ]
 
 if TYPE_CHECKING:
@@ -64,6 +67,6 @@ if TYPE_CHECKING:
     from eft_eval.testing._chain_model import build_chain_model, save_as_gguf
     from eft_eval.testing._loopback import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
     from eft_eval.testing._tiny import save_model, save_tiny_family, tiny_llama, tiny_tokenizer
-    from eft_eval.testing._transformers_serve import free_port, transformers_serve
+    from eft_eval.testing._transformers_serve import free_port, transformers_serve, wait_healthy
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)
