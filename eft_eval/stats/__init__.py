@@ -25,6 +25,8 @@ judgments, arrays of scores) so it can be tested on hand-made numbers.
   denominator's own interval and a status: ok / zero / within_noise), `paired_difference` (mean
   of b - a, bootstrap interval, Wilcoxon and sign-test p-values), `pareto_set` / `pareto_mask` /
   `pareto_probability` (frontier under each judge's direction, and its bootstrap probability).
+- Power: `paired_power` (a pilot's paired differences: sd, minimum detectable effect, prompts
+  needed for an effect), `minimum_detectable_effect`, `required_prompts` (Miller 2024, t quantiles).
 
 Names are re-exported lazily: `eft_eval.judging` (imported by `eft-eval --help`) uses the
 summaries, and that must not pull in numpy and scipy.
@@ -85,6 +87,11 @@ _EXPORTS = {
     "pareto_mask": "_pareto",
     "pareto_probability": "_pareto",
     "pareto_set": "_pareto",
+    "PairedPower": "_power",
+    "check_power_settings": "_power",
+    "minimum_detectable_effect": "_power",
+    "paired_power": "_power",
+    "required_prompts": "_power",
 }
 
 __all__ = [
@@ -102,12 +109,14 @@ __all__ = [
     "JudgeLike",
     "NormalizedImprovement",
     "PairedDifference",
+    "PairedPower",
     "add_bootstrap_arguments",
     "aggregation_names",
     "agreement_estimate",
     "agreement_rate",
     "analytic_proportion_se",
     "bootstrap_estimate",
+    "check_power_settings",
     "cohens_kappa",
     "confusion_matrix",
     "distribution_estimate",
@@ -119,13 +128,16 @@ __all__ = [
     "judge_noise",
     "judge_noise_of",
     "kappa_estimate",
+    "minimum_detectable_effect",
     "normalized_improvement",
     "paired_difference",
+    "paired_power",
     "pareto_mask",
     "pareto_probability",
     "pareto_set",
     "proportion_estimate",
     "register_aggregation",
+    "required_prompts",
     "resample_means",
     "response_tokens",
     "settings_from_args",
@@ -183,6 +195,13 @@ if TYPE_CHECKING:
         paired_difference,
     )
     from eft_eval.stats._pareto import pareto_mask, pareto_probability, pareto_set
+    from eft_eval.stats._power import (
+        PairedPower,
+        check_power_settings,
+        minimum_detectable_effect,
+        paired_power,
+        required_prompts,
+    )
     from eft_eval.stats._summary import (
         STATUSES,
         JudgeLike,
