@@ -213,6 +213,51 @@ def compare_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
     return save_figure(figure, output_dir, "compare")
 
 
+# -- power ---------------------------------------------------------------------------------------
+
+def power_table(data: Mapping[str, Any]) -> str:
+    rows = data["rows"]
+    first = rows[0] if rows else {"power": 0.8, "alpha": 0.05}
+    header = ["judge", "n paired", "B - A", "sd(B - A)", "MDE", "observed", "effect", "prompts needed"]
+    lines = [[axis_label(r["judge"], r["higher_is_better"]), r["n_paired"], _num(r["mean_difference"]),
+              _num(r["sd_difference"]), _num(r["minimum_detectable_effect"]),
+              {True: "below MDE", False: "detectable"}.get(r["below_mde"], "-"), _num(r["effect"]),
+              _num(r["required_prompts"], 0)] for r in rows]
+    return (f"A = {data['run_a']}\nB = {data['run_b']}\n" + format_table(header, lines)
+            + f"\nMDE: the smallest true mean difference B - A that the paired prompts detect with power "
+              f"{first['power']:g} (two-sided paired t-test, alpha {first['alpha']:g}); prompts needed: paired "
+              "prompts to detect the effect with that power")
+
+
+def power_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
+    """One panel per judge: the minimum detectable effect against the number of paired prompts."""
+    import numpy as np
+
+    from eft_eval.stats import minimum_detectable_effect
+
+    rows = [r for r in data["rows"] if r.get("sd_difference") is not None]
+    figure = new_figure(max(4.2 * len(rows), 4.8), 3.8)
+    for index, r in enumerate(rows):
+        axes = figure.add_subplot(1, max(len(rows), 1), index + 1)
+        top = max(4 * r["n_paired"], int(1.5 * (r.get("required_prompts") or 0)), 10)
+        ns = np.unique(np.geomspace(2, top, 200).astype(int))
+        curve = [minimum_detectable_effect(r["sd_difference"], int(n), r["alpha"], r["power"], r["approximation"])
+                 for n in ns]
+        axes.plot(ns, curve, color=color(index), linewidth=1.2)
+        axes.plot([r["n_paired"]], [r["minimum_detectable_effect"]], "o", color="black",
+                  label=f"pilot: {r['n_paired']} prompts")
+        if r.get("required_prompts"):
+            axes.axhline(r["effect"], color="grey", linestyle="--", linewidth=0.8)
+            axes.plot([r["required_prompts"]], [r["effect"]], "s", color=color(index),
+                      label=f"effect {r['effect']:g}: {r['required_prompts']} prompts")
+        axes.set_xscale("log")
+        axes.set_xlabel("paired prompts")
+        axes.set_ylabel(f"minimum detectable |B - A|\n({r['judge']} score units)")
+        axes.set_title(f"{r['judge']}: power {r['power']:g}, alpha {r['alpha']:g}", fontsize=9)
+        axes.legend(fontsize=7)
+    return save_figure(figure, output_dir, "power")
+
+
 # -- judge agreement -----------------------------------------------------------------------------
 
 def agreement_table(data: Mapping[str, Any]) -> str:
