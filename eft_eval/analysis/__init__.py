@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from eft_eval.analysis._files import to_dataframe
     from eft_eval.analysis._frontier import frontier_analysis
     from eft_eval.analysis._judge_agreement import agreement_analysis
+    from eft_eval.analysis._power import analyze_power, power_analysis
     from eft_eval.analysis._runs import (
         JudgeScores,
         LoadedRun,
@@ -84,7 +85,6 @@ if TYPE_CHECKING:
         load_runs,
         paired_scores,
     )
-    from eft_eval.analysis._power import analyze_power, power_analysis
     from eft_eval.analysis._scaling import scaling_analysis
     from eft_eval.analysis._studies import (
         analyze_compare,

@@ -19,13 +19,12 @@ from eft_eval.analysis import _render as render
 from eft_eval.analysis._compare import paired_runs
 from eft_eval.analysis._runs import LoadedRun, load_runs
 from eft_eval.analysis._studies import _finish
-from eft_eval.stats import check_power_settings, paired_power
-from eft_eval.stats._power import DEFAULT_ALPHA, DEFAULT_POWER
+from eft_eval.stats import DEFAULT_POWER, DEFAULT_SIGNIFICANCE, MDE_TEST, check_power_settings, paired_power
 
 
 def power_analysis(
     run_a: LoadedRun, run_b: LoadedRun, judges: Sequence[str] | None = None, *,
-    effect: float | None = None, power: float = DEFAULT_POWER, alpha: float = DEFAULT_ALPHA,
+    effect: float | None = None, power: float = DEFAULT_POWER, alpha: float = DEFAULT_SIGNIFICANCE,
     only_same_prompts: bool = False,
 ) -> dict[str, Any]:
     """power.json's content: one row per judge."""
@@ -38,13 +37,13 @@ def power_analysis(
                      "n_unpaired": paired.per_run[0].n_scored + paired.per_run[1].n_scored - 2 * paired.n_paired})
     return {"run_a": str(run_a.path), "run_b": str(run_b.path), "label_a": run_a.label, "label_b": run_b.label,
             "rows": rows, "n_different_prompts": len(different),
-            "test": "two-sided paired t-test on B - A; t quantiles with n - 1 degrees of freedom"}
+            "test": MDE_TEST}
 
 
 def analyze_power(
     run_a: str | Path, run_b: str | Path, output_dir: str | Path = "analysis", *,
     judges: Sequence[str] | None = None, effect: float | None = None, power: float = DEFAULT_POWER,
-    alpha: float = DEFAULT_ALPHA, include_paths: Sequence[str] = (), only_same_prompts: bool = False,
+    alpha: float = DEFAULT_SIGNIFICANCE, include_paths: Sequence[str] = (), only_same_prompts: bool = False,
 ) -> dict[str, Any]:
     """`power_analysis` on two run folders, written as OUT/power.json, .csv, .png, .svg; returns
     `{"kind", "data", "files", "table"}` as the other `analyze_*` calls do."""

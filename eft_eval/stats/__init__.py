@@ -87,6 +87,9 @@ _EXPORTS = {
     "pareto_mask": "_pareto",
     "pareto_probability": "_pareto",
     "pareto_set": "_pareto",
+    "DEFAULT_POWER": "_power",
+    "DEFAULT_SIGNIFICANCE": "_power",
+    "MDE_TEST": "_power",
     "PairedPower": "_power",
     "check_power_settings": "_power",
     "minimum_detectable_effect": "_power",
@@ -97,10 +100,13 @@ _EXPORTS = {
 __all__ = [
     "DEFAULT_CONFIDENCE_LEVEL",
     "DEFAULT_N_RESAMPLES",
+    "DEFAULT_POWER",
     "DEFAULT_SEED",
+    "DEFAULT_SIGNIFICANCE",
     "DENOMINATOR_OK",
     "DENOMINATOR_WITHIN_NOISE",
     "DENOMINATOR_ZERO",
+    "MDE_TEST",
     "STATUSES",
     "Aggregation",
     "BootstrapSettings",
@@ -196,6 +202,9 @@ if TYPE_CHECKING:
     )
     from eft_eval.stats._pareto import pareto_mask, pareto_probability, pareto_set
     from eft_eval.stats._power import (
+        DEFAULT_POWER,
+        DEFAULT_SIGNIFICANCE,
+        MDE_TEST,
         PairedPower,
         check_power_settings,
         minimum_detectable_effect,

@@ -29,8 +29,10 @@ from scipy import stats
 from eft_eval.errors import EFTEvalError
 
 APPROXIMATIONS = ("t", "normal")
-DEFAULT_ALPHA = 0.05
+DEFAULT_SIGNIFICANCE = 0.05
 DEFAULT_POWER = 0.8
+MDE_TEST = "two-sided paired t-test on the per-prompt differences; t quantiles with n - 1 degrees of freedom"
+"""How the analyses that mark `below_mde` state the test behind it (JSON)."""
 
 
 def check_power_settings(alpha: float, power: float, effect: float | None = None,
@@ -55,7 +57,7 @@ def _multiplier(n: int, alpha: float, power: float, approximation: str) -> float
     return float(stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1))
 
 
-def minimum_detectable_effect(sd_difference: float, n: int, alpha: float = DEFAULT_ALPHA,
+def minimum_detectable_effect(sd_difference: float, n: int, alpha: float = DEFAULT_SIGNIFICANCE,
                               power: float = DEFAULT_POWER, approximation: str = "t") -> float:
     """The smallest true mean difference that `n` paired prompts detect with probability `power`
     (two-sided, level `alpha`); NaN below 2 prompts or for an undefined sd."""
@@ -65,7 +67,7 @@ def minimum_detectable_effect(sd_difference: float, n: int, alpha: float = DEFAU
     return _multiplier(n, alpha, power, approximation) * sd_difference / math.sqrt(n)
 
 
-def required_prompts(sd_difference: float, effect: float, alpha: float = DEFAULT_ALPHA,
+def required_prompts(sd_difference: float, effect: float, alpha: float = DEFAULT_SIGNIFICANCE,
                      power: float = DEFAULT_POWER, approximation: str = "t") -> int | None:
     """The smallest number of paired prompts (at least 2) whose minimum detectable effect is at most
     `effect`; None for an undefined sd."""
@@ -111,7 +113,7 @@ class PairedPower:
                 for key, value in asdict(self).items()}
 
 
-def paired_power(a: Any, b: Any, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER,
+def paired_power(a: Any, b: Any, alpha: float = DEFAULT_SIGNIFICANCE, power: float = DEFAULT_POWER,
                  effect: float | None = None, approximation: str = "t") -> PairedPower:
     """Power figures of `b - a` over paired prompts (`a[i]`, `b[i]`: one prompt's two scores)."""
     check_power_settings(alpha, power, effect, approximation)
@@ -130,8 +132,9 @@ def paired_power(a: Any, b: Any, alpha: float = DEFAULT_ALPHA, power: float = DE
 
 __all__ = [
     "APPROXIMATIONS",
-    "DEFAULT_ALPHA",
+    "DEFAULT_SIGNIFICANCE",
     "DEFAULT_POWER",
+    "MDE_TEST",
     "PairedPower",
     "check_power_settings",
     "minimum_detectable_effect",
