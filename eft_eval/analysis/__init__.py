@@ -34,7 +34,7 @@ _EXPORTS = {
     "top_p_analysis": "_top_p",
     "compare_analysis": "_compare",
     "agreement_analysis": "_judge_agreement",
-    "analyze_power": "_power",
+    "analyze_power": "_studies",
     "power_analysis": "_power",
     "analyze_compare": "_studies",
     "analyze_frontier": "_studies",
@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     from eft_eval.analysis._files import to_dataframe
     from eft_eval.analysis._frontier import frontier_analysis
     from eft_eval.analysis._judge_agreement import agreement_analysis
-    from eft_eval.analysis._power import analyze_power, power_analysis
+    from eft_eval.analysis._power import power_analysis
     from eft_eval.analysis._runs import (
         JudgeScores,
         LoadedRun,
@@ -90,6 +90,7 @@ if TYPE_CHECKING:
         analyze_compare,
         analyze_frontier,
         analyze_judge_agreement,
+        analyze_power,
         analyze_scaling,
         analyze_study,
         analyze_top_p,

@@ -10,15 +10,12 @@ their own), so with several judges of different scales give one `--judge` at a t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from eft_eval.analysis import _render as render
 from eft_eval.analysis._compare import paired_runs
-from eft_eval.analysis._runs import LoadedRun, load_runs
-from eft_eval.analysis._studies import _finish
+from eft_eval.analysis._runs import LoadedRun
 from eft_eval.stats import DEFAULT_POWER, DEFAULT_SIGNIFICANCE, MDE_TEST, check_power_settings, paired_power
 
 
@@ -27,7 +24,8 @@ def power_analysis(
     effect: float | None = None, power: float = DEFAULT_POWER, alpha: float = DEFAULT_SIGNIFICANCE,
     only_same_prompts: bool = False,
 ) -> dict[str, Any]:
-    """power.json's content: one row per judge."""
+    """power.json's content: per judge (default: every judge of both runs), the spread of B - A on the
+    paired prompts, its minimum detectable effect and, with `effect`, the paired prompts needed."""
     check_power_settings(alpha, power, effect)  # before reading any judgment: a bad flag is the first error
     pairs, different = paired_runs(run_a, run_b, judges, only_same_prompts=only_same_prompts, where="power")
     rows = []
@@ -36,18 +34,5 @@ def power_analysis(
         rows.append({"judge": judge, "higher_is_better": run_b.direction(judge), **result.to_dict(),
                      "n_unpaired": paired.per_run[0].n_scored + paired.per_run[1].n_scored - 2 * paired.n_paired})
     return {"run_a": str(run_a.path), "run_b": str(run_b.path), "label_a": run_a.label, "label_b": run_b.label,
-            "rows": rows, "n_different_prompts": len(different),
-            "test": MDE_TEST}
+            "rows": rows, "n_different_prompts": len(different), "test": MDE_TEST}
 
-
-def analyze_power(
-    run_a: str | Path, run_b: str | Path, output_dir: str | Path = "analysis", *,
-    judges: Sequence[str] | None = None, effect: float | None = None, power: float = DEFAULT_POWER,
-    alpha: float = DEFAULT_SIGNIFICANCE, include_paths: Sequence[str] = (), only_same_prompts: bool = False,
-) -> dict[str, Any]:
-    """`power_analysis` on two run folders, written as OUT/power.json, .csv, .png, .svg; returns
-    `{"kind", "data", "files", "table"}` as the other `analyze_*` calls do."""
-    check_power_settings(alpha, power, effect)
-    a, b = load_runs([run_a, run_b], include_paths)
-    data = power_analysis(a, b, judges, effect=effect, power=power, alpha=alpha, only_same_prompts=only_same_prompts)
-    return _finish("power", data, data["rows"], output_dir, render.power_table, render.power_figure)
