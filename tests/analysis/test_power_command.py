@@ -136,8 +136,10 @@ def test_power_of_two_real_runs(tiny_family: dict[str, Path], tmp_path: Path,
     assert row["n_paired"] == len(d) == 4
     assert row["mean_difference"] == pytest.approx(d.mean())
     assert row["sd_difference"] == pytest.approx(d.std(ddof=1))
-    if d.std(ddof=1) > 0:
-        assert mde(d.std(ddof=1), row["required_prompts"]) <= 1 < mde(d.std(ddof=1), row["required_prompts"] - 1)
+    sd = d.std(ddof=1)
+    assert sd > 0 and row["minimum_detectable_effect"] == pytest.approx(mde(sd, 4))
+    assert row["below_mde"] is bool(abs(d.mean()) < mde(sd, 4))
+    assert mde(sd, row["required_prompts"]) <= 1 < mde(sd, row["required_prompts"] - 1)
 
 
 # -- scaling and frontier mark differences below their minimum detectable effect -----------------
@@ -186,4 +188,5 @@ def test_frontier_marks_each_points_difference_from_the_first(tmp_path: Path) ->
     assert last["y_below_mde"] is True    # harm: 0.01 apart, below what 80 prompts detect
     from eft_eval.analysis._render import frontier_table
 
-    assert "< MDE" in frontier_table(data).splitlines()[-3]
+    last_line = next(line for line in frontier_table(data).splitlines() if line.startswith("alpha=1 "))
+    assert "< MDE" in last_line and "(MDE " in last_line  # harm below, helpfulness not
