@@ -7,7 +7,8 @@ function to also write OUT/<kind>.json, .csv and figures:
     data = frontier_analysis([load_run(p) for p in paths], x="helpfulness", y="harm")
     data["points"][0]["pareto_probability"]
 
-`analyze_study(kind, runs, options, output_dir)` is what `eft-eval sweep` calls. Statistics
+`analyze_study(kind, runs, options, output_dir)` is what `eft-eval sweep` calls. Before a sweep,
+`analyze_power(pilot_a, pilot_b, effect=0.5)` gives the paired prompts a difference needs. Statistics
 live in `eft_eval.stats`; this package loads runs and writes files. Names are re-exported
 lazily: `eft-eval --help` imports `eft_eval.analysis.commands`, which must stay light.
 """
@@ -33,6 +34,8 @@ _EXPORTS = {
     "top_p_analysis": "_top_p",
     "compare_analysis": "_compare",
     "agreement_analysis": "_judge_agreement",
+    "analyze_power": "_studies",
+    "power_analysis": "_power",
     "analyze_compare": "_studies",
     "analyze_frontier": "_studies",
     "analyze_judge_agreement": "_studies",
@@ -53,6 +56,7 @@ __all__ = [
     "analyze_compare",
     "analyze_frontier",
     "analyze_judge_agreement",
+    "analyze_power",
     "analyze_scaling",
     "analyze_study",
     "analyze_top_p",
@@ -61,6 +65,7 @@ __all__ = [
     "load_run",
     "load_runs",
     "paired_scores",
+    "power_analysis",
     "scaling_analysis",
     "to_dataframe",
     "top_p_analysis",
@@ -71,6 +76,7 @@ if TYPE_CHECKING:
     from eft_eval.analysis._files import to_dataframe
     from eft_eval.analysis._frontier import frontier_analysis
     from eft_eval.analysis._judge_agreement import agreement_analysis
+    from eft_eval.analysis._power import power_analysis
     from eft_eval.analysis._runs import (
         JudgeScores,
         LoadedRun,
@@ -84,6 +90,7 @@ if TYPE_CHECKING:
         analyze_compare,
         analyze_frontier,
         analyze_judge_agreement,
+        analyze_power,
         analyze_scaling,
         analyze_study,
         analyze_top_p,

@@ -19,11 +19,26 @@ import numpy as np
 from eft_eval.analysis._lengths import length_difference, mean_tokens
 from eft_eval.analysis._runs import (
     LoadedRun,
+    PairedScores,
     different_prompts,
     paired_scores,
     refuse_different_prompts,
 )
 from eft_eval.stats import BootstrapSettings, paired_difference
+
+
+def paired_runs(
+    run_a: LoadedRun, run_b: LoadedRun, judges: Sequence[str] | None = None, *, only_same_prompts: bool = False,
+    where: str = "compare",
+) -> tuple[dict[str, PairedScores], list[str]]:
+    """How two runs are paired, prompt by prompt (`compare`, `power`): per judge (default: every judge of
+    both runs), the scores on the prompts both scored; and the prompt ids left out because their text differs."""
+    if not only_same_prompts:
+        refuse_different_prompts([run_a, run_b], where, "; pass --only-same-prompts to compare only the prompts "
+                                                        "whose text is the same")
+    different = different_prompts([run_a, run_b])
+    names = list(judges or [j for j in run_a.judge_names() if j in set(run_b.judge_names())])
+    return {judge: paired_scores([run_a, run_b], judge, leave_out=different) for judge in names}, different
 
 
 def compare_analysis(
@@ -32,14 +47,9 @@ def compare_analysis(
 ) -> dict[str, Any]:
     """compare.json's content: one row per judge."""
     settings = settings or BootstrapSettings()
-    if not only_same_prompts:
-        refuse_different_prompts([run_a, run_b], "compare", "; pass --only-same-prompts to compare only the prompts "
-                                                            "whose text is the same")
-    different = different_prompts([run_a, run_b])
-    names = list(judges or [j for j in run_a.judge_names() if j in set(run_b.judge_names())])
+    pairs, different = paired_runs(run_a, run_b, judges, only_same_prompts=only_same_prompts)
     rows = []
-    for judge in names:
-        paired = paired_scores([run_a, run_b], judge, leave_out=different)
+    for judge, paired in pairs.items():
         a, b = np.asarray(paired.matrix[0]), np.asarray(paired.matrix[1])
         result = paired_difference(a, b, settings)
         better = run_b.direction(judge)

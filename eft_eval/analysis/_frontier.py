@@ -6,7 +6,9 @@ being on the frontier comes from a paired bootstrap: prompt ids scored by both j
 run (`n_paired`) are resampled jointly across all runs, and the frontier found again each time.
 Each point's alpha and base come from the caller's `points`, else from the run's spec (run.json,
 or a bare file's samples); a run whose spec no file states is refused. Each point also has its mean
-response length and the length difference from the first point, on the paired prompts.
+response length and the length difference from the first point, on the paired prompts, and its
+score difference from the first point on each judge, marked `x_below_mde` / `y_below_mde` when
+smaller than the minimum detectable effect of the paired prompts (`eft_eval.stats.paired_power`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ from eft_eval.analysis._lengths import length_difference, mean_tokens
 from eft_eval.analysis._runs import LoadedRun, refuse_different_prompts
 from eft_eval.errors import EFTEvalError
 from eft_eval.stats import (
+    DEFAULT_POWER,
+    DEFAULT_SIGNIFICANCE,
+    MDE_TEST,
     BootstrapSettings,
+    paired_power,
     pareto_probability,
     pareto_set,
     standard_error,
@@ -83,13 +89,29 @@ def frontier_analysis(
     for row, run in zip(rows, runs):
         row.update({"mean_tokens": mean_tokens(run, common),
                     **length_difference(runs[0], run, common, settings)})
+    for index, row in enumerate(rows):
+        for axis, scores in (("x", x_scores), ("y", y_scores)):
+            row.update(_mde_fields(axis, scores[0], scores[index], common, index))
     return {
         "x_judge": x, "y_judge": y, "points": rows,
         "x_higher_is_better": x_better, "y_higher_is_better": y_better,
         "n_paired": len(common),
+        "minimum_detectable_effect": {"alpha": DEFAULT_SIGNIFICANCE, "power": DEFAULT_POWER, "test": MDE_TEST,
+                                      "compared_with": "the first point, on the paired prompts"},
         "bootstrap": {"n_resamples": settings.n_resamples, "seed": settings.seed,
                       "resampled": "prompt ids scored by both judges in every run, jointly across runs"},
     }
+
+
+def _mde_fields(axis: str, first: Any, scores: Any, common: Sequence[str], index: int) -> dict[str, Any]:
+    """The point's paired difference from the first point on one judge, and whether it is smaller than
+    the minimum detectable effect of the paired prompts (power 0.8, two-sided 0.05)."""
+    keys = (f"{axis}_difference", f"{axis}_minimum_detectable_effect", f"{axis}_below_mde")
+    if index == 0 or len(common) < 2:
+        return dict.fromkeys(keys)
+    power = paired_power([first.scores[p] for p in common], [scores.scores[p] for p in common])
+    mde = power.minimum_detectable_effect
+    return dict(zip(keys, (power.mean_difference, mde if math.isfinite(mde) else None, power.below_mde)))
 
 
 def _alpha_and_base(run: LoadedRun, given: Mapping[str, Any]) -> tuple[Any, Any]:

@@ -43,6 +43,17 @@ def _length_change(row: Mapping[str, Any]) -> str:
     return f"{value:+.1f}" + (f" ({_num(ci[0], 1)}..{_num(ci[1], 1)})" if ci else "")
 
 
+def _mde_cell(difference: Any, mde: Any, below: Any) -> str:
+    """`+0.020 < MDE 0.310`: a difference smaller than its paired prompts can detect, marked;
+    `+0.500 (MDE 0.310)` otherwise; `-` where there is no difference (the reference)."""
+    if difference is None:
+        return "-"
+    text = f"+{_num(difference)}" if difference >= 0 else _num(difference)
+    if mde is None:
+        return text
+    return f"{text} < MDE {_num(mde)}" if below else f"{text} (MDE {_num(mde)})"
+
+
 def _excluded(row: Mapping[str, Any]) -> str:
     return f"{row.get('n_abstained', 0)}/{row.get('n_failed', 0)}/{row.get('n_missing', 0)}"
 
@@ -52,17 +63,28 @@ def _excluded(row: Mapping[str, Any]) -> str:
 def scaling_table(data: Mapping[str, Any]) -> str:
     rows = data["rows"]
     header = ["judge", "group", "config", "mean ± se", "n", "excl a/f/m", "norm. improvement ± se", "95% CI",
-              "tokens", "Δ tokens vs small_ft (95% CI)", "note"]
+              "Δ vs small_ft", "tokens", "Δ tokens vs small_ft (95% CI)", "note"]
     lines = []
     for r in rows:
         ci = r.get("normalized_improvement_ci")
         lines.append([r["judge"], r.get("group", ""), r["config"], format_mean_se(r.get("mean"), r.get("stderr")),
                       r.get("n"), _excluded(r) if r.get("group") != "aggregate" else "",
                       format_mean_se(r.get("normalized_improvement"), r.get("normalized_improvement_stderr")),
-                      f"{_num(ci[0])}..{_num(ci[1])}" if ci else "-", _num(r.get("mean_tokens"), 1),
-                      _length_change(r), r.get("note") or ""])
+                      f"{_num(ci[0])}..{_num(ci[1])}" if ci else "-",
+                      _mde_cell(r.get("difference_from_small_ft"), r.get("minimum_detectable_effect"),
+                                r.get("below_mde")),
+                      _num(r.get("mean_tokens"), 1), _length_change(r), r.get("note") or ""])
     paired = ", ".join(f"{k}: {v}" for k, v in data.get("n_paired", {}).items())
-    return format_table(header, lines) + f"\nprompts scored in every run (paired): {paired}"
+    return (format_table(header, lines) + f"\nprompts scored in every run (paired): {paired}"
+            + _mde_footnote(data, "small_ft"))
+
+
+def _mde_footnote(data: Mapping[str, Any], reference: str) -> str:
+    mde = data.get("minimum_detectable_effect")
+    if not mde:
+        return ""
+    return (f"\n< MDE: the paired difference from {reference} is smaller than the minimum detectable effect of its "
+            f"paired prompts (power {mde['power']:g}, two-sided alpha {mde['alpha']:g})")
 
 
 def scaling_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
@@ -100,14 +122,17 @@ def scaling_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
 
 def frontier_table(data: Mapping[str, Any]) -> str:
     x, y = data["x_judge"], data["y_judge"]
-    header = ["label", "alpha", f"{x} ± se", f"{y} ± se", "n x/y", "pareto", "P(pareto)", "tokens",
-              "Δ tokens vs first (95% CI)", "run"]
+    header = ["label", "alpha", f"{x} ± se", f"{y} ± se", "n x/y", "pareto", "P(pareto)", f"Δ {x} vs first",
+              f"Δ {y} vs first", "tokens", "Δ tokens vs first (95% CI)", "run"]
     lines = [[p["label"], _num(p.get("alpha"), 2), format_mean_se(p.get("x_mean"), p.get("x_stderr")),
               format_mean_se(p.get("y_mean"), p.get("y_stderr")), f"{p.get('n_x')}/{p.get('n_y')}",
-              "yes" if p["pareto"] else "no", _num(p.get("pareto_probability"), 2), _num(p.get("mean_tokens"), 1),
-              _length_change(p), p["run"]] for p in data["points"]]
+              "yes" if p["pareto"] else "no", _num(p.get("pareto_probability"), 2),
+              _mde_cell(p.get("x_difference"), p.get("x_minimum_detectable_effect"), p.get("x_below_mde")),
+              _mde_cell(p.get("y_difference"), p.get("y_minimum_detectable_effect"), p.get("y_below_mde")),
+              _num(p.get("mean_tokens"), 1), _length_change(p), p["run"]] for p in data["points"]]
     paired = data.get("n_paired")
-    return format_table(header, lines) + f"\nprompts scored by both judges in every run (paired): {paired}"
+    return (format_table(header, lines) + f"\nprompts scored by both judges in every run (paired): {paired}"
+            + _mde_footnote(data, "the first point"))
 
 
 def frontier_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
@@ -211,6 +236,51 @@ def compare_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
         figure.axes[-1].set_xlabel(
             f"paired difference B - A (95% interval); A = {data['label_a']}, B = {data['label_b']}", fontsize=8)
     return save_figure(figure, output_dir, "compare")
+
+
+# -- power ---------------------------------------------------------------------------------------
+
+def power_table(data: Mapping[str, Any]) -> str:
+    rows = data["rows"]
+    first = rows[0] if rows else {"power": 0.8, "alpha": 0.05}
+    header = ["judge", "n paired", "B - A", "sd(B - A)", "MDE", "observed", "effect", "prompts needed"]
+    lines = [[axis_label(r["judge"], r["higher_is_better"]), r["n_paired"], _num(r["mean_difference"]),
+              _num(r["sd_difference"]), _num(r["minimum_detectable_effect"]),
+              {True: "below MDE", False: "detectable"}.get(r["below_mde"], "-"), _num(r["effect"]),
+              _num(r["required_prompts"], 0)] for r in rows]
+    return (f"A = {data['run_a']}\nB = {data['run_b']}\n" + format_table(header, lines)
+            + f"\nMDE: the smallest true mean difference B - A that the paired prompts detect with power "
+              f"{first['power']:g} (two-sided paired t-test, alpha {first['alpha']:g}); prompts needed: paired "
+              "prompts to detect the effect with that power")
+
+
+def power_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
+    """One panel per judge: the minimum detectable effect against the number of paired prompts."""
+    import numpy as np
+
+    from eft_eval.stats import minimum_detectable_effect
+
+    rows = [r for r in data["rows"] if r.get("sd_difference") is not None]
+    figure = new_figure(max(4.2 * len(rows), 4.8), 3.8)
+    for index, r in enumerate(rows):
+        axes = figure.add_subplot(1, max(len(rows), 1), index + 1)
+        top = max(4 * r["n_paired"], int(1.5 * (r.get("required_prompts") or 0)), 10)
+        ns = np.unique(np.geomspace(2, top, 200).astype(int))
+        curve = [minimum_detectable_effect(r["sd_difference"], int(n), r["alpha"], r["power"], r["approximation"])
+                 for n in ns]
+        axes.plot(ns, curve, color=color(index), linewidth=1.2)
+        axes.plot([r["n_paired"]], [r["minimum_detectable_effect"]], "o", color="black",
+                  label=f"pilot: {r['n_paired']} prompts")
+        if r.get("required_prompts"):
+            axes.axhline(r["effect"], color="grey", linestyle="--", linewidth=0.8)
+            axes.plot([r["required_prompts"]], [r["effect"]], "s", color=color(index),
+                      label=f"effect {r['effect']:g}: {r['required_prompts']} prompts")
+        axes.set_xscale("log")
+        axes.set_xlabel("paired prompts")
+        axes.set_ylabel(f"minimum detectable |B - A|\n({r['judge']} score units)")
+        axes.set_title(f"{r['judge']}: power {r['power']:g}, alpha {r['alpha']:g}", fontsize=9)
+        axes.legend(fontsize=7)
+    return save_figure(figure, output_dir, "power")
 
 
 # -- judge agreement -----------------------------------------------------------------------------

@@ -7,7 +7,9 @@ ratio and its paired bootstrap use the prompts scored in every run of the group 
 each configuration's own mean uses all its scored prompts (`n`). A zero denominator gives no
 ratio; one whose interval holds 0 is flagged (`note`). Several groups (tasks, model families)
 give one row each, and an `aggregate` group averages up- and down-scaling over them (Figure 3).
-Each row also has its mean response length and the length difference from small_ft (paired).
+Each row also has its mean response length and the length difference from small_ft (paired), and
+its score difference from small_ft marked `below_mde` when smaller than the minimum detectable
+effect of its paired prompts (`eft_eval.stats.paired_power`).
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ from eft_eval.analysis._lengths import length_difference, mean_tokens
 from eft_eval.analysis._runs import LoadedRun, paired_scores, refuse_different_prompts
 from eft_eval.errors import EFTEvalError
 from eft_eval.stats import (
+    DEFAULT_POWER,
+    DEFAULT_SIGNIFICANCE,
     DENOMINATOR_WITHIN_NOISE,
     DENOMINATOR_ZERO,
+    MDE_TEST,
     BootstrapSettings,
     distribution_estimate,
     normalized_improvement,
+    paired_power,
     standard_error,
 )
 
@@ -105,6 +111,7 @@ def scaling_analysis(
                     # Beside the improvement over small_ft: the length change from small_ft, paired.
                     "mean_tokens": mean_tokens(ordered[position], paired.prompt_ids),
                     **length_difference(ordered[0], ordered[position], paired.prompt_ids, group_settings),
+                    **_mde_fields(matrix[0], matrix[position], position),
                 })
                 rows.append(row)
                 if role in ni.distributions:
@@ -115,7 +122,19 @@ def scaling_analysis(
         rows += _aggregate_rows(per_group_ni, len(groups), settings)
     data["bootstrap"] = {**dataclasses.asdict(settings), "method": "paired-bootstrap-percentile",
                          "resampled": "prompt ids, jointly across the runs of a group"}
+    data["minimum_detectable_effect"] = {"alpha": DEFAULT_SIGNIFICANCE, "power": DEFAULT_POWER, "test": MDE_TEST}
     return data
+
+
+def _mde_fields(small_ft: np.ndarray, scores: np.ndarray, position: int) -> dict[str, Any]:
+    """The run's paired difference from small_ft and the smallest difference its paired prompts detect
+    (power 0.8, two-sided 0.05): a difference below it, and a normalized improvement built on it, is
+    within what these prompts can tell apart."""
+    if position == 0:
+        return {"difference_from_small_ft": None, "minimum_detectable_effect": None, "below_mde": None}
+    power = paired_power(small_ft, scores)
+    return {"difference_from_small_ft": _finite(power.mean_difference),
+            "minimum_detectable_effect": _finite(power.minimum_detectable_effect), "below_mde": power.below_mde}
 
 
 def _ni_fields(role: str, ni: Any) -> dict[str, Any]:

@@ -19,11 +19,12 @@ from eft_eval.analysis._compare import compare_analysis
 from eft_eval.analysis._files import write_analysis
 from eft_eval.analysis._frontier import frontier_analysis
 from eft_eval.analysis._judge_agreement import agreement_analysis, agreement_rows
+from eft_eval.analysis._power import power_analysis
 from eft_eval.analysis._runs import load_run, load_runs
 from eft_eval.analysis._scaling import scaling_analysis
 from eft_eval.analysis._top_p import top_p_analysis
 from eft_eval.errors import EFTEvalError
-from eft_eval.stats import BootstrapSettings
+from eft_eval.stats import DEFAULT_POWER, DEFAULT_SIGNIFICANCE, BootstrapSettings, check_power_settings
 
 RunPaths = Mapping[str, str | Path] | Sequence[str | Path]
 STUDY_KINDS = ("scaling", "frontier", "top_p")
@@ -92,6 +93,19 @@ def analyze_compare(
     a, b = load_runs([run_a, run_b], include_paths)
     data = compare_analysis(a, b, judges, settings, only_same_prompts=only_same_prompts)
     return _finish("compare", data, data["rows"], output_dir, render.compare_table, render.compare_figure)
+
+
+def analyze_power(
+    run_a: str | Path, run_b: str | Path, output_dir: str | Path = "analysis", *,
+    judges: Sequence[str] | None = None, effect: float | None = None, power: float = DEFAULT_POWER,
+    alpha: float = DEFAULT_SIGNIFICANCE, include_paths: Sequence[str] = (), only_same_prompts: bool = False,
+) -> dict[str, Any]:
+    """A pilot's minimum detectable difference per judge and, with `effect` (the judge's score units),
+    the paired prompts it needs at `power` and two-sided `alpha` (`power_analysis`)."""
+    check_power_settings(alpha, power, effect)  # a bad setting is the first error, before reading the runs
+    a, b = load_runs([run_a, run_b], include_paths)
+    data = power_analysis(a, b, judges, effect=effect, power=power, alpha=alpha, only_same_prompts=only_same_prompts)
+    return _finish("power", data, data["rows"], output_dir, render.power_table, render.power_figure)
 
 
 def analyze_judge_agreement(

@@ -1,4 +1,4 @@
-"""`eft-eval analyze scaling|frontier|top-p|compare|agreement`: the study analyses over run folders.
+"""`eft-eval analyze scaling|frontier|top-p|compare|power|agreement`: the study analyses over run folders.
 
 Registration imports nothing heavy; the handlers import numpy, scipy and matplotlib lazily.
 Each writes OUT/<analysis>.json, .csv, .png, .svg (docs/formats.md) and prints a table.
@@ -49,6 +49,22 @@ def register(subparsers: Any) -> None:
                         "prompts differ under one doc_id)")
     _common(p, judges=True)
     p.set_defaults(handler=_compare)
+
+    p = subparsers.add_parser("power", help="from a pilot of two runs: the smallest difference its prompts detect, "
+                                            "and the prompts a difference needs (paired)")
+    p.add_argument("run_a", metavar="RUN_A", help=_RUN_HELP)
+    p.add_argument("run_b", metavar="RUN_B", help=_RUN_HELP)
+    p.add_argument("--effect", type=number_arg(minimum=0, exclusive_minimum=True), metavar="DELTA",
+                   help="the difference B - A to detect, in the judge's score units: prints the paired prompts it "
+                        "needs (with several judges of different scales, give one --judge)")
+    p.add_argument("--power", type=number_arg(minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True),
+                   default=0.8, help="probability of detecting a true difference (default 0.8)")
+    p.add_argument("--alpha", type=number_arg(minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True),
+                   default=0.05, help="two-sided significance level (default 0.05)")
+    p.add_argument("--only-same-prompts", action="store_true",
+                   help="pair only the prompts whose text is the same in both runs (as compare does)")
+    _common(p, judges=True, bootstrap=False)
+    p.set_defaults(handler=_power)
 
     p = subparsers.add_parser("agreement", help="judge versus judge on the same responses (agreement, kappa, Spearman)")
     p.add_argument("run_a", metavar="RUN_A", help=_RUN_HELP)
@@ -125,6 +141,14 @@ def _compare(args: argparse.Namespace) -> int:
     return _print(analyze_compare(args.run_a, args.run_b, args.output, judges=args.judges,
                                   settings=settings_from_args(args), include_paths=args.include_path,
                                   only_same_prompts=args.only_same_prompts), args.json)
+
+
+def _power(args: argparse.Namespace) -> int:
+    from eft_eval.analysis import analyze_power
+
+    return _print(analyze_power(args.run_a, args.run_b, args.output, judges=args.judges, effect=args.effect,
+                                power=args.power, alpha=args.alpha, include_paths=args.include_path,
+                                only_same_prompts=args.only_same_prompts), args.json)
 
 
 def _agreement(args: argparse.Namespace) -> int:

@@ -29,6 +29,8 @@ judgments, arrays of scores) so it can be tested on hand-made numbers.
   denominator's own interval and a status: ok / zero / within_noise), `paired_difference` (mean
   of b - a, bootstrap interval, Wilcoxon and sign-test p-values), `pareto_set` / `pareto_mask` /
   `pareto_probability` (frontier under each judge's direction, and its bootstrap probability).
+- Power: `paired_power` (a pilot's paired differences: sd, minimum detectable effect, prompts
+  needed for an effect), `minimum_detectable_effect`, `required_prompts` (Miller 2024, t quantiles).
 
 Names are re-exported lazily: `eft_eval.judging` (imported by `eft-eval --help`) uses the
 summaries, and that must not pull in numpy and scipy.
@@ -96,16 +98,27 @@ _EXPORTS = {
     "pareto_mask": "_pareto",
     "pareto_probability": "_pareto",
     "pareto_set": "_pareto",
+    "DEFAULT_POWER": "_power",
+    "DEFAULT_SIGNIFICANCE": "_power",
+    "MDE_TEST": "_power",
+    "PairedPower": "_power",
+    "check_power_settings": "_power",
+    "minimum_detectable_effect": "_power",
+    "paired_power": "_power",
+    "required_prompts": "_power",
 }
 
 __all__ = [
     "COMBINE_RULES",
     "DEFAULT_CONFIDENCE_LEVEL",
     "DEFAULT_N_RESAMPLES",
+    "DEFAULT_POWER",
     "DEFAULT_SEED",
+    "DEFAULT_SIGNIFICANCE",
     "DENOMINATOR_OK",
     "DENOMINATOR_WITHIN_NOISE",
     "DENOMINATOR_ZERO",
+    "MDE_TEST",
     "STATUSES",
     "Aggregation",
     "BootstrapSettings",
@@ -115,6 +128,7 @@ __all__ = [
     "JudgeLike",
     "NormalizedImprovement",
     "PairedDifference",
+    "PairedPower",
     "add_bootstrap_arguments",
     "aggregation_names",
     "agreement_estimate",
@@ -122,6 +136,7 @@ __all__ = [
     "analytic_proportion_se",
     "bootstrap_estimate",
     "bradley_terry",
+    "check_power_settings",
     "cohens_kappa",
     "combine_orders",
     "confusion_matrix",
@@ -135,14 +150,17 @@ __all__ = [
     "judge_noise_of",
     "kappa_estimate",
     "length_controlled_win_rate",
+    "minimum_detectable_effect",
     "normalized_improvement",
     "paired_difference",
+    "paired_power",
     "pareto_mask",
     "pareto_probability",
     "pareto_set",
     "position_inconsistency",
     "proportion_estimate",
     "register_aggregation",
+    "required_prompts",
     "resample_means",
     "response_tokens",
     "settings_from_args",
@@ -210,6 +228,16 @@ if TYPE_CHECKING:
         win_rate,
     )
     from eft_eval.stats._pareto import pareto_mask, pareto_probability, pareto_set
+    from eft_eval.stats._power import (
+        DEFAULT_POWER,
+        DEFAULT_SIGNIFICANCE,
+        MDE_TEST,
+        PairedPower,
+        check_power_settings,
+        minimum_detectable_effect,
+        paired_power,
+        required_prompts,
+    )
     from eft_eval.stats._summary import (
         STATUSES,
         JudgeLike,
