@@ -21,6 +21,9 @@ judgments, arrays of scores) so it can be tested on hand-made numbers.
 - Printing: `format_number`, `format_mean_se` (`0.412 ± 0.031`) and `format_table` (plain aligned
   text) are how every table and report prints a number; `short_label` shortens a long run label.
 - Agreement: `agreement_estimate`, `kappa_estimate`, `spearman_estimate`, `confusion_matrix`, ...
+- Human-corrected means: `ppi_mean_estimate(labels, predictions, unlabelled)` (prediction-powered
+  inference, PPI++ tuned; a `CorrectedMean` with judge-only, human-only and PPI estimates and the
+  effective number of labels), `independent_difference` (b - a of independent estimates).
 - Studies: `normalized_improvement` (paired bootstrap of `(x - small) / (large - small)`, with the
   denominator's own interval and a status: ok / zero / within_noise), `paired_difference` (mean
   of b - a, bootstrap interval, Wilcoxon and sign-test p-values), `pareto_set` / `pareto_mask` /
@@ -83,6 +86,11 @@ _EXPORTS = {
     "normalized_improvement": "_paired",
     "paired_difference": "_paired",
     "pareto_mask": "_pareto",
+    "CorrectedMean": "_ppi",
+    "classical_mean_estimate": "_ppi",
+    "effective_labels": "_ppi",
+    "independent_difference": "_ppi",
+    "ppi_mean_estimate": "_ppi",
     "pareto_probability": "_pareto",
     "pareto_set": "_pareto",
 }
@@ -98,6 +106,7 @@ __all__ = [
     "Aggregation",
     "BootstrapSettings",
     "ConfusionMatrix",
+    "CorrectedMean",
     "Estimate",
     "JudgeLike",
     "NormalizedImprovement",
@@ -108,13 +117,16 @@ __all__ = [
     "agreement_rate",
     "analytic_proportion_se",
     "bootstrap_estimate",
+    "classical_mean_estimate",
     "cohens_kappa",
     "confusion_matrix",
     "distribution_estimate",
+    "effective_labels",
     "format_mean_se",
     "format_number",
     "format_table",
     "get_aggregation",
+    "independent_difference",
     "is_cut_off",
     "judge_noise",
     "judge_noise_of",
@@ -124,6 +136,7 @@ __all__ = [
     "pareto_mask",
     "pareto_probability",
     "pareto_set",
+    "ppi_mean_estimate",
     "proportion_estimate",
     "register_aggregation",
     "resample_means",
@@ -183,6 +196,13 @@ if TYPE_CHECKING:
         paired_difference,
     )
     from eft_eval.stats._pareto import pareto_mask, pareto_probability, pareto_set
+    from eft_eval.stats._ppi import (
+        CorrectedMean,
+        classical_mean_estimate,
+        effective_labels,
+        independent_difference,
+        ppi_mean_estimate,
+    )
     from eft_eval.stats._summary import (
         STATUSES,
         JudgeLike,
