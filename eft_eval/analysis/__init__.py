@@ -7,6 +7,8 @@ function to also write OUT/<kind>.json, .csv and figures:
     data = frontier_analysis([load_run(p) for p in paths], x="helpfulness", y="harm")
     data["points"][0]["pareto_probability"]
 
+`analyze_calibrated(run, labels, judges)` corrects judges' means with a random sample of human labels (PPI++).
+
 `analyze_study(kind, runs, options, output_dir)` is what `eft-eval sweep` calls. Statistics
 live in `eft_eval.stats`; this package loads runs and writes files. Names are re-exported
 lazily: `eft-eval --help` imports `eft_eval.analysis.commands`, which must stay light.
@@ -33,6 +35,9 @@ _EXPORTS = {
     "top_p_analysis": "_top_p",
     "compare_analysis": "_compare",
     "agreement_analysis": "_judge_agreement",
+    "analyze_calibrated": "_calibrated",
+    "calibrated_analysis": "_calibrated",
+    "read_human_labels": "_labels",
     "analyze_compare": "_studies",
     "analyze_frontier": "_studies",
     "analyze_judge_agreement": "_studies",
@@ -50,27 +55,32 @@ __all__ = [
     "LoadedRun",
     "PairedScores",
     "agreement_analysis",
+    "analyze_calibrated",
     "analyze_compare",
     "analyze_frontier",
     "analyze_judge_agreement",
     "analyze_scaling",
     "analyze_study",
     "analyze_top_p",
+    "calibrated_analysis",
     "compare_analysis",
     "frontier_analysis",
     "load_run",
     "load_runs",
     "paired_scores",
+    "read_human_labels",
     "scaling_analysis",
     "to_dataframe",
     "top_p_analysis",
 ]
 
 if TYPE_CHECKING:
+    from eft_eval.analysis._calibrated import analyze_calibrated, calibrated_analysis
     from eft_eval.analysis._compare import compare_analysis
     from eft_eval.analysis._files import to_dataframe
     from eft_eval.analysis._frontier import frontier_analysis
     from eft_eval.analysis._judge_agreement import agreement_analysis
+    from eft_eval.analysis._labels import read_human_labels
     from eft_eval.analysis._runs import (
         JudgeScores,
         LoadedRun,
