@@ -71,6 +71,8 @@ def read_human_labels(path: str | Path, model: str | None = None) -> HumanLabels
             raise EFTEvalError(f"{path}: is a folder but not a human-study project (no {STUDY_MANIFEST}); give a "
                                "labels JSONL file")
         path = path / STUDY_LABELS
+    if (path.parent / STUDY_MANIFEST).is_file():
+        _check_random_draw(path.parent / STUDY_MANIFEST, path)
     if not path.is_file():
         raise EFTEvalError(f"{path}: no such labels file" + (
             f" (run `eft-eval human-study import {path.parent}` first)" if (path.parent / STUDY_MANIFEST).is_file()
@@ -147,8 +149,8 @@ def _jsonl_labels(path: Path) -> HumanLabels:
                        collector.n_without_label)
 
 
-def _study_labels(path: Path, model: str | None) -> HumanLabels:
-    manifest_path = path.parent / STUDY_MANIFEST
+def _check_random_draw(manifest_path: Path, path: Path) -> dict[str, Any]:
+    """The study's manifest, refused in one line unless its items were drawn at random."""
     manifest = read_json(manifest_path)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("items"), list):
         raise EFTEvalError(f"{manifest_path}: not a human-study manifest (no items)")
@@ -161,6 +163,12 @@ def _study_labels(path: Path, model: str | None) -> HumanLabels:
         raise EFTEvalError(f"{manifest_path}: does not record a random draw of items (kind "
                            f"{short_repr(manifest.get('kind'))}, selection {short_repr(selection)}); PPI is valid only "
                            f"if {RANDOM_SAMPLE_NEEDED}")
+    return manifest
+
+
+def _study_labels(path: Path, model: str | None) -> HumanLabels:
+    manifest_path = path.parent / STUDY_MANIFEST
+    manifest = _check_random_draw(manifest_path, path)
     items = {str(item.get("item_id")): item for item in manifest["items"] if isinstance(item, dict)}
     collector = _Collector(path)
     responses: dict[str, str] = {}
