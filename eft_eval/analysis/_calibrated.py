@@ -23,7 +23,7 @@ from typing import Any
 from eft_eval.analysis._files import write_analysis
 from eft_eval.analysis._labels import RANDOM_SAMPLE_NEEDED, HumanLabels, read_human_labels
 from eft_eval.analysis._runs import LoadedRun, load_run
-from eft_eval.errors import EFTEvalError, short_repr
+from eft_eval.errors import EFTEvalError
 from eft_eval.parsing import parse_number
 from eft_eval.stats import (
     DEFAULT_CONFIDENCE_LEVEL,
@@ -31,9 +31,9 @@ from eft_eval.stats import (
     Estimate,
     format_number,
     format_table,
-    short_label,
     independent_difference,
     ppi_mean_estimate,
+    short_label,
 )
 
 ESTIMATES = ("judge_only", "human_only", "ppi")

@@ -40,7 +40,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--labels-b", metavar="FILE", help="RUN_B's own random human labels (required with --run-b)")
     p.add_argument("--confidence", type=number_arg(minimum=0, exclusive_minimum=True, maximum=1,
                                                    exclusive_maximum=True),
-                   default=DEFAULT_CONFIDENCE_LEVEL, help=f"interval confidence level (default {DEFAULT_CONFIDENCE_LEVEL})")
+                   default=DEFAULT_CONFIDENCE_LEVEL,
+                   help=f"interval confidence level (default {DEFAULT_CONFIDENCE_LEVEL})")
     p.add_argument("--output", "-o", type=Path, default=Path("analysis"),
                    help="folder for calibrated.json and .csv (default ./analysis)")
     p.add_argument("--include-path", action="append", default=[], metavar="DIR",

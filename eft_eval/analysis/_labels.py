@@ -157,7 +157,8 @@ def _check_random_draw(manifest_path: Path, path: Path) -> dict[str, Any]:
     selection = manifest.get("selection") or {}
     if manifest.get("kind") == "adjudication" or selection.get("from") == "disagreements":
         raise EFTEvalError(f"{path}: labels of an adjudication project, which holds only the judge-human "
-                           f"disagreements: not a random sample of the run's items, and PPI is valid only if {RANDOM_SAMPLE_NEEDED}; "
+                           "disagreements: not a random sample of the run's items, and PPI is valid only if "
+                           f"{RANDOM_SAMPLE_NEEDED}; "
                            f"give the annotation project's labels ({manifest.get('parent') or 'its parent'})")
     if manifest.get("kind") != "annotation" or "samples" not in selection:
         raise EFTEvalError(f"{manifest_path}: does not record a random draw of items (kind "
