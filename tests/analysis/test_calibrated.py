@@ -113,6 +113,10 @@ def test_study_labels_correct_the_run_end_to_end(judged_run: Path, study: Path, 
     assert data["judges"]["harm"]["prediction"] == f"score >= {THRESHOLD}"
     assert "PPI++" in printed and "Effective labels" in printed and "drawn at random" in printed
     assert (out / "calibrated.csv").read_text().count("\n") == 1 + 3  # header, three estimates
+    # `eft-eval report` shows the analysis folder's estimates too.
+    assert main(["report", str(out), "--html", str(tmp_path / "page.html")]) == 0
+    page = (tmp_path / "page.html").read_text()
+    assert "calibrated" in page and "ppi++-clt" in page and f"{data['judges']['harm']['ppi']['value']:.3f}" in page
 
 
 def test_human_study_report_shows_the_corrected_rate(judged_run: Path, study: Path, tmp_path: Path) -> None:
