@@ -50,7 +50,7 @@ def calibrated_figures(project: StudyProject, labels: list[ItemLabel],
         return None, f"the samples file the items were drawn from ({samples}) is not there"
     try:
         judged = read_judged_samples(samples, manifest.judge)
-    except EFTEvalError as error:
+    except (EFTEvalError, OSError) as error:  # a report is still written; this row says why it is missing
         return None, f"the samples file cannot be read ({error})"
     model = manifest.selection.get("model")
     population = {s.source_line: s for s in judged if (model is None or s.model == model)

@@ -240,3 +240,39 @@ def test_a_second_run_needs_its_own_labels(tmp_path: Path, capsys: pytest.Captur
     err = cli_error(capsys, ["analyze", "calibrated", str(run), "--labels", str(labels), "--judge", "helpfulness",
                              "--run-b", str(run)])
     assert "give both --run-b and --labels-b" in err
+
+
+def test_a_study_of_one_model_is_a_random_sample_of_that_models_responses(tmp_path: Path) -> None:
+    """`--target-error-rate` picks one model and draws uniformly from its responses (no strata): the
+    population is that model's responses. A draw over several models is random within each, so a
+    one-model run uses its own model's labels and counts the others."""
+    from study_helpers import judged_sample, write_samples
+
+    # Model "low" has 1 error in 10 responses, "high" 7 in 10 (score 1 = an error); one abstention in "high".
+    rows = [judged_sample(d, "low", score=float(d == 0)) for d in range(10)]
+    rows += [judged_sample(d, "high", score=float(d < 7)) for d in range(9)]
+    rows += [judged_sample(9, "high", status="abstained", score=None)]
+    samples = write_samples(tmp_path / "samples.jsonl", rows)
+    project = tmp_path / "study"
+    assert main(["human-study", "prepare", "--samples", str(samples), "--n", "4", "--target-error-rate", "0.8",
+                 "--out", str(project)]) == 0
+    write_potato_state(project, "alice", {item: ("1", "yes") for item in item_ids_by_doc(project).values()})
+    assert main(["human-study", "import", str(project)]) == 0
+    assert main(["human-study", "report", str(project), "--out", str(tmp_path / "report")]) == 0
+    calibrated = json.loads((tmp_path / "report" / "report.json").read_text())["calibrated"]
+    assert (calibrated["n_population"], calibrated["n_labels"]) == (9, 4)  # "high"'s scored responses
+    assert calibrated["judge_only"]["value"] == pytest.approx(7 / 9)
+
+    everyone = tmp_path / "everyone"
+    assert main(["human-study", "prepare", "--samples", str(samples), "--n", "12", "--out", str(everyone)]) == 0
+    manifest = json.loads((everyone / "study.json").read_text())
+    write_potato_state(everyone, "alice", {item["item_id"]: ("1", "yes") for item in manifest["items"]})
+    assert main(["human-study", "import", str(everyone)]) == 0
+    low_run = write_samples(tmp_path / "low.jsonl", rows[:10])
+    out = tmp_path / "out"
+    assert main(["analyze", "calibrated", str(low_run), "--labels", str(everyone), "--judge", "factuality",
+                 "--output", str(out)]) == 0
+    data = json.loads((out / "calibrated.json").read_text())
+    n_low = sum(item["source"]["model"] == "low" for item in manifest["items"])
+    assert data["labels_excluded"]["other_model"] == 12 - n_low
+    assert data["judges"]["factuality"]["n_labels"] == n_low and data["judges"]["factuality"]["n_items"] == 10
