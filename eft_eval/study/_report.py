@@ -66,7 +66,7 @@ def summary_rows(results: StudyResults) -> list[tuple[str, str]]:
     return rows + calibrated_rows(results)
 
 
-PPI_ROW = "Human-corrected share with any factual error (PPI++, all drawn-from responses)"
+PPI_ROW = "Human-corrected share with any factual error (PPI++, central-limit interval, all drawn-from responses)"
 
 
 def calibrated_rows(results: StudyResults) -> list[tuple[str, str]]:
