@@ -52,7 +52,6 @@ class HumanLabels:
     """Records with no label (a tie, nobody annotated, or `null`)."""
     threshold: float | None = None
     """The study's error threshold (its judge's "any error": score >= threshold)."""
-    study_judge: str | None = None
     responses: dict[str, str] = field(default_factory=dict)
     """A study's prompt id -> the response the annotators read (checked against the run's)."""
     item_ids: dict[str, str] = field(default_factory=dict)
@@ -199,5 +198,4 @@ def _study_labels(path: Path, model: str | None) -> HumanLabels:
     threshold = manifest.get("error_threshold")
     return HumanLabels(path, collector.labels, collector.lines, True, "human-study project", collector.n_without_label,
                        threshold=float(threshold) if isinstance(threshold, (int, float)) else None,
-                       study_judge=str(manifest["judge"]) if manifest.get("judge") else None,
                        responses=responses, item_ids=item_ids, n_other_model=other_model)
