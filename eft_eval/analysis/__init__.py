@@ -7,6 +7,8 @@ function to also write OUT/<kind>.json, .csv and figures:
     data = frontier_analysis([load_run(p) for p in paths], x="helpfulness", y="harm")
     data["points"][0]["pareto_probability"]
 
+`analyze_calibrated(run, labels, judges)` corrects judges' means with a random sample of human labels (PPI++).
+
 `analyze_study(kind, runs, options, output_dir)` is what `eft-eval sweep` calls. Before a sweep,
 `analyze_power(pilot_a, pilot_b, effect=0.5)` gives the paired prompts a difference needs. Statistics
 live in `eft_eval.stats`; this package loads runs and writes files. Names are re-exported
@@ -36,6 +38,9 @@ _EXPORTS = {
     "agreement_analysis": "_judge_agreement",
     "analyze_power": "_studies",
     "power_analysis": "_power",
+    "analyze_calibrated": "_calibrated",
+    "calibrated_analysis": "_calibrated",
+    "read_human_labels": "_labels",
     "analyze_compare": "_studies",
     "analyze_frontier": "_studies",
     "analyze_judge_agreement": "_studies",
@@ -53,6 +58,7 @@ __all__ = [
     "LoadedRun",
     "PairedScores",
     "agreement_analysis",
+    "analyze_calibrated",
     "analyze_compare",
     "analyze_frontier",
     "analyze_judge_agreement",
@@ -60,22 +66,26 @@ __all__ = [
     "analyze_scaling",
     "analyze_study",
     "analyze_top_p",
+    "calibrated_analysis",
     "compare_analysis",
     "frontier_analysis",
     "load_run",
     "load_runs",
     "paired_scores",
     "power_analysis",
+    "read_human_labels",
     "scaling_analysis",
     "to_dataframe",
     "top_p_analysis",
 ]
 
 if TYPE_CHECKING:
+    from eft_eval.analysis._calibrated import analyze_calibrated, calibrated_analysis
     from eft_eval.analysis._compare import compare_analysis
     from eft_eval.analysis._files import to_dataframe
     from eft_eval.analysis._frontier import frontier_analysis
     from eft_eval.analysis._judge_agreement import agreement_analysis
+    from eft_eval.analysis._labels import read_human_labels
     from eft_eval.analysis._power import power_analysis
     from eft_eval.analysis._runs import (
         JudgeScores,

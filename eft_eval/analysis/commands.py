@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eft_eval.analysis import _study_commands, _tv_command
+from eft_eval.analysis import _calibrated_command, _study_commands, _tv_command
 
 
 def register(subparsers: Any, tv_page: _tv_command.TokenTVPage) -> None:
@@ -17,6 +17,7 @@ def register(subparsers: Any, tv_page: _tv_command.TokenTVPage) -> None:
     group = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
     _tv_command.register(group, tv_page)
     _study_commands.register(group)  # scaling, frontier, top-p, compare, agreement
+    _calibrated_command.register(group)
 
 
 __all__ = ["register"]

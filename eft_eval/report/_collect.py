@@ -24,7 +24,7 @@ from eft_eval.runfolder import (
     read_run,
 )
 
-ANALYSIS_FILES = ("frontier", "scaling", "top_p", "compare", "agreement")
+ANALYSIS_FILES = ("frontier", "scaling", "top_p", "compare", "agreement", "calibrated")
 """`<name>.json` files written by `eft-eval analyze` / `sweep` (docs/formats.md)."""
 
 

@@ -25,6 +25,9 @@ judgments, arrays of scores) so it can be tested on hand-made numbers.
   `position_inconsistency`, `win_rate`, `length_controlled_win_rate` (AlpacaEval 2's logistic
   length control), `bradley_terry` (`BradleyTerryResult`: Elo-like scores, intervals, ranking).
   Outcomes are floats from the compared run's view: 1 win, 0.5 tie, 0 loss.
+- Human-corrected means: `ppi_mean_estimate(labels, predictions, unlabelled)` (prediction-powered
+  inference, PPI++ tuned; a `CorrectedMean` with judge-only, human-only and PPI estimates and the
+  effective number of labels), `independent_difference` (b - a of independent estimates).
 - Studies: `normalized_improvement` (paired bootstrap of `(x - small) / (large - small)`, with the
   denominator's own interval and a status: ok / zero / within_noise), `paired_difference` (mean
   of b - a, bootstrap interval, Wilcoxon and sign-test p-values), `pareto_set` / `pareto_mask` /
@@ -96,6 +99,11 @@ _EXPORTS = {
     "position_inconsistency": "_pairwise",
     "win_rate": "_pairwise",
     "pareto_mask": "_pareto",
+    "CorrectedMean": "_ppi",
+    "classical_mean_estimate": "_ppi",
+    "effective_labels": "_ppi",
+    "independent_difference": "_ppi",
+    "ppi_mean_estimate": "_ppi",
     "pareto_probability": "_pareto",
     "pareto_set": "_pareto",
     "DEFAULT_POWER": "_power",
@@ -124,6 +132,7 @@ __all__ = [
     "BootstrapSettings",
     "BradleyTerryResult",
     "ConfusionMatrix",
+    "CorrectedMean",
     "Estimate",
     "JudgeLike",
     "NormalizedImprovement",
@@ -137,14 +146,17 @@ __all__ = [
     "bootstrap_estimate",
     "bradley_terry",
     "check_power_settings",
+    "classical_mean_estimate",
     "cohens_kappa",
     "combine_orders",
     "confusion_matrix",
     "distribution_estimate",
+    "effective_labels",
     "format_mean_se",
     "format_number",
     "format_table",
     "get_aggregation",
+    "independent_difference",
     "is_cut_off",
     "judge_noise",
     "judge_noise_of",
@@ -158,6 +170,7 @@ __all__ = [
     "pareto_probability",
     "pareto_set",
     "position_inconsistency",
+    "ppi_mean_estimate",
     "proportion_estimate",
     "register_aggregation",
     "required_prompts",
@@ -237,6 +250,13 @@ if TYPE_CHECKING:
         minimum_detectable_effect,
         paired_power,
         required_prompts,
+    )
+    from eft_eval.stats._ppi import (
+        CorrectedMean,
+        classical_mean_estimate,
+        effective_labels,
+        independent_difference,
+        ppi_mean_estimate,
     )
     from eft_eval.stats._summary import (
         STATUSES,

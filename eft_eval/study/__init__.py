@@ -12,6 +12,7 @@ from eft_eval.lazy import lazy_exports
 
 _EXPORTS = {
     "load_gold": "_adjudication",
+    "CalibratedFigures": "_calibrated",
     "AnnotationImport": "_annotations",
     "Answer": "_annotations",
     "read_annotations": "_annotations",
@@ -31,6 +32,7 @@ _EXPORTS = {
     "compute_results": "_results",
     "StudyPage": "_report",
     "annotator_rows": "_report",
+    "calibrated_rows": "_report",
     "confusion_svg": "_report",
     "method_note": "_report",
     "summary_rows": "_report",
@@ -54,6 +56,7 @@ __all__ = [
     "AnnotationImport",
     "Answer",
     "BootstrapSettings",
+    "CalibratedFigures",
     "ItemLabel",
     "JudgedSample",
     "LabelQuestions",
@@ -68,6 +71,7 @@ __all__ = [
     "StudyTemplate",
     "adjudicate",
     "annotator_rows",
+    "calibrated_rows",
     "combine",
     "compute_results",
     "confusion_svg",
@@ -91,6 +95,7 @@ __all__ = [
 if TYPE_CHECKING:
     from eft_eval.study._adjudication import load_gold
     from eft_eval.study._annotations import AnnotationImport, Answer, read_annotations
+    from eft_eval.study._calibrated import CalibratedFigures
     from eft_eval.study._combine import ItemLabel, combine, read_labels
     from eft_eval.study._potato import PotatoServer, serve, stop_process_group
     from eft_eval.study._project import (
@@ -104,6 +109,7 @@ if TYPE_CHECKING:
         ANNOTATOR_HEADER,
         StudyPage,
         annotator_rows,
+        calibrated_rows,
         confusion_svg,
         method_note,
         summary_rows,

@@ -63,7 +63,26 @@ def summary_rows(results: StudyResults) -> list[tuple[str, str]]:
             ("Share of disagreements where the judge matches gold", gold.judge_matches_gold.format()),
             ("Share of disagreements where the humans match gold", gold.humans_match_gold.format()),
         ]
-    return rows
+    return rows + calibrated_rows(results)
+
+
+PPI_ROW = "Human-corrected share with any factual error (PPI++, central-limit interval, all drawn-from responses)"
+
+
+def calibrated_rows(results: StudyResults) -> list[tuple[str, str]]:
+    """The prediction-powered rows: the judge's error rate over every response the items were drawn
+    from, corrected by the human labels (valid because the items are a random sample of them)."""
+    figures = results.calibrated
+    if figures is None:
+        return [(PPI_ROW, f"n/a: {results.calibrated_unavailable}")]
+    return [
+        ("Judged responses the items were drawn from", str(figures.n_population)),
+        ("Judge: share with any factual error, all drawn-from responses", figures.judge_only.format()),
+        (PPI_ROW, figures.ppi.format()),
+        ("Human labels the judge was worth (effective labels: n x var(humans only) / var(PPI))",
+         f"{format_number(figures.effective_labels, 1)} (from {figures.n_labels} labels; judge weight "
+         f"{format_number(figures.lam, 2)})"),
+    ]
 
 
 def annotator_rows(results: StudyResults) -> list[list[str]]:
@@ -187,6 +206,7 @@ __all__ = [
     "ReportFiles",
     "StudyPage",
     "annotator_rows",
+    "calibrated_rows",
     "confusion_svg",
     "method_note",
     "render_markdown",

@@ -21,6 +21,7 @@ from eft_eval.stats import (
     kappa_estimate,
     proportion_estimate,
 )
+from eft_eval.study._calibrated import CalibratedFigures, calibrated_figures
 from eft_eval.study._combine import ItemLabel
 from eft_eval.study._project import StudyProject
 
@@ -78,6 +79,10 @@ class StudyResults:
     gold: GoldFigures | None
     bootstrap: BootstrapSettings
     tied_item_ids: list[str] = field(default_factory=list)
+    calibrated: CalibratedFigures | None = None
+    """The error rate of every response the items were drawn from, corrected by the labels (PPI++)."""
+    calibrated_unavailable: str | None = None
+    """Why `calibrated` is None (the samples file is gone, ...)."""
 
     def to_dict(self) -> dict[str, Any]:
         def convert(value: Any) -> Any:
@@ -196,6 +201,7 @@ def compute_results(
     gold = {g.item_id: bool(g.label) for g in gold_labels or [] if g.label is not None}
     label_from = labels[0].label_from if labels else "count"
     per_annotator = len(annotators) > 1
+    calibrated, unavailable = calibrated_figures(project, labels, settings.confidence_level)
     return StudyResults(
         judge=project.manifest.judge,
         error_threshold=project.manifest.error_threshold,
@@ -218,5 +224,7 @@ def compute_results(
         gold=_gold_figures(project, labels, gold_labels, settings) if gold_labels is not None else None,
         bootstrap=settings,
         tied_item_ids=[label.item_id for label in labels if label.tie],
+        calibrated=calibrated,
+        calibrated_unavailable=unavailable,
     )
 

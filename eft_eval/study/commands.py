@@ -110,6 +110,11 @@ def _report(args: argparse.Namespace, page: StudyPage) -> int:
               f"{gold.n_without_gold - gold.n_gold_ties} not answered)")
         print(f"judge matches gold on disagreements: {results.gold.judge_matches_gold.format()}")
         print(f"humans match gold on disagreements: {results.gold.humans_match_gold.format()}")
+    if results.calibrated is not None:
+        print(f"human-corrected error rate (PPI++, {results.calibrated.n_population} responses): "
+              f"{results.calibrated.ppi.format()}")
+    else:
+        print(f"human-corrected error rate: n/a ({results.calibrated_unavailable})")
     print("wrote " + ", ".join(str(f) for f in (files.markdown, files.html, files.json, files.picture) if f))
     return 0
 
@@ -170,7 +175,8 @@ def register(subparsers: Any, page: StudyPage) -> None:
     _force_flag(p, "project folder")
     p.set_defaults(handler=_adjudicate)
 
-    p = steps.add_parser("report", help="agreement, kappa, confusion matrix and gold shares with bootstrap SEs")
+    p = steps.add_parser("report", help="agreement, kappa, confusion matrix and gold shares with bootstrap SEs, "
+                         "and the error rate corrected by the labels (PPI)")
     p.add_argument("project", type=Path, help="annotation project, already imported")
     p.add_argument("--adjudication", type=Path, help="imported adjudication project (gold labels)")
     p.add_argument("--out", type=Path, help="report folder (default PROJECT/report)")
