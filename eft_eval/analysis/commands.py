@@ -13,10 +13,10 @@ from eft_eval.analysis import _calibrated_command, _study_commands, _tv_command
 
 def register(subparsers: Any, tv_page: _tv_command.TokenTVPage) -> None:
     parser = subparsers.add_parser("analyze", help="analyse finished runs (scaling, frontier, top-p, compare, "
-                                                   "agreement) or EFT tokens (tv)")
+                                                   "power, agreement, calibrated) or EFT tokens (tv)")
     group = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
     _tv_command.register(group, tv_page)
-    _study_commands.register(group)  # scaling, frontier, top-p, compare, agreement
+    _study_commands.register(group)  # scaling, frontier, top-p, compare, power, agreement
     _calibrated_command.register(group)
 
 
