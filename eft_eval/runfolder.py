@@ -37,6 +37,10 @@ BATCH_STATE_FILE = "judge-batches.json"
 SWEEP_FILE = "sweep.json"
 RUNS_FOLDER = "runs"
 ANALYSIS_FOLDER = "analysis"
+PAIRWISE_FILE = "pairwise.json"
+"""A pairwise folder's record (`eft-eval pairwise`): the runs, the reference, the judges."""
+PAIRS_FILE = "pairs.jsonl"
+"""A pairwise folder's pairs: both orders' verdicts per run and prompt."""
 
 STATUSES = ("scored", "abstained", "failed")
 """A judgment's `status`: only `scored` carries a score."""
@@ -319,7 +323,8 @@ def _rename_former_judges(rows: Sequence[dict[str, Any]], own_judges: Collection
 
 
 __all__ = [
-    "ANALYSIS_FOLDER", "BATCH_STATE_FILE", "GENERATIONS_FILE", "JUDGE_ALIASES", "JUDGE_CACHE_FILE", "RESULTS_FILE",
+    "ANALYSIS_FOLDER", "BATCH_STATE_FILE", "GENERATIONS_FILE", "JUDGE_ALIASES", "JUDGE_CACHE_FILE", "PAIRS_FILE",
+    "PAIRWISE_FILE", "RESULTS_FILE",
     "RUNS_FOLDER", "RUN_FILE", "SAMPLES_FILE", "STATUSES", "SWEEP_FILE", "RunFolder", "StoredRun", "SweepFolder",
     "identity_differences", "judge_aliases", "now", "read_run",
 ]

@@ -7,7 +7,9 @@ function to also write OUT/<kind>.json, .csv and figures:
     data = frontier_analysis([load_run(p) for p in paths], x="helpfulness", y="harm")
     data["points"][0]["pareto_probability"]
 
-`analyze_study(kind, runs, options, output_dir)` is what `eft-eval sweep` calls. Statistics
+`analyze_study(kind, runs, options, output_dir)` is what `eft-eval sweep` calls;
+`pairwise(runs, against, output_dir, judges, config)` is `eft-eval pairwise` (it judges: pairs of
+responses, both orders, with pairwise judges). Statistics
 live in `eft_eval.stats`; this package loads runs and writes files. Names are re-exported
 lazily: `eft-eval --help` imports `eft_eval.analysis.commands`, which must stay light.
 """
@@ -40,6 +42,9 @@ _EXPORTS = {
     "analyze_study": "_studies",
     "analyze_top_p": "_studies",
     "to_dataframe": "_files",
+    "Pair": "_pairwise",
+    "match_prompts": "_pairwise",
+    "pairwise": "_pairwise",
 }
 
 __all__ = [
@@ -48,6 +53,7 @@ __all__ = [
     "TokenTV",
     "JudgeScores",
     "LoadedRun",
+    "Pair",
     "PairedScores",
     "agreement_analysis",
     "analyze_compare",
@@ -60,7 +66,9 @@ __all__ = [
     "frontier_analysis",
     "load_run",
     "load_runs",
+    "match_prompts",
     "paired_scores",
+    "pairwise",
     "scaling_analysis",
     "to_dataframe",
     "top_p_analysis",
@@ -71,6 +79,7 @@ if TYPE_CHECKING:
     from eft_eval.analysis._files import to_dataframe
     from eft_eval.analysis._frontier import frontier_analysis
     from eft_eval.analysis._judge_agreement import agreement_analysis
+    from eft_eval.analysis._pairwise import Pair, match_prompts, pairwise
     from eft_eval.analysis._runs import (
         JudgeScores,
         LoadedRun,
