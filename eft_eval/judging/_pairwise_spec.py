@@ -88,7 +88,7 @@ def build_order_rule(raw: Any, bad: Bad) -> str:
     if not isinstance(raw, str):
         raise bad("order_rule", f"must name a rule of combining the two orders, got {raw!r:.40}")
     try:
-        combine_orders([1.0], [0.0], rule=raw)
+        combine_orders(1.0, 0.0, rule=raw)
     except ValueError as error:
         raise bad("order_rule", str(error)) from None
     return raw
