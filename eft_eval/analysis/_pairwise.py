@@ -221,14 +221,17 @@ def _pair_row(pair: Pair, reference: str, first: dict[str, Any], swapped: dict[s
     for spec in specs:
         one, two = first[spec.name], swapped[spec.name]
         # Outcomes from the run's view: as A its score is its outcome, as B the reverse.
-        run_first = one["score"] if one["status"] == "scored" else None
-        run_swapped = 1.0 - two["score"] if two["status"] == "scored" else None
-        both = run_first is not None and run_swapped is not None
+        run_first = float(one["score"]) if one["status"] == "scored" else None
+        run_swapped = 1.0 - float(two["score"]) if two["status"] == "scored" else None
+        outcome = consistent = None
+        if run_first is not None and run_swapped is not None:
+            outcome = combine_orders(run_first, run_swapped, spec.order_rule)
+            consistent = abs(run_first - run_swapped) <= 1e-9
         judgments[spec.name] = {
-            "outcome": combine_orders(run_first, run_swapped, spec.order_rule) if both else None,
+            "outcome": outcome,
             "first": run_first,
             "swapped": run_swapped,
-            "consistent": abs(run_first - run_swapped) <= 1e-9 if both else None,  # type: ignore[operator]
+            "consistent": consistent,
             "verdicts": {"first": one, "swapped": two},
         }
     return {

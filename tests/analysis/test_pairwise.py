@@ -62,7 +62,7 @@ def test_measured_position_inconsistency_matches_the_simulated_one(tmp_path: Pat
     n, bias = 400, 1.0
     deltas = [math.sin(i) * 1.5 for i in range(n)]  # the run's true advantage on each prompt
     run = write_run(tmp_path / "run", {i: f"q={d:.4f} run answer" for i, d in enumerate(deltas)})
-    ref = write_run(tmp_path / "ref", {i: f"q=0 reference answer" for i in range(n)})
+    ref = write_run(tmp_path / "ref", {i: "q=0 reference answer" for i in range(n)})
     judge = PairwiseJudge(strength, first_position_bias=bias, seed=3)
     with LoopbackServer(judge) as server:
         results = pairwise([run], ref, tmp_path / "out", ["preference"], config(server.base_url, tmp_path),

@@ -16,7 +16,7 @@ ARENA = """\
 name: arena
 kind: pairwise
 description: Arena-Hard's graded verdicts.
-prompt: "Question: {query}\\n<A>{response_a}</A>\\n<B>{response_b}</B>\\nEnd with [[A>>B]], [[A>B]], [[A=B]], [[B>A]] or [[B>>A]]."
+prompt: "Question: {query}\\n<A>{response_a}</A>\\n<B>{response_b}</B>\\nEnd with [[A>>B]], ... or [[B>>A]]."
 verdict_format: "[[{verdict}]]"
 verdicts: {"A>>B": 1, "A>B": 0.75, "A=B": 0.5, "B>A": 0.25, "B>>A": 0}
 order_rule: side
