@@ -78,21 +78,12 @@ _EXPORTS = {
     "PairedDifference": "_paired",
     "normalized_improvement": "_paired",
     "paired_difference": "_paired",
-    "BradleyTerryResult": "_pairwise",
-    "COMBINE_RULES": "_pairwise",
-    "bradley_terry": "_pairwise",
-    "combine_orders": "_pairwise",
-    "length_controlled_win_rate": "_pairwise",
-    "position_inconsistency": "_pairwise",
-    "win_rate": "_pairwise",
     "pareto_mask": "_pareto",
     "pareto_probability": "_pareto",
     "pareto_set": "_pareto",
 }
 
 __all__ = [
-    "COMBINE_RULES", "BradleyTerryResult", "bradley_terry", "combine_orders", "length_controlled_win_rate",
-    "position_inconsistency", "win_rate",
     "DEFAULT_CONFIDENCE_LEVEL",
     "DEFAULT_N_RESAMPLES",
     "DEFAULT_SEED",
@@ -182,15 +173,6 @@ if TYPE_CHECKING:
         PairedDifference,
         normalized_improvement,
         paired_difference,
-    )
-    from eft_eval.stats._pairwise import (
-        COMBINE_RULES,
-        BradleyTerryResult,
-        bradley_terry,
-        combine_orders,
-        length_controlled_win_rate,
-        position_inconsistency,
-        win_rate,
     )
     from eft_eval.stats._pareto import pareto_mask, pareto_probability, pareto_set
     from eft_eval.stats._summary import (
