@@ -20,6 +20,10 @@ judgments, arrays of scores) so it can be tested on hand-made numbers.
 - Printing: `format_number`, `format_mean_se` (`0.412 ± 0.031`) and `format_table` (plain aligned
   text) are how every table and report prints a number; `short_label` shortens a long run label.
 - Agreement: `agreement_estimate`, `kappa_estimate`, `spearman_estimate`, `confusion_matrix`, ...
+- Pairwise: `combine_orders` (one outcome from both orders, `COMBINE_RULES`),
+  `position_inconsistency`, `win_rate`, `length_controlled_win_rate` (AlpacaEval 2's logistic
+  length control), `bradley_terry` (`BradleyTerryResult`: Elo-like scores, intervals, ranking).
+  Outcomes are floats from the compared run's view: 1 win, 0.5 tie, 0 loss.
 - Studies: `normalized_improvement` (paired bootstrap of `(x - small) / (large - small)`, with the
   denominator's own interval and a status: ok / zero / within_noise), `paired_difference` (mean
   of b - a, bootstrap interval, Wilcoxon and sign-test p-values), `pareto_set` / `pareto_mask` /
@@ -78,12 +82,20 @@ _EXPORTS = {
     "PairedDifference": "_paired",
     "normalized_improvement": "_paired",
     "paired_difference": "_paired",
+    "BradleyTerryResult": "_pairwise",
+    "COMBINE_RULES": "_pairwise",
+    "bradley_terry": "_pairwise",
+    "combine_orders": "_pairwise",
+    "length_controlled_win_rate": "_pairwise",
+    "position_inconsistency": "_pairwise",
+    "win_rate": "_pairwise",
     "pareto_mask": "_pareto",
     "pareto_probability": "_pareto",
     "pareto_set": "_pareto",
 }
 
 __all__ = [
+    "COMBINE_RULES",
     "DEFAULT_CONFIDENCE_LEVEL",
     "DEFAULT_N_RESAMPLES",
     "DEFAULT_SEED",
@@ -93,6 +105,7 @@ __all__ = [
     "STATUSES",
     "Aggregation",
     "BootstrapSettings",
+    "BradleyTerryResult",
     "ConfusionMatrix",
     "Estimate",
     "JudgeLike",
@@ -104,7 +117,9 @@ __all__ = [
     "agreement_rate",
     "analytic_proportion_se",
     "bootstrap_estimate",
+    "bradley_terry",
     "cohens_kappa",
+    "combine_orders",
     "confusion_matrix",
     "distribution_estimate",
     "format_mean_se",
@@ -114,11 +129,13 @@ __all__ = [
     "judge_noise",
     "judge_noise_of",
     "kappa_estimate",
+    "length_controlled_win_rate",
     "normalized_improvement",
     "paired_difference",
     "pareto_mask",
     "pareto_probability",
     "pareto_set",
+    "position_inconsistency",
     "proportion_estimate",
     "register_aggregation",
     "resample_means",
@@ -129,6 +146,7 @@ __all__ = [
     "summarize_groups",
     "summarize_judgments",
     "summarize_samples",
+    "win_rate",
 ]
 
 if TYPE_CHECKING:
@@ -173,6 +191,15 @@ if TYPE_CHECKING:
         PairedDifference,
         normalized_improvement,
         paired_difference,
+    )
+    from eft_eval.stats._pairwise import (
+        COMBINE_RULES,
+        BradleyTerryResult,
+        bradley_terry,
+        combine_orders,
+        length_controlled_win_rate,
+        position_inconsistency,
+        win_rate,
     )
     from eft_eval.stats._pareto import pareto_mask, pareto_probability, pareto_set
     from eft_eval.stats._summary import (
