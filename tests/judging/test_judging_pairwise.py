@@ -135,3 +135,18 @@ def test_pairwise_yaml_mistakes_are_one_line_naming_the_field(tmp_path: Path, ch
     path.write_text(json.dumps(data))  # JSON is YAML
     with pytest.raises(EFTEvalError, match=message):
         load_judge_file(path)
+
+
+def test_the_local_backend_answers_pairwise_with_a_constrained_verdict(tmp_path: Path) -> None:
+    from eft_eval.judging import LocalModelSettings
+    from eft_eval.testing import build_chain_model
+
+    # A model that always writes "... Verdict: B": the verdict is constrained to A, B or tie.
+    model = build_chain_model(tmp_path / "model", "B explains more. Verdict: B")
+    config = JudgeConfig(backend="local", local=LocalModelSettings(model=str(model), max_new_tokens=16),
+                         cache_path=None, progress=False)
+    [judged] = judge_items_sync([JudgeItem("Why is the sky blue?", "Because.", "Rayleigh scattering.")],
+                                [preference()], config)
+    judgment = judged["preference"]
+    assert (judgment["status"], judgment["verdict"], judgment["score"]) == ("scored", "B", 0.0), judgment
+    assert judgment["raw"].startswith("Reason:") and judgment["raw"].endswith("\nVerdict: B")
