@@ -7,6 +7,8 @@
     RUN/samples.jsonl         one judged sample per document
     RUN/results.json          per judge: mean, standard error, counts, direction; the cost ledger
     SWEEP/sweep.json          the study and its grid points; SWEEP/runs/<label>/ one run folder each
+    PAIRS/pairwise.json       `eft-eval pairwise`: the runs and reference compared; PAIRS/pairs.jsonl both
+                              orders' verdicts per run and prompt; PAIRS/results.json win rates
 
 Everything that names these files, opens a folder for a run (its identity checked, its lock taken)
 or reads a finished run is here, so the steps that write a folder and those that read it agree on
