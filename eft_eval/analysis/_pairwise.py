@@ -226,7 +226,7 @@ def _pair_row(pair: Pair, reference: str, first: dict[str, Any], swapped: dict[s
         outcome = consistent = None
         if run_first is not None and run_swapped is not None:
             outcome = combine_orders(run_first, run_swapped, spec.order_rule)
-            consistent = abs(run_first - run_swapped) <= 1e-9
+            consistent = _same_verdict(run_first, run_swapped, by_side=spec.order_rule == "side")
         judgments[spec.name] = {
             "outcome": outcome,
             "first": run_first,
@@ -240,6 +240,18 @@ def _pair_row(pair: Pair, reference: str, first: dict[str, Any], swapped: dict[s
         "response_tokens": pair.response_tokens, "reference_tokens": pair.reference_tokens,
         "length_difference": pair.length_difference, "judgments": judgments,
     }
+
+
+def _same_verdict(first: float, swapped: float, by_side: bool) -> bool:
+    """Whether the two orders agree: the same outcome, or under the `side` rule the same side of a tie
+    (a graded judge's `A>>B` and `A>B`), as `stats.position_inconsistency(by_side=...)` counts them."""
+    if not by_side:
+        return abs(first - swapped) <= 1e-9
+
+    def side(outcome: float) -> int:
+        return 0 if abs(outcome - 0.5) <= 1e-9 else (1 if outcome > 0.5 else -1)
+
+    return side(first) == side(swapped)
 
 
 def _check_output(output: Path) -> None:

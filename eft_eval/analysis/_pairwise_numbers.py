@@ -23,19 +23,18 @@ from eft_eval.stats import BootstrapSettings, Estimate
 def summarize(rows: Sequence[dict[str, Any]], runs: Sequence[str], reference: str, specs: Sequence[JudgeSpec],
               bootstrap: BootstrapSettings) -> dict[str, Any]:
     """results.json's `judges`: per judge, its settings, per-run numbers and overall figures."""
-    from eft_eval.stats import bradley_terry, position_inconsistency
+    from eft_eval.stats import bradley_terry
 
     summary: dict[str, Any] = {}
     for spec in specs:
         judged = [(row, row["judgments"][spec.name]) for row in rows]
         both = [(row, j) for row, j in judged if j["outcome"] is not None]
-        per_run = {run: _run_numbers([(row, j) for row, j in judged if row["run"] == run], bootstrap)
+        per_run = {run: _run_numbers([(row, j) for row, j in judged if row["run"] == run], spec, bootstrap)
                    for run in runs}
         entry: dict[str, Any] = {
             "verdicts": dict(spec.verdicts),
             "order_rule": spec.order_rule,
-            "position_inconsistency": position_inconsistency(
-                [j["first"] for _, j in both], [j["swapped"] for _, j in both], **bootstrap.kwargs()).to_dict(),
+            "position_inconsistency": _inconsistency(both, spec, bootstrap),
             "runs": per_run,
             "bradley_terry": None,
         }
@@ -48,9 +47,19 @@ def summarize(rows: Sequence[dict[str, Any]], runs: Sequence[str], reference: st
     return summary
 
 
-def _run_numbers(judged: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+def _inconsistency(both: Sequence[tuple[dict[str, Any], dict[str, Any]]], spec: JudgeSpec,
+                   bootstrap: BootstrapSettings) -> dict[str, Any]:
+    """The share of pairs whose verdict changes with the order; under the `side` rule, only a change of
+    side (a graded judge's `A>>B` against `A>B` agrees), as the pairs' `consistent` says."""
+    from eft_eval.stats import position_inconsistency
+
+    return position_inconsistency([j["first"] for _, j in both], [j["swapped"] for _, j in both],
+                                  by_side=spec.order_rule == "side", **bootstrap.kwargs()).to_dict()
+
+
+def _run_numbers(judged: Sequence[tuple[dict[str, Any], dict[str, Any]]], spec: JudgeSpec,
                  bootstrap: BootstrapSettings) -> dict[str, Any]:
-    from eft_eval.stats import length_controlled_win_rate, position_inconsistency, win_rate
+    from eft_eval.stats import length_controlled_win_rate, win_rate
 
     both = [(row, j) for row, j in judged if j["outcome"] is not None]
     outcomes = [float(j["outcome"]) for _, j in both]
@@ -75,8 +84,7 @@ def _run_numbers(judged: Sequence[tuple[dict[str, Any], dict[str, Any]]],
             f"undefined: {sum(d is None for d in differences)} of {len(differences)} compared pairs have no "
             "response_tokens (runs written before lengths were recorded)"),
         "length_difference": {"mean_tokens": sum(known) / len(known) if known else None, "n": len(known)},
-        "position_inconsistency": position_inconsistency(
-            [j["first"] for _, j in both], [j["swapped"] for _, j in both], **bootstrap.kwargs()).to_dict(),
+        "position_inconsistency": _inconsistency(both, spec, bootstrap),
     }
 
 

@@ -255,3 +255,31 @@ def test_runs_must_share_prompts_and_judges_must_be_pairwise(tmp_path: Path) -> 
     run = write_run(tmp_path / "run", {0: "q=0 c"})
     with pytest.raises(EFTEvalError, match=r"taken: exists and is not an `eft-eval pairwise` folder"):
         pairwise([run], ref, tmp_path / "taken", None, cfg)
+
+
+def test_a_graded_judge_from_an_include_path_with_the_side_rule(tmp_path: Path) -> None:
+    judges = tmp_path / "judges"
+    judges.mkdir()
+    (judges / "arena.yaml").write_text(
+        "name: arena\nkind: pairwise\ndescription: graded\njudge_model: gpt-4-0613\norder_rule: side\n"
+        "prompt: \"{query}\\n<A>{response_a}</A>\\n<B>{response_b}</B>\"\nverdict_format: \"[[{verdict}]]\"\n"
+        "verdicts: {\"A>>B\": 1, \"A>B\": 0.75, \"A=B\": 0.5, \"B>A\": 0.25, \"B>>A\": 0}\n")
+    run = write_run(tmp_path / "run", {i: f"strong {i}" for i in range(6)})
+    ref = write_run(tmp_path / "ref", {i: f"weak {i}" for i in range(6)})
+
+    def graded(body: dict[str, Any]) -> Reply:
+        prompt = body["messages"][0]["content"]
+        # Prefers the strong answer in both orders, more strongly when it comes first.
+        first = prompt.split("<A>")[1].startswith("strong")
+        verdict = "[[A>>B]]" if first else "[[B>A]]"
+        return Reply(f"A is strong, B is weak; [[A>B]] at least.\nFinal verdict: {verdict}")
+
+    with LoopbackServer(graded) as server:
+        results = pairwise([run], ref, tmp_path / "out", ["arena"], config(server.base_url, tmp_path),
+                           include_paths=[str(judges)], bootstrap=FAST)
+    numbers = results["judges"]["arena"]["runs"]["run"]
+    assert numbers["position_inconsistency"]["value"] == 0.0  # same side in both orders: consistent
+    assert numbers["win_rate"]["value"] == pytest.approx((1.0 + 0.75) / 2)
+    row = read_pairs(tmp_path / "out")[0]["judgments"]["arena"]
+    assert (row["first"], row["swapped"], row["consistent"]) == (1.0, 0.75, True)
+    assert row["verdicts"]["swapped"]["verdict"] == "B>A"
