@@ -58,6 +58,19 @@ class NumberRange:
         except _Refused as reason:
             raise EFTEvalError(f"{source}: {key}={value!r} {reason} ({self.describe()})") from None
 
+    def arg(self) -> Callable[[str], float | int]:
+        """An argparse `type=` for this range; argparse prints the error as `argument --flag: 'nan'
+        is not a finite number (expected ...)` and exits 2."""
+
+        def convert(text: str) -> float | int:
+            try:
+                return _checked_number(text, self)
+            except _Refused as reason:
+                raise argparse.ArgumentTypeError(f"{text!r} {reason} ({self.describe()})") from None
+
+        convert.__name__ = "int" if self.integer else "float"  # argparse names the type in some errors
+        return convert
+
     def describe(self) -> str:
         """`expected a whole number >= 1`: the end of every error about this setting."""
         kind = "a whole number" if self.integer else "a number (inf allowed)" if self.allow_inf else "a finite number"
@@ -76,26 +89,15 @@ class _Refused(ValueError):
     """Why a value is not a number of the range: `is out of range`, `is not a whole number`."""
 
 
-def parse_number(
-    value: Any,
-    key: str,
-    source: str,
-    *,
-    integer: bool = False,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    exclusive_minimum: bool = False,
-    exclusive_maximum: bool = False,
-    allow_inf: bool = False,
-) -> float | int:
+def parse_number(value: Any, key: str, source: str, **limits: Any) -> float | int:
     """A finite number within [minimum, maximum] from a number or its text; else an error.
 
-    `nan` is never accepted; `inf` only with `allow_inf` (a limit that means "none"). Integers must
-    be whole (`3`, not `3.5`); booleans are not numbers. The error names `key` and `source` and
-    says which values are allowed, so the user can correct the one value at fault.
+    `limits` are `NumberRange`'s fields. `nan` is never accepted; `inf` only with `allow_inf` (a
+    limit that means "none"). Integers must be whole (`3`, not `3.5`); booleans are not numbers. The
+    error names `key` and `source` and says which values are allowed, so the user can correct the one
+    value at fault.
     """
-    allowed = NumberRange(integer, minimum, maximum, exclusive_minimum, exclusive_maximum, allow_inf)
-    return allowed.parse(value, key, source)
+    return NumberRange(**limits).parse(value, key, source)
 
 
 def _checked_number(value: Any, allowed: NumberRange) -> float | int:
@@ -145,27 +147,9 @@ def _within(number: float, allowed: NumberRange) -> bool:
     return not (too_small or too_large)
 
 
-def number_arg(
-    *,
-    integer: bool = False,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    exclusive_minimum: bool = False,
-    exclusive_maximum: bool = False,
-    allow_inf: bool = False,
-) -> Callable[[str], float | int]:
-    """An argparse `type=` that accepts what `parse_number` accepts; argparse prints the error
-    as `argument --flag: 'nan' is not a finite number (expected ...)` and exits 2."""
-    allowed = NumberRange(integer, minimum, maximum, exclusive_minimum, exclusive_maximum, allow_inf)
-
-    def convert(text: str) -> float | int:
-        try:
-            return _checked_number(text, allowed)
-        except _Refused as reason:
-            raise argparse.ArgumentTypeError(f"{text!r} {reason} ({allowed.describe()})") from None
-
-    convert.__name__ = "int" if integer else "float"
-    return convert
+def number_arg(**limits: Any) -> Callable[[str], float | int]:
+    """An argparse `type=` that accepts what `parse_number` accepts (`limits`: `NumberRange`'s fields)."""
+    return NumberRange(**limits).arg()
 
 
 FLOAT32_TINY = 1.1754943508222875e-38
@@ -199,6 +183,11 @@ def _checked_temperature(value: str) -> float | int:
 
 
 temperature_arg.__name__ = "float"  # as number_arg's converters: named after what they return
+
+
+def sampling_arg(name: str) -> Callable[[str], float | int]:
+    """An argparse `type=` for the sampler's setting `name` (a key of `SAMPLING_RANGES`)."""
+    return temperature_arg if name == "temperature" else SAMPLING_RANGES[name].arg()
 
 
 GEN_KWARGS_FORM = "key=value,key=value,..."
@@ -296,15 +285,20 @@ def seed_arg() -> Callable[[str], float | int]:
     return number_arg(integer=True, minimum=0, maximum=SEED_MAX)
 
 
+PORT_RANGE = NumberRange(integer=True, minimum=1, maximum=65535)
+"""A TCP port. Port 0 (the system picks one) is refused: `serve` prints the address it serves on
+before binding, so the address it printed would be wrong."""
+
+
 def port_arg() -> Callable[[str], float | int]:
-    """A TCP port flag, 1..65535. Port 0 (the system picks one) is refused: the command prints the
-    address it serves on before binding, so the address it printed would be wrong."""
-    return number_arg(integer=True, minimum=1, maximum=65535)
+    """A TCP port flag (`PORT_RANGE`)."""
+    return PORT_RANGE.arg()
 
 
 __all__ = [
     "FLOAT32_TINY",
     "GEN_KWARGS_FORM",
+    "PORT_RANGE",
     "SAMPLING_RANGES",
     "SEED_MAX",
     "NumberRange",
@@ -317,5 +311,6 @@ __all__ = [
     "parse_number",
     "port_arg",
     "seed_arg",
+    "sampling_arg",
     "temperature_arg",
 ]

@@ -21,7 +21,7 @@ import datetime
 import json
 import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,8 +95,9 @@ class RunFolder:
     def open(self, record: dict[str, Any]) -> RunFolder:
         """Create or resume the folder for a run described by `record` (which holds an `identity`).
 
-        Refuses a folder holding a run whose identity differs, naming what differs, and a non-empty
-        folder that is not a run folder at all.
+        Refuses a folder holding a run whose identity differs, naming what differs, one whose model
+        files or task data changed since (`revision_changes`), and a non-empty folder that is not a
+        run folder at all.
         """
         previous: dict[str, Any] | None = None
         if self.run.is_file():
@@ -109,7 +110,13 @@ class RunFolder:
                     f"{self.root} holds a run of a different configuration ({'; '.join(differences)}); "
                     "refusing to mix them: choose another --output, or delete the folder to start over"
                 )
-            if differences:
+            changed = [] if differences else revision_changes(previous, record)
+            if changed and self._holds_results():
+                raise EFTEvalError(
+                    f"{self.root}: {changed[0]}: its stored generations would be mixed with another version's; "
+                    "choose another --output, or delete the folder to start over"
+                )
+            if differences or changed:
                 previous = None  # taken over: a new run
         else:
             self.check()
@@ -171,6 +178,29 @@ def _natural_key(name: str) -> list[Any]:
 def identity_differences(previous_run: dict[str, Any], record: dict[str, Any]) -> list[str]:
     """What differs between the `identity` of a folder's run.json and that of `record` (empty: the same run)."""
     return _differences(previous_run.get("identity", {}), record["identity"])
+
+
+def revision_changes(previous_run: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    """Components and task data files whose recorded revision differs from the one `record` holds now
+    (a model folder retrained in place, a hub snapshot updated, a data file edited). A side that
+    records none (a run from before revisions were recorded, a hub model that could not be resolved
+    offline) is not compared."""
+    found = []
+    old_models, new_models = previous_run.get("revisions") or {}, record.get("revisions") or {}
+    for role, now_entry in new_models.items():
+        old_entry = (old_models.get(role) or {}) if isinstance(old_models, dict) else {}
+        before, current = old_entry.get("revision"), now_entry.get("revision") if isinstance(now_entry, dict) else None
+        if before and current and before != current and old_entry.get("model") == now_entry.get("model"):
+            found.append(f"the {role} model ({now_entry.get('model')}) is at revision {current} now, "
+                         f"but this run was generated at {before}")
+    old_files = {f.get("path"): f.get("sha256") for f in previous_run.get("task_data_files") or []
+                 if isinstance(f, dict)}
+    for entry in record.get("task_data_files") or []:
+        before = old_files.get(entry["path"])
+        if before and before != entry["sha256"]:
+            found.append(f"the task's data file {entry['path']} has sha256 {entry['sha256']} now, "
+                         f"but this run was generated from {before}")
+    return found
 
 
 def _differences(old: Any, new: Any, where: str = "") -> list[str]:
@@ -310,6 +340,29 @@ def read_run(path: str | Path, label: str | None = None, judges_here: Collection
     return stored
 
 
+def remembered_include_paths(given: Sequence[str], runs: Iterable[str | Path]) -> list[str]:
+    """`given`, then the include folders each run's `run.json` recorded (`include_paths`), each folder once.
+
+    So `report` and `analyze` find a run's own judges (and tasks) without being told again where
+    they live. `runs`: run folders or samples files; recorded folders that are gone are left out,
+    and a damaged `run.json` is left to the run's reader to name.
+    """
+    paths = list(given)
+    seen = {Path(path).resolve() for path in paths}
+    for run in map(Path, runs):
+        folder = run if run.is_dir() else run.parent if run.name == SAMPLES_FILE else None
+        try:
+            record = read_json_object(folder / RUN_FILE, missing_ok=True) if folder is not None else {}
+        except EFTEvalError:
+            continue
+        recorded = record.get("include_paths")
+        for path in recorded if isinstance(recorded, list) else []:
+            if isinstance(path, str) and Path(path).is_dir() and Path(path).resolve() not in seen:
+                seen.add(Path(path).resolve())
+                paths.append(path)
+    return paths
+
+
 def _rename_former_judges(rows: Sequence[dict[str, Any]], own_judges: Collection[str]) -> dict[str, str]:
     """Judgments under a judge's former name move to its current one, unless a sample has both."""
     renamed: dict[str, str] = {}
@@ -328,5 +381,5 @@ __all__ = [
     "ANALYSIS_FOLDER", "BATCH_STATE_FILE", "GENERATIONS_FILE", "JUDGE_ALIASES", "JUDGE_CACHE_FILE", "PAIRS_FILE",
     "PAIRWISE_FILE", "RESULTS_FILE",
     "RUNS_FOLDER", "RUN_FILE", "SAMPLES_FILE", "STATUSES", "SWEEP_FILE", "RunFolder", "StoredRun", "SweepFolder",
-    "identity_differences", "judge_aliases", "now", "read_run",
+    "identity_differences", "judge_aliases", "now", "read_run", "remembered_include_paths", "revision_changes",
 ]

@@ -34,6 +34,10 @@ class Setting:
     """Flag or study value -> field value (None stays None)."""
     render: Callable[[Any], list[str]] | None = None
     """Field value -> the words after the flag; default `str(value)` (a list: one word each)."""
+    help: str = ""
+    """The flag's help; `add_arguments` adds the default."""
+    argument: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    """argparse's other keywords for the flag: `type`, `choices`, `metavar`, `nargs`, `action`."""
 
     @property
     def flag(self) -> str:
@@ -54,6 +58,20 @@ class Setting:
         if isinstance(value, (list, tuple)):
             return [self.flag, *map(str, value)]
         return [self.flag, str(value)]
+
+
+def add_arguments(group: Any, settings: Iterable[Setting], defaults: object | None = None,
+                  help: Mapping[str, str] | None = None) -> None:
+    """Each setting's flag in `group` (an argparse parser or group). Its default is its field's value
+    in `defaults`, a configuration built with its own defaults, so a default is stated once, in the
+    dataclass; without `defaults` every flag defaults to None (not given: a study's value stands).
+    `help` replaces the help of some settings (by dest) where a command means something else."""
+    for setting in settings:
+        default = None if defaults is None else setting.value_of(defaults)
+        text = (help or {}).get(setting.dest, setting.help)
+        if default is not None and default is not False and default != [] and default != "":
+            text += f" (default {default:g})" if isinstance(default, float) else f" (default {default})"
+        group.add_argument(setting.flag, default=default, help=text, **setting.argument)
 
 
 def parsed(settings: Iterable[Setting], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,4 +143,4 @@ def to_argv(config: object, settings: Sequence[Setting], defaults: object | None
     return args
 
 
-__all__ = ["Setting", "build", "parsed", "to_argv", "with_values"]
+__all__ = ["Setting", "add_arguments", "build", "parsed", "to_argv", "with_values"]

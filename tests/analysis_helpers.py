@@ -47,9 +47,11 @@ def write_run(
     doc_ids: Sequence[int] | None = None,
     task: str = "hh",
     model: str | None = None,
+    lengths: Sequence[int | None] | None = None,
 ) -> Path:
     """A run folder whose judge `j` gave `scores[j][i]` to document i; each sample's `model` field
-    holds `model` (default: the folder's name)."""
+    holds `model` (default: the folder's name); `lengths[i]`, when given, is document i's
+    `response_tokens` (None: not recorded), cut off (`finish_reason: length`) at 256 tokens."""
     folder.mkdir(parents=True, exist_ok=True)
     n = len(next(iter(scores.values())))
     ids = list(doc_ids) if doc_ids is not None else list(range(n))
@@ -59,6 +61,8 @@ def write_run(
         rows.append({"doc_id": ids[i], "task": task, "model": model or folder.name, "query": f"Question {ids[i]}?",
                      "response": responses[i] if responses is not None else f"Answer {ids[i]}.",
                      "judgments": judgments, "doc": {"id": ids[i]}})
+        if lengths is not None and lengths[i] is not None:
+            rows[-1].update(response_tokens=lengths[i], finish_reason="length" if lengths[i] == 256 else "stop")
     (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (folder / "run.json").write_text(json.dumps({"task": task, "model": folder.name,
                                                  "model_spec": dict(spec or model_spec()), "seed": 0,

@@ -52,3 +52,27 @@ def resume_args(family: dict[str, Path], output: Path, base_url: str) -> list[st
     return ["run", "hh_harmless", "--model", eft_spec(family), "--data-files", str(HH_FILE),
             "--limit", str(RESUME_LIMIT), "--max-new-tokens", "48", "--batch-size", "1", "--base-url", base_url,
             "--output", str(output), "--concurrency", "1", "--no-progress"]
+
+
+OWN_TASK = """\
+task: own_prompts
+output_type: generate_until
+dataset_path: json
+dataset_kwargs:
+  data_files: {{test: {data}}}
+test_split: test
+doc_to_text: "{{{{query}}}}"
+doc_to_target: ""
+generation_kwargs: {{until: ["Human:"], max_gen_toks: 40, do_sample: false}}
+metric_list: [{{metric: bypass, aggregation: bypass, higher_is_better: true}}]
+metadata: {{judges: [helpfulness]}}
+"""
+
+
+def own_task(folder: Path) -> Path:
+    """An include folder with a task of one's own (its data file beside it) that stops at `Human:`."""
+    folder.mkdir()
+    data = folder / "prompts.jsonl"
+    data.write_text("".join(json.dumps({"query": q}) + "\n" for q in ("Say hi.", "Name a colour.")))
+    (folder / "own_prompts.yaml").write_text(OWN_TASK.format(data=json.dumps(str(data))))
+    return folder

@@ -47,14 +47,28 @@ def judged(run: int, doc: int, *, harm_name: str = "harm", status: str = "scored
     }
 
 
+def response_tokens(doc: int) -> int:
+    return 256 if doc % 4 == 1 else 37 * doc % 250
+
+
+def finish_reason(doc: int) -> str:
+    """Every fourth response is cut off at 256 tokens; one ends at a stop string, the rest at EOS."""
+    return "length" if doc % 4 == 1 else "\n\nHuman:" if doc == 2 else "stop"
+
+
 def write_run(root: Path, run: int, n_docs: int, *, harm_name: str = "harm", failed_docs: tuple[int, ...] = (),
-              script_doc: int | None = None, model_spec: dict[str, Any] | None = None, long: bool = False) -> Path:
+              script_doc: int | None = None, model_spec: dict[str, Any] | None = None, long: bool = False,
+              lengths: bool = False) -> Path:
+    """A judged run folder; with `lengths`, each sample records `response_tokens` (`response_tokens(doc)`)
+    and `finish_reason` (`finish_reason(doc)`)."""
     root.mkdir(parents=True, exist_ok=True)
     samples = [
         judged(run, doc, harm_name=harm_name, status="failed" if doc in failed_docs else "scored",
                response=SCRIPT_RESPONSE if doc == script_doc else None, long=long)
         for doc in range(n_docs)
     ]
+    for doc, sample in enumerate(samples if lengths else []):
+        sample.update(response_tokens=response_tokens(doc), finish_reason=finish_reason(doc))
     (root / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples), encoding="utf-8")
     spec = model_spec or {
         "base": {"model": "HuggingFaceTB/SmolLM2-135M", "gguf_file": None, "format": "plain", "system_prompt": None,

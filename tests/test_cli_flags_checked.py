@@ -272,3 +272,37 @@ def test_an_empty_judge_list_is_not_the_default(command: list[str], names: str,
     assert _exit_code([*command, "--judges", names]) == 2
     assert f"argument --judges: {names!r} names nothing" in capsys.readouterr().err
     assert build_parser().parse_args([*command, "--judges", "factuality, harm"]).judges == "factuality, harm"
+
+
+# ---------------------------------------------------------------------------------------------
+# Defaults: stated once, by the configuration dataclasses
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    return {" ".join(path[1:]): parser for path, parser in command_tree()}
+
+
+def test_setting_flags_default_to_their_configuration_field() -> None:
+    """`run`, `judge` and `sweep` take each setting's default from `RunConfig`/`JudgeConfig` (a field's
+    default changed there changes the flag); `sweep`'s run settings default to None, so the study's
+    values stand unless a flag is given."""
+    from eft_eval.judging import JUDGE_SETTINGS, JudgeConfig
+    from eft_eval.pipeline import RUN_SETTINGS, RunConfig
+
+    parsers = _parsers()
+    for command in ("run", "judge", "sweep"):
+        for setting in JUDGE_SETTINGS:
+            assert parsers[command].get_default(setting.dest) == setting.value_of(JudgeConfig()), (command, setting)
+    for setting in RUN_SETTINGS:
+        assert parsers["run"].get_default(setting.dest) == setting.value_of(RunConfig(task="")), setting
+        assert parsers["sweep"].get_default(setting.dest) is None, setting
+
+
+def test_help_shows_the_configuration_defaults() -> None:
+    text = " ".join(_parsers()["run"].format_help().split())
+    for shown in ("most requests in flight (default 16)", "seconds per request (default 120)",
+                  "prompts per decoding batch (default 8)", "seeds sampling (default 0)",
+                  "seconds between two polls of a batch (default 30)", "(default live)"):
+        assert shown in text
+    sweep = " ".join(_parsers()["sweep"].format_help().split())
+    assert "--seed SEED selects the task's documents and seeds sampling --batch-size" in sweep  # no default shown

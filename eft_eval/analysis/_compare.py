@@ -1,7 +1,8 @@
 """`analyze compare`: two configurations on the prompts both scored, prompt by prompt.
 
 The difference is `B - A` per prompt; its mean has a bootstrap interval (prompts resampled, so
-the pairing is kept), and scipy's Wilcoxon signed-rank and sign tests give p-values.
+the pairing is kept), and scipy's Wilcoxon signed-rank and sign tests give p-values. Beside it,
+the difference in response length (tokens) on the same prompts, paired the same way.
 
 Prompts are paired by doc_id, and a pair must be the same prompt: runs whose texts differ under
 one doc_id (another task, seed or data file) are refused, unless `only_same_prompts` asks to
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from eft_eval.analysis._lengths import length_difference, mean_tokens
 from eft_eval.analysis._runs import (
     LoadedRun,
     different_prompts,
@@ -63,6 +65,10 @@ def compare_analysis(
             "excluded_a": {k: v for k, v in paired.per_run[0].counts().items() if k != "n_scored"},
             "excluded_b": {k: v for k, v in paired.per_run[1].counts().items() if k != "n_scored"},
             "n_unpaired": paired.per_run[0].n_scored + paired.per_run[1].n_scored - 2 * paired.n_paired,
+            # Beside the score difference: the answers' length difference on the same prompts, paired.
+            "mean_tokens_a": mean_tokens(run_a, paired.prompt_ids),
+            "mean_tokens_b": mean_tokens(run_b, paired.prompt_ids),
+            **length_difference(run_a, run_b, paired.prompt_ids, settings),
         })
     return {"run_a": str(run_a.path), "run_b": str(run_b.path), "label_a": run_a.label, "label_b": run_b.label,
             "rows": rows, "n_different_prompts": len(different),

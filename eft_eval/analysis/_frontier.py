@@ -5,7 +5,8 @@ The Pareto set uses each judge's direction (`higher_is_better`). Each point's pr
 being on the frontier comes from a paired bootstrap: prompt ids scored by both judges in every
 run (`n_paired`) are resampled jointly across all runs, and the frontier found again each time.
 Each point's alpha and base come from the caller's `points`, else from the run's spec (run.json,
-or a bare file's samples); a run whose spec no file states is refused.
+or a bare file's samples); a run whose spec no file states is refused. Each point also has its mean
+response length and the length difference from the first point, on the paired prompts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from eft_eval.analysis._lengths import length_difference, mean_tokens
 from eft_eval.analysis._runs import LoadedRun, refuse_different_prompts
 from eft_eval.errors import EFTEvalError
 from eft_eval.stats import (
@@ -77,6 +79,10 @@ def frontier_analysis(
         probability = np.full(len(runs), math.nan)
     for row, value in zip(rows, probability):
         row["pareto_probability"] = float(value) if math.isfinite(value) else None
+    # Beside each point's scores: its mean length and the length change from the first point, paired.
+    for row, run in zip(rows, runs):
+        row.update({"mean_tokens": mean_tokens(run, common),
+                    **length_difference(runs[0], run, common, settings)})
     return {
         "x_judge": x, "y_judge": y, "points": rows,
         "x_higher_is_better": x_better, "y_higher_is_better": y_better,

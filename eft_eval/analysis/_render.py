@@ -35,6 +35,14 @@ def _interval_error(value: float, interval: Sequence[float] | None) -> list[list
     return [[max(value - interval[0], 0.0)], [max(interval[1] - value, 0.0)]]
 
 
+def _length_change(row: Mapping[str, Any]) -> str:
+    """`+12.5 (3.0..21.0)`: the length difference in tokens and its interval; `-` when not recorded."""
+    value, ci = row.get("length_difference"), row.get("length_difference_ci")
+    if value is None:
+        return "-"
+    return f"{value:+.1f}" + (f" ({_num(ci[0], 1)}..{_num(ci[1], 1)})" if ci else "")
+
+
 def _excluded(row: Mapping[str, Any]) -> str:
     return f"{row.get('n_abstained', 0)}/{row.get('n_failed', 0)}/{row.get('n_missing', 0)}"
 
@@ -43,14 +51,16 @@ def _excluded(row: Mapping[str, Any]) -> str:
 
 def scaling_table(data: Mapping[str, Any]) -> str:
     rows = data["rows"]
-    header = ["judge", "group", "config", "mean ± se", "n", "excl a/f/m", "norm. improvement ± se", "95% CI", "note"]
+    header = ["judge", "group", "config", "mean ± se", "n", "excl a/f/m", "norm. improvement ± se", "95% CI",
+              "tokens", "Δ tokens vs small_ft (95% CI)", "note"]
     lines = []
     for r in rows:
         ci = r.get("normalized_improvement_ci")
         lines.append([r["judge"], r.get("group", ""), r["config"], format_mean_se(r.get("mean"), r.get("stderr")),
                       r.get("n"), _excluded(r) if r.get("group") != "aggregate" else "",
                       format_mean_se(r.get("normalized_improvement"), r.get("normalized_improvement_stderr")),
-                      f"{_num(ci[0])}..{_num(ci[1])}" if ci else "-", r.get("note") or ""])
+                      f"{_num(ci[0])}..{_num(ci[1])}" if ci else "-", _num(r.get("mean_tokens"), 1),
+                      _length_change(r), r.get("note") or ""])
     paired = ", ".join(f"{k}: {v}" for k, v in data.get("n_paired", {}).items())
     return format_table(header, lines) + f"\nprompts scored in every run (paired): {paired}"
 
@@ -90,10 +100,12 @@ def scaling_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
 
 def frontier_table(data: Mapping[str, Any]) -> str:
     x, y = data["x_judge"], data["y_judge"]
-    header = ["label", "alpha", f"{x} ± se", f"{y} ± se", "n x/y", "pareto", "P(pareto)", "run"]
+    header = ["label", "alpha", f"{x} ± se", f"{y} ± se", "n x/y", "pareto", "P(pareto)", "tokens",
+              "Δ tokens vs first (95% CI)", "run"]
     lines = [[p["label"], _num(p.get("alpha"), 2), format_mean_se(p.get("x_mean"), p.get("x_stderr")),
               format_mean_se(p.get("y_mean"), p.get("y_stderr")), f"{p.get('n_x')}/{p.get('n_y')}",
-              "yes" if p["pareto"] else "no", _num(p.get("pareto_probability"), 2), p["run"]] for p in data["points"]]
+              "yes" if p["pareto"] else "no", _num(p.get("pareto_probability"), 2), _num(p.get("mean_tokens"), 1),
+              _length_change(p), p["run"]] for p in data["points"]]
     paired = data.get("n_paired")
     return format_table(header, lines) + f"\nprompts scored by both judges in every run (paired): {paired}"
 
@@ -170,12 +182,13 @@ def top_p_figure(data: Mapping[str, Any], output_dir: Path) -> list[Path]:
 # -- compare -------------------------------------------------------------------------------------
 
 def compare_table(data: Mapping[str, Any]) -> str:
-    header = ["judge", "n paired", "A", "B", "B - A ± se", "95% CI", "Wilcoxon p", "sign p", "better"]
+    header = ["judge", "n paired", "A", "B", "B - A ± se", "95% CI", "Wilcoxon p", "sign p", "better",
+              "Δ tokens B - A (95% CI)"]
     lines = [[axis_label(r["judge"], r["higher_is_better"]), r["n_paired"], _num(r["mean_a"]), _num(r["mean_b"]),
               format_mean_se(r["difference"], r["difference_stderr"]),
               f"{_num(r['difference_ci'][0])}..{_num(r['difference_ci'][1])}",
               _num(r["wilcoxon_p"], 2, significant=True), _num(r["sign_test_p"], 2, significant=True),
-              {"a": "A", "b": "B"}.get(r["better"] or "", "neither")]
+              {"a": "A", "b": "B"}.get(r["better"] or "", "neither"), _length_change(r)]
              for r in data["rows"]]
     different = data.get("n_different_prompts") or 0
     note = f"\n{different} prompts whose text differs between A and B are left out" if different else ""

@@ -20,7 +20,7 @@ from typing import Any
 
 from eft_eval.analysis._run_spec import check_one_model, samples_spec, unknown_setting
 from eft_eval.errors import EFTEvalError, short_repr
-from eft_eval.runfolder import SAMPLES_FILE, StoredRun, judge_aliases, read_run
+from eft_eval.runfolder import SAMPLES_FILE, StoredRun, judge_aliases, read_run, remembered_include_paths
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,8 @@ def load_run(path: str | Path, label: str | None = None, include_paths: Sequence
     """A run folder, or a samples.jsonl file (with run.json/results.json beside it if present)."""
     stored = read_run(path, label).check_samples(judged=False)
     check_one_model(stored.rows, stored.samples_path)
+    # The judge folders the run was made with (run.json) count too: its judges' directions are found there.
+    include_paths = remembered_include_paths(include_paths, [path])
     return LoadedRun(**vars(stored), include_paths=tuple(include_paths), labelled=label is not None)
 
 

@@ -7,6 +7,7 @@ ratio and its paired bootstrap use the prompts scored in every run of the group 
 each configuration's own mean uses all its scored prompts (`n`). A zero denominator gives no
 ratio; one whose interval holds 0 is flagged (`note`). Several groups (tasks, model families)
 give one row each, and an `aggregate` group averages up- and down-scaling over them (Figure 3).
+Each row also has its mean response length and the length difference from small_ft (paired).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from eft_eval.analysis._lengths import length_difference, mean_tokens
 from eft_eval.analysis._runs import LoadedRun, paired_scores, refuse_different_prompts
 from eft_eval.errors import EFTEvalError
 from eft_eval.stats import (
@@ -100,6 +102,9 @@ def scaling_analysis(
                     "note": _NOTES.get(ni.denominator_status),
                     "run": str(ordered[position].path),
                     "task": ordered[position].task,
+                    # Beside the improvement over small_ft: the length change from small_ft, paired.
+                    "mean_tokens": mean_tokens(ordered[position], paired.prompt_ids),
+                    **length_difference(ordered[0], ordered[position], paired.prompt_ids, group_settings),
                 })
                 rows.append(row)
                 if role in ni.distributions:

@@ -68,7 +68,8 @@ def _common(parser: argparse.ArgumentParser, judges: bool, bootstrap: bool = Tru
         parser.add_argument("--judge", dest="judges", action="append", metavar="JUDGE",
                             help="a judge to analyse (repeatable; default: every judge in the runs)")
     parser.add_argument("--include-path", action="append", default=[], metavar="DIR",
-                        help="folder with judge YAML files (for a judge's direction)")
+                        help="folder with judge YAML files, for a judge's direction (the folders each run "
+                        "recorded in run.json are read anyway)")
     parser.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     if bootstrap:
         add_bootstrap_arguments(parser)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging import JudgeConfig, LocalModelSettings
-from eft_eval.models import smollm2_gguf
+from eft_eval.models import SMOLLM2_OFFLINE, smollm2_gguf
 from eft_eval.pipeline import RunConfig, RunResult, run_task
 
 DEMO_BETA = 1.5
@@ -22,8 +22,10 @@ DEMO_BETA = 1.5
 
 def demo_spec() -> str:
     """base = ref = SmolLM2-135M-Instruct, plain dialogue; ft = the same with its chat template."""
-    gguf = smollm2_gguf("the demo model")
-    return f"base={gguf},base_format=plain,ft={gguf},ft_format=chat,ref={gguf},ref_format=plain,beta={DEMO_BETA}"
+    smollm2_gguf("the demo model")  # not installed: one line saying what to install
+    # The short name, not the file's path: run.json's command then works on any machine.
+    model = SMOLLM2_OFFLINE
+    return f"base={model},base_format=plain,ft={model},ft_format=chat,ref={model},ref_format=plain,beta={DEMO_BETA}"
 
 
 def run_demo(output: str | Path = "runs/demo", limit: int = 6, max_new_tokens: int = 48,

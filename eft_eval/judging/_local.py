@@ -24,7 +24,7 @@ from typing import Any
 from eft_eval.judging._cache import Completion
 from eft_eval.judging._config import JudgeConfig
 from eft_eval.judging._spec import JudgeSpec, Message
-from eft_eval.models import cache_kwargs, output_cache
+from eft_eval.models import cache_kwargs, cached_gguf, load_gguf, output_cache
 
 _MAX_CANDIDATES = 1001
 
@@ -54,15 +54,20 @@ class LocalBackend:
 
         path, gguf_file = self.config.resolved_local_model()
         converted = self._converted_folder(path, gguf_file)
-        if converted is not None and (converted / "config.json").is_file():
+        # Reading a GGUF file means parsing its tokenizer and de-quantizing every tensor (tens of
+        # seconds on a small CPU): a copy this process already read (the demo's EFT model) is used as
+        # it is; otherwise the float32 copy saved beside the cache loads in about a second.
+        shared = cached_gguf(path, gguf_file) if gguf_file else None
+        if shared is None and converted is not None and (converted / "config.json").is_file():
             path, gguf_file = str(converted), None
-        extra = {"gguf_file": gguf_file} if gguf_file else {}
-        self._tokenizer = AutoTokenizer.from_pretrained(path, **extra)
-        self._model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **extra).eval()
-        if gguf_file and converted is not None:
-            # Reading a GGUF file means parsing its tokenizer and de-quantizing every tensor (tens of
-            # seconds on a small CPU); the float32 copy saved once loads in about a second, same weights.
-            self._save_converted(converted)
+        if gguf_file:
+            shared = shared or load_gguf(path, gguf_file)
+            self._tokenizer, self._model = shared.tokenizer, shared.model
+            if converted is not None and not (converted / "config.json").is_file():
+                self._save_converted(converted)
+            return
+        self._tokenizer = AutoTokenizer.from_pretrained(path)
+        self._model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
 
     def _save_converted(self, folder: Path) -> None:
         import shutil

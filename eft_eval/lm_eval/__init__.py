@@ -1,6 +1,7 @@
 """The lm-eval adapter: EFT models as lm-eval's `eft` model, and the `eft-eval lm-eval` command.
 
     _backend.py       the `eft` backend (`EFTLM`, an lm-eval `TemplateLM`)
+    _generated.py     `GeneratedText`: a response string with its token count and finish reason
     _args.py          lm-eval's `--model_args` string -> an `EFTSpec` plus backend options
     _gen_kwargs.py    lm-eval gen_kwargs -> the EFT sampler's settings, each value checked
     _chat.py          chat contexts under `--apply_chat_template`, rendered per component
@@ -29,6 +30,8 @@ if __name__ != "eft_eval.lm_eval":
 
 _EXPORTS = {
     "EFTLM": "_backend",
+    "GeneratedText": "_generated",
+    "length_fields": "_generated",
     "Conversation": "_chat",
     "conversation_marker": "_chat",
     "MessageMarkerChat": "_chat",
@@ -43,8 +46,10 @@ __all__ = [
     "EFTLM",
     "MODEL_NAME",
     "Conversation",
+    "GeneratedText",
     "MessageMarkerChat",
     "conversation_marker",
+    "length_fields",
     "parse_model_spec",
     "register",
     "run_lm_eval",
@@ -59,6 +64,7 @@ if TYPE_CHECKING:
         MessageMarkerChat,
         conversation_marker,
     )
+    from eft_eval.lm_eval._generated import GeneratedText, length_fields
     from eft_eval.lm_eval._registration import MODEL_NAME, register
     from eft_eval.lm_eval.commands import run_lm_eval
 

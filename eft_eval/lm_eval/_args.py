@@ -20,6 +20,7 @@ from eft_eval.errors import EFTEvalError
 from eft_eval.models import (
     EFTSpec,
     check_speculative,
+    context_length,
     join_compact,
     parse_spec,
     split_compact,
@@ -149,6 +150,25 @@ def split_model_args(text: str) -> tuple[str, dict[str, str]]:
     return join_compact(spec_keys), options
 
 
+def check_max_length(max_length: int | None, components: Sequence[Any]) -> None:
+    """A max_length past a component's context would not cut long requests to what the model
+    supports (past it GPT-2 fails, RoPE models run on untrained positions)."""
+    for component in components:
+        supported = context_length(component.model)
+        if max_length is not None and supported is not None and max_length > supported:
+            raise EFTEvalError(
+                f"eft model_args: max_length={max_length} is more than {component.role} ({component.spec.label}) "
+                f"supports ({supported} tokens): lower it or leave it out"
+            )
+
+
+def merge_options(options: Mapping[str, Any], additional: Mapping[str, Any] | None) -> dict[str, Any]:
+    """lm-eval's `batch_size`/`max_batch_size`/`device` (CLI defaults), then `model_args` on top."""
+    merged = {k: v for k, v in (additional or {}).items() if v is not None}
+    merged.update(options)
+    return merged
+
+
 def backend_options(values: Mapping[str, Any]) -> BackendOptions:
     """Typed backend options from `model_args` / lm-eval's `batch_size`, `max_batch_size`."""
     max_batch = _optional_int(values, "max_batch_size")
@@ -221,7 +241,9 @@ __all__ = [
     "BackendOptions",
     "backend_options",
     "carry_model_args_unparsed",
+    "check_max_length",
     "mentions_device",
+    "merge_options",
     "parse_model_spec",
     "split_model_args",
     "with_cli_additions",

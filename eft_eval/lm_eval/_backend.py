@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import lm_eval.models  # noqa: F401  (lm-eval's own backends are registered before `eft`)
 import torch
@@ -31,7 +31,9 @@ from eft_eval.lm_eval._args import (
     RAW_MODEL_ARGS_KEY,
     SpecInput,
     backend_options,
+    check_max_length,
     mentions_device,
+    merge_options,
     parse_model_spec,
     split_model_args,
     with_cli_additions,
@@ -42,7 +44,9 @@ from eft_eval.lm_eval._gen_kwargs import (
     gen_kwargs_source,
     ignored_keys,
     sampling_config,
+    sampling_keys,
 )
+from eft_eval.lm_eval._generated import GeneratedText
 from eft_eval.lm_eval._registration import MODEL_NAME
 from eft_eval.lm_eval._runtime import (
     device_override,
@@ -55,11 +59,10 @@ from eft_eval.models import (
     EFTModel,
     SamplingConfig,
     chunks,
-    context_length,
-    prompt_key,
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")  # what a caller of `generate_rows` tags each row with
 
 
 @dataclass
@@ -122,7 +125,7 @@ class EFTLM(TemplateLM):
         self._max_length = options.max_length or min(
             resolve_max_length(c.model.config, c.tokenizer) for c in self.model.forward_components
         )
-        _check_max_length(options.max_length, self.model.forward_components)
+        check_max_length(options.max_length, self.model.forward_components)
         self._device = self.model.component_for("base").loaded.device
         if self.accelerator is not None:
             self._rank = self.accelerator.process_index
@@ -136,7 +139,7 @@ class EFTLM(TemplateLM):
     @classmethod
     def create_from_arg_string(cls, arg_string: str, additional_config: dict[str, Any] | None = None) -> EFTLM:
         spec_text, options = split_model_args(arg_string)
-        return cls(spec=spec_text, **_merge_options(options, additional_config))
+        return cls(spec=spec_text, **merge_options(options, additional_config))
 
     @classmethod
     def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict[str, Any] | None = None) -> EFTLM:
@@ -146,7 +149,7 @@ class EFTLM(TemplateLM):
         spec_keys = {k: v for k, v in arg_dict.items() if k not in BACKEND_KEYS}
         # Spec keys go in as one mapping: `device`/`dtype` are spec keys here, not lm-eval's `--device`.
         spec = spec_keys["spec"] if set(spec_keys) == {"spec"} else spec_keys
-        return cls(spec=spec, **_merge_options(options, additional_config))
+        return cls(spec=spec, **merge_options(options, additional_config))
 
     # -- what lm-eval asks of a model ------------------------------------------------------------
 
@@ -323,41 +326,57 @@ class EFTLM(TemplateLM):
     # -- generation --------------------------------------------------------------------------------
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
-        """Greedy or sampled EFT generations, batched per distinct gen_kwargs, longest prompts first."""
-        results: list[str | None] = [None] * len(requests)
-        groups: dict[str, list[int]] = {}
-        seen: dict[str, int] = {}
-        keys: list[str] = []
-        for index, request in enumerate(requests):
-            identity = json.dumps([request.args[0], request.args[1]], sort_keys=True, default=str)
-            groups.setdefault(json.dumps(request.args[1], sort_keys=True, default=str), []).append(index)
-            # Copies of one request (lm-eval's `repeats`) get distinct randomness; the n-th copy's
-            # sample does not depend on batching or on which process runs it.
-            keys.append(prompt_key((request.args[0], seen.get(identity, 0))))
-            seen[identity] = seen.get(identity, 0) + 1
+        """Greedy or sampled EFT generations, batched per distinct gen_kwargs, longest prompts first; each a
+        `GeneratedText` (its token count and finish reason ride along)."""
+        results = [""] * len(requests)
         bar = tqdm(total=len(requests), desc="generating", unit="response", disable=disable_tqdm or self.rank != 0)
-        self._cut_contexts = 0
-        for indices in groups.values():
-            gen_kwargs = requests[indices[0]].args[1]
-            config = self._sampling_config(gen_kwargs, requests[indices[0]].task_name)
-            fitted = {i: self._generation_prompt(requests[i].args[0], config.max_new_tokens) for i in indices}
-            self._cut_contexts += sum(cut for _, cut in fitted.values())
-            prompts = {i: ids for i, (ids, _) in fitted.items()}
-            indices.sort(key=lambda i: -max(len(ids) for ids in prompts[i]))
-            for batch in chunks(indices, self.batch_size):
-                prompt_ids = [[prompts[i][c] for i in batch] for c in range(len(self.model.forward_components))]
-                outputs = self.model.generate_ids(
-                    prompt_ids, config, [keys[i] for i in batch], batch_size=len(batch),
-                    speculative_block=self.options.speculative_block, speculative_mode=self.options.speculative_mode,
-                )
-                for i, output in zip(batch, outputs):
-                    text = postprocess_generated_text(output.text, list(config.stop), None)
-                    results[i] = text
-                    self.cache_hook.add_partial("generate_until", requests[i].args, text)
-                bar.update(len(batch))
+
+        def finished(block: list[tuple[int, None, str]]) -> None:
+            for index, _, text in block:
+                results[index] = text
+                self.cache_hook.add_partial("generate_until", requests[index].args, text)
+            bar.update(len(block))
+
+        self._cut_contexts = self.generate_rows(requests, {index: [None] for index in range(len(requests))}, finished)
         bar.close()
         self._report_cut_contexts("generate_until", len(requests))
-        return [r if r is not None else "" for r in results]
+        return results
+
+    def generate_rows(
+        self, requests: Sequence[Any], rows: Mapping[int, Sequence[T]],
+        on_block: Callable[[list[tuple[int, T, str]]], None], row_weights: Callable[[T], Sequence[float]] | None = None,
+    ) -> int:
+        """Generate one row per tag in `rows[i]` for each request index `i`; `on_block` gets each
+        block's (request index, tag, text) as it finishes. Returns how many contexts were cut to fit.
+
+        Requests are grouped by gen_kwargs, longest prompts first, and cut into blocks of
+        `batch_size` requests, all rows of a block in one batch; `row_weights(tag)`, when given, is
+        that row's delta weights (a sweep's grid point). A row's sample depends only on (seed,
+        prompt, copy, step): copies of one request (lm-eval's `repeats`) get distinct randomness,
+        whatever the batching and whichever process runs it.
+        """
+        keys = sampling_keys(requests)
+        groups: dict[str, list[int]] = {}
+        for index in rows:
+            groups.setdefault(json.dumps(requests[index].args[1], sort_keys=True, default=str), []).append(index)
+        cut = 0
+        for indices in groups.values():
+            config = self._sampling_config(requests[indices[0]].args[1], requests[indices[0]].task_name)
+            fitted = {i: self._generation_prompt(requests[i].args[0], config.max_new_tokens) for i in indices}
+            cut += sum(was_cut for _, was_cut in fitted.values())
+            indices.sort(key=lambda i: -max(len(ids) for ids in fitted[i][0]))
+            for block in chunks(indices, self.batch_size):
+                batch = [(i, tag) for i in block for tag in rows[i]]
+                outputs = self.model.generate_ids(
+                    [[fitted[i][0][c] for i, _ in batch] for c in range(len(self.model.forward_components))],
+                    config, [keys[i] for i, _ in batch], batch_size=len(batch),
+                    speculative_block=self.options.speculative_block, speculative_mode=self.options.speculative_mode,
+                    row_weights=None if row_weights is None else [list(row_weights(tag)) for _, tag in batch],
+                )
+                on_block([(i, tag, GeneratedText.of(postprocess_generated_text(output.text, list(config.stop), None),
+                                                    output))
+                          for (i, tag), output in zip(batch, outputs)])
+        return cut
 
     def _report_cut_contexts(self, kind: str, total: int) -> None:
         """One warning per call (lm-eval sends all requests of a kind in one call, so once per run)."""
@@ -387,25 +406,6 @@ class EFTLM(TemplateLM):
         else:
             full = [conversation.encode(component) for component in self.model.forward_components]
         return [ids[-room:] for ids in full], any(len(ids) > room for ids in full)
-
-
-def _check_max_length(max_length: int | None, components: Sequence[Any]) -> None:
-    """A max_length past a component's context would not cut long requests to what the model
-    supports (past it GPT-2 fails, RoPE models run on untrained positions)."""
-    for component in components:
-        supported = context_length(component.model)
-        if max_length is not None and supported is not None and max_length > supported:
-            raise EFTEvalError(
-                f"eft model_args: max_length={max_length} is more than {component.role} ({component.spec.label}) "
-                f"supports ({supported} tokens): lower it or leave it out"
-            )
-
-
-def _merge_options(options: Mapping[str, Any], additional: Mapping[str, Any] | None) -> dict[str, Any]:
-    """lm-eval's `batch_size`/`max_batch_size`/`device` (CLI defaults), then `model_args` on top."""
-    merged = {k: v for k, v in (additional or {}).items() if v is not None}
-    merged.update(options)
-    return merged
 
 
 __all__ = ["EFTLM"]

@@ -10,12 +10,14 @@ in a torch traceback. lm-eval's own conventions are kept: temperature 0 is greed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lm_eval.models.utils import normalize_gen_kwargs
 
-from eft_eval.models import SamplingConfig
+from eft_eval.models import SamplingConfig, prompt_key
 from eft_eval.parsing import SAMPLING_RANGES, parse_bool
 
 HONOURED = frozenset({"until", "max_gen_toks", "do_sample", "temperature", "top_p", "top_k"})
@@ -66,9 +68,21 @@ def _top_k(value: Any, source: str) -> int:
     return 0 if value is None else int(SAMPLING_RANGES["top_k"].parse(value, "top_k", source))
 
 
+def sampling_keys(requests: Sequence[Any]) -> list[str]:
+    """Each `generate_until` request's sampling key: copies of one request (lm-eval's `repeats`) get
+    distinct randomness; the n-th copy's sample does not depend on batching or on which process runs it."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for request in requests:
+        identity = json.dumps([request.args[0], request.args[1]], sort_keys=True, default=str)
+        keys.append(prompt_key((request.args[0], seen[identity])))
+        seen[identity] += 1
+    return keys
+
+
 def ignored_keys(gen_kwargs: Mapping[str, Any]) -> set[str]:
     """gen_kwargs the EFT sampler does not use (max-token aliases are lm-eval's and are used)."""
     return set(gen_kwargs) - HONOURED - set(_MAX_TOKEN_ALIASES)
 
 
-__all__ = ["HONOURED", "gen_kwargs_source", "ignored_keys", "sampling_config"]
+__all__ = ["HONOURED", "gen_kwargs_source", "ignored_keys", "sampling_config", "sampling_keys"]

@@ -12,6 +12,7 @@
     _scoring.py      log-probs of given continuations
     _kv_cache.py     transformers' KV-cache API across versions
     _presets.py      model families, `llama2:up`-style presets, the offline SmolLM2 file
+    _revision.py     which weights a component is: hub snapshot commit or a digest of local files
     commands.py      `eft-eval generate`
 
 Modules are private; other packages import these names from `eft_eval.models`. They are
@@ -31,15 +32,21 @@ _EXPORTS = {
     "Message": "_components",
     "Prompt": "_components",
     "check_context": "_components",
+    "cached_gguf": "_components",
+    "load_gguf": "_components",
     "context_length": "_components",
+    "context_overflow": "_components",
     "compose_logprobs": "_compose",
     "check_device": "_devices",
     "ComponentStream": "_decoding",
     "DecodeStep": "_decoding",
+    "FINISH_REASONS": "_decoding",
     "Generation": "_decoding",
     "RowOutputs": "_decoding",
     "decode": "_decoding",
     "EFTModel": "_eft_model",
+    "component_revision": "_revision",
+    "file_sha256": "_revision",
     "cache_kwargs": "_kv_cache",
     "output_cache": "_kv_cache",
     "CONFIGURATIONS": "_presets",
@@ -49,6 +56,7 @@ _EXPORTS = {
     "preset_names": "_presets",
     "resolve_preset": "_presets",
     "SMOLLM2_GGUF": "_presets",
+    "SMOLLM2_OFFLINE": "_presets",
     "smollm2_gguf": "_presets",
     "SamplingConfig": "_sampling",
     "prompt_key": "_sampling",
@@ -73,6 +81,7 @@ __all__ = [
     "CONFIGURATIONS",
     "DEFAULT_PLAIN_TEMPLATE",
     "FAMILIES",
+    "FINISH_REASONS",
     "Component",
     "ComponentSpec",
     "ComponentStream",
@@ -88,21 +97,27 @@ __all__ = [
     "Prompt",
     "RowOutputs",
     "SMOLLM2_GGUF",
+    "SMOLLM2_OFFLINE",
     "SamplingConfig",
     "SpeculativeStats",
     "cache_kwargs",
+    "cached_gguf",
     "check_context",
     "check_device",
     "check_speculative",
     "chunks",
+    "component_revision",
     "compose_logprobs",
     "context_length",
+    "context_overflow",
     "continuation_logprobs",
     "decode",
     "delta_roles",
     "draft_component_index",
     "expand_preset",
+    "file_sha256",
     "join_compact",
+    "load_gguf",
     "output_cache",
     "parse_spec",
     "preset_names",
@@ -121,11 +136,15 @@ if TYPE_CHECKING:
         Message,
         ModelCache,
         Prompt,
+        cached_gguf,
         check_context,
         context_length,
+        context_overflow,
+        load_gguf,
     )
     from eft_eval.models._compose import compose_logprobs
     from eft_eval.models._decoding import (
+        FINISH_REASONS,
         ComponentStream,
         DecodeStep,
         Generation,
@@ -144,12 +163,14 @@ if TYPE_CHECKING:
         CONFIGURATIONS,
         FAMILIES,
         SMOLLM2_GGUF,
+        SMOLLM2_OFFLINE,
         Family,
         expand_preset,
         preset_names,
         resolve_preset,
         smollm2_gguf,
     )
+    from eft_eval.models._revision import component_revision, file_sha256
     from eft_eval.models._sampling import SamplingConfig, prompt_key, seeded_key
     from eft_eval.models._scoring import continuation_logprobs
     from eft_eval.models._spec import (

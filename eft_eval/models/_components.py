@@ -1,7 +1,9 @@
 """Model components: a loaded causal LM plus how a prompt is rendered and tokenized for it.
 
 Loading goes through one `ModelCache`, so weights named twice in a spec (a shared reference model,
-or the same weights with a chat and a plain prompt format) are loaded once.
+or the same weights with a chat and a plain prompt format) are loaded once. A GGUF checkpoint is
+de-quantized once per process (`load_gguf`): the demo's run, its local judge and its sweep share
+the one SmolLM2 file, and reading it takes seconds to tens of seconds each time.
 """
 
 from __future__ import annotations
@@ -71,8 +73,51 @@ def check_local_path(role: str, spec: ComponentSpec) -> None:
                            "local folder, and a hub id looks like org/name)")
 
 
+_GGUF_LOADED: dict[tuple[Any, ...], LoadedModel] = {}
+"""GGUF checkpoints read in this process (float32 on the CPU), the last `_GGUF_KEPT` of them."""
+_GGUF_KEPT = 2
+
+
+def load_gguf(model: str, gguf_file: str, revision: str | None = None,
+              trust_remote_code: bool = False) -> LoadedModel:
+    """A GGUF checkpoint de-quantized to float32 on the CPU, read once per process and then shared.
+
+    Callers only run the model (no training, no in-place edits), so one copy serves every
+    component and the local judge; the last two files read are kept (GGUF models are small ones).
+    """
+    key = (*_gguf_identity(model, gguf_file, revision), trust_remote_code)
+    if key not in _GGUF_LOADED:
+        spec = ComponentSpec(model=model, gguf_file=gguf_file, dtype="fp32", device="cpu", revision=revision,
+                             trust_remote_code=trust_remote_code)
+        _GGUF_LOADED[key] = _read_model(spec)
+        for stale in list(_GGUF_LOADED)[:-_GGUF_KEPT]:
+            del _GGUF_LOADED[stale]
+    return _GGUF_LOADED[key]
+
+
+def cached_gguf(model: str, gguf_file: str, revision: str | None = None) -> LoadedModel | None:
+    """The GGUF checkpoint `load_gguf` already read in this process, if it did."""
+    key = _gguf_identity(model, gguf_file, revision)
+    return next((loaded for cached, loaded in _GGUF_LOADED.items() if cached[:-1] == key), None)
+
+
+def _gguf_identity(model: str, gguf_file: str, revision: str | None) -> tuple[Any, ...]:
+    """A local file by its resolved path, size and time stamp (a replaced file is read again); a hub one by name."""
+    path = Path(model, gguf_file)
+    if path.is_file():
+        stat = path.stat()
+        return (str(path.resolve()), stat.st_size, int(stat.st_mtime), revision)  # as the local judge stamps it
+    return (model, gguf_file, None, revision)
+
+
 def load_model(spec: ComponentSpec) -> LoadedModel:
     """Load a causal LM and its tokenizer from a hub id, a local folder or a GGUF file."""
+    if spec.gguf_file and spec.dtype in ("auto", "fp32") and spec.device == "cpu":
+        return load_gguf(spec.model, spec.gguf_file, spec.revision, spec.trust_remote_code)
+    return _read_model(spec)
+
+
+def _read_model(spec: ComponentSpec) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     common: dict[str, Any] = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
@@ -231,28 +276,38 @@ def context_length(model: Any) -> int | None:
     return None
 
 
-def check_context(
+def context_overflow(
     components: Sequence[Component], prompt_ids: Sequence[Sequence[Sequence[int]]], added: int | Sequence[int],
-    added_name: str, advice: str = "",
-) -> None:
-    """Refuse a prompt whose tokens plus `added` (max_new_tokens, or each continuation's length)
-    exceed a component's context.
+) -> tuple[int, Component, int, int] | None:
+    """The first (prompt index, component, prompt tokens, its context) whose prompt plus `added`
+    (max_new_tokens, or each continuation's length) is over the component's context; None if all fit.
 
-    The server's rule (`context_length_exceeded`), per component since each renders the prompt its
-    own way: past its context a model with absolute positions (GPT-2) fails with an IndexError,
-    and a RoPE model runs on silently beyond what it was trained on.
-    `prompt_ids` is `[component][prompt] -> ids`, as `EFTModel.encode` gives; `advice` ends the
-    message (default: shorten the prompt or lower `added_name`).
+    Per component since each renders the prompt its own way: past its context a model with absolute
+    positions (GPT-2) fails with an IndexError, and a RoPE model runs on silently beyond what it was
+    trained on. `prompt_ids` is `[component][prompt] -> ids`, as `EFTModel.encode` gives.
     """
     for component, rows in zip(components, prompt_ids):
         limit = context_length(component.model)
         if limit is None:
             continue
         for index, ids in enumerate(rows):
-            extra = added if isinstance(added, int) else added[index]
-            if len(ids) + extra > limit:
-                raise EFTEvalError(
-                    f"prompt {index}: {component.role} ({component.spec.label}) has a context of {limit} tokens; "
-                    f"the prompt ({len(ids)} tokens) plus {added_name} ({extra}) is over it: "
-                    f"{advice or f'shorten the prompt or lower {added_name}'}"
-                )
+            if len(ids) + (added if isinstance(added, int) else added[index]) > limit:
+                return index, component, len(ids), limit
+    return None
+
+
+def check_context(
+    components: Sequence[Component], prompt_ids: Sequence[Sequence[Sequence[int]]], added: int | Sequence[int],
+    added_name: str, advice: str = "",
+) -> None:
+    """Refuse a prompt whose tokens plus `added` exceed a component's context (`context_overflow`);
+    `advice` ends the message (default: shorten the prompt or lower `added_name`)."""
+    over = context_overflow(components, prompt_ids, added)
+    if over is not None:
+        index, component, tokens, limit = over
+        extra = added if isinstance(added, int) else added[index]
+        raise EFTEvalError(
+            f"prompt {index}: {component.role} ({component.spec.label}) has a context of {limit} tokens; "
+            f"the prompt ({tokens} tokens) plus {added_name} ({extra}) is over it: "
+            f"{advice or f'shorten the prompt or lower {added_name}'}"
+        )

@@ -21,6 +21,9 @@ from eft_eval.models._sampling import SamplingConfig, choose_next_tokens
 NOT_FINITE = -1
 """The token id `flag_not_finite` puts in a row whose distribution is not a distribution."""
 
+FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
+"""`Generation.finish_reason` in the OpenAI API's words: EOS and stop strings are `stop`, the length limit `length`."""
+
 
 class NotFiniteError(EFTEvalError):
     """The composed distribution holds NaN or gives no token a finite log-prob (weights too large
@@ -55,6 +58,14 @@ class Generation:
     token_ids: list[int]
     finish_reason: str
     """`eos`, `stop` (a stop string), `length` (max_new_tokens) or `cancelled` (by `on_step`)."""
+    stop_string: str | None = None
+    """The stop string that ended the response (finish reason `stop`)."""
+
+    @property
+    def recorded_finish_reason(self) -> str:
+        """Why the response ended as run folders record it: OpenAI's word (`FINISH_REASONS`), except that a
+        stop string is named, since a task's stop strings mean different things (a new turn, a new line)."""
+        return self.stop_string if self.stop_string is not None else FINISH_REASONS[self.finish_reason]
 
 
 class ComponentStream:
@@ -250,7 +261,8 @@ class RowOutputs:
             return True
         if finish[0] != "eos":
             so_far.append(token)
-        self.results[row] = Generation(text=finish[1], token_ids=so_far, finish_reason=finish[0])
+        self.results[row] = Generation(text=finish[1], token_ids=so_far, finish_reason=finish[0],
+                                       stop_string=finish[2])
         return False
 
     def finished(self) -> list[Generation]:
@@ -287,15 +299,16 @@ def _finish_reason(
     config: SamplingConfig,
     step: int,
     detokenize: Callable[[list[int]], str],
-) -> tuple[str, str] | None:
-    """(reason, final text) if this token ends the row, else None."""
+) -> tuple[str, str, str | None] | None:
+    """(reason, final text, the stop string that ended it) if this token ends the row, else None."""
     if token in eos_ids:
-        return "eos", detokenize(so_far)
+        return "eos", detokenize(so_far), None
     if config.stop:
         text = detokenize([*so_far, token])
-        cut = min((i for i in (text.find(s) for s in config.stop) if i >= 0), default=-1)
-        if cut >= 0:
-            return "stop", text[:cut]
+        found = [(i, s) for s in config.stop if (i := text.find(s)) >= 0]
+        if found:
+            cut, stop = min(found, key=lambda f: f[0])  # the earliest in the text; a tie: the first given
+            return "stop", text[:cut], stop
     if step + 1 >= config.max_new_tokens:
-        return "length", detokenize([*so_far, token])
+        return "length", detokenize([*so_far, token]), None
     return None

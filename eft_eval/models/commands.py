@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.parsing import count_arg, number_arg, seed_arg, temperature_arg
+from eft_eval.parsing import count_arg, sampling_arg, seed_arg
 
 MODEL_HELP = (
     "a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..,alpha=..,ft2=..]' "
@@ -27,13 +27,14 @@ def register(subparsers: Any) -> None:
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-new-tokens", type=count_arg(), default=256)
+    parser.add_argument("--max-new-tokens", type=sampling_arg("max_new_tokens"), default=256)
     parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    parser.add_argument("--temperature", type=temperature_arg, default=1.0,
+    parser.add_argument("--temperature", type=sampling_arg("temperature"), default=1.0,
                         help="sampling temperature, with --sample (0: greedy; default 1)")
-    parser.add_argument("--top-p", type=number_arg(minimum=0, exclusive_minimum=True, maximum=1), default=1.0,
+    parser.add_argument("--top-p", type=sampling_arg("top_p"), default=1.0,
                         help="nucleus sampling, in (0, 1] (default 1: off)")
-    parser.add_argument("--top-k", type=count_arg(0), default=0, help="keep the K most likely tokens (default 0: off)")
+    parser.add_argument("--top-k", type=sampling_arg("top_k"), default=0,
+                        help="keep the K most likely tokens (default 0: off)")
     parser.add_argument("--seed", type=seed_arg(), default=0)
     parser.add_argument("--stop", action="append", default=[], help="a stop string (repeatable)")
     parser.add_argument("--batch-size", type=count_arg(), default=8)

@@ -17,6 +17,7 @@ _EXPORTS = {
     "RunConfig": "_prepare",
     "RUN_KEYS": "_settings",
     "RUN_SETTINGS": "_settings",
+    "run_command": "_settings",
     "RunResult": "_run",
     "run_task": "_run",
     "run_prepared": "_run",
@@ -46,8 +47,8 @@ __all__ = [
     "RUN_KEYS", "RUN_SETTINGS",
     "GenerationStore", "Loaded", "LoadedTask", "PreparedRun", "ResumableLM", "RunConfig", "RunResult",
     "cancel_run_batches", "format_table", "generate", "judge", "judge_folders", "load_task", "open_folder",
-    "our_task_entries", "prepare", "report_folder", "request_key", "resolve_spec", "run_prepared", "run_record",
-    "run_task", "write_results",
+    "our_task_entries", "prepare", "report_folder", "request_key", "resolve_spec", "run_command", "run_prepared",
+    "run_record", "run_task", "write_results",
 ]
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ if TYPE_CHECKING:
     from eft_eval.pipeline._report import format_table, report_folder
     from eft_eval.pipeline._resumable import ResumableLM
     from eft_eval.pipeline._run import RunResult, cancel_run_batches, judge, run_prepared, run_task, write_results
-    from eft_eval.pipeline._settings import RUN_KEYS, RUN_SETTINGS
+    from eft_eval.pipeline._settings import RUN_KEYS, RUN_SETTINGS, run_command
     from eft_eval.pipeline._store import GenerationStore, request_key
     from eft_eval.pipeline._tasks import LoadedTask, load_task, our_task_entries
 

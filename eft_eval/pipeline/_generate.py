@@ -16,7 +16,7 @@ from typing import Any
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging import QUERY_FIELDS
-from eft_eval.lm_eval import Conversation
+from eft_eval.lm_eval import Conversation, length_fields
 from eft_eval.pipeline._prepare import PreparedRun
 
 logger = logging.getLogger(__name__)
@@ -116,18 +116,25 @@ def _sample_row(sample: dict[str, Any], prepared: PreparedRun) -> dict[str, Any]
         prompt = sample["arguments"][0][0]
         conversation = Conversation.from_context(prompt)
         query = conversation.messages[-1]["content"] if conversation else prompt
-    response: Any = sample.get("filtered_resps") or sample.get("resps")
-    while isinstance(response, list) and response:
-        response = response[0]
+    response, generated = _first(sample.get("filtered_resps") or sample.get("resps")), _first(sample.get("resps"))
     return {
         "doc_id": sample["doc_id"],
         "task": prepared.task.name,
         "model": prepared.spec.to_string(),
         "query": query,
         "response": response if isinstance(response, str) else "",
+        # The model's token count and finish reason, when it reports them (the `eft` backend does).
+        **length_fields(generated),
         "judgments": {},
         "doc": doc,
     }
+
+
+def _first(responses: Any) -> Any:
+    """The first response of a logged sample's (per request, per repeat) nested lists."""
+    while isinstance(responses, list) and responses:
+        responses = responses[0]
+    return responses
 
 
 __all__ = ["evaluate_task", "generate"]

@@ -15,7 +15,6 @@ import functools
 import hashlib
 import json
 import platform
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,11 +34,11 @@ from eft_eval.judging import (
     load_judges,
     preflight,
 )
-from eft_eval.models import EFTSpec, parse_spec
+from eft_eval.models import EFTSpec, component_revision, file_sha256, parse_spec
 from eft_eval.parsing import parse_gen_kwargs
+from eft_eval.pipeline._settings import run_command
 from eft_eval.pipeline._store import read_generations
-from eft_eval.pipeline._tasks import LoadedTask, load_task
-from eft_eval.redact import redacted_argv
+from eft_eval.pipeline._tasks import LoadedTask, load_task, task_data_files
 from eft_eval.runfolder import RunFolder, identity_differences
 
 _PACKAGES = ("eft-eval", "torch", "transformers", "lm_eval", "datasets", "openai", "tokenizers")
@@ -224,10 +223,20 @@ def run_record(config: RunConfig, spec: EFTSpec, loaded: LoadedTask, judges: lis
         "judges": [judge.name for judge in judges],
         "judge_config": describe_config(config.judge, judges),
         "include_paths": [str(Path(p).resolve()) for p in config.include_paths],
-        "command": redacted_argv(sys.argv),  # no user:password@ of a --base-url
+        # What a user would type for this run, even when the demo or a sweep started it; no secrets.
+        "command": run_command(config),
         "versions": versions(),
+        # What a number can be traced to; a resume refuses files that changed (`RunFolder.open`).
+        "revisions": revisions(spec),
+        "task_data_files": [{"path": str(p), "sha256": file_sha256(p)} for p in task_data_files(loaded)],
         "identity": identity,
     }
+
+
+def revisions(spec: EFTSpec) -> dict[str, dict[str, Any]]:
+    """Each component's resolved revision, by role: `{"model": LABEL, "revision": COMMIT or sha256:HEX}`."""
+    return {role: {"model": component.label, "revision": component_revision(component)}
+            for role, component in spec.components()}
 
 
 def default_output(config: RunConfig, spec: EFTSpec) -> Path:
@@ -306,4 +315,4 @@ def judge_folders(include_paths: list[str]) -> list[str]:
 
 
 __all__ = ["Loaded", "PreparedRun", "RunConfig", "default_output", "file_digest", "gen_kwargs_text", "judge_folders",
-           "open_folder", "prepare", "resolve_spec", "run_record", "versions"]
+           "open_folder", "prepare", "resolve_spec", "revisions", "run_record", "versions"]

@@ -17,8 +17,9 @@ from eft_eval.stats import summarize_samples
 logger = logging.getLogger(__name__)
 
 
-def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[str, Any]:
-    """Recompute DIR/results.json from DIR/samples.jsonl; other keys of results.json are kept."""
+def report_folder(root: str | Path, include_paths: Sequence[str] = (), write: bool = True) -> dict[str, Any]:
+    """DIR/results.json recomputed from DIR/samples.jsonl (other keys of results.json kept); `write`: into
+    DIR/results.json too (`eft-eval report --rewrite-results`)."""
     from eft_eval.judging import discover_judges
 
     folder = RunFolder(Path(root))
@@ -34,7 +35,8 @@ def report_folder(root: str | Path, include_paths: Sequence[str] = ()) -> dict[s
         **summarize_samples(rows, judges),
         "reported": now(),
     }
-    _write_results(folder, results)
+    if write:
+        _write_results(folder, results)
     return results
 
 

@@ -36,7 +36,7 @@ class _StoreHook(CacheHook):
         if attr != "generate_until":
             return
         key = request_key(list(req))
-        self.store.add(key, self.reported[key], str(res))
+        self.store.add(key, self.reported[key], res if isinstance(res, str) else str(res))  # a GeneratedText stays one
         self.reported[key] += 1
 
 

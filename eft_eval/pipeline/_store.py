@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.lm_eval import GeneratedText, length_fields
 
 
 def request_key(args: Sequence[Any]) -> str:
@@ -24,7 +25,9 @@ def request_key(args: Sequence[Any]) -> str:
 
 
 class GenerationStore:
-    """Append-only `generations.jsonl`: `{"key", "copy", "text"}` per finished generation."""
+    """Append-only `generations.jsonl`: `{"key", "copy", "text"}` per finished generation, with
+    `response_tokens` and `finish_reason` when the model reported them (a `GeneratedText`, which `get`
+    hands back)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -59,7 +62,8 @@ class GenerationStore:
         """`add` for several `(key, copy, text)` finished together (a batch): one fsync for all."""
         try:
             for key, copy, text in entries:
-                self._file.write(json.dumps({"key": key, "copy": copy, "text": text}, ensure_ascii=False) + "\n")
+                record = {"key": key, "copy": copy, "text": str(text), **length_fields(text)}
+                self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
             self._file.flush()
             os.fsync(self._file.fileno())
         except OSError as error:
@@ -97,10 +101,19 @@ def read_generations(path: Path) -> tuple[dict[str, dict[int, str]], int]:
             continue
         try:
             record = json.loads(raw.decode("utf-8"))
-            texts.setdefault(str(record["key"]), {})[int(record["copy"])] = str(record["text"])
+            texts.setdefault(str(record["key"]), {})[int(record["copy"])] = _stored_text(record)
         except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise EFTEvalError(
                 f"{path}:{number}: not a stored generation ({type(error).__name__}: {error}); delete that line "
                 "(it is generated again) or the file, then re-run"
             ) from None
     return texts, len(complete)
+
+
+def _stored_text(record: dict[str, Any]) -> str:
+    """A stored line's text, as a `GeneratedText` when it holds a length and finish reason (lines written
+    before these were recorded hold neither: their samples show them as missing)."""
+    text = str(record["text"])
+    if "response_tokens" not in record:
+        return text
+    return GeneratedText(text, int(record["response_tokens"]), str(record["finish_reason"]))

@@ -16,33 +16,27 @@ from eft_eval.judging.commands import (
     config_from_args,
     quiet_http_logs,
 )
-from eft_eval.parsing import count_arg, gen_kwargs_arg, name_list_arg, seed_arg
 
 if TYPE_CHECKING:
     from eft_eval.pipeline._run import RunResult
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
-    """The arguments of `eft-eval run` (`run_from_args` reads them)."""
-    run.add_argument("task", metavar="TASK", help="a task name (`eft-eval list`), e.g. hh, hh_harmless, eli5, demo")
+    """The arguments of `eft-eval run` (`run_from_args` reads them); defaults from `RunConfig`."""
+    from eft_eval.pipeline._prepare import RunConfig
+    from eft_eval.pipeline._settings import RUN_SETTINGS
+    from eft_eval.settings import add_arguments
+
+    run.add_argument("task", metavar="TASK", help="a task name (`eft-eval list`), e.g. hh, hh_harmless, eli5, "
+                     "demo, prompts (your own JSONL: --data-files)")
     model = run.add_mutually_exclusive_group(required=True)
     model.add_argument("--model",
-                       help="a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..]', a spec YAML")
+                       help="a model or EFT spec: PATH_OR_HUB_ID, 'base=...,ft=...,ref=...[,beta=..]', a spec YAML; "
+                       "smollm2-offline names the offline SmolLM2-135M-Instruct (GGUF)")
     model.add_argument("--preset", help="FAMILY:CONFIG, e.g. llama2:up, smollm2:down (`eft-eval list presets`)")
-    run.add_argument("--judges", type=name_list_arg, help="comma-separated judge names (default: the task's judges)")
     run.add_argument("--output", metavar="DIR", help="run folder (default runs/TASK/MODEL_LABEL-DIGEST-seedSEED; "
                                                      "DIGEST covers the model, data and generation settings)")
-    run.add_argument("--limit", type=count_arg(), help="run only the first N documents of the task's selection")
-    run.add_argument("--seed", type=seed_arg(), default=0,
-                     help="selects the task's documents and seeds sampling (default 0)")
-    run.add_argument("--data-files", nargs="+", default=[], metavar="FILE",
-                     help="local .jsonl/.jsonl.gz files replacing the task's hub data set")
-    run.add_argument("--max-new-tokens", type=count_arg(), help="override the task's max_gen_toks")
-    run.add_argument("--gen-kwargs", type=gen_kwargs_arg,
-                     help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
-    run.add_argument("--batch-size", type=count_arg(), default=8, help="prompts per decoding batch (default 8)")
-    run.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component's dtype")
-    run.add_argument("--device", help="override every component's device (cpu, cuda, cuda:1, auto)")
+    add_arguments(run, RUN_SETTINGS, RunConfig(task=""))
     run.add_argument("--no-html", action="store_true", help="do not write DIR/report.html")
     add_judge_arguments(run, include_help="extra folder of task YAMLs (lm-eval format) or judge YAMLs (repeatable)")
 

@@ -8,6 +8,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
@@ -107,6 +108,33 @@ def _component(component: dict[str, Any]) -> dict[str, Any]:
             "dtype": component.get("dtype"), "device": component.get("device")}
 
 
+def _length_summary(length: Any) -> str | None:
+    """results.json's `length`: `57.3 tokens (95% CI 50.1-64.0); 12.5% cut off (95% CI 4.2-20.8)`."""
+    if not isinstance(length, dict):
+        return None
+    tokens, cut = length.get("response_tokens") or {}, length.get("cut_off") or {}
+
+    def interval(estimate: dict[str, Any], scale: float, unit: str) -> str:
+        value, low, high = (estimate.get(k) for k in ("value", "ci_low", "ci_high"))
+        if value is None:
+            return "-"
+        text = f"{value * scale:.1f}{unit}"
+        if low is None or high is None:
+            return text
+        return f"{text} (95% CI {low * scale:.1f}-{high * scale:.1f})"
+
+    return f"{interval(tokens, 1.0, ' tokens')}; {interval(cut, 100.0, '%')} cut off at the token limit"
+
+
+def _revisions(revisions: Any, data_files: Any) -> str | None:
+    """run.json's resolved component revisions and task data digests, one `name: revision` each."""
+    parts = [f"{role}: {entry.get('revision') or 'unknown'}" for role, entry in (revisions or {}).items()
+             if isinstance(entry, dict)]
+    parts += [f"{Path(str(entry.get('path'))).name}: sha256:{entry.get('sha256')}" for entry in data_files or []
+              if isinstance(entry, dict)]
+    return "; ".join(parts) or None
+
+
 def _judge_cost(cost: Any) -> str | None:
     if not isinstance(cost, dict) or "total_usd" not in cost:
         return None
@@ -141,6 +169,8 @@ def config_view(run: RunData) -> dict[str, Any]:
         ("Max new tokens", generation.get("max_new_tokens")),
         ("Generation kwargs", generation.get("gen_kwargs")),
         ("Batch size", generation.get("batch_size")),
+        ("Response length", _length_summary(run.results.get("length"))),
+        ("Revisions", _revisions(record.get("revisions"), record.get("task_data_files"))),
         ("Created", record.get("created")),
         ("Command", " ".join(record["command"]) if isinstance(record.get("command"), list) else record.get("command")),
         ("Folder", str(run.path)),
@@ -156,8 +186,9 @@ def sample_records(runs: list[RunData], judges: list[JudgeInfo]) -> tuple[list[d
     """Compact records for the page and the de-duplicated prompts they point to.
 
     A sample is `{"r": run index, "d": doc_id, "q": prompt index, "a": response, "j": {judge:
-    [status, score, reason, error]}}`; two runs of one task on the same prompt share `q`, which
-    is what the side-by-side view groups by.
+    [status, score, reason, error]}}`, plus `"n": response tokens, "f": finish reason` when the
+    sample records them; two runs of one task on the same prompt share `q`, which is what the
+    side-by-side view groups by.
     """
     prompts: dict[tuple[str, str], int] = {}
     records = []
@@ -178,8 +209,19 @@ def sample_records(runs: list[RunData], judges: list[JudgeInfo]) -> tuple[list[d
                     j[name] = [judgment.get("status", "failed"), score, judgment.get("reason") or "",
                                judgment.get("error") or ""]
             records.append({"r": index, "d": sample.get("doc_id"), "q": q,
-                            "a": str(sample.get("response", "")), "j": j})
+                            "a": str(sample.get("response", "")), "j": j, **_length_keys(sample)})
     return records, [query for _, query in prompts]
+
+
+def _length_keys(sample: dict[str, Any]) -> dict[str, Any]:
+    """`n` (response tokens) and `f` (finish reason), when recorded: older runs have neither."""
+    tokens, reason = sample.get("response_tokens"), sample.get("finish_reason")
+    keys: dict[str, Any] = {}
+    if isinstance(tokens, int) and not isinstance(tokens, bool):
+        keys["n"] = tokens
+    if isinstance(reason, str):
+        keys["f"] = reason
+    return keys
 
 
 __all__ = ["JudgeInfo", "config_view", "judge_infos", "known_judges", "results_rows", "sample_records"]

@@ -8,21 +8,23 @@ Names load lazily: `eft-eval --help` imports this package's `commands` and must 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+from eft_eval.lazy import lazy_exports
 
 _EXPORTS = {
-    "BatchEngine": "eft_eval.serve._engine",
-    "Row": "eft_eval.serve._engine",
-    "Limits": "eft_eval.serve._completions",
-    "ServeSettings": "eft_eval.serve._app",
-    "create_app": "eft_eval.serve._app",
+    "BatchEngine": "_engine",
+    "Row": "_engine",
+    "Limits": "_completions",
+    "ServeSettings": "_app",
+    "create_app": "_app",
 }
 
 __all__ = ["BatchEngine", "Limits", "Row", "ServeSettings", "create_app"]
 
+if TYPE_CHECKING:
+    from eft_eval.serve._app import ServeSettings, create_app
+    from eft_eval.serve._completions import Limits
+    from eft_eval.serve._engine import BatchEngine, Row
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

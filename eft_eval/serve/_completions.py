@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.models import SamplingConfig, prompt_key
+from eft_eval.models import SamplingConfig, context_overflow, prompt_key
 from eft_eval.serve import _responses as responses
 from eft_eval.serve._engine import (
     BatchEngine,
@@ -109,11 +109,11 @@ async def start_job(
     except (EFTEvalError, TemplateError, ValueError, TypeError, KeyError) as error:  # a template refusing the roles
         raise APIError(400, f"cannot render the prompt: {str(error).splitlines()[0] if str(error) else error}",
                        param="messages" if chat else "prompt") from None
-    context = engine.context_length
-    longest = max(len(ids) for prompt_ids in encoded for ids in prompt_ids)
-    if context is not None and longest + configs[0].max_new_tokens > context:
+    over = context_overflow(engine.model.forward_components, list(zip(*encoded)), configs[0].max_new_tokens)
+    if over is not None:
         # Checked here: a row past the context would fail its whole batch, other clients' rows too.
-        raise APIError(400, f"the prompt ({longest} tokens) plus max_tokens ({configs[0].max_new_tokens}) is over "
+        _, _, tokens, context = over
+        raise APIError(400, f"the prompt ({tokens} tokens) plus max_tokens ({configs[0].max_new_tokens}) is over "
                        f"the model's context of {context} tokens", param="messages" if chat else "prompt",
                        code="context_length_exceeded")
     loop = asyncio.get_running_loop()
@@ -181,8 +181,8 @@ async def collect(job: Job, request: Request) -> list[responses.ChoiceResult]:
 
 def response_body(job: Job, choices: list[responses.ChoiceResult], model_name: str, engine: BatchEngine,
                   logprobs: bool) -> dict[str, Any]:
-    build = responses.chat_completion if job.chat else responses.text_completion
-    return build(job.request_id, job.created, model_name, choices, job.prompt_tokens, logprobs, engine)
+    return responses.completion(job.chat, job.request_id, job.created, model_name, choices, job.prompt_tokens,
+                                logprobs, engine)
 
 
 async def stream_events(
@@ -201,18 +201,15 @@ async def stream_events(
         if logprobs:
             build = responses.chat_logprobs if job.chat else responses.completion_logprobs
             lp, unsent[index] = build(unsent[index], engine), []
-        if job.chat:
-            delta = {"content": text} if text or finish_reason is None else {}
-            body = responses.chat_chunk(job.request_id, job.created, model_name, index, delta, lp, finish_reason)
-        else:
-            body = responses.text_chunk(job.request_id, job.created, model_name, index, text, lp, finish_reason)
-        return _sse(body)
+        content = ({"content": text} if text or finish_reason is None else {}) if job.chat else text
+        return _sse(responses.chunk(job.chat, job.request_id, job.created, model_name, index, content, lp,
+                                    finish_reason))
 
     try:
         if job.chat:
             for index in range(len(job.rows)):
-                yield _sse(responses.chat_chunk(job.request_id, job.created, model_name, index,
-                                                {"role": "assistant", "content": ""}))
+                yield _sse(responses.chunk(True, job.request_id, job.created, model_name, index,
+                                           {"role": "assistant", "content": ""}))
         while done < len(job.rows):
             index, event = await job.events.get()
             if isinstance(event, TokenEvent):

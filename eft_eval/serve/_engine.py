@@ -208,13 +208,6 @@ class BatchEngine:
             return "the decoder thread is not running"
         return None
 
-    @property
-    def context_length(self) -> int | None:
-        """The fewest positions any component supports (None when no model config says)."""
-        sizes = [getattr(c.model.config, "max_position_embeddings", None) for c in self.model.forward_components]
-        known = [size for size in sizes if isinstance(size, int) and size > 0]
-        return min(known) if known else None
-
     def encode(self, prompt: Any, raw: bool = False) -> list[list[int]]:
         """Token ids of one prompt for every unique component (`[component] -> ids`)."""
         with self.tokenizer_lock:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from eft_eval.models import FINISH_REASONS
 from eft_eval.serve._engine import TokenEvent
 
-FINISH_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "stop"}
 
 class Vocabulary(Protocol):
     """How a token id is shown: its text and its own bytes (the engine is one)."""
@@ -68,68 +68,38 @@ def completion_logprobs(events: Sequence[TokenEvent], vocab: Vocabulary, offset:
     }
 
 
-def chat_completion(
-    request_id: str, created: int, model: str, choices: Sequence[ChoiceResult], prompt_tokens: int,
+def completion(
+    chat: bool, request_id: str, created: int, model: str, choices: Sequence[ChoiceResult], prompt_tokens: int,
     logprobs: bool, vocab: Vocabulary,
 ) -> dict[str, Any]:
+    """A whole (not streamed) answer: a `chat.completion` of messages or a `text_completion` of texts."""
+
+    def content(choice: ChoiceResult) -> dict[str, Any]:
+        if chat:
+            return {"message": {"role": "assistant", "content": choice.text},
+                    "logprobs": chat_logprobs(choice.tokens, vocab) if logprobs else None}
+        return {"text": choice.text, "logprobs": completion_logprobs(choice.tokens, vocab) if logprobs else None}
+
     return {
         "id": request_id,
-        "object": "chat.completion",
+        "object": "chat.completion" if chat else "text_completion",
         "created": created,
         "model": model,
-        "choices": [
-            {
-                "index": index,
-                "message": {"role": "assistant", "content": choice.text},
-                "logprobs": chat_logprobs(choice.tokens, vocab) if logprobs else None,
-                "finish_reason": FINISH_REASONS[choice.finish_reason],
-            }
-            for index, choice in enumerate(choices)
-        ],
+        "choices": [{"index": index, **content(choice), "finish_reason": FINISH_REASONS[choice.finish_reason]}
+                    for index, choice in enumerate(choices)],
         "usage": usage(prompt_tokens, sum(c.completion_tokens for c in choices)),
     }
 
 
-def text_completion(
-    request_id: str, created: int, model: str, choices: Sequence[ChoiceResult], prompt_tokens: int,
-    logprobs: bool, vocab: Vocabulary,
+def chunk(
+    chat: bool, request_id: str, created: int, model: str, index: int, content: Any,
+    logprobs: dict[str, Any] | None = None, finish_reason: str | None = None,
 ) -> dict[str, Any]:
+    """One streamed piece of a choice: its `delta` (chat) or its `text`."""
     return {
-        "id": request_id,
-        "object": "text_completion",
-        "created": created,
+        "id": request_id, "object": "chat.completion.chunk" if chat else "text_completion", "created": created,
         "model": model,
-        "choices": [
-            {
-                "index": index,
-                "text": choice.text,
-                "logprobs": completion_logprobs(choice.tokens, vocab) if logprobs else None,
-                "finish_reason": FINISH_REASONS[choice.finish_reason],
-            }
-            for index, choice in enumerate(choices)
-        ],
-        "usage": usage(prompt_tokens, sum(c.completion_tokens for c in choices)),
-    }
-
-
-def chat_chunk(
-    request_id: str, created: int, model: str, index: int, delta: dict[str, Any],
-    logprobs: dict[str, Any] | None = None, finish_reason: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "id": request_id, "object": "chat.completion.chunk", "created": created, "model": model,
-        "choices": [{"index": index, "delta": delta, "logprobs": logprobs,
-                     "finish_reason": FINISH_REASONS.get(finish_reason or "", finish_reason)}],
-    }
-
-
-def text_chunk(
-    request_id: str, created: int, model: str, index: int, text: str,
-    logprobs: dict[str, Any] | None = None, finish_reason: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "id": request_id, "object": "text_completion", "created": created, "model": model,
-        "choices": [{"index": index, "text": text, "logprobs": logprobs,
+        "choices": [{"index": index, "delta" if chat else "text": content, "logprobs": logprobs,
                      "finish_reason": FINISH_REASONS.get(finish_reason or "", finish_reason)}],
     }
 

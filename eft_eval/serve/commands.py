@@ -10,7 +10,7 @@ import socket
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.parsing import count_arg, number_arg, parse_number, port_arg, seed_arg
+from eft_eval.parsing import PORT_RANGE, count_arg, number_arg, port_arg, seed_arg
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def check_port_free(host: str, port: Any) -> None:
     """One line unless `host:port` can be listened on: the port's range, the host's name, the bind."""
     # The flag's type checks the range too; a library caller's -1 read as "cannot resolve" the host
     # and 99999 as an OverflowError from the socket.
-    port = parse_number(port, "--port", "serve", integer=True, minimum=1, maximum=65535)
+    port = PORT_RANGE.parse(port, "--port", "serve")
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:

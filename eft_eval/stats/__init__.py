@@ -13,7 +13,8 @@ judgments, arrays of scores) so it can be tested on hand-made numbers.
   (and `aggregation_params`) selects one: `get_aggregation(spec.aggregation, spec.aggregation_params)`.
   Add one with `@register_aggregation("name")`.
 - Summaries: `summarize_judgments`, `summarize_samples` (results.json's `judges`, `by_model`,
-  `by_category`), `summarize_groups` (any grouping).
+  `by_category`, `length`), `summarize_groups` (any grouping); `summarize_lengths` (mean response
+  tokens and share cut off, with intervals).
 - Bootstrap: `bootstrap_estimate` (scipy, items resampled, paired across arrays),
   `resample_means` (vectorized paired / unpaired resampling of runs x prompts),
   `distribution_estimate`.
@@ -63,6 +64,9 @@ _EXPORTS = {
     "summarize_groups": "_summary",
     "summarize_judgments": "_summary",
     "summarize_samples": "_summary",
+    "is_cut_off": "_length",
+    "response_tokens": "_length",
+    "summarize_lengths": "_length",
     "bootstrap_estimate": "_bootstrap",
     "distribution_estimate": "_bootstrap",
     "resample_means": "_bootstrap",
@@ -126,6 +130,7 @@ __all__ = [
     "format_number",
     "format_table",
     "get_aggregation",
+    "is_cut_off",
     "judge_noise",
     "judge_noise_of",
     "kappa_estimate",
@@ -139,12 +144,14 @@ __all__ = [
     "proportion_estimate",
     "register_aggregation",
     "resample_means",
+    "response_tokens",
     "settings_from_args",
     "short_label",
     "spearman_estimate",
     "standard_error",
     "summarize_groups",
     "summarize_judgments",
+    "summarize_lengths",
     "summarize_samples",
     "win_rate",
 ]
@@ -183,6 +190,7 @@ if TYPE_CHECKING:
     )
     from eft_eval.stats._format import format_mean_se, format_number, format_table, short_label
     from eft_eval.stats._judge_noise import judge_noise, judge_noise_of
+    from eft_eval.stats._length import is_cut_off, response_tokens, summarize_lengths
     from eft_eval.stats._paired import (
         DENOMINATOR_OK,
         DENOMINATOR_WITHIN_NOISE,

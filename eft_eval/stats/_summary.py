@@ -104,8 +104,13 @@ def row_category(row: Mapping[str, Any]) -> str | None:
 
 def summarize_samples(rows: Sequence[Mapping[str, Any]], judges: Sequence[JudgeLike]) -> dict[str, Any]:
     """results.json's summaries: `judges` over all rows, `by_model` when the rows come from several
-    models, `by_category` when the task's documents have a category."""
+    models, `by_category` when the task's documents have a category, `length` when the samples
+    record their response lengths (`stats.summarize_lengths`)."""
     summary: dict[str, Any] = {"judges": _per_judge(rows, judges)}
+    if any("response_tokens" in row for row in rows):
+        from eft_eval.stats._length import summarize_lengths  # numpy and scipy: only when there are lengths
+
+        summary["length"] = summarize_lengths(rows)
     by_model = summarize_groups(rows, judges, row_model)
     if len(by_model) > 1:
         summary["by_model"] = by_model

@@ -19,11 +19,14 @@ import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.models import EFTSpec, prompt_key
+from eft_eval.models import EFTSpec
 from eft_eval.pipeline import GenerationStore, ResumableLM, request_key
+
+if TYPE_CHECKING:
+    from eft_eval.lm_eval import EFTLM
 
 
 @dataclass
@@ -42,72 +45,50 @@ def composition_key(spec: EFTSpec) -> str:
     return json.dumps(unweighted.to_dict(), sort_keys=True, default=str)
 
 
-def request_copies(requests: Sequence[Any]) -> list[tuple[str, int, str]]:
-    """(store key, copy number, sampling key) of each `generate_until` request.
-
-    Numbered exactly as the `eft` backend and `ResumableLM` number them: the n-th identical request
-    (lm-eval's `repeats`) is copy n and gets its own randomness.
-    """
+def request_copies(requests: Sequence[Any]) -> list[tuple[str, int]]:
+    """(store key, copy number) of each `generate_until` request, numbered as `ResumableLM` numbers
+    them: the n-th identical request (lm-eval's `repeats`) is copy n."""
     seen: Counter[str] = Counter()
     numbered = []
     for request in requests:
         key = request_key(request.args)
-        numbered.append((key, seen[key], prompt_key((request.args[0], seen[key]))))
+        numbered.append((key, seen[key]))
         seen[key] += 1
     return numbered
 
 
-def missing_rows(requests: Sequence[Any], jobs: Sequence[PointJob]) -> list[tuple[int, int]]:
-    """(request index, job index) of every generation some point's store lacks."""
-    copies = request_copies(requests)
-    return [(i, j) for i, (key, copy, _) in enumerate(copies) for j, job in enumerate(jobs)
-            if job.store.get(key, copy + 1) is None]
-
-
-def generate_points(lm: Any, requests: Sequence[Any], jobs: Sequence[PointJob], progress: bool = True) -> int:
-    """Generate every missing (request, point) pair with `lm` (an `EFTLM` of any of the points'
-    specs), a prompt block of `lm.batch_size` prompts at a time with all its points' rows in one
-    batch; each text is stored as soon as its batch finishes. Returns the rows generated."""
-    from lm_eval.models.utils import postprocess_generated_text
+def generate_points(lm: EFTLM, requests: Sequence[Any], jobs: Sequence[PointJob], progress: bool = True) -> int:
+    """Generate every (request, point) pair some point's store lacks with `lm` (an `EFTLM` of any
+    of the points' specs): `lm.generate_rows`, each point's rows weighted by its deltas; each text is
+    stored as soon as its block finishes. Returns the rows generated."""
     from tqdm.auto import tqdm
 
     keys = {composition_key(job.spec) for job in jobs} | {composition_key(lm.spec)}
     if len(keys) != 1:
         raise ValueError("generate_points needs specs that differ only in their delta weights")
     copies = request_copies(requests)
-    todo = missing_rows(requests, jobs)
-    by_request: dict[int, list[int]] = {}
-    for i, j in todo:
-        by_request.setdefault(i, []).append(j)
-    weighted = bool(lm.spec.deltas)
-    # As the backend: one group per distinct gen_kwargs, longest prompts first, blocks of batch_size.
-    groups: dict[str, list[int]] = {}
-    for i in by_request:
-        groups.setdefault(json.dumps(requests[i].args[1], sort_keys=True, default=str), []).append(i)
-    bar = tqdm(total=len(todo), desc=f"sweep: generating ({len(jobs)} grid points batched)", unit="row",
+    todo: dict[int, list[int]] = {}
+    for i, (key, copy) in enumerate(copies):
+        for j, job in enumerate(jobs):
+            if job.store.get(key, copy + 1) is None:
+                todo.setdefault(i, []).append(j)
+    total = sum(map(len, todo.values()))
+    bar = tqdm(total=total, desc=f"sweep: generating ({len(jobs)} grid points batched)", unit="row",
                disable=not progress)
-    for indices in groups.values():
-        config = lm._sampling_config(requests[indices[0]].args[1], requests[indices[0]].task_name)
-        prompts = {i: lm._generation_prompt(requests[i].args[0], config.max_new_tokens)[0] for i in indices}
-        indices.sort(key=lambda i: -max(len(ids) for ids in prompts[i]))
-        for start in range(0, len(indices), max(1, lm.batch_size)):
-            rows = [(i, j) for i in indices[start:start + lm.batch_size] for j in by_request[i]]
-            width = len(prompts[rows[0][0]])
-            outputs = lm.model.generate_ids(
-                [[prompts[i][c] for i, _ in rows] for c in range(width)], config,
-                [copies[i][2] for i, _ in rows], batch_size=len(rows),
-                row_weights=[[d.weight for d in jobs[j].spec.deltas] for _, j in rows] if weighted else None,
-            )
-            # Stored per point as the block finishes: one fsync per point and block, not per row.
-            finished: dict[int, list[tuple[str, int, str]]] = {}
-            for (i, j), output in zip(rows, outputs):
-                text = postprocess_generated_text(output.text, list(config.stop), None)
-                finished.setdefault(j, []).append((copies[i][0], copies[i][1], text))
-            for j, entries in finished.items():
-                jobs[j].store.add_many(entries)
-            bar.update(len(rows))
+
+    def finished(block: list[tuple[int, int, str]]) -> None:
+        # Stored per point as the block finishes: one fsync per point and block, not per row.
+        by_point: dict[int, list[tuple[str, int, str]]] = {}
+        for i, j, text in block:
+            by_point.setdefault(j, []).append((*copies[i], text))
+        for j, entries in by_point.items():
+            jobs[j].store.add_many(entries)
+        bar.update(len(block))
+
+    weights = (lambda j: [delta.weight for delta in jobs[j].spec.deltas]) if lm.spec.deltas else None
+    lm.generate_rows(requests, todo, finished, weights)
     bar.close()
-    return len(todo)
+    return total
 
 
 def point_models(jobs: Sequence[PointJob], load_lm: Callable[[], Any], progress: bool = True) -> list[ResumableLM]:
@@ -128,4 +109,4 @@ def _generation_only() -> Any:
     raise EFTEvalError("a sweep runs generation tasks only")
 
 
-__all__ = ["PointJob", "composition_key", "generate_points", "missing_rows", "point_models", "request_copies"]
+__all__ = ["PointJob", "composition_key", "generate_points", "point_models", "request_copies"]

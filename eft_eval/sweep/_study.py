@@ -34,7 +34,7 @@ from eft_eval.errors import EFTEvalError
 from eft_eval.models import smollm2_gguf
 from eft_eval.parsing import parse_bool
 from eft_eval.pipeline import RUN_KEYS
-from eft_eval.plugins import check_plugin_name, plugin_dirs
+from eft_eval.plugins import check_plugin_name, plugin_dirs, unrecognized_note
 from eft_eval.sweep._grid import (
     DEFAULT_MAX_POINTS,
     Axis,
@@ -113,7 +113,8 @@ def find_study(name_or_path: str, include_paths: Sequence[str | Path] = ()) -> P
     studies = discover_studies(include_paths)
     if name_or_path not in studies:
         raise EFTEvalError(f"unknown study {name_or_path!r}; available studies: {', '.join(sorted(studies))} "
-                           "(or give a study YAML file; add your own folder with --include-path)")
+                           "(or give a study YAML file; add your own folder with --include-path)"
+                           + unrecognized_note(include_paths))
     return studies[name_or_path]
 
 

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import write_json
 from eft_eval.judging import JUDGE_SETTINGS, BatchesSubmitted, JudgeConfig, JudgeRunState, JudgingStopped
-from eft_eval.pipeline import RUN_SETTINGS
+from eft_eval.pipeline import RUN_SETTINGS, run_command
 from eft_eval.runfolder import SweepFolder
-from eft_eval.settings import build, to_argv, with_values
+from eft_eval.settings import build, with_values
 from eft_eval.sweep._study import GridPoint, Study
 
 if TYPE_CHECKING:
@@ -103,16 +103,7 @@ def list_commands(study: Study, options: SweepOptions) -> list[str]:
 
 def run_arguments(config: Any, options: SweepOptions) -> list[str]:
     """`eft-eval run` arguments reproducing `config` (judge settings that differ from the defaults)."""
-    args = ["eft-eval", "run", config.task, "--model", config.model, "--output", str(config.output),
-            *to_argv(config, RUN_SETTINGS)]
-    for folder in config.include_paths:
-        args += ["--include-path", folder]
-    args += to_argv(config.judge, [setting for setting in JUDGE_SETTINGS if setting.study], JudgeConfig())
-    if config.judge.cache_path is None:
-        args.append("--no-cache")
-    elif not options.judge_cache_in_run:
-        args += ["--cache-dir", str(Path(config.judge.cache_path).parent)]
-    return args
+    return run_command(config, [setting for setting in JUDGE_SETTINGS if setting.study], redact=False)
 
 
 def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,

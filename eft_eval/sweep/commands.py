@@ -8,13 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.judging.commands import add_judge_arguments, config_from_args
-from eft_eval.parsing import (
-    count_arg,
-    gen_kwargs_arg,
-    name_list_arg,
-    number_arg,
-    seed_arg,
-)
+from eft_eval.parsing import number_arg
 from eft_eval.sweep._grid import DEFAULT_MAX_POINTS
 
 
@@ -41,19 +35,13 @@ def register(subparsers: Any) -> None:
     sweep.add_argument("--max-points", type=number_arg(integer=True, minimum=1), default=DEFAULT_MAX_POINTS,
                        metavar="N", help="refuse a study whose grid has more than N points, counted before it is "
                        f"expanded (default {DEFAULT_MAX_POINTS:,}): a range with a tiny step is a typo, not a study")
+    from eft_eval.pipeline import RUN_SETTINGS
+    from eft_eval.settings import add_arguments
+
     runs = sweep.add_argument_group("run settings (override the study's)")
-    runs.add_argument("--limit", type=count_arg(), help="documents per run")
-    runs.add_argument("--seed", type=seed_arg(), help="selects the documents and seeds sampling")
-    runs.add_argument("--judges", type=name_list_arg, help="comma-separated judge names")
-    runs.add_argument("--data-files", nargs="+", metavar="FILE", help="local data files replacing the task's hub data")
-    runs.add_argument("--max-new-tokens", type=count_arg(), help="override max_gen_toks")
-    runs.add_argument("--gen-kwargs", type=gen_kwargs_arg,
-                      help="lm-eval generation kwargs, e.g. do_sample=true,temperature=0.7")
-    runs.add_argument("--batch-size", type=count_arg(),
-                      help="prompts per decoding block (all grid points' rows of a block "
-                      "are decoded together)")
-    runs.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], help="override every component's dtype")
-    runs.add_argument("--device", help="override every component's device (cpu, cuda, auto)")
+    add_arguments(runs, RUN_SETTINGS, help={
+        "judges": "comma-separated judge names",
+        "batch_size": "prompts per decoding block (all grid points' rows of a block are decoded together)"})
     add_judge_arguments(sweep, include_help="extra folder of studies, task YAMLs or judge YAMLs (repeatable)")
     sweep.set_defaults(handler=_sweep, _parser=sweep)
 

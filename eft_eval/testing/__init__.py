@@ -12,8 +12,9 @@
         a pairwise judge answering from a known rule (true preference, first-position bias, length)
     BatchAPIFake
         OpenAI's Batch API (files, batches, polling, expiry, per-line errors) and chat completions
-    transformers_serve, free_port
-        the real `transformers serve` on a local model folder (needs the `serve` extra)
+    transformers_serve, free_port, wait_healthy
+        the real `transformers serve` on a local model folder (needs the `serve` extra); waiting
+        for a server subprocess to answer `/health`
 
     with LoopbackServer(lambda body: Reply("Reason: fine.\\nScore: 2")) as server:
         ...  # an OpenAI client, or `eft-eval judge --base-url`, pointed at server.base_url
@@ -43,6 +44,7 @@ _EXPORTS = {
     "tiny_tokenizer": "_tiny",
     "free_port": "_transformers_serve",
     "transformers_serve": "_transformers_serve",
+    "wait_healthy": "_transformers_serve",
 }
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "tiny_llama",
     "tiny_tokenizer",
     "transformers_serve",
+    "wait_healthy",
 ]
 
 if TYPE_CHECKING:
@@ -69,6 +72,6 @@ if TYPE_CHECKING:
     from eft_eval.testing._loopback import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
     from eft_eval.testing._pairwise_judge import PairwiseJudge
     from eft_eval.testing._tiny import save_model, save_tiny_family, tiny_llama, tiny_tokenizer
-    from eft_eval.testing._transformers_serve import free_port, transformers_serve
+    from eft_eval.testing._transformers_serve import free_port, transformers_serve, wait_healthy
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

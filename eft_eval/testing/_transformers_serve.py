@@ -22,6 +22,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path, name: str,
+                 timeout: float = 180.0) -> None:
+    """Wait until `base_url/health` answers; a server that exits or does not start within `timeout`
+    seconds is an error holding the end of its `log`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/health", timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start within {timeout:.0f} s: {log.read_text()[-2000:]}") from None
+            time.sleep(0.25)
+
+
 @contextlib.contextmanager
 def transformers_serve(model_dir: Path, log_path: Path, startup_timeout: float = 180.0) -> Iterator[str]:
     """Run `transformers serve` pinned to `model_dir`; yields its base URL (…/v1)."""
@@ -33,18 +50,7 @@ def transformers_serve(model_dir: Path, log_path: Path, startup_timeout: float =
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            deadline = time.monotonic() + startup_timeout
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"transformers serve exited: {log_path.read_text()[-2000:]}")
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        tail = log_path.read_text()[-2000:]
-                        raise RuntimeError(f"transformers serve did not start: {tail}") from None
-                    time.sleep(0.25)
+            wait_healthy(f"http://127.0.0.1:{port}", process, log_path, "transformers serve", startup_timeout)
             yield f"http://127.0.0.1:{port}/v1"
         finally:
             process.terminate()
@@ -55,4 +61,4 @@ def transformers_serve(model_dir: Path, log_path: Path, startup_timeout: float =
                 process.wait()
 
 
-__all__ = ["free_port", "transformers_serve"]
+__all__ = ["free_port", "transformers_serve", "wait_healthy"]

@@ -126,6 +126,11 @@ def test_local_backend_reads_a_gguf_once_then_its_converted_copy(chain_model: Pa
     stat = gguf_path.stat()
     gguf_path.write_bytes(b"\0" * stat.st_size)
     os.utime(gguf_path, (stat.st_atime, stat.st_mtime))
+    # This process read the file once already: that copy answers, the file is not read again...
+    assert run(None)["score"] == 2.0
+    from eft_eval.models import _components
+
+    _components._GGUF_LOADED.clear()  # ...as in a new process, where the file is read
     with pytest.raises(Exception):  # noqa: B017 - whatever the GGUF reader raises: the file is garbage
         run(None)  # no cache folder, so no converted copy: reads the spoiled file
     second = run("second.sqlite")  # a fresh answer cache, so the model itself is asked again

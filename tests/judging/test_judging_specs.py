@@ -171,3 +171,39 @@ def test_is_judge_file_tells_judges_from_tasks_in_a_shared_include_folder(tmp_pa
     latin1.write_bytes("prompt: caf\xe9\nscore: {}\n".encode("latin-1"))
     with pytest.raises(EFTEvalError, match="latin1.yaml"):
         is_judge_file(latin1)
+
+
+def test_an_include_folder_may_hold_tasks_judges_and_studies_side_by_side(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each file's kind comes from its content: judges load the judge files and pass over the others."""
+    from eft_eval.judging import discover_judges
+    from eft_eval.report._runs import known_judges
+
+    folder = tmp_path / "mine"
+    write_judge(folder, MINIMAL)
+    (folder / "my_task.yaml").write_text("task: my_task\ninclude: prompts.yaml\ncustom_dataset: !function "
+                                         "utils.load_prompts\nmetadata: {judges: [brevity]}\n", encoding="utf-8")
+    (folder / "my_base.yml").write_text("output_type: generate_until\ndoc_to_text: '{{query}}'\n", encoding="utf-8")
+    (folder / "my_study.yaml").write_text("study: my_study\nrun: {task: my_task}\ngrid: {x: [1]}\nmodel: m\n"
+                                          "analysis: {kind: frontier}\n", encoding="utf-8")
+    assert sorted(discover_judges([str(folder)])) == ["brevity", "factuality", "harm", "helpfulness"]
+    assert [spec.name for spec in load_judges(["brevity"], [str(folder)])] == ["brevity"]
+    assert "brevity" in known_judges([str(folder)])
+    assert not [record for record in caplog.records if record.levelname == "WARNING"]
+
+
+def test_a_broken_judge_in_a_mixed_folder_is_still_an_error_when_it_is_used(tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    write_judge(folder, {**MINIMAL, "higher_is_better": "yes"})  # a judge (prompt and score), one bad field
+    with pytest.raises(EFTEvalError, match=r"brevity.yaml: field 'higher_is_better' must be true or false"):
+        load_judges(["brevity"], [str(folder)])
+    (folder / "brevity.yaml").unlink()
+    (folder / "typo.yaml").write_text("name: typo\nprompt: [unclosed\n", encoding="utf-8")
+    (folder / "notes.yaml").write_text("title: my notes\n", encoding="utf-8")
+    with pytest.raises(EFTEvalError) as error:
+        load_judges(["typo"], [str(folder)])
+    message = str(error.value)
+    assert message.startswith("unknown judge 'typo'") and "\n" not in message
+    assert f"{folder / 'typo.yaml'}: not valid YAML" in message
+    assert f"{folder / 'notes.yaml'}: not a task" in message and "title" in message

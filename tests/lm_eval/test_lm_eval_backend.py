@@ -3,6 +3,7 @@ chat rendering per component, the per-model response cache, sampling with repeat
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,18 @@ def test_speculative_generation_gives_the_plain_generations(
     speculative = EFTLM(spec=spec, batch_size=4, speculative_block=3).generate_until(requests, disable_tqdm=True)
     assert drafted and set(drafted) == {3}
     assert speculative == plain
+
+
+def test_generated_text_is_a_string_wherever_lm_eval_takes_one() -> None:
+    """A response carries its length and finish reason through lm-eval's cache (pickle) and stays
+    a plain string for lm-eval's filters, JSON and metrics (which cast a target with `type(answer)(target)`)."""
+    import pickle
+
+    from eft_eval.lm_eval import GeneratedText, length_fields
+
+    text = GeneratedText("Hello.", 3, "length")
+    again = pickle.loads(pickle.dumps(text))
+    assert again == "Hello." and length_fields(again) == {"response_tokens": 3, "finish_reason": "length"}
+    assert json.dumps([text]) == '["Hello."]'
+    assert type(text)("gold") == "gold" and length_fields(type(text)("gold")) == {}
+    assert length_fields("plain") == {}

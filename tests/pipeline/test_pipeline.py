@@ -156,7 +156,12 @@ def test_report_recomputes_results_from_samples(finished_run: dict[str, Any],
     rows[0]["judgments"]["helpfulness"] = {**rows[0]["judgments"]["helpfulness"], "status": "failed", "score": None}
     (output / "samples.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     try:
+        # Without --rewrite-results the recomputed table is printed and results.json is left as it was.
         assert main(["report", str(output)]) == 0
+        assert re.search(r"hh\s+hh_harmless\s+helpfulness\s+\S+\s+\S+\s+3\s+0\s+1\s+higher is better",
+                         capsys.readouterr().out)
+        assert (output / "results.json").read_text() == saved["results.json"]
+        assert main(["report", str(output), "--rewrite-results"]) == 0
         table = capsys.readouterr().out
         results = json.loads((output / "results.json").read_text())
         assert results["judges"]["helpfulness"]["n_failed"] == 1 and results["judges"]["helpfulness"]["n_scored"] == 3
@@ -241,7 +246,7 @@ def test_a_folder_whose_model_never_loaded_is_taken_over(
 
 
 def test_a_users_own_lm_eval_task_and_judge_from_include_paths(
-    tiny_family: dict[str, Path], tmp_path: Path
+    tiny_family: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Any lm-eval generation task can be judged: a plain lm-eval YAML (json data, a `question`
     field, its own prompt) and a judge YAML, each from a folder given with --include-path."""
@@ -270,3 +275,7 @@ def test_a_users_own_lm_eval_task_and_judge_from_include_paths(
     assert [row["query"] for row in rows] == ["Why is the sky blue?", "What is the capital of France?"]
     assert [list(row["judgments"]) for row in rows] == [["brevity"], ["brevity"]]
     assert json.loads((output / "results.json").read_text())["judges"]["brevity"]["n_scored"] == 2
+    # report reads the folders the run recorded: no --include-path needed for its judge ("unknown judge" before).
+    capsys.readouterr()
+    assert main(["report", str(output)]) == 0
+    assert re.search(r"run\s+my_questions\s+brevity", capsys.readouterr().out)

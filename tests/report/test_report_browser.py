@@ -15,7 +15,9 @@ import pytest
 from browser_helpers import chromium
 from report_helpers import (
     SCRIPT_RESPONSE,
+    finish_reason,
     harm_score,
+    response_tokens,
     write_human_study,
     write_run,
     write_sweep,
@@ -79,7 +81,7 @@ def _visible_rows(driver: WebDriver) -> list[Any]:
 
 def test_run_report_counts_filters_and_escapes(browser: WebDriver, tmp_path: Path) -> None:
     # Judged under the judge's former name: the report shows `harm`, and both names filter.
-    run = write_run(tmp_path / "run-a", 0, 12, harm_name="harmlessness", failed_docs=(3,), script_doc=2)
+    run = write_run(tmp_path / "run-a", 0, 12, harm_name="harmlessness", failed_docs=(3,), script_doc=2, lengths=True)
     html = tmp_path / "report.html"
     assert main(["report", str(run), "--html", str(html)]) == 0
     _open(browser, html)
@@ -122,6 +124,23 @@ def test_run_report_counts_filters_and_escapes(browser: WebDriver, tmp_path: Pat
     first.click()
     assert "harm reasoning run 0" in browser.find_element(By.CSS_SELECTOR, "#sample-rows tr.detail:not([hidden])").text
     assert browser.get_log("browser") == []
+
+    # Response lengths: the column shows tokens and why each response ended; `truncated` and `length > N` filter.
+    _filter(browser, "truncated")
+    cut = [doc for doc in range(12) if finish_reason(doc) == "length"]
+    assert _matching(browser) == len(cut) == 3 and not browser.find_element(By.ID, "filter-error").is_displayed()
+    assert {row.find_element(By.CSS_SELECTOR, "td.length").text for row in _visible_rows(browser)} == {"256\nlength"}
+    _filter(browser, "length > 200")
+    assert _matching(browser) == sum(1 for doc in range(12) if response_tokens(doc) > 200) == 4
+    _filter(browser, "truncated and harm > 30")
+    assert _matching(browser) == sum(1 for doc in cut if doc != 3 and harm_score(0, doc) > 30)
+    _filter(browser, "tokens <= 40")
+    assert _matching(browser) == sum(1 for doc in range(12) if response_tokens(doc) <= 40)
+    browser.find_element(By.CSS_SELECTOR, 'th[data-sort="tokens"]').click()
+    assert [row.find_element(By.CSS_SELECTOR, "td.length").text for row in _visible_rows(browser)][0] == "0\nstop"
+    _filter(browser, "length < 100")  # a stop string that ended a response shows quoted
+    texts = [row.find_element(By.CSS_SELECTOR, "td.length").text for row in _visible_rows(browser)]
+    assert f"{response_tokens(2)}\n" + json.dumps("\n\nHuman:") in texts
 
 
 def test_two_runs_side_by_side_on_one_prompt(browser: WebDriver, tmp_path: Path) -> None:

@@ -178,6 +178,9 @@ def test_batched_samples_equal_each_point_run_alone(tiny_family: dict[str, Path]
         for name in ("samples.jsonl",):
             rows_alone, rows_batched = jsonl(alone / name), jsonl(batched / name)
             assert scores_only(rows_alone) == scores_only(rows_batched)
+            # The batched pass records each response's length and ending as the point's own run does.
+            lengths = [(r["response_tokens"], r["finish_reason"]) for r in rows_batched]
+            assert lengths == [(r["response_tokens"], r["finish_reason"]) for r in rows_alone] and lengths
         assert run_identity(alone) == run_identity(batched)
 
 

@@ -41,7 +41,9 @@
     var preds = [], m;
     for (var i = 0; i < clauses.length; i++) {
       var clause = clauses[i].trim();
-      if ((m = /^(failed|abstained|scored)$/i.exec(clause))) {
+      if (/^(truncated|cut off)$/i.test(clause)) {
+        preds.push(function (s) { return s.f === "length"; });
+      } else if ((m = /^(failed|abstained|scored)$/i.exec(clause))) {
         preds.push(anyStatus(m[1].toLowerCase()));
       } else if ((m = /^([\w.-]+?)\s*(?:\s+is\s+|:|=|\s)\s*(failed|abstained|scored)$/i.exec(clause))) {
         var j1 = resolveJudge(m[1]);
@@ -49,6 +51,7 @@
         preds.push(judgeStatus(j1, m[2].toLowerCase()));
       } else if ((m = /^([\w.-]+?)\s*(>=|<=|!=|==|=|>|<)\s*(-?\d+(?:\.\d+)?)$/.exec(clause))) {
         var j2 = resolveJudge(m[1]);
+        if (!j2 && /^(length|tokens)$/i.test(m[1])) { preds.push(responseLength(COMPARE[m[2]], parseFloat(m[3]))); continue; }
         if (!j2) { return { error: unknownJudge(m[1]) }; }
         preds.push(judgeScore(j2, COMPARE[m[2]], parseFloat(m[3])));
       } else {
@@ -63,6 +66,7 @@
     return function (s) { for (var k in s.j) { if (s.j[k][0] === status) { return true; } } return false; };
   }
   function judgeStatus(judge, status) { return function (s) { return !!s.j[judge] && s.j[judge][0] === status; }; }
+  function responseLength(op, value) { return function (s) { return s.n !== undefined && op(s.n, value); }; }
   function judgeScore(judge, op, value) {
     return function (s) { var v = s.j[judge]; return !!v && v[0] === "scored" && v[1] !== null && op(v[1], value); };
   }
@@ -82,6 +86,7 @@
     if (key === "run") { return s.r; }
     if (key === "doc") { return s.d === null ? -Infinity : s.d; }
     if (key === "len") { return s.a.length; }
+    if (key === "tokens") { return s.n === undefined ? null : s.n; }
     var v = s.j[key.slice(6)];
     return v && v[0] === "scored" && v[1] !== null ? v[1] : null;
   }
@@ -99,6 +104,14 @@
     var td = el("td", "num score");
     if (!v) { td.textContent = "-"; return td; }
     if (v[0] === "scored") { td.textContent = fmt(v[1]); } else { td.appendChild(el("span", "status " + v[0], v[0])); }
+    return td;
+  }
+  function lengthCell(s) {  /* tokens, and why the response ended (a stop string shown quoted) */
+    var td = el("td", "num length", s.n === undefined ? "-" : s.n);
+    if (s.f !== undefined) {
+      var why = s.f === "stop" || s.f === "length" ? s.f : JSON.stringify(s.f);
+      td.appendChild(el("div", "finish" + (s.f === "length" ? " cut" : ""), why));
+    }
     return td;
   }
   function judgmentBlock(name, v) {
@@ -124,11 +137,12 @@
       tr.appendChild(el("td", "num", s.d === null ? "-" : s.d));
       var prompt = el("td", "text-cell"); prompt.appendChild(el("div", "clamp", DATA.prompts[s.q])); tr.appendChild(prompt);
       var response = el("td", "text-cell"); response.appendChild(el("div", "clamp response", s.a)); tr.appendChild(response);
+      tr.appendChild(lengthCell(s));
       judges.forEach(function (name) { tr.appendChild(scoreCell(s.j[name])); });
       fragment.appendChild(tr);
       var id = sampleId(s);
       var detail = el("tr", "detail");
-      var cell = el("td"); cell.colSpan = 4 + judges.length;
+      var cell = el("td"); cell.colSpan = 5 + judges.length;
       judges.forEach(function (name) { if (s.j[name]) { cell.appendChild(judgmentBlock(name, s.j[name])); } });
       detail.appendChild(cell);
       detail.hidden = !state.open[id];
