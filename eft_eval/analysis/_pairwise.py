@@ -46,7 +46,7 @@ from eft_eval.runfolder import (
     now,
     read_run,
 )
-from eft_eval.stats import BootstrapSettings
+from eft_eval.stats import BootstrapSettings, response_tokens
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ def match_prompts(stored: Sequence[StoredRun], reference: StoredRun) -> tuple[li
                     f"{reference.samples_path} ({short_repr(row['query'])} vs {short_repr(ref['query'])}): "
                     "were the run and the reference run on the same task?")
             pairs.append(Pair(run.label, doc_id, row["query"], row["response"], ref["response"],
-                              _tokens(row), _tokens(ref)))
+                              response_tokens(row), response_tokens(ref)))
         run_only = [doc_id for doc_id in rows if doc_id not in ref_rows]
         reference_only = [doc_id for doc_id in ref_rows if doc_id not in rows]
         prompts[run.label] = {"matched": len(matched), "run_only": len(run_only),
@@ -198,12 +198,6 @@ def _by_doc_id(run: StoredRun) -> dict[Any, tuple[int, dict[str, Any]]]:
                                f"{rows[key][0]}): a prompt must be answered once per run to be paired")
         rows[key] = (line, row)
     return rows
-
-
-def _tokens(row: dict[str, Any]) -> int | None:
-    """`response_tokens` as the run recorded it; None for runs written before it was recorded."""
-    value = row.get("response_tokens")
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _both_orders(pair: Pair) -> tuple[JudgeItem, JudgeItem]:
