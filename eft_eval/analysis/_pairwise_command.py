@@ -56,6 +56,10 @@ def _run(args: argparse.Namespace) -> int:
     results = pairwise(args.runs, args.against, args.output, names, config, include_paths=args.include_path,
                        bootstrap=settings_from_args(args))
     print(format_pairwise_table(results))
+    for run, prompts in results["prompts"].items():  # never dropped in silence
+        if prompts["run_only"] or prompts["reference_only"]:
+            print(f"{run}: {prompts['run_only']} prompt(s) not in the reference, {prompts['reference_only']} reference "
+                  "prompt(s) not in the run: not compared (their doc_ids: results.json `prompts`)")
     print(f"wrote {Path(args.output) / 'pairs.jsonl'} and {Path(args.output) / 'results.json'}")
     return 0
 

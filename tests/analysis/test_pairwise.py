@@ -136,6 +136,8 @@ def test_unmatched_prompts_are_counted_and_several_runs_get_bradley_terry(
         assert server.request_count == 2 * (27 + 30)
     printed = capsys.readouterr().out
     assert "unmatched" in printed and "preference" in printed
+    assert "good: 3 prompt(s) not in the reference, 3 reference prompt(s) not in the run" in printed
+    assert "bad:" not in printed
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["prompts"]["good"] == {"matched": 27, "run_only": 3, "reference_only": 3,
                                           "run_only_ids": [30, 31, 32], "reference_only_ids": [0, 1, 2]}
