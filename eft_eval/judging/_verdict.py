@@ -22,7 +22,7 @@ from typing import Literal
 from eft_eval.judging._pairwise_spec import verdict_pattern
 from eft_eval.judging._spec import JudgeSpec
 
-_MARKDOWN = re.compile(r"[*`#_]|^\s*>+", re.MULTILINE)
+_MARKDOWN = re.compile(r"[*`#]|^\s*>+", re.MULTILINE)
 
 
 Read = tuple[Literal["scored", "abstained", "failed"], "str | None", "float | None", str, "str | None"]
