@@ -285,3 +285,20 @@ def test_a_graded_judge_from_an_include_path_with_the_side_rule(tmp_path: Path) 
     row = read_pairs(tmp_path / "out")[0]["judgments"]["arena"]
     assert (row["first"], row["swapped"], row["consistent"]) == (1.0, 0.75, True)
     assert row["verdicts"]["swapped"]["verdict"] == "B>A"
+
+
+def test_judge_samples_ask_each_order_k_times_and_average_the_outcome(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", {i: f"q=0.5 run {i}" for i in range(4)})
+    ref = write_run(tmp_path / "ref", {i: f"q=0 ref {i}" for i in range(4)})
+    with LoopbackServer(PairwiseJudge(strength, first_position_bias=0.5)) as server:
+        results = pairwise([run], ref, tmp_path / "out", None, config(server.base_url, tmp_path, samples=3),
+                           bootstrap=FAST)
+        assert server.request_count == 4 * 2 * 3  # pairs x orders x samples
+        seeds = sorted({body.get("seed", 0) for body in server.requests})
+    assert seeds == [0, 1, 2]
+    row = read_pairs(tmp_path / "out")[0]["judgments"]["preference"]
+    first = row["verdicts"]["first"]
+    assert [s["verdict"] for s in first["samples"]] and len(first["samples"]) == 3
+    # The order's outcome is the mean of its 3 verdicts; the pair's, their combination.
+    assert first["score"] == pytest.approx(sum(s["score"] for s in first["samples"]) / 3)
+    assert results["judges"]["preference"]["runs"]["run"]["n_compared"] == 4
