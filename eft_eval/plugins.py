@@ -68,11 +68,12 @@ def read_plugin_yaml(path: str | Path) -> Any:
 
 
 def plugin_file_kind(data: Any) -> PluginFileKind | None:
-    """What a plugin file's content is: a judge (`prompt` and `score`), a study (`study`), an lm-eval
-    task, group or shared base of tasks (`task`, `group`, `include`, `output_type`, ...), or None."""
+    """What a plugin file's content is: a judge (`prompt` and `score`, or `prompt` and `kind: pairwise`), a
+    study (`study`), an lm-eval task, group or shared base of tasks (`task`, `group`, `include`,
+    `output_type`, ...), or None."""
     if not isinstance(data, dict):
         return None
-    if "prompt" in data and "score" in data:
+    if "prompt" in data and ("score" in data or data.get("kind") == "pairwise"):
         return "judge"
     if "study" in data:
         return "study"

@@ -7,6 +7,8 @@
     RUN/samples.jsonl         one judged sample per document
     RUN/results.json          per judge: mean, standard error, counts, direction; the cost ledger
     SWEEP/sweep.json          the study and its grid points; SWEEP/runs/<label>/ one run folder each
+    PAIRS/pairwise.json       `eft-eval pairwise`: the runs and reference compared; PAIRS/pairs.jsonl both
+                              orders' verdicts per run and prompt; PAIRS/results.json win rates
 
 Everything that names these files, opens a folder for a run (its identity checked, its lock taken)
 or reads a finished run is here, so the steps that write a folder and those that read it agree on
@@ -37,6 +39,10 @@ BATCH_STATE_FILE = "judge-batches.json"
 SWEEP_FILE = "sweep.json"
 RUNS_FOLDER = "runs"
 ANALYSIS_FOLDER = "analysis"
+PAIRWISE_FILE = "pairwise.json"
+"""A pairwise folder's record (`eft-eval pairwise`): the runs, the reference, the judges."""
+PAIRS_FILE = "pairs.jsonl"
+"""A pairwise folder's pairs: both orders' verdicts per run and prompt."""
 
 STATUSES = ("scored", "abstained", "failed")
 """A judgment's `status`: only `scored` carries a score."""
@@ -372,7 +378,8 @@ def _rename_former_judges(rows: Sequence[dict[str, Any]], own_judges: Collection
 
 
 __all__ = [
-    "ANALYSIS_FOLDER", "BATCH_STATE_FILE", "GENERATIONS_FILE", "JUDGE_ALIASES", "JUDGE_CACHE_FILE", "RESULTS_FILE",
+    "ANALYSIS_FOLDER", "BATCH_STATE_FILE", "GENERATIONS_FILE", "JUDGE_ALIASES", "JUDGE_CACHE_FILE", "PAIRS_FILE",
+    "PAIRWISE_FILE", "RESULTS_FILE",
     "RUNS_FOLDER", "RUN_FILE", "SAMPLES_FILE", "STATUSES", "SWEEP_FILE", "RunFolder", "StoredRun", "SweepFolder",
     "identity_differences", "judge_aliases", "now", "read_run", "remembered_include_paths", "revision_changes",
 ]

@@ -9,7 +9,9 @@ function to also write OUT/<kind>.json, .csv and figures:
 
 `analyze_calibrated(run, labels, judges)` corrects judges' means with a random sample of human labels (PPI++).
 
-`analyze_study(kind, runs, options, output_dir)` is what `eft-eval sweep` calls. Before a sweep,
+`analyze_study(kind, runs, options, output_dir)` is what `eft-eval sweep` calls;
+`pairwise(runs, against, output_dir, judges, config)` is `eft-eval pairwise` (it judges: pairs of
+responses, both orders, with pairwise judges). Before a sweep,
 `analyze_power(pilot_a, pilot_b, effect=0.5)` gives the paired prompts a difference needs. Statistics
 live in `eft_eval.stats`; this package loads runs and writes files. Names are re-exported
 lazily: `eft-eval --help` imports `eft_eval.analysis.commands`, which must stay light.
@@ -48,6 +50,9 @@ _EXPORTS = {
     "analyze_study": "_studies",
     "analyze_top_p": "_studies",
     "to_dataframe": "_files",
+    "Pair": "_pairwise",
+    "match_prompts": "_pairwise",
+    "pairwise": "_pairwise",
 }
 
 __all__ = [
@@ -56,6 +61,7 @@ __all__ = [
     "TokenTV",
     "JudgeScores",
     "LoadedRun",
+    "Pair",
     "PairedScores",
     "agreement_analysis",
     "analyze_calibrated",
@@ -71,9 +77,11 @@ __all__ = [
     "frontier_analysis",
     "load_run",
     "load_runs",
+    "match_prompts",
     "paired_scores",
     "power_analysis",
     "read_human_labels",
+    "pairwise",
     "scaling_analysis",
     "to_dataframe",
     "top_p_analysis",
@@ -86,6 +94,7 @@ if TYPE_CHECKING:
     from eft_eval.analysis._frontier import frontier_analysis
     from eft_eval.analysis._judge_agreement import agreement_analysis
     from eft_eval.analysis._labels import read_human_labels
+    from eft_eval.analysis._pairwise import Pair, match_prompts, pairwise
     from eft_eval.analysis._power import power_analysis
     from eft_eval.analysis._runs import (
         JudgeScores,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eft_eval.analysis import _calibrated_command, _study_commands, _tv_command
+from eft_eval.analysis import _calibrated_command, _pairwise_command, _study_commands, _tv_command
 
 
 def register(subparsers: Any, tv_page: _tv_command.TokenTVPage) -> None:
@@ -20,4 +20,9 @@ def register(subparsers: Any, tv_page: _tv_command.TokenTVPage) -> None:
     _calibrated_command.register(group)
 
 
-__all__ = ["register"]
+def register_pairwise(subparsers: Any) -> None:
+    """`eft-eval pairwise`: a top-level command (it judges), registered by `app/commands.py`."""
+    _pairwise_command.register(subparsers)
+
+
+__all__ = ["register", "register_pairwise"]

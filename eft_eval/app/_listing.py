@@ -24,7 +24,8 @@ def list_tasks(include_paths: Sequence[str] = ()) -> list[str]:
 
 def list_judges(include_paths: Sequence[str] = ()) -> list[str]:
     judges = discover_judges(judge_folders(list(include_paths)))
-    return [f"  {name:<14} {spec.description}" for name, spec in sorted(judges.items())]
+    return [f"  {name:<14} {spec.description}" + ("  [pairwise: eft-eval pairwise]" if spec.pairwise else "")
+            for name, spec in sorted(judges.items())]
 
 
 def list_presets() -> list[str]:

@@ -58,6 +58,7 @@ def register(subparsers: Any) -> None:
 
     study_commands.register(subparsers, page=human_study_page)
     analysis_commands.register(subparsers, tv_page=token_tv_page)
+    analysis_commands.register_pairwise(subparsers)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -59,10 +59,11 @@ def make_backend(config: JudgeConfig, state: JudgeRunState | None = None) -> Jud
 
 @dataclass(frozen=True)
 class JudgeItem:
-    """One response to judge."""
+    """One response to judge; for a pairwise judge, `response` is response A and `response_b` response B."""
 
     query: str
     response: str
+    response_b: str | None = None
 
 
 async def judge_items(
@@ -115,7 +116,7 @@ async def judge_items(
     asked: dict[tuple[str, str], asyncio.Future[Judgment]] = {}
 
     async def judge_once(item: JudgeItem, spec: JudgeSpec) -> Judgment:
-        prompt = json.dumps(spec.render_messages(item.query, item.response, config.show_query))
+        prompt = json.dumps(spec.render_messages(item.query, item.response, config.show_query, item.response_b))
         shared = asked.get((spec.name, prompt))
         if shared is not None and collecting is not None:
             collecting.judgment_done(samples)
@@ -258,8 +259,8 @@ class _Judge:
                       spec: JudgeSpec, sample: int = 0) -> tuple[str, list[Message], dict[str, Any]]:
         """(model, messages, parameters) of the first question of one judgment."""
         model = judge_model_name(spec, self.config)
-        return model, spec.render_messages(item.query, item.response,
-                                           self.config.show_query), sample_params(spec, sample)
+        return model, spec.render_messages(item.query, item.response, self.config.show_query,
+                                           item.response_b), sample_params(spec, sample)
 
     def key(self, spec: JudgeSpec, model: str, messages: list[Message], params: dict[str, Any]) -> str:
         fingerprint = self._fingerprints.get(spec.name) or self._fingerprints.setdefault(spec.name, spec.fingerprint())
@@ -362,6 +363,11 @@ def _check_estimate(judge: _Judge, ledger: CostLedger, items: Sequence[JudgeItem
 
 
 def _reask(parsed: ParsedAnswer, spec: JudgeSpec) -> str:
+    if spec.pairwise:
+        from eft_eval.judging._verdict import describe_format
+
+        return (f"I could not read a verdict from your answer: {parsed.error}. Answer again in the format\n"
+                f"{spec.reason_label}: <your analysis>\n{describe_format(spec)}")
     abstain = f', or "{spec.abstain_tokens[0]}" to abstain' if spec.abstain_tokens else ""
     return (
         f"I could not read a score from your answer: {parsed.error}. Answer again in the format\n"
@@ -382,6 +388,8 @@ def _judgment(parsed: ParsedAnswer, raw: str, model: str, attempts: int, usage: 
         "attempts": attempts,
         "usage": dict(usage),
     }
+    if parsed.verdict is not None and status == "scored":
+        judgment["verdict"] = parsed.verdict
     if error is not None:
         judgment["error"] = error
     return judgment

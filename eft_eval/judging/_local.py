@@ -113,14 +113,15 @@ class LocalBackend:
                 prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
                 prompt += f"{spec.reason_label}:"
                 reasoning, generated, prompt_ids, cache = self._reason(prompt, spec)
-                answer_prefix = f"{prompt} {reasoning}\n{spec.score_label}:"
+                answer_prefix = f"{prompt} {reasoning}\n{_score_label(spec)}"
                 score_text, score_tokens = self._constrained_score(answer_prefix, spec, prompt_ids, cache)
             finally:
                 torch.set_num_threads(threads)
         prompt_tokens = len(prompt_ids)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": generated + score_tokens,
                  "total_tokens": prompt_tokens + generated + score_tokens}
-        text = f"{spec.reason_label}: {reasoning}\n{spec.score_label}:{score_text}"
+        closing = spec.verdict_format.split("{verdict}")[1] if spec.pairwise else ""
+        text = f"{spec.reason_label}: {reasoning}\n{_score_label(spec)}{score_text}{closing}"
         return Completion(text=text, usage=usage, model=model_name)
 
     def _reason(self, prompt: str, spec: JudgeSpec) -> tuple[str, int, list[int], Any]:
@@ -135,14 +136,14 @@ class LocalBackend:
             max_new_tokens=self.config.local.max_new_tokens,
             do_sample=False,
             # Our own check: transformers' `stop_strings` re-indexes the whole vocabulary every call.
-            stopping_criteria=[_StopAtLabel(tokenizer, inputs["input_ids"].shape[1], spec.score_label)],
+            stopping_criteria=[_StopAtLabel(tokenizer, inputs["input_ids"].shape[1], _score_label(spec).rstrip(":"))],
             pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
             return_dict_in_generate=True,
         )
         prompt_ids = inputs["input_ids"][0].tolist()
         new_tokens = output.sequences[0, len(prompt_ids):]
         text = tokenizer.decode(new_tokens, skip_special_tokens=True)
-        cut = text.lower().find(spec.score_label.lower())
+        cut = text.lower().find(_score_label(spec).rstrip(":").lower())
         text = text[:cut] if cut >= 0 else text
         # One paragraph: the score line must start right after it.
         return " ".join(text.split()), len(new_tokens), prompt_ids, output_cache(output)
@@ -154,7 +155,7 @@ class LocalBackend:
         tokenizer, model = self._tokenizer, self._model
         prefix_ids = tokenizer(prefix, add_special_tokens=False)["input_ids"]
         # Candidates are tokenized after the score label, as the model would split them writing it.
-        context = f"\n{spec.score_label}:"
+        context = f"\n{_score_label(spec)}"
         context_ids = tokenizer(context, add_special_tokens=False)["input_ids"]
         trie = _Trie()
         for candidate in _candidates(spec, self.config.local.max_count):
@@ -218,8 +219,25 @@ class _Trie:
         node.value = value
 
 
+def _score_label(spec: JudgeSpec) -> str:
+    """What introduces the answer's score: `Score:`, or a pairwise judge's text before its verdict (`Verdict:`)."""
+    if not spec.pairwise:
+        return f"{spec.score_label}:"
+    before = spec.verdict_format.split("{verdict}")[0].rstrip()
+    if not before:
+        from eft_eval.errors import EFTEvalError
+
+        raise EFTEvalError(f"judge {spec.name!r}: the local backend writes the verdict after the text before "
+                           f"{{verdict}} in verdict_format, and {spec.verdict_format!r} has none")
+    return before
+
+
 def _candidates(spec: JudgeSpec, max_count: int) -> list[str]:
-    """` 0`, ` 1`, ... over the judge's range (whole numbers), then its abstain tokens."""
+    """` 0`, ` 1`, ... over the judge's range (whole numbers), then its abstain tokens; a pairwise
+    judge's verdicts (after a space when its format has one before `{verdict}`)."""
+    if spec.pairwise:
+        space = " " if spec.verdict_format.split("{verdict}")[0].endswith(" ") else ""
+        return [space + verdict for verdict in [*spec.verdicts, *spec.abstain_tokens]]
     low = math.ceil(spec.score.min) if spec.score.min is not None else 0
     high = math.floor(spec.score.max) if spec.score.max is not None else low + max_count
     high = min(high, low + _MAX_CANDIDATES - 1)

@@ -59,11 +59,18 @@ class ParsedAnswer:
     reason: str
     error: str | None = None
     """Why the answer could not be read (failed only); shown to the judge when re-asking."""
+    verdict: str | None = None
+    """A pairwise judge's verdict (one of its `verdicts`), whose outcome for response A is `score`."""
 
 
 def parse_answer(raw: str | None, spec: JudgeSpec) -> ParsedAnswer:
     """Read one raw judge answer with the judge's custom parser if it has one, else the built-in."""
     custom = spec.custom_parser()
+    if custom is None and spec.pairwise:
+        from eft_eval.judging._verdict import parse_verdict
+
+        status, verdict, outcome, reason, error = parse_verdict(raw, spec)
+        return ParsedAnswer(status, outcome, reason, error, verdict)
     if custom is None:
         return parse_score(raw, spec)
     try:

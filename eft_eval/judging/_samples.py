@@ -16,7 +16,7 @@ from typing import Any
 
 from eft_eval.judging._spec import JudgeSpec
 
-_SAMPLE_FIELDS = ("status", "score", "reason", "raw", "attempts", "usage", "error")
+_SAMPLE_FIELDS = ("status", "score", "verdict", "reason", "raw", "attempts", "usage", "error")
 
 
 def sample_params(spec: JudgeSpec, sample: int) -> dict[str, Any]:

@@ -7,6 +7,7 @@ editing a prompt should not have to read a traceback to find a typo.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import importlib
@@ -23,6 +24,16 @@ import yaml
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.fileio import read_text
+from eft_eval.judging._pairwise_spec import (
+    DEFAULT_ORDER_RULE,
+    DEFAULT_VERDICT_FORMAT,
+    KINDS,
+    PAIRWISE_FIELDS,
+    build_order_rule,
+    build_verdict_format,
+    build_verdicts,
+    check_pairwise_template,
+)
 from eft_eval.judging._spec_fields import (
     build_aggregation,
     check_abstain_tokens,
@@ -38,7 +49,10 @@ ScoreKind = Literal["integer", "number"]
 Message = dict[str, str]
 
 _REQUIRED = ("name", "description", "prompt", "score", "higher_is_better", "judge_model")
+# A pairwise judge's score is the outcome for response A (0 to 1, higher is better): not declared.
+_PAIRWISE_REQUIRED = ("name", "description", "prompt", "judge_model")
 _OPTIONAL: dict[str, Any] = {
+    "kind": "pointwise",
     "prompt_with_query": None,
     "system_prompt": None,
     "reason_label": "Reason",
@@ -48,9 +62,11 @@ _OPTIONAL: dict[str, Any] = {
     "sampling": {"temperature": 0},
     "parser": None,
 }
+_PAIRWISE_OPTIONAL: dict[str, Any] = {key: None for key in PAIRWISE_FIELDS}
+_NOT_PAIRWISE = ("prompt_with_query",)  # a pairwise prompt always shows the query
 _SCORE_KEYS = {"kind", "min", "max"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_PLACEHOLDER = re.compile(r"\{(query|response)\}")
+_PLACEHOLDER = re.compile(r"\{(query|response|response_a|response_b)\}")
 
 # Former names of built-in judges still load the renamed judge, with a one-line notice
 # (`harmlessness` scored the likelihood of harm, lower is better: its name said the opposite).
@@ -102,6 +118,19 @@ class JudgeSpec:
     """Optional `module:function` replacing the built-in parser; see `parse_answer`."""
     source: Path | None = field(default=None, compare=False)
     """The YAML file the judge came from (for error messages)."""
+    kind: str = "pointwise"
+    """`pointwise` (a score per response) or `pairwise` (a verdict between `{response_a}` and `{response_b}`,
+    whose `score` is the outcome for response A: see `verdicts`)."""
+    verdicts: Mapping[str, float] = field(default_factory=dict)
+    """Pairwise: each verdict the judge may give -> the outcome for response A (1 wins, 0.5 tie, 0 loses)."""
+    verdict_format: str = DEFAULT_VERDICT_FORMAT
+    """Pairwise: the text of the final verdict, `{verdict}` standing for one of `verdicts`; the last match wins."""
+    order_rule: str = DEFAULT_ORDER_RULE
+    """Pairwise: how the verdicts of the two orders combine when they disagree (`stats.combine_orders`)."""
+
+    @property
+    def pairwise(self) -> bool:
+        return self.kind == "pairwise"
 
     @property
     def direction(self) -> str:
@@ -116,12 +145,16 @@ class JudgeSpec:
     def template(self, show_query: bool = False) -> str:
         return self.prompt_with_query if show_query and self.prompt_with_query else self.prompt
 
-    def render_messages(self, query: str, response: str, show_query: bool = False) -> list[Message]:
-        """The chat messages asking this judge to score one response."""
+    def render_messages(self, query: str, response: str, show_query: bool = False,
+                        response_b: str | None = None) -> list[Message]:
+        """The chat messages asking this judge to score one response (pairwise: `response` is A, `response_b` B)."""
         # One pass over the template: a query that contains the text `{response}` stays as written
         # (replacing one placeholder after another pasted the response into it). Not str.format:
         # prompts may legitimately contain other braces.
-        values = {"query": query, "response": response}
+        if self.pairwise and response_b is None:
+            raise EFTEvalError(f"judge {self.name!r} compares two responses (kind: pairwise): use it with "
+                               "`eft-eval pairwise`, not to score single responses")
+        values = {"query": query, "response": response, "response_a": response, "response_b": response_b or ""}
         text = _PLACEHOLDER.sub(lambda found: values[found.group(1)], self.template(show_query))
         messages = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
         return [*messages, {"role": "user", "content": text}]
@@ -136,19 +169,36 @@ class JudgeSpec:
         # Aggregation parameters change no request and no parse; left out so that judge answers
         # cached before they existed stay valid (the aggregation's name was always in).
         content.pop("aggregation_params")
+        # How two orders combine changes no request; the pairwise fields of a pointwise judge are
+        # left out so that its answers cached before they existed stay valid.
+        content.pop("order_rule")
+        if not self.pairwise:
+            for key in ("kind", "verdicts", "verdict_format"):
+                content.pop(key)
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def custom_parser(self) -> Callable[[str, JudgeSpec], Any] | None:
         return _import_parser(self.parser, self.source) if self.parser else None
 
 
-def load_judges(names: list[str] | None, include_paths: list[str] | None = None) -> list[JudgeSpec]:
-    """The judges called `names` (all available ones, sorted by name, when None).
+def load_judges(names: list[str] | None, include_paths: list[str] | None = None,
+                kind: str = "pointwise") -> list[JudgeSpec]:
+    """The judges called `names` (all available ones of `kind`, sorted by name, when None).
 
     Built-in judges come from `judges/`, then each folder of `include_paths`. A name defined twice
-    is an error naming both files; an unknown name is an error listing the available ones.
+    is an error naming both files; an unknown name is an error listing the available ones, and a
+    judge of the other kind (a pairwise judge where responses are scored alone) is one naming it.
     """
-    available = discover_judges(include_paths)
+    everything = discover_judges(include_paths)
+    available = {name: spec for name, spec in everything.items() if spec.kind == kind}
+    if names is not None:
+        other = next((name for name in names if name not in available and name in everything), None)
+        if other is not None:
+            raise EFTEvalError(
+                f"judge {other!r} is a {everything[other].kind} judge ({everything[other].source}): "
+                + ("use it with `eft-eval pairwise`" if everything[other].pairwise
+                   else "`eft-eval pairwise` needs judges of kind: pairwise")
+                + f"; {kind} judges here: {', '.join(sorted(available)) or 'none'}")
     if names is None:
         return [available[name] for name in sorted(available)]
     names = [canonical_judge_name(name, available) for name in names]
@@ -236,9 +286,15 @@ def _build_spec(data: dict[str, Any], path: Path) -> JudgeSpec:
     def bad(field_name: str, why: str) -> EFTEvalError:
         return EFTEvalError(f"{path}: field {field_name!r} {why}")
 
+    kind = data.get("kind", "pointwise")
+    if kind not in KINDS:
+        raise bad("kind", f"must be one of {', '.join(KINDS)}, got {kind!r:.40}")
+    if kind == "pairwise":
+        return _build_pairwise(data, path, bad)
     unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
-        raise bad(unknown[0], f"is not a judge field (known fields: {', '.join([*_REQUIRED, *_OPTIONAL])})")
+        why = " (of pairwise judges only)" if unknown[0] in PAIRWISE_FIELDS else ""
+        raise bad(unknown[0], f"is not a judge field{why} (known fields: {', '.join([*_REQUIRED, *_OPTIONAL])})")
     missing = [key for key in _REQUIRED if key not in data]
     if missing:
         raise bad(missing[0], "is missing")
@@ -284,6 +340,31 @@ def _build_spec(data: dict[str, Any], path: Path) -> JudgeSpec:
         parser=values["parser"],
         source=path,
     )
+
+
+def _build_pairwise(data: dict[str, Any], path: Path, bad: Callable[[str, str], EFTEvalError]) -> JudgeSpec:
+    """A `kind: pairwise` judge: the shared fields as for any judge, then its verdicts."""
+    known = [key for key in [*_PAIRWISE_REQUIRED, *_OPTIONAL, *_PAIRWISE_OPTIONAL] if key not in _NOT_PAIRWISE]
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise bad(unknown[0], f"is not a field of a pairwise judge (known fields: {', '.join(known)})")
+    missing = [key for key in _PAIRWISE_REQUIRED if key not in data]
+    if missing:
+        raise bad(missing[0], "is missing")
+    check_pairwise_template(data["prompt"], bad)
+    # Everything else is checked as for a pointwise judge, whose score is the outcome for A.
+    placeholder = {"prompt": str(data["prompt"]).replace("{response_a}", "{response}").replace("{response_b}", ""),
+                   "score": {"kind": "number", "min": 0, "max": 1}, "higher_is_better": True}
+    fields = {key: value for key, value in data.items() if key not in _PAIRWISE_OPTIONAL and key != "kind"}
+    spec = _build_spec({**fields, **placeholder}, path)
+    verdicts = build_verdicts(data.get("verdicts"), bad)
+    clash = next((t for t in spec.abstain_tokens if t.lower() in {label.lower() for label in verdicts}), None)
+    if clash is not None:
+        raise bad("abstain_tokens", f"{clash!r} is also a verdict")
+    return dataclasses.replace(
+        spec, prompt=data["prompt"], kind="pairwise", verdicts=verdicts,
+        verdict_format=build_verdict_format(data.get("verdict_format"), bad),
+        order_rule=build_order_rule(data.get("order_rule"), bad))
 
 
 def _build_score(raw: Any, bad: Callable[[str, str], EFTEvalError]) -> ScoreSpec:

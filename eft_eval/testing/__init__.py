@@ -8,6 +8,8 @@
     LoopbackServer (Reply, Hang, Drop, ScriptByMarker)
         an OpenAI-compatible chat-completions server whose script decides each answer or fault
         (429 + Retry-After, 5xx, hangs, dropped connections); counts requests and peak concurrency
+    PairwiseJudge
+        a pairwise judge answering from a known rule (true preference, first-position bias, length)
     BatchAPIFake
         OpenAI's Batch API (files, batches, polling, expiry, per-line errors) and chat completions
     transformers_serve, free_port, wait_healthy
@@ -32,6 +34,7 @@ _EXPORTS = {
     "save_as_gguf": "_chain_model",
     "Drop": "_loopback",
     "Hang": "_loopback",
+    "PairwiseJudge": "_pairwise_judge",
     "LoopbackServer": "_loopback",
     "Reply": "_loopback",
     "ScriptByMarker": "_loopback",
@@ -49,6 +52,7 @@ __all__ = [
     "Drop",
     "Hang",
     "LoopbackServer",
+    "PairwiseJudge",
     "Reply",
     "ScriptByMarker",
     "build_chain_model",
@@ -66,6 +70,7 @@ if TYPE_CHECKING:
     from eft_eval.testing._batch_api import BatchAPIFake
     from eft_eval.testing._chain_model import build_chain_model, save_as_gguf
     from eft_eval.testing._loopback import Drop, Hang, LoopbackServer, Reply, ScriptByMarker
+    from eft_eval.testing._pairwise_judge import PairwiseJudge
     from eft_eval.testing._tiny import save_model, save_tiny_family, tiny_llama, tiny_tokenizer
     from eft_eval.testing._transformers_serve import free_port, transformers_serve, wait_healthy
 

@@ -187,7 +187,7 @@ def test_an_include_folder_may_hold_tasks_judges_and_studies_side_by_side(
     (folder / "my_base.yml").write_text("output_type: generate_until\ndoc_to_text: '{{query}}'\n", encoding="utf-8")
     (folder / "my_study.yaml").write_text("study: my_study\nrun: {task: my_task}\ngrid: {x: [1]}\nmodel: m\n"
                                           "analysis: {kind: frontier}\n", encoding="utf-8")
-    assert sorted(discover_judges([str(folder)])) == ["brevity", "factuality", "harm", "helpfulness"]
+    assert sorted(discover_judges([str(folder)])) == ["brevity", "factuality", "harm", "helpfulness", "preference"]
     assert [spec.name for spec in load_judges(["brevity"], [str(folder)])] == ["brevity"]
     assert "brevity" in known_judges([str(folder)])
     assert not [record for record in caplog.records if record.levelname == "WARNING"]
