@@ -30,26 +30,18 @@ _EXPORTS = {
     "task_samples": "_dataset",
     "InspectJudgeBackend": "_scorer",
     "judge_scorer": "_scorer",
-    "judge_mean": "_scorer",
-    "judge_stderr": "_scorer",
-    "abstained": "_scorer",
-    "failed": "_scorer",
 }
 
-__all__ = ["EFTModelAPI", "InspectJudgeBackend", "ProviderOptions", "abstained", "chat_prompt", "failed",
-           "judge_mean", "judge_scorer", "judge_stderr", "model_spec", "sampling_request", "task_samples"]
+__all__ = ["EFTModelAPI", "InspectJudgeBackend", "ProviderOptions", "chat_prompt", "judge_scorer", "model_spec",
+           "sampling_request", "task_samples"]
 
 if TYPE_CHECKING:
-    from eft_eval.inspect._dataset import task_samples
     from eft_eval.inspect._config import ProviderOptions, chat_prompt, model_spec, sampling_request
+    from eft_eval.inspect._dataset import task_samples
     from eft_eval.inspect._provider import EFTModelAPI
     from eft_eval.inspect._scorer import (
         InspectJudgeBackend,
-        abstained,
-        failed,
-        judge_mean,
         judge_scorer,
-        judge_stderr,
     )
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -86,8 +86,8 @@ class EFTModelAPI(ModelAPI):
             _, _, tokens, context = over
             raise EFTEvalError(f"eft model: the prompt ({tokens} tokens) plus max_tokens "
                                f"({request.configs[0].max_new_tokens}) is over the model's context of {context} tokens")
-        generations, tokens = await self._decode(engine, prompt_ids, prompt_key(prompt), request)
-        choices = [self._choice(generation, events, request) for generation, events in zip(generations, tokens)]
+        generations, token_events = await self._decode(engine, prompt_ids, prompt_key(prompt), request)
+        choices = [self._choice(generation, events, request) for generation, events in zip(generations, token_events)]
         lead = self.model.response_component
         index = next(i for i, c in enumerate(self.model.forward_components) if c.render_key == lead.render_key)
         output_tokens = sum(len(g.token_ids) for g in generations)

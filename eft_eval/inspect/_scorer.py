@@ -13,21 +13,21 @@ are the ones `eft-eval judge` gives for the same answers. The model is, in this 
 the `grader` model role (`--model-role grader=openai/gpt-4o`), the judge YAML's `judge_model` on
 inspect's OpenAI provider (`openai/gpt-4-0613` for the paper's judges).
 
-A score's value is the judge's number; an abstention or an unreadable answer is the text
-`"abstained"` or `"failed"`, never a 0 that would be averaged in. The metrics (`judge_mean`,
-`judge_stderr`, `abstained`, `failed`) count only scored samples where a number is meant, and the
-score's metadata carries the judge's direction (`higher_is_better`).
+A score's value is the judge's number; an abstention or an answer that stays unreadable is
+inspect's unscored score (`Score.unscored`: NaN, left out by `mean`, `stderr` and the epoch
+reducers, counted in the log's `unscored_samples`), never a 0 that would be averaged in.
+The score's metadata holds the judgment's status, raw answer, attempts and the judge's direction
+(`higher_is_better`), as `eft-eval judge` records them.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from inspect_ai.model import GenerateConfig, Model, get_model
-from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric, scorer
+from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
 from eft_eval.errors import EFTEvalError
@@ -109,7 +109,7 @@ def judge_scorer(
     config = JudgeConfig(cache_path=None, progress=False, show_query=show_query, max_parse_retries=max_parse_retries)
     backend = InspectJudgeBackend(model)
 
-    @scorer(metrics=[judge_mean(), judge_stderr(), abstained(), failed()], name=spec.name,
+    @scorer(metrics=[mean(), stderr()], name=spec.name,
             higher_is_better=spec.higher_is_better)
     def make() -> Scorer:
         async def score(state: TaskState, target: Target) -> Score:
@@ -117,65 +117,21 @@ def judge_scorer(
             [found] = await judge_items([item], [spec], config, backend=backend)
             judgment = found[spec.name]
             status = judgment["status"]
-            return Score(
-                value=float(judgment["score"]) if status == "scored" else status,
-                answer=item.response,
-                explanation=judgment.get("reason") or judgment.get("error") or "",
-                metadata={"judge": spec.name, "status": status, "raw": judgment.get("raw", ""),
-                          "attempts": judgment.get("attempts"), "judge_model": judgment.get("model"),
-                          "higher_is_better": spec.higher_is_better, "direction": spec.direction},
-            )
+            explanation = judgment.get("reason") or judgment.get("error") or ""
+            metadata = {"judge": spec.name, "status": status, "raw": judgment.get("raw", ""),
+                        "attempts": judgment.get("attempts"), "judge_model": judgment.get("model"),
+                        "higher_is_better": spec.higher_is_better, "direction": spec.direction}
+            if status == "scored":
+                return Score(value=float(judgment["score"]), answer=item.response, explanation=explanation,
+                             metadata=metadata)
+            # No number, and never a 0 averaged in: inspect's unscored sentinel, which its metrics
+            # and epoch reducers leave out.
+            return Score.unscored(reason="grader_failed" if status == "failed" else None, answer=item.response,
+                                  explanation=explanation, metadata=metadata)
 
         return score
 
     return make()
 
 
-def _scored(scores: list[SampleScore]) -> list[float]:
-    return [float(s.score.value) for s in scores if isinstance(s.score.value, (int, float))
-            and not isinstance(s.score.value, bool)]
-
-
-@metric
-def judge_mean() -> Metric:
-    """Mean of the scored samples (abstentions and failures left out, never counted as 0)."""
-    def compute(scores: list[SampleScore]) -> float:
-        values = _scored(scores)
-        return sum(values) / len(values) if values else math.nan
-
-    return compute
-
-
-@metric
-def judge_stderr() -> Metric:
-    """Standard error of `judge_mean` (`stats.standard_error`, as eft-eval's results report it)."""
-    def compute(scores: list[SampleScore]) -> float:
-        from eft_eval.stats import standard_error
-
-        error = standard_error(_scored(scores))
-        return math.nan if error is None else error
-
-    return compute
-
-
-def _count(status: str) -> Metric:
-    def compute(scores: list[SampleScore]) -> int:
-        return sum(1 for s in scores if s.score.value == status)
-
-    return compute
-
-
-@metric
-def abstained() -> Metric:
-    """How many samples the judge abstained on."""
-    return _count("abstained")
-
-
-@metric
-def failed() -> Metric:
-    """How many samples got no readable score (after the re-asks) or no answer."""
-    return _count("failed")
-
-
-__all__ = ["InspectJudgeBackend", "abstained", "failed", "generate_config", "judge_mean", "judge_scorer",
-           "judge_stderr", "load_judge"]
+__all__ = ["InspectJudgeBackend", "generate_config", "judge_scorer", "load_judge"]

@@ -9,9 +9,8 @@ Options as in hh.py; `-T paper=true` reads the paper's 256 test questions of at 
 
 from __future__ import annotations
 
-from inspect_ai import Task, task
-
 from _common import judged_task  # type: ignore[import-not-found]  # inspect puts this folder on sys.path
+from inspect_ai import Task, task
 
 
 @task

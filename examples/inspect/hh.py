@@ -11,9 +11,8 @@ each judge's `judge_model` on inspect's openai provider).
 
 from __future__ import annotations
 
-from inspect_ai import Task, task
-
 from _common import judged_task  # type: ignore[import-not-found]  # inspect puts this folder on sys.path
+from inspect_ai import Task, task
 
 
 @task
