@@ -23,6 +23,7 @@ from eft_eval.lazy import lazy_exports
 
 _EXPORTS = {
     "EFTModelAPI": "_provider",
+    "eft": "_registry",
     "ProviderOptions": "_config",
     "chat_prompt": "_config",
     "model_spec": "_config",
@@ -32,13 +33,14 @@ _EXPORTS = {
     "judge_scorer": "_scorer",
 }
 
-__all__ = ["EFTModelAPI", "InspectJudgeBackend", "ProviderOptions", "chat_prompt", "judge_scorer", "model_spec",
+__all__ = ["EFTModelAPI", "InspectJudgeBackend", "ProviderOptions", "chat_prompt", "eft", "judge_scorer", "model_spec",
            "sampling_request", "task_samples"]
 
 if TYPE_CHECKING:
     from eft_eval.inspect._config import ProviderOptions, chat_prompt, model_spec, sampling_request
     from eft_eval.inspect._dataset import task_samples
     from eft_eval.inspect._provider import EFTModelAPI
+    from eft_eval.inspect._registry import eft
     from eft_eval.inspect._scorer import (
         InspectJudgeBackend,
         judge_scorer,

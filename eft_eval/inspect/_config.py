@@ -32,8 +32,8 @@ class ProviderOptions:
     """Settings of the provider itself (`-M` keys that are not spec keys)."""
 
     batch_size: int = 16
-    """Most samples decoded in one batch; also inspect's `max_connections` default for this model,
-    so that this many samples are in flight at once."""
+    """Most samples decoded in one batch. Inspect should keep about twice as many samples in flight
+    (`--max-connections`), so that the next batch waits ready while one decodes."""
     batch_wait_s: float = 0.025
     """How long a new batch waits for more concurrent samples (`BatchEngine`'s `batch_wait_s`)."""
 

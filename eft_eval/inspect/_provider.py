@@ -152,8 +152,9 @@ class EFTModelAPI(ModelAPI):
         return DEFAULT_MAX_TOKENS
 
     def max_connections(self) -> int:
-        """As many samples in flight as one batch holds."""
-        return self.options.batch_size
+        """Two batches of samples in flight: the next batch waits ready while one decodes (inspect
+        uses this when adaptive connections are off; `--max-connections N` sets it)."""
+        return 2 * self.options.batch_size
 
     def close(self) -> None:
         if self._started:

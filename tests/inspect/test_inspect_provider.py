@@ -161,3 +161,16 @@ def test_model_args_spec_file_preset_and_mistakes(tiny_family: dict[str, Path], 
         model_spec({**spec_args(tiny_family), "bta": 2})
     with pytest.raises(EFTEvalError, match="batch_size"):
         model_spec({**spec_args(tiny_family), "batch_size": 0})
+
+
+def test_eft_eval_works_without_inspect_ai_installed() -> None:
+    """inspect-ai is an extra: with it missing, eft-eval and `eft_eval.inspect` still import and the
+    CLI runs; only using a provider or scorer needs it."""
+    code = ("import sys; sys.modules['inspect_ai'] = None\n"
+            "import eft_eval, eft_eval.inspect, eft_eval.cli\n"
+            "assert 'judge_scorer' in eft_eval.inspect.__all__\n"
+            "try:\n    eft_eval.inspect.judge_scorer\nexcept ImportError as error:\n    print('needs', error.name)\n"
+            "eft_eval.cli.main(['bench', '--help'])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "needs inspect_ai" in done.stdout and "inspect" in done.stdout
