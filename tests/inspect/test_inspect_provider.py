@@ -174,3 +174,15 @@ def test_eft_eval_works_without_inspect_ai_installed() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "needs inspect_ai" in done.stdout and "inspect" in done.stdout
+
+
+def test_task_samples_are_the_prompts_an_eft_eval_run_draws() -> None:
+    from pipeline_helpers import HH_FILE
+
+    from eft_eval.inspect import task_samples
+    from eft_eval.pipeline import load_task
+
+    dataset = task_samples("hh", data_files=[HH_FILE], selection_seed=2)
+    loaded = load_task("hh", [], {"selection_seed": 2, "data_files": [str(HH_FILE.resolve())]})
+    assert [s.input for s in dataset] == [doc["query"] for doc in loaded.task.eval_docs]
+    assert len(dataset) == 256 and dataset.name == "hh"
