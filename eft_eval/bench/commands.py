@@ -19,11 +19,12 @@ BENCH_MODULES: tuple[str, ...] = (
     "eft_eval.bench._judge",
     "eft_eval.bench._sweep",
     "eft_eval.bench._serve",
+    "eft_eval.bench._inspect",
 )
 
 
 def register(subparsers: Any) -> None:
-    register_group(subparsers, "bench", "run a benchmark (decode, judge, speculative, sweep, serve)",
+    register_group(subparsers, "bench", "run a benchmark (decode, judge, speculative, sweep, serve, inspect)",
                    "benchmark", BENCH_MODULES)
 
 

@@ -15,16 +15,21 @@ from eft_eval.lazy import lazy_exports
 _EXPORTS = {
     "BatchEngine": "_engine",
     "Row": "_engine",
+    "RowEvent": "_engine",
+    "TokenEvent": "_engine",
+    "DoneEvent": "_engine",
+    "ErrorEvent": "_engine",
     "Limits": "_completions",
     "ServeSettings": "_app",
     "create_app": "_app",
 }
 
-__all__ = ["BatchEngine", "Limits", "Row", "ServeSettings", "create_app"]
+__all__ = ["BatchEngine", "DoneEvent", "ErrorEvent", "Limits", "Row", "RowEvent", "ServeSettings", "TokenEvent",
+           "create_app"]
 
 if TYPE_CHECKING:
     from eft_eval.serve._app import ServeSettings, create_app
     from eft_eval.serve._completions import Limits
-    from eft_eval.serve._engine import BatchEngine, Row
+    from eft_eval.serve._engine import BatchEngine, DoneEvent, ErrorEvent, Row, RowEvent, TokenEvent
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)
