@@ -12,6 +12,8 @@ import functools
 import inspect
 from typing import Any
 
+import torch
+
 
 @functools.cache
 def _forward_takes_cache(model_class: Any) -> bool:
@@ -34,3 +36,54 @@ def output_cache(output: Any) -> Any:
     if "cache" in fields or "past_key_values" not in fields:
         return getattr(output, "cache", None)
     return output.past_key_values
+
+
+# -- rows joining and leaving a running batch ------------------------------------------------------
+#
+# A running batch's cache holds, per layer, keys and values `[rows, heads, width, head_dim]`, every row
+# left-padded to one `width` (its padding masked out by the attention mask, so whatever the padded
+# slots hold never reaches a softmax: a masked score is the dtype's minimum, whose exp is exactly 0).
+# Rows that join are prefilled on their own and concatenated; rows that leave are selected away.
+
+
+def mergeable(cache: Any) -> bool:
+    """Whether rows can join this cache by `join_cache_rows`: every layer a plain dynamic layer (keys
+    and values of one growing width). Sliding-window and recurrent layers keep positions of their own."""
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(
+        not getattr(layer, "is_sliding", False) and type(layer).__name__ == "DynamicLayer" for layer in layers)
+
+
+def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
+    """`tensor` `[rows, heads, w, dim]` with `width - w` zero slots prepended on the width axis."""
+    missing = width - tensor.shape[-2]
+    if missing <= 0:
+        return tensor
+    pad = tensor.new_zeros((*tensor.shape[:-2], missing, tensor.shape[-1]))
+    return torch.cat([pad, tensor], dim=-2)
+
+
+def join_cache_rows(cache: Any, joining: Any) -> int:
+    """Append the rows of `joining` to `cache`, in place; returns the common width.
+
+    Algorithm, per layer:
+      1. W = max(width of `cache`, width of `joining`);
+      2. left-pad both layers' keys and values with zeros to W (the callers pad their attention
+         masks with zeros alike, so the new slots are masked);
+      3. concatenate on the row axis: `cache` rows first, then `joining`'s.
+    """
+    width = max(cache.get_seq_length(), joining.get_seq_length())
+    for layer, other in zip(cache.layers, joining.layers):
+        layer.keys = torch.cat([_left_pad(layer.keys, width), _left_pad(other.keys.to(layer.keys.device), width)])
+        layer.values = torch.cat([_left_pad(layer.values, width),
+                                  _left_pad(other.values.to(layer.values.device), width)])
+    return width
+
+
+def drop_leading_slots(cache: Any, count: int) -> None:
+    """Drop the first `count` slots of every layer (padding no remaining row attends to), in place."""
+    if count <= 0:
+        return
+    for layer in cache.layers:
+        layer.keys = layer.keys[..., count:, :]
+        layer.values = layer.values[..., count:, :]
