@@ -109,10 +109,11 @@ class ContinuousBatch:
         if not self._live:
             self._streams, self._logprobs = streams, logprobs
         else:
-            for stream, joining in zip(self._streams, streams):
+            for stream in self._streams:
                 if not mergeable(stream.cache):
                     raise TypeError(f"{type(stream.model).__name__}'s KV cache cannot take rows joining a running "
                                     "batch (sliding-window or recurrent layers): serve it with --scheduling batch")
+            for stream, joining in zip(self._streams, streams):
                 stream.join(joining)
             self._logprobs = [torch.cat([old, new.to(old.device)]) for old, new in zip(self._logprobs, logprobs)]
         self._live += [_Live(tag, row, RowOutputs(1, set(row.eos_ids), row.config, self.detokenize))

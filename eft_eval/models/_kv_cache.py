@@ -49,7 +49,7 @@ def output_cache(output: Any) -> Any:
 def mergeable(cache: Any) -> bool:
     """Whether rows can join this cache by `join_cache_rows`: every layer a plain dynamic layer (keys
     and values of one growing width). Sliding-window and recurrent layers keep positions of their own."""
-    layers = getattr(cache, "layers", None)
+    layers = list(getattr(cache, "layers", None) or [])
     return bool(layers) and all(
         not getattr(layer, "is_sliding", False) and type(layer).__name__ == "DynamicLayer" for layer in layers)
 
