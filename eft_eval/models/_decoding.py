@@ -160,7 +160,8 @@ class ComponentStream:
         width = join_cache_rows(self.cache, other.cache)
 
         def padded(mask: torch.Tensor) -> torch.Tensor:
-            return torch.cat([mask.new_zeros((mask.shape[0], width - mask.shape[1])), mask.to(self.device)], dim=-1)
+            mask = mask.to(self.device)
+            return torch.cat([mask.new_zeros((mask.shape[0], width - mask.shape[1])), mask], dim=-1)
 
         self.attention_mask = torch.cat([padded(self.attention_mask), padded(other.attention_mask)])
         self.next_position = torch.cat([self.next_position, other.next_position.to(self.device)])
