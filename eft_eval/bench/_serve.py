@@ -51,8 +51,9 @@ def register(subparsers: Any) -> None:
     add_tiny_family_arguments(parser, small_hidden=64, small_layers=2, large_hidden=256, large_layers=4)
     parser.add_argument("--repeats", type=count_arg(), default=2, help="best of N, alternating the two sides")
     parser.add_argument("--threads", type=count_arg(), default=1, help="torch threads, the same on both sides")
-    parser.add_argument("--load", type=number_arg(minimum=0.01, maximum=1000), default=2.0,
-                        help="poisson: arrival rate as a multiple of the request rate generate sustains (default 2)")
+    parser.add_argument("--load", type=number_arg(minimum=0.01, maximum=1000), default=4.0,
+                        help="poisson: arrival rate as a multiple of the request rate generate sustains: above 1 the "
+                        "servers are saturated and their throughput is their capacity (default 4)")
     parser.add_argument("--seed", type=seed_arg(), default=0, help="poisson: lengths and arrival times (default 0)")
     add_json_flag(parser)
     parser.set_defaults(handler=run)

@@ -4,6 +4,9 @@ transformers 5.2x renamed a model's `past_key_values=` argument (and the `past_k
 outputs) to `cache`, warning that the old name goes away in 5.40. Versions before the rename do not
 know `cache=`: a model would take it into `**kwargs` and silently run without a cache. So the name is
 chosen per model class from its `forward` signature, and read back from whichever field the output has.
+
+Continuous batching adds rows to a running cache and drops its leading padding (`join_cache_rows`,
+`drop_leading_slots`), for caches whose layers are plain dynamic ones (`mergeable`).
 """
 
 from __future__ import annotations
@@ -54,13 +57,14 @@ def mergeable(cache: Any) -> bool:
         not getattr(layer, "is_sliding", False) and type(layer).__name__ == "DynamicLayer" for layer in layers)
 
 
-def _left_pad(tensor: torch.Tensor, width: int) -> torch.Tensor:
-    """`tensor` `[rows, heads, w, dim]` with `width - w` zero slots prepended on the width axis."""
-    missing = width - tensor.shape[-2]
-    if missing <= 0:
-        return tensor
-    pad = tensor.new_zeros((*tensor.shape[:-2], missing, tensor.shape[-1]))
-    return torch.cat([pad, tensor], dim=-2)
+def _stacked(first: torch.Tensor, second: torch.Tensor, width: int) -> torch.Tensor:
+    """`first` `[r1, heads, w1, dim]` over `second` `[r2, heads, w2, dim]` on the row axis, each
+    left-padded with zeros to `width`: one allocation, each input copied once."""
+    rows = first.shape[0]
+    out = first.new_zeros((rows + second.shape[0], *first.shape[1:-2], width, first.shape[-1]))
+    out[:rows, ..., width - first.shape[-2]:, :] = first
+    out[rows:, ..., width - second.shape[-2]:, :] = second.to(first.device)
+    return out
 
 
 def join_cache_rows(cache: Any, joining: Any) -> int:
@@ -74,9 +78,8 @@ def join_cache_rows(cache: Any, joining: Any) -> int:
     """
     width = max(cache.get_seq_length(), joining.get_seq_length())
     for layer, other in zip(cache.layers, joining.layers):
-        layer.keys = torch.cat([_left_pad(layer.keys, width), _left_pad(other.keys.to(layer.keys.device), width)])
-        layer.values = torch.cat([_left_pad(layer.values, width),
-                                  _left_pad(other.values.to(layer.values.device), width)])
+        layer.keys = _stacked(layer.keys, other.keys, width)
+        layer.values = _stacked(layer.values, other.values, width)
     return width
 
 
