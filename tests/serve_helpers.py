@@ -46,7 +46,8 @@ class ThreadServer:
 
 @contextlib.contextmanager
 def serve_in_thread(model: Any, *, api_key: str | None = None, max_batch_size: int = 8, speculative_block: int = 0,
-                    **settings: Any) -> Iterator[ThreadServer]:
+                    scheduling: str = "step", max_waiting: int = 0, max_prefill_tokens: int = 4096,
+                    batch_wait_s: float = 0.025, retry_after_s: float = 1.0, **settings: Any) -> Iterator[ThreadServer]:
     """The real app under the real uvicorn, in a thread of this process (sharing `model`)."""
     import uvicorn
 
@@ -55,7 +56,9 @@ def serve_in_thread(model: Any, *, api_key: str | None = None, max_batch_size: i
     limit_keys = {"max_tokens", "default_max_tokens", "max_n", "default_seed"}
     limits = Limits(**{k: v for k, v in settings.items() if k in limit_keys})
     other = {k: v for k, v in settings.items() if k not in limit_keys}
-    engine = BatchEngine(model, max_batch_size=max_batch_size, speculative_block=speculative_block, batch_wait_s=0.025)
+    engine = BatchEngine(model, max_batch_size=max_batch_size, speculative_block=speculative_block,
+                         batch_wait_s=batch_wait_s, scheduling=scheduling, max_waiting=max_waiting,
+                         max_prefill_tokens=max_prefill_tokens, retry_after_s=retry_after_s)
     app = create_app(engine, ServeSettings(served_name="eft", api_key=api_key, limits=limits, **other))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

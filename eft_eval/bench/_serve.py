@@ -1,12 +1,14 @@
 """`eft-eval bench serve`: the server's throughput and latency against `EFTModel.generate`, in one run.
 
-The same prompts go (a) through `EFTModel.generate` in this process at batch size B and (b) from
-`--clients` concurrent `openai` clients (each sends its next request when the last one answers)
-to a real `eft-eval serve --max-batch-size B` subprocess. Greedy, EOS ignored, so both generate
-exactly `--tokens` tokens per prompt and must give the same texts. Reported: tokens/s of both,
-`throughput_ratio` = server / generate (target >= 0.8), per-request latency p50/p95 of both (for
-`generate`, a prompt's latency is when its batch is done), whether the texts are identical, the
-server's mean batch size and the share of the clients' time it spent decoding.
+`--workload poisson` (the default) is an open stream of requests of varied lengths against both
+schedulings (`_serve_stream.py`). `--workload closed`: the same prompts go (a) through
+`EFTModel.generate` in this process at batch size B and (b) from `--clients` concurrent `openai`
+clients (each sends its next request when the last one answers) to a real `eft-eval serve
+--max-batch-size B` subprocess. Greedy, EOS ignored, so both generate exactly `--tokens` tokens
+per prompt and must give the same texts. Reported: tokens/s of both, `throughput_ratio` = server /
+generate (target >= 0.8), per-request latency p50/p95 of both (for `generate`, a prompt's latency
+is when its batch is done), whether the texts are identical, the server's mean batch size and
+the share of the clients' time it spent decoding.
 Each side is timed `--repeats` times, alternating, and the best run counts.
 """
 
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eft_eval.bench._serve_stream import bench_prompts, measure_stream
 from eft_eval.bench.commands import (
     add_json_flag,
     add_tiny_family_arguments,
@@ -31,24 +34,15 @@ from eft_eval.bench.commands import (
     tiny_family,
     upscaling_spec,
 )
-from eft_eval.parsing import count_arg
-
-_TOPICS = ["the sky", "bread", "France", "plants", "the sea", "numbers", "foxes", "light", "rain", "music",
-           "cities", "rivers", "stars", "trees", "salt", "clocks"]
-_FORMS = ["Why is {t} interesting?", "Tell me about {t}.", "Explain like I'm five: what is {t}?",
-          "What do you know about {t}?"]
-
-
-def bench_prompts(count: int) -> list[str]:
-    """Distinct prompts of similar lengths (within ~10 tokens). `generate` sorts its prompts by length
-    before batching, a server batches what arrives: prompts of one length make both pad alike, so
-    the ratio measures the serving overhead rather than the padding."""
-    return [_FORMS[i % len(_FORMS)].format(t=_TOPICS[(i // len(_FORMS)) % len(_TOPICS)]) + f" ({i})"
-            for i in range(count)]
+from eft_eval.parsing import count_arg, number_arg, seed_arg
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("serve", help="eft-eval serve under concurrent clients vs EFTModel.generate")
+    parser.add_argument("--workload", choices=["poisson", "closed"], default="poisson",
+                        help="poisson (default): requests arrive at Poisson times with prompt and answer lengths "
+                        "varying 10x, sent to a --scheduling batch and a --scheduling step server in turn; closed: "
+                        "--clients closed-loop clients with prompts of one length and --tokens each")
     parser.add_argument("--clients", type=count_arg(), default=16, help="concurrent clients (default 16)")
     parser.add_argument("--batch-size", type=count_arg(0), default=0, help="generate's batch size and the server's "
                         "--max-batch-size (default 0: --clients)")
@@ -57,6 +51,10 @@ def register(subparsers: Any) -> None:
     add_tiny_family_arguments(parser, small_hidden=64, small_layers=2, large_hidden=256, large_layers=4)
     parser.add_argument("--repeats", type=count_arg(), default=2, help="best of N, alternating the two sides")
     parser.add_argument("--threads", type=count_arg(), default=1, help="torch threads, the same on both sides")
+    parser.add_argument("--load", type=number_arg(minimum=0.01, maximum=1000), default=4.0,
+                        help="poisson: arrival rate as a multiple of the request rate generate sustains: above 1 the "
+                        "servers are saturated and their throughput is their capacity (default 4)")
+    parser.add_argument("--seed", type=seed_arg(), default=0, help="poisson: lengths and arrival times (default 0)")
     add_json_flag(parser)
     parser.set_defaults(handler=run)
 
@@ -67,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per request otherwise
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if args.workload == "poisson":
+        return measure_in_temp_folder(measure_stream, args)
     return measure_in_temp_folder(measure, args)
 
 

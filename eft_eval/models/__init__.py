@@ -6,6 +6,7 @@
     _compose.py      the EFT formula on log-prob tensors (pure, no loading)
     _eft_model.py    `EFTModel`: load a spec, score and generate
     _decoding.py     token-by-token EFT decoding with per-component KV caches
+    _continuous.py   continuous batching: rows join and leave a running batch between steps
     _speculative.py  speculative EFT decoding (the small fine-tuned model drafts)
     _sampling.py     sampling settings, temperature/top-k/top-p filtering, next-token choice
     _devices.py      which devices a component can be loaded onto, checked before loading
@@ -38,6 +39,9 @@ _EXPORTS = {
     "context_overflow": "_components",
     "compose_logprobs": "_compose",
     "check_device": "_devices",
+    "BatchStep": "_continuous",
+    "ContinuousBatch": "_continuous",
+    "JoiningRow": "_continuous",
     "ComponentStream": "_decoding",
     "DecodeStep": "_decoding",
     "FINISH_REASONS": "_decoding",
@@ -59,6 +63,7 @@ _EXPORTS = {
     "SMOLLM2_OFFLINE": "_presets",
     "smollm2_gguf": "_presets",
     "SamplingConfig": "_sampling",
+    "choose_tokens_per_row": "_sampling",
     "prompt_key": "_sampling",
     "seeded_key": "_sampling",
     "continuation_logprobs": "_scoring",
@@ -82,15 +87,18 @@ __all__ = [
     "DEFAULT_PLAIN_TEMPLATE",
     "FAMILIES",
     "FINISH_REASONS",
+    "BatchStep",
     "Component",
     "ComponentSpec",
     "ComponentStream",
+    "ContinuousBatch",
     "DecodeStep",
     "DeltaSpec",
     "EFTModel",
     "EFTSpec",
     "Family",
     "Generation",
+    "JoiningRow",
     "LoadedModel",
     "Message",
     "ModelCache",
@@ -105,6 +113,7 @@ __all__ = [
     "check_context",
     "check_device",
     "check_speculative",
+    "choose_tokens_per_row",
     "chunks",
     "component_revision",
     "compose_logprobs",
@@ -143,6 +152,7 @@ if TYPE_CHECKING:
         load_gguf,
     )
     from eft_eval.models._compose import compose_logprobs
+    from eft_eval.models._continuous import BatchStep, ContinuousBatch, JoiningRow
     from eft_eval.models._decoding import (
         FINISH_REASONS,
         ComponentStream,
@@ -171,7 +181,7 @@ if TYPE_CHECKING:
         smollm2_gguf,
     )
     from eft_eval.models._revision import component_revision, file_sha256
-    from eft_eval.models._sampling import SamplingConfig, prompt_key, seeded_key
+    from eft_eval.models._sampling import SamplingConfig, choose_tokens_per_row, prompt_key, seeded_key
     from eft_eval.models._scoring import continuation_logprobs
     from eft_eval.models._spec import (
         DEFAULT_PLAIN_TEMPLATE,

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import torch
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.models._kv_cache import cache_kwargs
+from eft_eval.models._kv_cache import cache_kwargs, drop_leading_slots, join_cache_rows
 from eft_eval.models._sampling import SamplingConfig, choose_next_tokens
 
 NOT_FINITE = -1
@@ -150,6 +150,30 @@ class ComponentStream:
         self.cache.batch_select_indices(rows)
         self.attention_mask = self.attention_mask.index_select(0, rows)
         self.next_position = self.next_position.index_select(0, rows)
+
+    def join(self, other: ComponentStream) -> None:
+        """Append the rows of `other` (same model, prefilled, never advanced) to this running batch.
+
+        Both caches and masks are left-padded to the wider of the two (`join_cache_rows`); each row
+        keeps its own positions, so a row computes what it would in a batch of its own.
+        """
+        width = join_cache_rows(self.cache, other.cache)
+
+        def padded(mask: torch.Tensor) -> torch.Tensor:
+            mask = mask.to(self.device)
+            return torch.cat([mask.new_zeros((mask.shape[0], width - mask.shape[1])), mask], dim=-1)
+
+        self.attention_mask = torch.cat([padded(self.attention_mask), padded(other.attention_mask)])
+        self.next_position = torch.cat([self.next_position, other.next_position.to(self.device)])
+
+    def trim_padding(self) -> None:
+        """Drop leading slots that every row masks out (left by longer rows that left the batch):
+        later steps then attend over the remaining rows' width, not the widest row's ever seen."""
+        used = self.attention_mask.any(dim=0).nonzero()
+        first = int(used[0]) if len(used) else 0
+        if first > 0:
+            drop_leading_slots(self.cache, first)
+            self.attention_mask = self.attention_mask[:, first:]
 
 
 def distinct_prompts(prompts: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:

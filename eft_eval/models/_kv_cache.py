@@ -4,6 +4,9 @@ transformers 5.2x renamed a model's `past_key_values=` argument (and the `past_k
 outputs) to `cache`, warning that the old name goes away in 5.40. Versions before the rename do not
 know `cache=`: a model would take it into `**kwargs` and silently run without a cache. So the name is
 chosen per model class from its `forward` signature, and read back from whichever field the output has.
+
+Continuous batching adds rows to a running cache and drops its leading padding (`join_cache_rows`,
+`drop_leading_slots`), for caches whose layers are plain dynamic ones (`mergeable`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import functools
 import inspect
 from typing import Any
+
+import torch
 
 
 @functools.cache
@@ -34,3 +39,54 @@ def output_cache(output: Any) -> Any:
     if "cache" in fields or "past_key_values" not in fields:
         return getattr(output, "cache", None)
     return output.past_key_values
+
+
+# -- rows joining and leaving a running batch ------------------------------------------------------
+#
+# A running batch's cache holds, per layer, keys and values `[rows, heads, width, head_dim]`, every row
+# left-padded to one `width` (its padding masked out by the attention mask, so whatever the padded
+# slots hold never reaches a softmax: a masked score is the dtype's minimum, whose exp is exactly 0).
+# Rows that join are prefilled on their own and concatenated; rows that leave are selected away.
+
+
+def mergeable(cache: Any) -> bool:
+    """Whether rows can join this cache by `join_cache_rows`: every layer a plain dynamic layer (keys
+    and values of one growing width). Sliding-window and recurrent layers keep positions of their own."""
+    layers = list(getattr(cache, "layers", None) or [])
+    return bool(layers) and all(
+        not getattr(layer, "is_sliding", False) and type(layer).__name__ == "DynamicLayer" for layer in layers)
+
+
+def _stacked(first: torch.Tensor, second: torch.Tensor, width: int) -> torch.Tensor:
+    """`first` `[r1, heads, w1, dim]` over `second` `[r2, heads, w2, dim]` on the row axis, each
+    left-padded with zeros to `width`: one allocation, each input copied once."""
+    rows = first.shape[0]
+    out = first.new_zeros((rows + second.shape[0], *first.shape[1:-2], width, first.shape[-1]))
+    out[:rows, ..., width - first.shape[-2]:, :] = first
+    out[rows:, ..., width - second.shape[-2]:, :] = second.to(first.device)
+    return out
+
+
+def join_cache_rows(cache: Any, joining: Any) -> int:
+    """Append the rows of `joining` to `cache`, in place; returns the common width.
+
+    Algorithm, per layer:
+      1. W = max(width of `cache`, width of `joining`);
+      2. left-pad both layers' keys and values with zeros to W (the callers pad their attention
+         masks with zeros alike, so the new slots are masked);
+      3. concatenate on the row axis: `cache` rows first, then `joining`'s.
+    """
+    width = max(cache.get_seq_length(), joining.get_seq_length())
+    for layer, other in zip(cache.layers, joining.layers):
+        layer.keys = _stacked(layer.keys, other.keys, width)
+        layer.values = _stacked(layer.values, other.values, width)
+    return width
+
+
+def drop_leading_slots(cache: Any, count: int) -> None:
+    """Drop the first `count` slots of every layer (padding no remaining row attends to), in place."""
+    if count <= 0:
+        return
+    for layer in cache.layers:
+        layer.keys = layer.keys[..., count:, :]
+        layer.values = layer.values[..., count:, :]

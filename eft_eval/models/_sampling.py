@@ -152,3 +152,35 @@ def choose_next_tokens(
     steps = [step] * len(keys) if isinstance(step, int) else list(step)
     filtered = filter_for_sampling(composed, config.temperature, config.top_p, config.top_k)
     return sample_with_uniforms(filtered, [uniform_at(key, s) for key, s in zip(keys, steps)])
+
+
+def sampling_group(config: SamplingConfig) -> tuple[float, float, int] | None:
+    """What `choose_next_tokens` reads of a row's settings: None for greedy rows, else
+    (temperature, top-p, top-k). Rows with equal groups are filtered together."""
+    return None if config.greedy else (config.temperature, config.top_p, config.top_k)
+
+
+def choose_tokens_per_row(
+    composed: torch.Tensor, configs: Sequence[SamplingConfig], keys: Sequence[str], steps: Sequence[int]
+) -> torch.Tensor:
+    """Next token per row of `composed` `[rows, vocab]`, each row with its own settings, key and step.
+
+    Row r gets exactly what `choose_next_tokens(composed[r:r+1], configs[r], [keys[r]], steps[r])`
+    gives (every operation of the choice works along the vocabulary, row by row):
+      1. rows are grouped by `sampling_group` (greedy; or temperature, top-p, top-k);
+      2. greedy rows take the argmax;
+      3. each sampled group is filtered once (`filter_for_sampling`) and each of its rows draws at
+         `uniform_at(key, step)` (`sample_with_uniforms`).
+    """
+    groups: dict[tuple[float, float, int] | None, list[int]] = {}
+    for row, config in enumerate(configs):
+        groups.setdefault(sampling_group(config), []).append(row)
+    if len(groups) == 1:
+        return choose_next_tokens(composed, configs[0], keys, list(steps))
+    tokens = torch.empty(composed.shape[0], dtype=torch.long, device=composed.device)
+    for rows in groups.values():
+        index = torch.tensor(rows, dtype=torch.long, device=composed.device)
+        picked = choose_next_tokens(composed.index_select(0, index), configs[rows[0]], [keys[r] for r in rows],
+                                    [steps[r] for r in rows])
+        tokens.index_copy_(0, index, picked.to(tokens.device))
+    return tokens

@@ -1,7 +1,8 @@
 """The FastAPI application: OpenAI-compatible routes over a `BatchEngine`.
 
 Routes: `POST /v1/chat/completions`, `POST /v1/completions` (both streamed or not), `GET /v1/models`,
-`GET /v1/models/{id}`, `GET /health` (no key needed, for load balancers and scripts waiting for start).
+`GET /v1/models/{id}`, `GET /health` (no key needed, for load balancers and scripts waiting for start),
+`GET /metrics` (Prometheus text format, no key needed, as vLLM's and TGI's; see `_metrics.py`).
 Every failure is an OpenAI error object (`{"error": {"message", "type", "param", "code"}}`) with a
 one-line message; nothing answers with a traceback. The API key is compared in constant time and
 never logged or echoed.
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -31,6 +32,7 @@ from eft_eval.serve._completions import (
     stream_events,
 )
 from eft_eval.serve._engine import BatchEngine
+from eft_eval.serve._metrics import CONTENT_TYPE, ServeMetrics
 from eft_eval.serve._schemas import (
     APIError,
     ChatCompletionRequest,
@@ -64,6 +66,7 @@ def create_app(engine: BatchEngine, settings: ServeSettings) -> FastAPI:
 
     app = FastAPI(title="eft-eval serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     _install_error_handlers(app)
+    app.add_middleware(_CountRequests, metrics=engine.metrics)
 
     async def require_key(request: Request) -> None:
         if settings.api_key is None:
@@ -120,7 +123,37 @@ def create_app(engine: BatchEngine, settings: ServeSettings) -> FastAPI:
             return JSONResponse({"status": "unavailable", **error.body()}, status_code=503)
         return {"status": "ok"}
 
+    @app.get("/metrics", response_model=None)
+    async def metrics() -> Response:
+        return Response(engine.metrics.render(), media_type=CONTENT_TYPE)
+
     return app
+
+
+class _CountRequests:
+    """Counts answered `/v1` requests by route and status (`eft_serve_requests_total`). Plain ASGI, not
+    `BaseHTTPMiddleware`: that one wraps `receive`, and disconnect watching needs the real one."""
+
+    def __init__(self, app: Any, metrics: ServeMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status: list[int] = []
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            path = getattr(scope.get("route"), "path", None)  # the route template, never a client's raw path
+            if status and path is not None and path.startswith("/v1/"):
+                self.metrics.requests.labels(path, str(status[0])).inc()
 
 
 def _model_card(name: str) -> dict[str, Any]:
@@ -167,8 +200,8 @@ def _parse(model: type[RequestModel], body: dict[str, Any]) -> RequestModel:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def api_error(request: Request, error: APIError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
-        return JSONResponse(error.body(), status_code=error.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer", **error.headers} if error.status == 401 else error.headers
+        return JSONResponse(error.body(), status_code=error.status, headers=headers or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -28,6 +29,7 @@ from eft_eval.serve._engine import (
     DoneEvent,
     EngineUnavailable,
     ErrorEvent,
+    QueueFull,
     Row,
     RowEvent,
     TokenEvent,
@@ -134,6 +136,9 @@ async def start_job(
               int(time.time()), chat)
     try:
         engine.submit(rows)
+    except QueueFull as error:
+        raise APIError(429, str(error), type="server_error", code="queue_full",
+                       headers={"Retry-After": str(max(1, math.ceil(error.retry_after_s)))}) from None
     except EngineUnavailable as error:
         raise APIError(503, str(error), type="server_error") from None
     return job

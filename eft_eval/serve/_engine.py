@@ -1,17 +1,25 @@
 """The batching engine: a queue of rows feeding the batched, KV-cached EFT decoder on one thread.
 
-Each choice of each request is one *row*. The decoder thread takes the oldest waiting row and every
-other waiting row the sampler treats alike (`Row.batch_key`: lengths, stop strings and seeds may
-differ), up to `max_batch_size`, and decodes them as one batch with
-`decoding.decode` (or the speculative decoder), ending each row at its own stop string or length.
-Rows that finish leave the batch at once and their answer goes out then; rows that arrive
-meanwhile wait for the next batch. A row whose client went away is cancelled at the next step.
-Randomness is per (seed, prompt, step), so a row gets the same tokens whatever its batch mates:
-the same as `EFTModel.generate` with that seed.
+Each choice of each request is one *row*. Two schedulings (`scheduling=`, `--scheduling`):
+
+- `step` (the default): continuous batching (`models.ContinuousBatch`). At every decoding step,
+  rows that ended leave at once and waiting rows join, in arrival order, up to `max_batch_size`
+  rows and `max_prefill_tokens` prefill tokens a step (a long prompt cannot stall every stream; one
+  over the budget joins alone). Rows of any settings share the batch: length, stop strings, EOS,
+  temperature, top-p, top-k and seed are per row. An idle engine waits for stragglers as `batch` does.
+- `batch`: the decoder thread takes the oldest waiting row and every other waiting row the sampler
+  treats alike (`Row.batch_key`), up to `max_batch_size`, and decodes them as one batch with
+  `decoding.decode` (or the speculative decoder) until the last one ends; rows that arrive
+  meanwhile wait for the next batch. Speculative decoding (`speculative_block > 0`) always runs so.
+
+Rows that finish leave at once and their answer goes out then. A row whose client went away is
+cancelled at the next step. Randomness is per (seed, prompt, step), so a row gets the same tokens
+whatever its batch mates: the same as `EFTModel.generate` with that seed.
 
 The decoder thread reports to each row through its `sink` (called on that thread; the web layer
 hands the events to its event loop). The HTTP side never touches the model, except the tokenizer
-under `tokenizer_lock` (fast tokenizers must not be used from two threads at once).
+under `tokenizer_lock` (fast tokenizers must not be used from two threads at once). `submit`
+refuses rows with `QueueFull` (a 429) while `max_waiting` rows wait.
 
 If the decoder thread itself dies (not a failed batch, which only fails its rows), every row it
 held or that waits is failed with a 503 and `failure` says why: `/health` reports it and `submit`
@@ -22,27 +30,32 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import logging
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from eft_eval.errors import EFTEvalError
 from eft_eval.models import (
     ComponentStream,
+    ContinuousBatch,
     DecodeStep,
     Generation,
+    JoiningRow,
     RowOutputs,
     SamplingConfig,
     decode,
     seeded_key,
 )
 from eft_eval.parsing import parse_number
+from eft_eval.serve._metrics import ServeMetrics
 
 if TYPE_CHECKING:
     from eft_eval.models import EFTModel
@@ -98,6 +111,17 @@ class EngineUnavailable(RuntimeError):
     """`submit` refused: the server is shutting down or its decoder thread has died (a 503)."""
 
 
+class QueueFull(EngineUnavailable):
+    """`submit` refused: `max_waiting` rows already wait (a 429; try again after `retry_after_s`)."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+SCHEDULINGS = ("step", "batch")
+
+
 RowEvent = TokenEvent | DoneEvent | ErrorEvent
 
 
@@ -117,6 +141,10 @@ class Row:
     """None: no per-token events unless `stream`; k >= 0: send log-prob and top-k with each token."""
     stream: bool = False
     cancelled: threading.Event = field(default_factory=threading.Event)
+    arrived: float = field(default=0.0, repr=False)
+    """When `submit` queued it (`time.monotonic`); the engine's own bookkeeping, as the next two."""
+    first_token_at: float = field(default=0.0, repr=False)
+    last_token_at: float = field(default=0.0, repr=False)
 
     @property
     def batch_key(self) -> tuple[SamplingConfig, bool]:
@@ -141,6 +169,10 @@ class BatchEngine:
         max_batch_size: int = 16,
         speculative_block: int = 0,
         batch_wait_s: float = 0.025,
+        scheduling: str = "step",
+        max_prefill_tokens: int = 4096,
+        max_waiting: int = 0,
+        retry_after_s: float = 1.0,
     ) -> None:
         self.model = model
         # Checked here as well as by the flags: a library caller's nan made the decoder spin and
@@ -151,12 +183,23 @@ class BatchEngine:
                                              minimum=0))
         self.batch_wait_s = float(parse_number(batch_wait_s, "batch_wait_s", "BatchEngine", minimum=0,
                                                maximum=MAX_BATCH_WAIT_S))
+        if scheduling not in SCHEDULINGS:
+            raise EFTEvalError(f"BatchEngine: scheduling={scheduling!r} is not one of {', '.join(SCHEDULINGS)}")
+        self.max_prefill_tokens = int(parse_number(max_prefill_tokens, "max_prefill_tokens", "BatchEngine",
+                                                   integer=True, minimum=1))
+        self.max_waiting = int(parse_number(max_waiting, "max_waiting", "BatchEngine", integer=True, minimum=0))
+        """Most rows waiting before `submit` answers `QueueFull` (0: no limit)."""
+        self.retry_after_s = float(parse_number(retry_after_s, "retry_after_s", "BatchEngine", minimum=0,
+                                                maximum=3600))
         self.tokenizer_lock = threading.Lock()
         self._decoder: Callable[..., list[Generation]] = decode
+        # Speculative rows verify blocks of drafted tokens at their own pace: they keep the batch path.
+        self.scheduling = "batch" if speculative_block > 0 else scheduling
         if speculative_block > 0:
             from eft_eval.models import speculative_decoder
 
             self._decoder = speculative_decoder(model, speculative_block, "exact")
+        self.metrics = ServeMetrics()
         self._pending: deque[Row] = deque()
         self._wakeup = threading.Condition()
         self._stopping = False
@@ -166,6 +209,8 @@ class BatchEngine:
         self._thread = threading.Thread(target=self._loop, name="eft-serve-decoder", daemon=True)
         self._current: list[Row] = []
         """The batch being decoded: failed with the rest if the thread dies."""
+        self._live: dict[int, Row] = {}
+        """The running batch of the step scheduling, by tag: failed with the rest if the thread dies."""
         self.failure: str | None = None
         """Why the decoder thread died (None while it runs): `/health` reports it."""
         self.batches = 0
@@ -173,6 +218,8 @@ class BatchEngine:
         self.largest_batch = 0
         self.rows = 0
         self.decode_seconds = 0.0
+        self.finished: Counter[str] = Counter()
+        """Rows ended so far, by finish reason (`eos`, `stop`, `length`, `cancelled`, `failed`)."""
 
     # -- the web side ----------------------------------------------------------------------------
 
@@ -185,8 +232,17 @@ class BatchEngine:
                 raise EngineUnavailable(self.failure)
             if self._stopping:
                 raise EngineUnavailable("the server is shutting down")
+            # A request larger than the limit is still taken when nothing waits: it could never fit.
+            if self.max_waiting and self._pending and len(self._pending) + len(rows) > self.max_waiting:
+                self.metrics.rejected.inc(len(rows))
+                raise QueueFull(f"the server is busy: {len(self._pending)} rows wait already (--max-waiting "
+                                f"{self.max_waiting}); try again later", self.retry_after_s)
+            now = time.monotonic()
+            for row in rows:
+                row.arrived = now
             self._pending.extend(rows)
-            self._last_arrival = time.monotonic()
+            self.metrics.waiting.set(len(self._pending))
+            self._last_arrival = now
             self._wakeup.notify()
 
     def stop(self, timeout: float | None = None) -> None:
@@ -199,6 +255,11 @@ class BatchEngine:
         if self.batches:
             logger.info("decoded %d rows in %d batches (mean batch %.1f, largest %d, %.2f s decoding)", self.rows,
                         self.batches, self.rows / self.batches, self.largest_batch, self.decode_seconds)
+
+    @property
+    def waiting(self) -> int:
+        """Rows submitted that have not joined a batch yet."""
+        return len(self._pending)
 
     def problem(self) -> str | None:
         """Why this engine cannot answer (its decoder thread died or is not running), else None."""
@@ -242,7 +303,10 @@ class BatchEngine:
 
     def _loop(self) -> None:
         try:
-            self._decode_batches()
+            if self.scheduling == "step":
+                self._decode_steps()
+            else:
+                self._decode_batches()
         except BaseException as error:  # noqa: BLE001 (the thread ends either way; its rows must hear why)
             self._die(error)
 
@@ -255,13 +319,15 @@ class BatchEngine:
                 self._last_batch_size = len(batch)
             started = time.perf_counter()
             self._current = batch
+            self.metrics.running.set(len(batch))
             try:
                 self._decode(batch)
             except Exception as error:  # a failed batch must not take the server down
                 logger.exception("decoding a batch of %d rows failed", len(batch))
                 for row in batch:
-                    row.sink(ErrorEvent(f"generation failed: {type(error).__name__}: {error}"))
+                    self._fail(row, error)
             self._current = []
+            self.metrics.running.set(0)
             self._last_batch_end = time.monotonic()
             self.decode_seconds += time.perf_counter() - started
 
@@ -271,44 +337,165 @@ class BatchEngine:
         with self._wakeup:
             self.failure = (f"the decoder thread stopped ({type(error).__name__}: {error}); "
                             "restart the server").replace("\n", " ")
-            rows = [*self._current, *self._pending]
+            rows = [*self._current, *self._live.values(), *self._pending]
             self._pending.clear()
             self._current = []
+            self._live = {}
         for row in rows:
             row.sink(ErrorEvent(self.failure, status=503))
 
     def _next_batch(self) -> list[Row] | None:
         with self._wakeup:
-            while not self._pending and not self._stopping:
-                self._wakeup.wait()
-            if not self._pending:
+            if not self._wait_for_rows():
                 return None
-            # Requests sent together reach the server milliseconds apart, and so do the next
-            # requests of clients whose answers just went out (harnesses run closed loops). So a
-            # new batch waits while requests keep arriving less than `batch_wait_s` apart, and
-            # until as many rows are waiting as the last batch had; never past `_MAX_WAITS` times
-            # `batch_wait_s`, and not at all once the batch is full.
-            window = _MAX_WAITS * self.batch_wait_s
-            cap = time.monotonic() + window
-            returning = time.monotonic() - self._last_batch_end < window  # else its clients are not coming back
-            expected = min(self.max_batch_size, self._last_batch_size) if returning else 1
-            while len(self._pending) < self.max_batch_size and not self._stopping:
-                quiet = self._last_arrival + self.batch_wait_s
-                until = cap if len(self._pending) < expected else min(quiet, cap)
-                left = until - time.monotonic()
-                if left <= 0:
-                    break
-                self._wakeup.wait(left)
-            for row in [r for r in self._pending if r.cancelled.is_set()]:
-                self._pending.remove(row)
-                row.sink(DoneEvent(Generation("", [], "cancelled")))
+            self._drop_cancelled_waiting()
             if not self._pending:
                 return []
             key = self._pending[0].batch_key
             batch = [r for r in self._pending if r.batch_key == key][: self.max_batch_size]
             for row in batch:
                 self._pending.remove(row)
+            self.metrics.waiting.set(len(self._pending))
             return batch
+
+    def _wait_for_rows(self) -> bool:
+        """Wait (holding `_wakeup`) until rows wait and stragglers had their chance; False: stop now."""
+        while not self._pending and not self._stopping:
+            self._wakeup.wait()
+        if not self._pending:
+            return False
+        # Requests sent together reach the server milliseconds apart, and so do the next
+        # requests of clients whose answers just went out (harnesses run closed loops). So a
+        # new batch waits while requests keep arriving less than `batch_wait_s` apart, and
+        # until as many rows are waiting as the last batch had; never past `_MAX_WAITS` times
+        # `batch_wait_s`, and not at all once the batch is full.
+        window = _MAX_WAITS * self.batch_wait_s
+        cap = time.monotonic() + window
+        returning = time.monotonic() - self._last_batch_end < window  # else its clients are not coming back
+        expected = min(self.max_batch_size, self._last_batch_size) if returning else 1
+        while len(self._pending) < self.max_batch_size and not self._stopping:
+            quiet = self._last_arrival + self.batch_wait_s
+            until = cap if len(self._pending) < expected else min(quiet, cap)
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            self._wakeup.wait(left)
+        return True
+
+    def _drop_cancelled_waiting(self) -> None:
+        """End the waiting rows whose clients went away (holding `_wakeup`)."""
+        for row in [r for r in self._pending if r.cancelled.is_set()]:
+            self._pending.remove(row)
+            self._finish(row, Generation("", [], "cancelled"))
+
+    # -- step scheduling ------------------------------------------------------------------------
+
+    def _decode_steps(self) -> None:
+        """Continuous batching: each step, ended rows leave and waiting rows join (module docstring)."""
+        model = self.model
+        batch = ContinuousBatch([c.model for c in model.forward_components], model.compose, model.pad_token_id,
+                                model.vocab_size, self.detokenize)
+        tags = itertools.count()
+        peak = 0
+        while True:
+            joining = self._admit(len(batch))
+            if joining is None:
+                return
+            started = time.perf_counter()
+            try:
+                if joining:
+                    if not len(batch):
+                        self.batches += 1
+                    new_tags = [next(tags) for _ in joining]
+                    self._live.update(zip(new_tags, joining))
+                    self.rows += len(joining)
+                    self.metrics.prompt_tokens.inc(sum(len(r.prompt_ids[0]) for r in joining))
+                    batch.join([self._joining_row(row) for row in joining], new_tags)
+                if len(batch):
+                    peak = max(peak, len(batch))
+                    self.largest_batch = max(self.largest_batch, len(batch))
+                    self.metrics.occupancy.observe(len(batch))
+                    self._report_step(batch)
+            except Exception as error:  # a failed step fails its rows, not the server
+                logger.exception("a decoding step of %d rows failed", len(self._live))
+                for row in self._live.values():
+                    self._fail(row, error)
+                self._live = {}
+                batch = ContinuousBatch(batch.models, batch.compose, batch.pad_id, batch.vocab_size,
+                                        batch.detokenize)
+            self.metrics.running.set(len(batch))
+            self.decode_seconds += time.perf_counter() - started
+            if not len(batch):
+                self._last_batch_size, peak = max(1, peak), 0
+                self._last_batch_end = time.monotonic()
+
+    def _admit(self, running: int) -> list[Row] | None:
+        """The waiting rows that join before the next step, oldest first (None: stop, nothing is left).
+
+        An idle engine waits for rows (and stragglers, as `batch` does); a running one takes what waits.
+        Rows join while the batch has room and their padded prefill (rows x longest prompt) stays within
+        `max_prefill_tokens`; the oldest waiting row joins alone even if it is over (it would never fit).
+        """
+        with self._wakeup:
+            if not running and not self._wait_for_rows():
+                return None
+            self._drop_cancelled_waiting()
+            joining: list[Row] = []
+            width = 0
+            while self._pending and running + len(joining) < self.max_batch_size:
+                longest = max(len(ids) for ids in self._pending[0].prompt_ids)
+                if joining and max(width, longest) * (len(joining) + 1) > self.max_prefill_tokens:
+                    break
+                width = max(width, longest)
+                joining.append(self._pending.popleft())
+            self.metrics.waiting.set(len(self._pending))
+            return joining
+
+    def _joining_row(self, row: Row) -> JoiningRow:
+        eos = frozenset() if row.ignore_eos else frozenset(self.model.eos_token_ids)
+        return JoiningRow(row.prompt_ids, seeded_key(row.config.seed, row.key), row.config, eos)
+
+    def _report_step(self, batch: ContinuousBatch) -> None:
+        """One step of the running batch: tokens out, ended rows answered, cancelled rows taken out."""
+        step = batch.step()
+        rows = [self._live[tag] for tag in step.tags]
+        finished = {p: step.finished[tag] for p, tag in enumerate(step.tags) if tag in step.finished}
+        top_k = max((row.logprobs or 0 for row in rows), default=0)
+        _report_tokens(DecodeStep(list(range(len(rows))), step.tokens, step.logprobs, finished), rows, top_k)
+        now = time.monotonic()
+        for row in rows:
+            self._observe_token(row, now)
+        for tag, generation in step.finished.items():
+            self._finish(self._live.pop(tag), generation)
+        cancelled = [tag for tag, row in self._live.items() if row.cancelled.is_set()]
+        for tag, generation in batch.cancel(cancelled).items():
+            self._finish(self._live.pop(tag), generation)
+
+    # -- what every row goes through ------------------------------------------------------------
+
+    def _observe_token(self, row: Row, now: float) -> None:
+        if not row.first_token_at:
+            row.first_token_at = now
+            self.metrics.ttft.observe(now - row.arrived)
+        else:
+            self.metrics.per_token.observe(now - row.last_token_at)
+        row.last_token_at = now
+
+    def _finish(self, row: Row, generation: Generation) -> None:
+        """A row's answer goes out; counted by how it ended."""
+        self.finished[generation.finish_reason] += 1
+        self.metrics.rows.labels(generation.finish_reason).inc()
+        self.metrics.generation_tokens.inc(len(generation.token_ids))
+        if row.arrived:
+            self.metrics.latency.observe(time.monotonic() - row.arrived)
+        row.sink(DoneEvent(generation))
+
+    def _fail(self, row: Row, error: BaseException) -> None:
+        self.finished["failed"] += 1
+        self.metrics.rows.labels("failed").inc()
+        row.sink(ErrorEvent(f"generation failed: {type(error).__name__}: {error}"))
+
+    # -- batch scheduling -----------------------------------------------------------------------
 
     def _decode(self, batch: list[Row]) -> None:
         if not batch:
@@ -335,8 +522,12 @@ class BatchEngine:
 
         def on_step(step: DecodeStep) -> list[int]:
             _report_tokens(step, batch, top_k)
+            now = time.monotonic()
+            for index in step.rows:
+                self._observe_token(batch[index], now)
+            self.metrics.occupancy.observe(len(step.rows))
             for index, generation in step.finished.items():
-                batch[index].sink(DoneEvent(generation))
+                self._finish(batch[index], generation)
                 reported.add(index)
             stop_now = []
             for index, token in zip(step.rows, step.tokens):
@@ -345,7 +536,7 @@ class BatchEngine:
                 if not ends.add(index, token):
                     ending = ends.results[index]
                     assert ending is not None  # add() is False only when it ended the row
-                    batch[index].sink(DoneEvent(ending))
+                    self._finish(batch[index], ending)
                     reported.add(index)
                     stop_now.append(index)
                 elif batch[index].cancelled.is_set():
@@ -357,7 +548,7 @@ class BatchEngine:
                                     on_step=on_step)
         for index, (row, generation) in enumerate(zip(batch, generations)):
             if index not in reported:
-                row.sink(DoneEvent(generation))
+                self._finish(row, generation)
 
 
 def _report_tokens(step: DecodeStep, batch: list[Row], top_k: int) -> None:

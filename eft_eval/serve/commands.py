@@ -22,7 +22,9 @@ def register(subparsers: Any) -> None:
         "serve", help="serve a plain or EFT model over the OpenAI API (/v1/chat/completions, /v1/completions)",
         description="Serve MODEL (a plain model or an EFT composition) over an OpenAI-compatible HTTP API: "
         "/v1/chat/completions and /v1/completions (streaming, n, logprobs, stop), /v1/models and /health. "
-        "Concurrent requests are decoded together in batches. Any OpenAI client, lm-eval's "
+        "Concurrent requests are decoded together: with --scheduling step (the default) a request joins the "
+        "running batch at the next decoding step and leaves it the step it ends. /metrics serves Prometheus "
+        "metrics. Any OpenAI client, lm-eval's "
         "local-chat-completions model or `eft-eval judge --base-url` can use it. Stop with Ctrl-C or SIGTERM: "
         "requests in flight finish first.",
     )
@@ -38,7 +40,21 @@ def register(subparsers: Any) -> None:
                         help="most rows decoded together (default 16)")
     parser.add_argument("--speculative-block", type=count_arg(0), default=0, metavar="K",
                         help="speculative EFT decoding, K drafted tokens a round (exact mode: same tokens; "
-                        "default 0: off)")
+                        "default 0: off). Speculative rows are scheduled per batch (--scheduling batch)")
+    parser.add_argument("--scheduling", choices=["step", "batch"], default="step",
+                        help="how requests share the decoder (default step). step: continuous batching, requests "
+                        "join and leave the running batch at every decoding step, whatever their settings; batch: "
+                        "a batch of alike requests runs until its last row ends, requests arriving meanwhile wait "
+                        "for the next one")
+    parser.add_argument("--max-prefill-tokens", type=count_arg(), default=4096, metavar="N",
+                        help="step scheduling: most prompt tokens prefilled before one step (rows joining x their "
+                        "longest prompt), so a long prompt cannot stall every stream; one longer prompt joins "
+                        "alone (default 4096)")
+    parser.add_argument("--max-waiting", type=count_arg(0), default=256, metavar="N",
+                        help="most rows (choices) waiting to join; more get 429 with Retry-After (default 256; "
+                        "0: no limit)")
+    parser.add_argument("--retry-after-s", type=count_arg(), default=1, metavar="S",
+                        help="the Retry-After seconds of a 429 (default 1)")
     # At most a minute: the wait is per gap between requests, and the decoder thread's waits refuse
     # absurd timeouts with an OverflowError (the thread died while /health still said 200).
     parser.add_argument("--batch-wait-ms", type=number_arg(minimum=0, maximum=60_000), default=25.0, metavar="MS",
@@ -110,17 +126,20 @@ def run_serve(args: argparse.Namespace) -> int:
     from eft_eval.serve._completions import Limits
     from eft_eval.serve._engine import BatchEngine
 
-    for flag in ("max_batch_size", "max_tokens_limit", "default_max_tokens", "max_n", "max_body_bytes"):
+    for flag in ("max_batch_size", "max_tokens_limit", "default_max_tokens", "max_n", "max_body_bytes",
+                 "max_prefill_tokens", "retry_after_s"):
         if getattr(args, flag) < 1:
             raise EFTEvalError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
-    for flag in ("speculative_block", "batch_wait_ms"):
+    for flag in ("speculative_block", "batch_wait_ms", "max_waiting"):
         if getattr(args, flag) < 0:
             raise EFTEvalError(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
     api_key = read_api_key(args.api_key_env)
     check_port_free(args.host, args.port)  # before minutes of loading weights, not after
     model = EFTModel.from_spec(args.model, dtype=args.dtype, device=args.device)
     engine = BatchEngine(model, max_batch_size=args.max_batch_size, speculative_block=args.speculative_block,
-                         batch_wait_s=args.batch_wait_ms / 1000)
+                         batch_wait_s=args.batch_wait_ms / 1000, scheduling=args.scheduling,
+                         max_prefill_tokens=args.max_prefill_tokens, max_waiting=args.max_waiting,
+                         retry_after_s=args.retry_after_s)
     settings = ServeSettings(
         served_name=args.served_name or args.model,
         api_key=api_key,
@@ -130,8 +149,8 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     app = create_app(engine, settings)
     key_note = f", bearer key from ${args.api_key_env}" if api_key else ", no API key"
-    logger.info("serving %s as %r on http://%s:%d/v1%s", model.spec.to_string(), settings.served_name, args.host,
-                args.port, key_note)
+    logger.info("serving %s as %r on http://%s:%d/v1%s, %s scheduling", model.spec.to_string(),
+                settings.served_name, args.host, args.port, key_note, engine.scheduling)
     # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: it stops accepting connections, waits for
     # in-flight requests (streams included) to finish, then runs the lifespan exit, which drains the engine.
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,

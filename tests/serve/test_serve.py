@@ -27,9 +27,10 @@ def model(tiny_family: dict[str, Path]) -> Any:
     return EFTModel.from_spec(upscaled_spec(tiny_family))
 
 
-@pytest.fixture(scope="module")
-def server(model: Any) -> Iterator[ThreadServer]:
-    with serve_in_thread(model, max_tokens=64, max_n=4, max_body_bytes=20_000) as running:
+@pytest.fixture(scope="module", params=["step", "batch"])
+def server(model: Any, request: pytest.FixtureRequest) -> Iterator[ThreadServer]:
+    """Every test that uses it runs against both schedulings: they must answer alike."""
+    with serve_in_thread(model, max_tokens=64, max_n=4, max_body_bytes=20_000, scheduling=request.param) as running:
         yield running
 
 
@@ -328,15 +329,6 @@ def _wait_for(condition: Any, timeout: float = 120.0) -> None:
 def test_a_client_that_disconnects_mid_stream_cancels_its_row(model: Any, speculative_block: int) -> None:
     with serve_in_thread(model, max_tokens=2000, speculative_block=speculative_block) as long_server:
         engine = long_server.engine
-        cancelled: list[str] = []
-        original = engine._decoder
-
-        def recording(*args: Any, **kwargs: Any) -> Any:
-            generations = original(*args, **kwargs)
-            cancelled.extend(g.finish_reason for g in generations if g.finish_reason == "cancelled")
-            return generations
-
-        engine._decoder = recording
         body = {**GOOD, "max_tokens": 2000, "ignore_eos": True, "stream": True}
         started = time.monotonic()
         with requests.post(long_server.v1 + "/chat/completions", json=body, timeout=30, stream=True) as response:
@@ -344,29 +336,20 @@ def test_a_client_that_disconnects_mid_stream_cancels_its_row(model: Any, specul
             assert next(lines).startswith("data: ")  # the role chunk
             assert next(lines).startswith("data: ")  # a token: decoding has started
         # The connection is closed here; 2000 tokens would take far longer than the wait below.
-        _wait_for(lambda: cancelled == ["cancelled"])
+        _wait_for(lambda: engine.finished == {"cancelled": 1})
         assert time.monotonic() - started < 20
 
 
 def test_a_non_streaming_client_that_goes_away_cancels_its_row(model: Any) -> None:
     with serve_in_thread(model, max_tokens=2000) as long_server:
         engine = long_server.engine
-        finished: list[str] = []
-        original = engine._decoder
-
-        def recording(*args: Any, **kwargs: Any) -> Any:
-            generations = original(*args, **kwargs)
-            finished.extend(g.finish_reason for g in generations)
-            return generations
-
-        engine._decoder = recording
         body = json.dumps({**GOOD, "max_tokens": 2000, "ignore_eos": True}).encode()
         port = int(long_server.base_url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
             _wait_for(lambda: engine.batches >= 1)  # the row is being decoded
-        _wait_for(lambda: finished == ["cancelled"])
+        _wait_for(lambda: engine.finished == {"cancelled": 1})
 
 
 # -- speculative decoding --------------------------------------------------------------------------

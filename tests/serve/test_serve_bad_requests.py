@@ -64,6 +64,10 @@ def error_of(response: requests.Response, status: int = 400) -> dict[str, Any]:
     ({"max_batch_size": 0}, "max_batch_size=0 is out of range"),
     ({"max_batch_size": 2.5}, "max_batch_size=2.5 is not a whole number"),
     ({"speculative_block": -1}, "speculative_block=-1 is out of range"),
+    ({"scheduling": "fifo"}, "scheduling='fifo' is not one of step, batch"),
+    ({"max_prefill_tokens": 0}, "max_prefill_tokens=0 is out of range"),
+    ({"max_waiting": -1}, "max_waiting=-1 is out of range"),
+    ({"retry_after_s": float("nan")}, "retry_after_s=nan is not a finite number"),
 ])
 def test_the_engine_refuses_settings_that_would_hang_or_kill_its_thread(model: Any, settings: dict[str, Any],
                                                                          expected: str) -> None:
@@ -85,10 +89,11 @@ def test_a_decoder_thread_that_dies_mid_batch_fails_its_requests_and_health_says
     with serve_in_thread(model, max_tokens=64) as running:
         engine = running.engine
 
-        def crash(batch: Any) -> None:
+        def crash(*args: Any) -> None:
             raise DecoderCrash("injected fault")
 
-        engine._decode = crash
+        engine._decode = crash  # batch scheduling's batch
+        engine._report_step = crash  # step scheduling's step
         body = json.dumps({"model": "eft", "max_tokens": 4, "messages": HI})
         started = time.monotonic()
         in_flight = error_of(post(running, body, timeout=30), 503)

@@ -141,11 +141,26 @@ def test_a_served_eft_model_judges_for_eft_eval_judge(tmp_path: Path, monkeypatc
 
 
 def test_bench_serve_reports_ratio_latencies_and_identical_outputs(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "serve", "--json", "--clients", "4", "--prompts", "8", "--tokens", "4", "--repeats", "1",
-                 "--small-hidden", "32", "--large-hidden", "64"]) == 0
+    assert main(["bench", "serve", "--json", "--workload", "closed", "--clients", "4", "--prompts", "8", "--tokens",
+                 "4", "--repeats", "1", "--small-hidden", "32", "--large-hidden", "64"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["outputs_identical"] is True  # the server's greedy texts are generate's
     assert result["throughput_ratio"] > 0 and result["serve_tokens_per_s"] > 0
     assert 0 < result["serve_latency_p50_s"] <= result["serve_latency_p95_s"]
     assert result["serve_mean_batch"] > 1  # concurrent clients shared batches
     assert result["config"]["batch_size"] == 4
+
+
+def test_bench_serve_streams_requests_to_both_schedulings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "serve", "--json", "--batch-size", "4", "--prompts", "8", "--tokens", "10", "--repeats",
+                 "1", "--small-hidden", "32", "--large-hidden", "64"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["generate_tokens_per_s"] > 0
+    for scheduling in ("batch", "step"):
+        measured = result[scheduling]
+        assert measured["outputs_identical"] is True, scheduling  # every streamed text is generate's
+        assert measured["throughput_ratio"] > 0 and measured["tokens_per_s"] > 0
+        assert 0 < measured["ttft_p50_s"] <= measured["ttft_p95_s"]
+        assert 0 < measured["latency_p50_s"] <= measured["latency_p95_s"]
+        assert measured["mean_rows_per_step"] >= 1
+    assert result["config"]["answer_tokens"] == [1, 10] and result["config"]["requests"] == 8

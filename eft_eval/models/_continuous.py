@@ -1,0 +1,180 @@
+"""Continuous batching: rows join a running batch at any step and leave it the step they end.
+
+`decode` runs one batch from its prefill until every row ended. `ContinuousBatch` keeps a batch
+running: between steps, new rows are prefilled on their own (shared prefill of identical prompts,
+as `ComponentStream.prefill`) and their caches joined to the running ones (`ComponentStream.join`);
+rows that ended or were cancelled are selected away at once. Every row carries its own settings
+(length, stop strings, EOS, temperature, top-p, top-k, seed), so any rows can share a step.
+
+A row gets, token for token, what `decode` gives it in a batch of its own: its cache holds its
+own prompt and tokens at its own positions (padding is masked), its next token is chosen from its
+own composed distribution with its own settings and its own uniform `uniform_at(key, t)` at its
+own step t (`choose_tokens_per_row`), and it ends by the one end-of-row rule (`RowOutputs`).
+
+One step, with R rows running and J rows waiting to join:
+  1. advance: the rows still running append the tokens chosen last step (one forward pass per
+     component over R rows) -> next-token log-probs;
+  2. join: the J rows are prefilled (one pass per component over J rows) and appended: caches
+     left-padded to a common width, log-probs concatenated -> R + J rows;
+  3. choose: compose the components' log-probs, choose one token per row;
+  4. end: each row records its token (`RowOutputs.add`); rows that ended leave, and so do rows
+     cancelled before the next step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from eft_eval.models._decoding import (
+    ComponentStream,
+    Generation,
+    RowOutputs,
+    StepComposer,
+    check_finite_choices,
+    flag_not_finite,
+)
+from eft_eval.models._kv_cache import mergeable
+from eft_eval.models._sampling import SamplingConfig, choose_tokens_per_row
+
+
+@dataclass(frozen=True)
+class JoiningRow:
+    """A row to add to a running batch."""
+
+    prompt_ids: Sequence[Sequence[int]]
+    """`[component] -> token ids`, as `EFTModel.encode` gives for one prompt."""
+    key: str
+    """Its randomness key: `seeded_key(seed, prompt_key(prompt))`."""
+    config: SamplingConfig
+    """Its length limit, stop strings and sampling settings (`config.seed` is in `key`)."""
+    eos_ids: frozenset[int]
+    """Tokens that end it (empty: ignore EOS)."""
+
+
+@dataclass
+class BatchStep:
+    """What one step chose: one token per row that took part, in `tags` order."""
+
+    tags: list[Any]
+    tokens: list[int]
+    logprobs: torch.Tensor
+    """`[len(tags), vocab]`: the EFT log-probs each token was chosen from (before temperature/top-p)."""
+    finished: dict[Any, Generation]
+    """The rows that ended at this step, by tag; a row ended by EOS does not keep its EOS token."""
+
+
+@dataclass
+class _Live:
+    tag: Any
+    row: JoiningRow
+    outputs: RowOutputs
+    step: int = 0
+
+
+class ContinuousBatch:
+    """A batch that rows join and leave between steps. Not thread-safe: one decoder thread drives it.
+
+    `models` are the forward components' models (`EFTModel.forward_components`, same order as each
+    row's `prompt_ids`); `compose` maps their log-probs to the EFT log-probs (`EFTModel.compose`).
+    """
+
+    def __init__(self, models: Sequence[Any], compose: StepComposer, pad_id: int, vocab_size: int,
+                 detokenize: Callable[[list[int]], str]) -> None:
+        self.models, self.compose = list(models), compose
+        self.pad_id, self.vocab_size, self.detokenize = pad_id, vocab_size, detokenize
+        self._live: list[_Live] = []  # cache order
+        self._streams: list[ComponentStream] = []
+        self._logprobs: list[torch.Tensor] = []  # per component, `[rows, vocab]`; stale while tokens pend
+        self._pending: torch.Tensor | None = None  # last step's tokens of the rows still running
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    @property
+    def tags(self) -> list[Any]:
+        return [live.tag for live in self._live]
+
+    def join(self, rows: Sequence[JoiningRow], tags: Sequence[Any]) -> None:
+        """Prefill `rows` and add them to the batch (`tags` name them in every later `BatchStep`)."""
+        if not rows:
+            return
+        self._advance()
+        streams = [ComponentStream(model, [row.prompt_ids[i] for row in rows], self.pad_id, self.vocab_size)
+                   for i, model in enumerate(self.models)]
+        logprobs = [stream.prefill() for stream in streams]
+        if not self._live:
+            self._streams, self._logprobs = streams, logprobs
+        else:
+            for stream in self._streams:
+                if not mergeable(stream.cache):
+                    raise TypeError(f"{type(stream.model).__name__}'s KV cache cannot take rows joining a running "
+                                    "batch (sliding-window or recurrent layers): serve it with --scheduling batch")
+            for stream, joining in zip(self._streams, streams):
+                stream.join(joining)
+            self._logprobs = [torch.cat([old, new.to(old.device)]) for old, new in zip(self._logprobs, logprobs)]
+        self._live += [_Live(tag, row, RowOutputs(1, set(row.eos_ids), row.config, self.detokenize))
+                       for tag, row in zip(tags, rows)]
+
+    def step(self) -> BatchStep:
+        """Choose one token for every row; rows that end leave the batch."""
+        if not self._live:
+            raise ValueError("step() on an empty batch: join rows first")
+        self._advance()
+        composed = self.compose(self._logprobs, None)
+        configs = [live.row.config for live in self._live]
+        chosen_tensor = flag_not_finite(
+            choose_tokens_per_row(composed, configs, [live.row.key for live in self._live],
+                                  [live.step for live in self._live]),
+            composed)
+        chosen = chosen_tensor.tolist()
+        check_finite_choices(chosen, min(live.step for live in self._live))
+        step = BatchStep(self.tags, chosen, composed, {})
+        running = []
+        for position, (live, token) in enumerate(zip(self._live, chosen)):
+            live.step += 1
+            if live.outputs.add(0, token):
+                running.append(position)
+            else:
+                result = live.outputs.results[0]
+                assert result is not None  # add() is False only when it ended the row
+                step.finished[live.tag] = result
+        self._pending = chosen_tensor
+        self._keep(running)
+        return step
+
+    def cancel(self, tags: Collection[Any]) -> dict[Any, Generation]:
+        """Take the rows named by `tags` out of the batch; returns what each had generated (`cancelled`)."""
+        cancelled = {live.tag: Generation(self.detokenize(live.outputs.generated[0]), live.outputs.generated[0],
+                                          "cancelled")
+                     for live in self._live if live.tag in tags}
+        if cancelled:
+            self._keep([p for p, live in enumerate(self._live) if live.tag not in cancelled])
+        return cancelled
+
+    def _keep(self, positions: list[int]) -> None:
+        """Keep only the rows at `positions` (cache order), in caches, log-probs and pending tokens."""
+        if len(positions) == len(self._live):
+            return
+        self._live = [self._live[p] for p in positions]
+        if not positions:
+            self._streams, self._logprobs, self._pending = [], [], None
+            return
+        keep = torch.tensor(positions, dtype=torch.long)
+        for stream in self._streams:
+            stream.keep_rows(keep)
+            stream.trim_padding()
+        if self._pending is not None:
+            self._pending = self._pending.index_select(0, keep.to(self._pending.device))
+        else:
+            self._logprobs = [lp.index_select(0, keep.to(lp.device)) for lp in self._logprobs]
+
+    def _advance(self) -> None:
+        """Append last step's tokens to every running row (step 1 of the module's algorithm)."""
+        if self._pending is None:
+            return
+        tokens, self._pending = self._pending, None
+        self._logprobs = [stream.advance(tokens) for stream in self._streams]
