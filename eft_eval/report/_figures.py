@@ -182,11 +182,12 @@ def win_rates(name: str, rows: Sequence[tuple[int | None, str, dict[str, Any], d
     for offset, (key, color, label, face) in enumerate(((2, PALETTE[0], "win rate", None),
                                                          (3, PALETTE[1], "length-controlled win rate", "white"))):
         for position, row in enumerate(rows):
-            estimate = row[key]
-            value, low, high = (estimate.get(k) for k in ("value", "ci_low", "ci_high"))
-            if not _finite([value]):
+            estimate: dict[str, Any] = row[2] if key == 2 else row[3]
+            found = _finite([estimate.get("value")])
+            if not found:
                 continue
-            error = [[max(0.0, value - low)], [max(0.0, high - value)]] if len(_finite([low, high])) == 2 else None
+            value, bounds = found[0], _finite([estimate.get("ci_low"), estimate.get("ci_high")])
+            error = [[max(0.0, value - bounds[0])], [max(0.0, bounds[1] - value)]] if len(bounds) == 2 else None
             container = ax.errorbar([value], [position + (offset - 0.5) * 0.25], xerr=error, fmt="o", color=color,
                                     markerfacecolor=face or color, capsize=3, markersize=7,
                                     label=label if position == 0 else None)

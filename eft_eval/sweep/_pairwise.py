@@ -14,16 +14,23 @@ of a pairwise folder makes a re-run ask nothing again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eft_eval.errors import EFTEvalError
 
-if TYPE_CHECKING:
-    from eft_eval.sweep._study import GridPoint
-
 PAIRWISE_KEYS = ("judges", "against", "runs")
+
+
+class LabelledPoint(Protocol):
+    """What the comparisons need of a grid point (`_study.GridPoint`): its label and value labels."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def names(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -32,8 +39,10 @@ class Comparison:
 
     group: str
     """'' for a single comparison, else the other grid values (`task=hh`): the folder's name."""
-    reference: GridPoint
-    runs: list[GridPoint]
+    reference: str
+    """The reference point's label."""
+    runs: list[str]
+    """The labels of the points judged against it."""
 
 
 @dataclass(frozen=True)
@@ -43,11 +52,10 @@ class StudyPairwise:
 
     def to_dict(self) -> dict[str, Any]:
         return {"judges": self.judges,
-                "comparisons": [{"group": c.group, "against": c.reference.label, "runs": [p.label for p in c.runs]}
-                                for c in self.comparisons]}
+                "comparisons": [{"group": c.group, "against": c.reference, "runs": c.runs} for c in self.comparisons]}
 
 
-def parse_pairwise(raw: Any, points: Sequence[GridPoint], grid: dict[str, list[str]],
+def parse_pairwise(raw: Any, points: Sequence[LabelledPoint], grid: dict[str, list[str]],
                    bad: Callable[[str, str], EFTEvalError]) -> StudyPairwise | None:
     """The study's `pairwise:` checked against its grid (one line naming the key at fault)."""
     if raw is None:
@@ -68,7 +76,8 @@ def parse_pairwise(raw: Any, points: Sequence[GridPoint], grid: dict[str, list[s
         if against not in labels:
             raise bad("pairwise.against", f"{against!r} is not a grid point label (labels: {_shown(labels)})")
         reference = {point.label: point for point in points}[against]
-        groups: dict[str, tuple[GridPoint, list[GridPoint]]] = {"": (reference, [p for p in points if p is not reference])}
+        groups: dict[str, tuple[LabelledPoint, list[LabelledPoint]]] = {
+            "": (reference, [p for p in points if p is not reference])}
     elif isinstance(against, dict) and against:
         wanted = {str(var): str(value) for var, value in against.items()}
         _check_values(wanted, grid, "pairwise.against", bad)
@@ -85,7 +94,7 @@ def parse_pairwise(raw: Any, points: Sequence[GridPoint], grid: dict[str, list[s
         raise bad("pairwise.against", "must be a grid point label (e.g. alpha=0) or grid values (e.g. "
                   f"{{config: small-ft}}), got {against!r}")
     keep = _run_filter(raw.get("runs"), labels, grid, bad)
-    comparisons = [Comparison(group, reference, [p for p in members if keep(p)])
+    comparisons = [Comparison(group, reference.label, [p.label for p in members if keep(p)])
                    for group, (reference, members) in groups.items()]
     comparisons = [c for c in comparisons if c.runs]
     if not comparisons:
@@ -105,7 +114,7 @@ def _check_values(values: dict[str, Any], grid: dict[str, list[str]], key: str,
 
 
 def _run_filter(raw: Any, labels: Sequence[str], grid: dict[str, list[str]],
-                bad: Callable[[str, str], EFTEvalError]) -> Callable[[GridPoint], bool]:
+                bad: Callable[[str, str], EFTEvalError]) -> Callable[[LabelledPoint], bool]:
     if raw is None:
         return lambda point: True
     if isinstance(raw, list):

@@ -297,20 +297,22 @@ def compare_pairwise(study: Study, options: SweepOptions, finished: Sequence[str
     from eft_eval.analysis import pairwise
 
     done = set(finished)
+    by_label = {point.label: point for point in study.points}
     written = []
     for comparison in study.pairwise.comparisons:
-        runs = [point for point in comparison.runs if point.label in done]
+        runs = [by_label[label] for label in comparison.runs if label in done]
         name = f"pairwise{' ' + comparison.group if comparison.group else ''}"
-        if comparison.reference.label not in done or not runs:
-            say(f"sweep {study.name}: {name} waits: {comparison.reference.label} and at least one run to compare "
+        if comparison.reference not in done or not runs:
+            say(f"sweep {study.name}: {name} waits: {comparison.reference} and at least one run to compare "
                 "must have finished")
             continue
+        reference = by_label[comparison.reference]
         output = SweepFolder(options.output).pairwise_folder(comparison.group)
         # The reference's judge settings (the study's `judge:`, e.g. the demo's local backend).
-        config = with_values(options.judge, JUDGE_SETTINGS, comparison.reference.judge)
-        results = pairwise([run_folder(options, point) for point in runs], run_folder(options, comparison.reference),
+        config = with_values(options.judge, JUDGE_SETTINGS, reference.judge)
+        results = pairwise([run_folder(options, point) for point in runs], run_folder(options, reference),
                            output, study.pairwise.judges, config, include_paths=list(options.include_paths))
-        say(f"sweep {study.name}: {name}: {len(runs)} run(s) against {comparison.reference.label} in {output}")
+        say(f"sweep {study.name}: {name}: {len(runs)} run(s) against {reference.label} in {output}")
         written.append((str(output), results))
     return written
 
@@ -348,5 +350,5 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-__all__ = ["SweepOptions", "SweepResult", "cancel_sweep_batches", "analysis_inputs", "compare_pairwise", "list_commands",
-           "parse_shard", "run_arguments", "run_config", "run_sweep", "shard_points"]
+__all__ = ["SweepOptions", "SweepResult", "cancel_sweep_batches", "analysis_inputs", "compare_pairwise",
+           "list_commands", "parse_shard", "run_arguments", "run_config", "run_sweep", "shard_points"]

@@ -126,7 +126,8 @@ def test_study_tables_mark_differences_below_the_minimum_detectable_effect(tmp_p
     assert ('<span class="below-mde" title="The paired difference from small_ft (+0.25) is smaller than the minimum '
             'detectable effect of these prompts (5.5: 90% power, two-sided alpha 0.05)') in html
     points = _table(html, "frontier-table")
-    assert [row[-2:] for row in points] == [["-", "-"], ["-0.5 < MDE 4", "-0.5 < MDE 4"], ["+12 (MDE 4)", "+12 (MDE 4)"]]
+    assert [row[-2:] for row in points] == [["-", "-"], ["-0.5 < MDE 4", "-0.5 < MDE 4"],
+                                            ["+12 (MDE 4)", "+12 (MDE 4)"]]
     # Analyses written before the MDE was recorded keep their old columns.
     plain = render_report(collect([write_sweep(tmp_path / "old")]))
     assert 'id="scaling-table"' in plain and "Δ vs small_ft</th>" not in plain and 'class="below-mde"' not in plain
