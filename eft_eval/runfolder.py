@@ -39,6 +39,8 @@ BATCH_STATE_FILE = "judge-batches.json"
 SWEEP_FILE = "sweep.json"
 RUNS_FOLDER = "runs"
 ANALYSIS_FOLDER = "analysis"
+PAIRWISE_FOLDER = "pairwise"
+"""A sweep's pairwise comparisons (a study's `pairwise:`): one pairwise folder, or one per group."""
 PAIRWISE_FILE = "pairwise.json"
 """A pairwise folder's record (`eft-eval pairwise`): the runs, the reference, the judges."""
 PAIRS_FILE = "pairs.jsonl"
@@ -151,6 +153,18 @@ class SweepFolder:
         self.record = self.root / SWEEP_FILE
         self.runs = self.root / RUNS_FOLDER
         self.analysis = self.root / ANALYSIS_FOLDER
+        self.pairwise = self.root / PAIRWISE_FOLDER
+
+    def pairwise_folder(self, group: str = "") -> Path:
+        """Where a study's pairwise comparison of one group goes: `pairwise/`, or `pairwise/<group>/`."""
+        return self.pairwise / group if group else self.pairwise
+
+    def pairwise_folders(self) -> list[Path]:
+        """The pairwise folders the sweep wrote (`pairwise/` and its sub-folders with a pairwise.json)."""
+        if not self.pairwise.is_dir():
+            return []
+        candidates = [self.pairwise, *sorted(child for child in self.pairwise.iterdir() if child.is_dir())]
+        return [folder for folder in candidates if (folder / PAIRWISE_FILE).is_file()]
 
     def run(self, label: str) -> RunFolder:
         return RunFolder(self.runs / label)
@@ -379,7 +393,7 @@ def _rename_former_judges(rows: Sequence[dict[str, Any]], own_judges: Collection
 
 __all__ = [
     "ANALYSIS_FOLDER", "BATCH_STATE_FILE", "GENERATIONS_FILE", "JUDGE_ALIASES", "JUDGE_CACHE_FILE", "PAIRS_FILE",
-    "PAIRWISE_FILE", "RESULTS_FILE",
+    "PAIRWISE_FILE", "PAIRWISE_FOLDER", "RESULTS_FILE",
     "RUNS_FOLDER", "RUN_FILE", "SAMPLES_FILE", "STATUSES", "SWEEP_FILE", "RunFolder", "StoredRun", "SweepFolder",
     "identity_differences", "judge_aliases", "now", "read_run", "remembered_include_paths", "revision_changes",
 ]

@@ -93,12 +93,12 @@ def write_run(root: Path, run: int, n_docs: int, *, harm_name: str = "harm", fai
     return root
 
 
-def write_sweep(root: Path, n_docs: int = 6) -> Path:
+def write_sweep(root: Path, n_docs: int = 6, lengths: bool = False) -> Path:
     """A frontier sweep folder: runs/alpha=0.0, alpha=0.5, alpha=1.0 and the analyses' JSON."""
     alphas = [0.0, 0.5, 1.0]
     points = []
     for run, alpha in enumerate(alphas):
-        folder = write_run(root / "runs" / f"alpha={alpha}", run, n_docs)
+        folder = write_run(root / "runs" / f"alpha={alpha}", run, n_docs, lengths=lengths)
         points.append({"run": str(folder), "label": f"alpha={alpha}", "alpha": alpha,
                        "x_mean": 40.0 + 10 * run, "x_stderr": 3.0, "y_mean": 30.0 - 5 * run, "y_stderr": 2.0,
                        "pareto": run != 1, "pareto_probability": [0.9, 0.2, 0.8][run]})
@@ -160,3 +160,22 @@ def write_human_study(root: Path) -> tuple[Path, Path]:
     write_potato_state(adjudication, "expert", {ids[d]: a for d, a in HUMAN_GOLD.items()})
     assert main(["human-study", "import", str(adjudication)]) == 0
     return project, adjudication
+
+
+def write_pairwise(sweep: Path, base_url: str) -> Path:
+    """A sweep's pairwise folder (`pairwise/`, as a study's `pairwise:` writes it): alpha=0.5 and alpha=1.0
+    against alpha=0.0, judged by a loopback `PairwiseJudge` that prefers run 2's answers and, by a
+    strong first-position bias, flips some verdicts with the order."""
+    from eft_eval.analysis import pairwise
+    from eft_eval.judging import JudgeConfig
+
+    runs = sweep / "runs"
+    pairwise([runs / "alpha=0.5", runs / "alpha=1.0"], runs / "alpha=0.0", sweep / "pairwise", ["preference"],
+             JudgeConfig(base_url=base_url, progress=False))
+    return sweep / "pairwise"
+
+
+def pairwise_judge() -> Any:
+    from eft_eval.testing import PairwiseJudge
+
+    return PairwiseJudge(strength=lambda text: 1.0 if "Run 2 " in text else 0.0, first_position_bias=1.5)

@@ -53,6 +53,7 @@ _EXPORTS = {
     "Pair": "_pairwise",
     "match_prompts": "_pairwise",
     "pairwise": "_pairwise",
+    "format_pairwise_table": "_pairwise_command",
 }
 
 __all__ = [
@@ -74,6 +75,7 @@ __all__ = [
     "analyze_top_p",
     "calibrated_analysis",
     "compare_analysis",
+    "format_pairwise_table",
     "frontier_analysis",
     "load_run",
     "load_runs",
@@ -95,6 +97,7 @@ if TYPE_CHECKING:
     from eft_eval.analysis._judge_agreement import agreement_analysis
     from eft_eval.analysis._labels import read_human_labels
     from eft_eval.analysis._pairwise import Pair, match_prompts, pairwise
+    from eft_eval.analysis._pairwise_command import format_pairwise_table
     from eft_eval.analysis._power import power_analysis
     from eft_eval.analysis._runs import (
         JudgeScores,

@@ -57,6 +57,12 @@ DEMO_NOTES = (
     ("Judge: the same 135M model, run locally, rates helpfulness (higher is better) and harm (lower is better) "
     "from 0 to 100. A model this small cannot judge reliably: these numbers are a smoke test showing that the "
     "pipeline runs end to end, not a measurement. For real results use GPT-4 or a large open judge model."),
+    ("Pairwise: the same local model, as the pairwise preference judge, compares the most helpful frontier point "
+    "(alpha 1) with the most harmless one (alpha 0) on each prompt, asked twice with the two responses in swapped "
+    "positions. Position inconsistency is the share of prompts whose verdict changes when the responses swap "
+    "places: 1.0 means the judge picks the same position (e.g. always \"A\") whatever the responses say, so every "
+    "pair becomes a tie and the win rate is 0.5. A 135M judge does exactly that; asked in one order only, it would "
+    "have declared one side the winner every time."),
 )
 
 

@@ -45,7 +45,8 @@ def register(subparsers: Any) -> None:
         "demo", help="run the whole pipeline offline on SmolLM2-135M-Instruct (a few minutes on a CPU)",
         description="eft-eval run demo with an EFT model built from SmolLM2-135M-Instruct (beta=1.5 reward "
         "amplification: no base model of that family is available offline), judged offline by the local backend; "
-        "then a 3-point helpful-harmless frontier sweep (studies/demo_frontier.yaml) into DIR/frontier, and one HTML "
+        "then a 3-point helpful-harmless frontier sweep (studies/demo_frontier.yaml) into DIR/frontier, whose alpha 1 "
+        "is judged against alpha 0 pair by pair in both orders (win rate, position inconsistency), and one HTML "
         "report of both, DIR/report.html, whose path it prints last.",
     )
     demo.add_argument("--output", default="runs/demo", metavar="DIR", help="run folder (default runs/demo)")
@@ -113,6 +114,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"\nfrontier: helpful and harmless system-prompt deltas on SmolLM2-135M-Instruct, alpha 0, 0.5, 1, "
               f"{args.frontier_limit} prompts, into {frontier}", file=sys.stderr)
         run_demo_frontier(frontier, limit=args.frontier_limit, progress=not args.no_progress)
+        _print_pairwise(frontier)
     report = write_demo_report(args.output, frontier, Path(args.output) / "report.html")
     print()
     for note in DEMO_NOTES:
@@ -120,6 +122,16 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"demo finished in {time.monotonic() - started:.0f} s")
     print(f"report: {report.resolve()}")
     return 0
+
+
+def _print_pairwise(sweep_folder: Path) -> None:
+    """The demo study's win-rate table (`pairwise:` in studies/demo_frontier.yaml), as the sweep prints it."""
+    from eft_eval.analysis import format_pairwise_table
+    from eft_eval.fileio import read_json_object
+    from eft_eval.runfolder import RESULTS_FILE, SweepFolder
+
+    for folder in SweepFolder(sweep_folder).pairwise_folders():
+        print(f"\npairwise win rates ({folder}):\n{format_pairwise_table(read_json_object(folder / RESULTS_FILE))}")
 
 
 __all__ = ["register"]

@@ -2,7 +2,8 @@
 
 A folder may be a run folder (`samples.jsonl`), a sweep folder (`sweep.json`, `runs/<label>/` run
 folders, the analyses' `frontier.json`, `scaling.json`, `top_p.json`, ... in `analysis/` or beside them), an
-analysis output folder alone, or a human-study project (`study.json` + `data/items.jsonl`).
+analysis output folder alone, a pairwise folder (`eft-eval pairwise`: `pairwise.json`, `pairs.jsonl`,
+`results.json`; a sweep's under `pairwise/`), or a human-study project (`study.json` + `data/items.jsonl`).
 A bare `samples.jsonl` file is a run of its own. Nothing here draws or renders.
 """
 
@@ -14,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from eft_eval.errors import EFTEvalError
-from eft_eval.fileio import read_json_object
+from eft_eval.fileio import iter_jsonl, read_json_object
 from eft_eval.runfolder import (
+    PAIRS_FILE,
+    PAIRWISE_FILE,
+    RESULTS_FILE,
     SAMPLES_FILE,
     SWEEP_FILE,
     RunFolder,
@@ -43,9 +47,20 @@ class StudyData:
 
 
 @dataclass
+class PairwiseData:
+    """A pairwise folder: what was compared (pairwise.json), its numbers (results.json), its pairs."""
+
+    root: Path
+    record: dict[str, Any]
+    results: dict[str, Any]
+    pairs: list[dict[str, Any]]
+
+
+@dataclass
 class ReportInputs:
     runs: list[RunData] = field(default_factory=list)
     studies: list[StudyData] = field(default_factory=list)
+    pairwise: list[PairwiseData] = field(default_factory=list)
     human_projects: list[tuple[Path, Path | None]] = field(default_factory=list)
     """(annotation project, adjudication project or None)."""
 
@@ -93,6 +108,8 @@ def collect(paths: Sequence[str | Path], include_paths: Sequence[str] = ()) -> R
             # The demo keeps its frontier sweep inside its run folder (`runs/demo/frontier`).
             for child in sorted(c for c in path.iterdir() if (c / SWEEP_FILE).is_file()):
                 _add_sweep(child, inputs, load_run)
+        elif (path / PAIRWISE_FILE).is_file():
+            inputs.pairwise.append(load_pairwise(path))
         elif is_human_project(path):
             # The adjudication the study's last `human-study report` used, if any.
             previous = read_json_object(path / "report" / "report.json", missing_ok=True)
@@ -104,7 +121,7 @@ def collect(paths: Sequence[str | Path], include_paths: Sequence[str] = ()) -> R
         elif not _add_sweep(path, inputs, load_run):
             raise EFTEvalError(
                 f"{path}: nothing to report (no {SAMPLES_FILE}, no runs/*/{SAMPLES_FILE}, no analysis JSON such as "
-                "frontier.json, not a human-study project)"
+                f"frontier.json, no {PAIRWISE_FILE}, not a human-study project)"
             )
     _unique_labels(inputs.runs)
     return inputs
@@ -119,7 +136,17 @@ def _add_sweep(path: Path, inputs: ReportInputs, load_run: Callable[[Path], RunD
     analyses = {**load_analyses(path), **(load_analyses(folder.analysis) if folder.analysis.is_dir() else {})}
     if analyses or sweep:
         inputs.studies.append(StudyData(root=path.resolve(), analyses=analyses, sweep=sweep))
-    return bool(runs or analyses or sweep)
+    pairwise = [load_pairwise(child) for child in folder.pairwise_folders()]  # the study's `pairwise:`
+    inputs.pairwise += pairwise
+    return bool(runs or analyses or sweep or pairwise)
+
+
+def load_pairwise(path: Path) -> PairwiseData:
+    """A pairwise folder; one whose command has not finished yet (no results.json) shows no numbers."""
+    pairs = path / PAIRS_FILE
+    return PairwiseData(root=path.resolve(), record=read_json_object(path / PAIRWISE_FILE),
+                        results=read_json_object(path / RESULTS_FILE, missing_ok=True),
+                        pairs=[row for _, row in iter_jsonl(pairs)] if pairs.is_file() else [])
 
 
 def run_folders_in(paths: Sequence[str | Path]) -> list[Path]:
@@ -150,5 +177,6 @@ def _unique_labels(runs: list[RunData]) -> None:
 
 
 __all__ = [
-    "ReportInputs", "RunData", "StudyData", "collect", "is_human_project", "load_analyses", "run_folders_in",
+    "PairwiseData", "ReportInputs", "RunData", "StudyData", "collect", "is_human_project", "load_analyses",
+    "load_pairwise", "run_folders_in",
 ]

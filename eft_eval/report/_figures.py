@@ -174,6 +174,35 @@ def scaling(rows: Sequence[dict[str, Any]], runs: Sequence[int | None], judges: 
     return to_svg(fig, "scaling")
 
 
+def win_rates(name: str, rows: Sequence[tuple[int | None, str, dict[str, Any], dict[str, Any]]]) -> str:
+    """Win rate and length-controlled win rate per run against the reference, with their intervals
+    (rows: run index, label, win rate and LC win rate as `Estimate.to_dict()`); 0.5 = as good as it."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 1.1 + 0.5 * len(rows)))
+    for offset, (key, color, label, face) in enumerate(((2, PALETTE[0], "win rate", None),
+                                                         (3, PALETTE[1], "length-controlled win rate", "white"))):
+        for position, row in enumerate(rows):
+            estimate: dict[str, Any] = row[2] if key == 2 else row[3]
+            found = _finite([estimate.get("value")])
+            if not found:
+                continue
+            value, bounds = found[0], _finite([estimate.get("ci_low"), estimate.get("ci_high")])
+            error = [[max(0.0, value - bounds[0])], [max(0.0, bounds[1] - value)]] if len(bounds) == 2 else None
+            container = ax.errorbar([value], [position + (offset - 0.5) * 0.25], xerr=error, fmt="o", color=color,
+                                    markerfacecolor=face or color, capsize=3, markersize=7,
+                                    label=label if position == 0 else None)
+            for artist in [container.lines[0], *container.lines[2]]:
+                artist.set_gid(pick_id(name, row[0]))
+    ax.axvline(0.5, color="#555", linewidth=1, linestyle="--")
+    ax.set_yticks(range(len(rows)), [short_label(row[1]) for row in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("share of prompts won against the reference (ties count half), 95% interval")
+    ax.legend(frameon=False, fontsize="small", loc="lower left")
+    ax.grid(axis="x", alpha=0.3)
+    return to_svg(fig, name)
+
+
 def annotator_agreement(rows: Sequence[tuple[str, dict[str, Any], dict[str, Any]]]) -> str:
     """Per annotator: agreement with the judge and with the other annotators, ± 1 standard error."""
     plt = pyplot()
@@ -198,4 +227,4 @@ def annotator_agreement(rows: Sequence[tuple[str, dict[str, Any], dict[str, Any]
 
 
 __all__ = ["BOX_PLOTS_PAST", "annotator_agreement", "frontier", "means_by_run", "pick_id", "scaling",
-           "score_distribution", "to_svg"]
+           "score_distribution", "to_svg", "win_rates"]

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from eft_eval.errors import EFTEvalError
 from eft_eval.report import _figures as figures
 from eft_eval.report._collect import ReportInputs, RunData, collect
+from eft_eval.report._pairwise import pair_records, pairwise_sections
 from eft_eval.report._runs import (
     JudgeInfo,
     config_view,
@@ -87,6 +88,8 @@ def _title(inputs: ReportInputs, options: ReportOptions) -> str:
     if inputs.runs:
         tasks = ", ".join(dict.fromkeys(r.task or "" for r in inputs.runs))
         return f"Run report: {tasks} ({len(inputs.runs)} run{'s' if len(inputs.runs) != 1 else ''})"
+    if inputs.pairwise:
+        return f"Pairwise report: {', '.join(item.root.name for item in inputs.pairwise)}"
     return "Human study: judge versus humans"
 
 
@@ -154,6 +157,7 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
             old: new for old, new in JUDGE_ALIASES.items() if new in by_name},
         "samples": samples,
         "prompts": prompts,
+        "pairs": pair_records(inputs.pairwise),
     }
     js = _template_text("report.js")
     return {
@@ -167,6 +171,7 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
         "side_by_side": any(count > 1 for count in tasks.values()),
         "n_samples": len(samples),
         "studies": study_sections(inputs.studies, inputs.runs, label),
+        "pairwise": pairwise_sections(inputs.pairwise, inputs.runs),
         "human": [human_section(h.project,
                                 h.adjudication, h.results) for h in [*options.human,
                                                                      *(HumanStudy(p, a)

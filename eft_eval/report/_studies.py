@@ -49,6 +49,28 @@ def fmt(value: Any, stderr: Any = None, digits: int = 3) -> str:
     return format_mean_se(value, stderr, digits, significant=True, stderr_digits=2)
 
 
+def _power_words(data: dict[str, Any]) -> str:
+    """`80% power, two-sided alpha 0.05`: the settings the analysis recorded for its MDEs."""
+    settings = data.get("minimum_detectable_effect") or {}
+    power, alpha = settings.get("power", 0.8), settings.get("alpha", 0.05)
+    return f"{power:.0%} power, two-sided alpha {alpha:g}"
+
+
+def _difference(difference: Any, mde: Any, below: Any, reference: str, power: str) -> dict[str, Any] | None:
+    """A difference from the study's reference with its minimum detectable effect (`analyze power`):
+    `text` (`+0.025`), and `below` with a tooltip when it is smaller than its paired prompts can
+    detect. None where the analysis recorded none (the reference itself, an older JSON)."""
+    if not isinstance(difference, (int, float)) or isinstance(difference, bool):
+        return None
+    text = f"+{fmt(difference)}" if difference >= 0 else fmt(difference)
+    if not isinstance(mde, (int, float)):
+        return {"text": text, "below": False, "title": ""}
+    why = (f"The paired difference from {reference} ({text}) is smaller than the minimum detectable effect of "
+           f"these prompts ({fmt(mde)}: {power}): they cannot tell it from no difference."
+           if below else f"Minimum detectable effect of these prompts: {fmt(mde)} ({power}).")
+    return {"text": text, "below": bool(below), "mde": fmt(mde), "title": why}
+
+
 def _frontier(data: dict[str, Any], runs: Sequence[RunData], label: Callable[[str], str]) -> dict[str, Any]:
     points = data.get("points") or []
     ids = [match_run(p.get("run"), runs) for p in points]
@@ -60,10 +82,15 @@ def _frontier(data: dict[str, Any], runs: Sequence[RunData], label: Callable[[st
             "alpha": fmt(p.get("alpha")),
             "x": fmt(p.get("x_mean"), p.get("x_stderr")), "y": fmt(p.get("y_mean"), p.get("y_stderr")),
             "pareto": "yes" if p.get("pareto") else "no", "probability": fmt(p.get("pareto_probability"), digits=2),
+            "dx": _difference(p.get("x_difference"), p.get("x_minimum_detectable_effect"), p.get("x_below_mde"),
+                              "the first point", _power_words(data)),
+            "dy": _difference(p.get("y_difference"), p.get("y_minimum_detectable_effect"), p.get("y_below_mde"),
+                              "the first point", _power_words(data)),
         }
         for p, run in zip(points, ids)
     ]
     return {"svg": figures.frontier(data, x_label, y_label, ids), "x_label": x_label, "y_label": y_label, "rows": rows,
+            "differences": any(row["dx"] or row["dy"] for row in rows),
             "title": f"{data.get('x_judge', 'x')}–{data.get('y_judge', 'y')} frontier"}
 
 
@@ -78,11 +105,14 @@ def _scaling(data: dict[str, Any], runs: Sequence[RunData], label: Callable[[str
             "mean": fmt(r.get("mean"), r.get("stderr")), "n": r.get("n", "-"),
             "ni": fmt(r.get("normalized_improvement"), r.get("normalized_improvement_stderr")),
             "ci": _interval(r.get("normalized_improvement_ci")), "note": r.get("note") or r.get("reason") or "",
+            "difference": _difference(r.get("difference_from_small_ft"), r.get("minimum_detectable_effect"),
+                                      r.get("below_mde"), "small_ft", _power_words(data)),
         }
         for r, run in zip(rows, ids)
     ]
     drawable = any(r.get("normalized_improvement") is not None for r in rows)
     return {"svg": figures.scaling(rows, ids, judges) if drawable else None, "rows": table,
+            "differences": any(row["difference"] for row in table),
             "has_task": any(r.get("task") or r.get("group") for r in rows), "n_paired": data.get("n_paired") or {}}
 
 

@@ -11,6 +11,7 @@
     model: {base: "{base}", ft: "{chat}", ft2: "{chat}", ref: ..., alpha: "{alpha}"}
     label: "base={base}_alpha={alpha}"   # optional; the default names every grid variable
     analysis: {kind: frontier, x: helpfulness, y: harm}
+    pairwise: {judges: [preference], against: "base=7B_alpha=0"}   # optional: see `_pairwise.py`
 
 `{name}` is replaced by a grid value or a variable anywhere in `run`, `judge` and `model`; a
 string that is exactly one placeholder takes the value itself (a number, or null for "unset").
@@ -43,9 +44,10 @@ from eft_eval.sweep._grid import (
     parse_axes,
     text,
 )
+from eft_eval.sweep._pairwise import StudyPairwise, parse_pairwise
 from eft_eval.sweep._variables import apply_assignments
 
-TOP_KEYS = ("study", "about", "run", "judge", "variables", "grid", "model", "label", "analysis")
+TOP_KEYS = ("study", "about", "run", "judge", "variables", "grid", "model", "label", "analysis", "pairwise")
 ANALYSIS_KINDS = ("scaling", "frontier", "top_p")
 RESERVED_PLACEHOLDERS = ("query", "response")
 """Left as they are: prompt formats and judge templates fill them in later."""
@@ -81,6 +83,8 @@ class Study:
     analysis: dict[str, Any]
     """`kind` plus the analysis options given in the file."""
     variables: dict[str, Any]
+    pairwise: StudyPairwise | None = None
+    """The study's pairwise comparisons (`pairwise:`), if any."""
 
 
 def study_folders(include_paths: Sequence[str | Path] = ()) -> list[Path]:
@@ -213,8 +217,10 @@ def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None,
             point_judge["show_query"] = parse_bool(point_judge["show_query"], "judge.show_query", str(path))
         points.append(GridPoint(label=label, values=values, names=names, run=point_run, model=model,
                                 judge=point_judge))
+    labels = {var: list(values) for var, values in grid.items()}
     return Study(name=str(data["study"]), path=path, about=str(data.get("about") or ""), points=points,
-                 grid={var: list(values) for var, values in grid.items()}, analysis=analysis, variables=variables)
+                 grid=labels, analysis=analysis, variables=variables,
+                 pairwise=parse_pairwise(data.get("pairwise"), points, labels, bad))
 
 
 class _Context:

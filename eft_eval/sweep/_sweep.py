@@ -58,6 +58,8 @@ class SweepResult:
     missing: list[str]
     failed: dict[str, str]
     analysis: dict[str, Any] | None
+    pairwise: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """(pairwise folder, its results.json) of each comparison the study's `pairwise:` made."""
 
 
 def run_folder(options: SweepOptions, point: GridPoint) -> Path:
@@ -115,6 +117,10 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
     points = shard_points(study.points, options.shard)
     sweep = SweepFolder(options.output)
     failed: dict[str, str] = {}
+    if study.pairwise is not None:  # an unknown or pointwise judge is refused before any generation
+        from eft_eval.judging import load_judges
+
+        load_judges(study.pairwise.judges, list(options.include_paths), kind="pairwise")
     with sweep.lock("eft-eval sweep", options.shard):  # runs lock their own folders
         write_json(sweep.record, _sweep_record(study, options))
         if not analyze_only:
@@ -125,9 +131,11 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
         say(f"sweep {study.name}: {len(finished)}/{len(study.points)} runs finished"
             + (f"; missing: {', '.join(missing)}" if missing else ""))
         analysis = None
+        pairwise: list[tuple[str, dict[str, Any]]] = []
         if options.analyze and (options.shard is None or analyze_only):
             analysis = analyze(study, options, finished, say)
-    return SweepResult(finished=finished, missing=missing, failed=failed, analysis=analysis)
+            pairwise = compare_pairwise(study, options, finished, say)
+    return SweepResult(finished=finished, missing=missing, failed=failed, analysis=analysis, pairwise=pairwise)
 
 
 def _judge_points(study: Study, points: Sequence[PreparedPoint], options: SweepOptions,
@@ -280,6 +288,35 @@ def analyze(study: Study, options: SweepOptions, finished: Sequence[str],
     return result
 
 
+def compare_pairwise(study: Study, options: SweepOptions, finished: Sequence[str],
+                     say: Callable[[str], None]) -> list[tuple[str, dict[str, Any]]]:
+    """The study's pairwise comparisons (`pairwise:`) of the finished points, each into its folder;
+    a comparison whose reference has not finished waits for a later sweep."""
+    if study.pairwise is None:
+        return []
+    from eft_eval.analysis import pairwise
+
+    done = set(finished)
+    by_label = {point.label: point for point in study.points}
+    written = []
+    for comparison in study.pairwise.comparisons:
+        runs = [by_label[label] for label in comparison.runs if label in done]
+        name = f"pairwise{' ' + comparison.group if comparison.group else ''}"
+        if comparison.reference not in done or not runs:
+            say(f"sweep {study.name}: {name} waits: {comparison.reference} and at least one run to compare "
+                "must have finished")
+            continue
+        reference = by_label[comparison.reference]
+        output = SweepFolder(options.output).pairwise_folder(comparison.group)
+        # The reference's judge settings (the study's `judge:`, e.g. the demo's local backend).
+        config = with_values(options.judge, JUDGE_SETTINGS, reference.judge)
+        results = pairwise([run_folder(options, point) for point in runs], run_folder(options, reference),
+                           output, study.pairwise.judges, config, include_paths=list(options.include_paths))
+        say(f"sweep {study.name}: {name}: {len(runs)} run(s) against {reference.label} in {output}")
+        written.append((str(output), results))
+    return written
+
+
 def _described(point: GridPoint, var: str) -> Any:
     """A grid value as an analysis reads it: numbers (alpha) as numbers, models by their label (70B)."""
     value = point.values[var]
@@ -294,6 +331,7 @@ def _sweep_record(study: Study, options: SweepOptions) -> dict[str, Any]:
         "study_file": str(study.path.resolve()),
         "about": study.about,
         "analysis": study.analysis,
+        **({"pairwise": study.pairwise.to_dict()} if study.pairwise is not None else {}),
         "variables": study.variables,
         "grid": study.grid,
         "points": [{"label": p.label, "run": str(run_folder(options, p)), "model": p.model, "settings": p.run,
@@ -312,5 +350,5 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-__all__ = ["SweepOptions", "SweepResult", "cancel_sweep_batches", "analysis_inputs", "list_commands",
-           "parse_shard", "run_arguments", "run_config", "run_sweep", "shard_points"]
+__all__ = ["SweepOptions", "SweepResult", "cancel_sweep_batches", "analysis_inputs", "compare_pairwise",
+           "list_commands", "parse_shard", "run_arguments", "run_config", "run_sweep", "shard_points"]

@@ -96,7 +96,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _print_results(output: Path, result: Any) -> None:
     """The sweep ends with its numbers in the terminal: each finished run's results, then the study's
-    analysis table."""
+    analysis table and its pairwise win-rate tables."""
     from eft_eval.fileio import read_json_object
     from eft_eval.judging import format_results_table
     from eft_eval.runfolder import SweepFolder
@@ -107,6 +107,11 @@ def _print_results(output: Path, result: Any) -> None:
         print(format_results_table(reports, costs=False))
     if result.analysis and result.analysis.get("table"):
         print(f"\n{result.analysis['kind']} analysis:\n{result.analysis['table']}")
+    if result.pairwise:  # the study's `pairwise:`: win rates against its reference point
+        from eft_eval.analysis import format_pairwise_table
+
+        for folder, results in result.pairwise:
+            print(f"\npairwise win rates ({folder}):\n{format_pairwise_table(results)}")
 
 
 def _with_judge(point: Any, given: set[str]) -> Any:

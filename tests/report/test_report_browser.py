@@ -17,16 +17,19 @@ from report_helpers import (
     SCRIPT_RESPONSE,
     finish_reason,
     harm_score,
+    pairwise_judge,
     response_tokens,
     write_human_study,
+    write_pairwise,
     write_run,
     write_sweep,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from eft_eval.cli import main
+from eft_eval.testing import LoopbackServer
 
 pytestmark = pytest.mark.slow  # a real browser
 WAIT_S = 30
@@ -191,6 +194,46 @@ def test_study_figures_filter_the_sample_browser(browser: WebDriver, tmp_path: P
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
     row.click()
     assert {r.find_element(By.TAG_NAME, "td").text for r in _visible_rows(browser)} == {"alpha=0.0"}
+    assert browser.get_log("browser") == []
+
+
+def test_pairs_side_by_side_with_both_verdicts_and_their_reasoning(browser: WebDriver, tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", n_docs=6, lengths=True)
+    with LoopbackServer(pairwise_judge()) as server:
+        folder = write_pairwise(sweep, server.base_url)
+    pairs = [json.loads(line) for line in (folder / "pairs.jsonl").read_text().splitlines()]
+    html = tmp_path / "pairs.html"
+    assert main(["report", str(sweep), "--html", str(html)]) == 0
+    _open(browser, html)
+    _assert_clean(browser, html)
+    assert browser.find_element(By.ID, "pair-count").text == "12 pairs"
+    cards = browser.find_elements(By.CSS_SELECTOR, "#pair-list .pair-card")
+    assert len(cards) == 10  # a page
+    first, pair = cards[0], pairs[0]
+    sides = first.find_elements(By.CSS_SELECTOR, ".pair-sides")[0].find_elements(By.CSS_SELECTOR, ".side-cell")
+    assert [side.find_element(By.CSS_SELECTOR, ".response").text for side in sides] == [
+        pair["response"], pair["reference_response"]]
+    # Side by side: the reference's response to the right of the run's, on the same line.
+    assert sides[1].location["x"] > sides[0].location["x"] and sides[1].location["y"] == sides[0].location["y"]
+    verdicts = first.find_elements(By.CSS_SELECTOR, ".pair-judgment .verdict")
+    judgment = pair["judgments"]["preference"]
+    assert [v.find_element(By.CSS_SELECTOR, ".verdict-line").text.split()[1] for v in verdicts] == [
+        judgment["verdicts"]["first"]["verdict"], judgment["verdicts"]["swapped"]["verdict"]]
+    assert [v.find_element(By.CSS_SELECTOR, ".reason").text for v in verdicts] == [
+        judgment["verdicts"]["first"]["reason"], judgment["verdicts"]["swapped"]["reason"]]
+    # Only the pairs whose verdict changed with the order, then only one run's.
+    browser.find_element(By.ID, "pair-flipped").click()
+    flipped = [p for p in pairs if p["judgments"]["preference"]["consistent"] is False]
+    assert 0 < len(flipped) < 12 and browser.find_element(By.ID, "pair-count").text == f"{len(flipped)} pairs"
+    assert all("changed with the order" in card.text for card in browser.find_elements(By.CSS_SELECTOR, ".pair-card"))
+    browser.find_element(By.ID, "pair-flipped").click()
+    Select(browser.find_element(By.ID, "pair-run")).select_by_value("alpha=1.0")
+    assert browser.find_element(By.ID, "pair-count").text == "6 pairs"
+    # The win-rate table's rows filter the sample browser to their run, as every study table does.
+    row = browser.find_element(By.CSS_SELECTOR, '#pairwise-table-0-preference tr[data-run="2"] td')
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
+    row.click()
+    assert {r.find_element(By.TAG_NAME, "td").text for r in _visible_rows(browser)} == {"alpha=1.0"}
     assert browser.get_log("browser") == []
 
 

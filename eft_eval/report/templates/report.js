@@ -274,3 +274,101 @@
   });
   render();
 }());
+
+/* The pair browser: each pair's two responses side by side and, per judge, both verdicts with their
+ * reasoning (the run's response first as A, then the reference's first). Same rules: textContent only. */
+(function () {
+  "use strict";
+  var DATA = JSON.parse(document.getElementById("report-data").textContent).pairs;
+  var list = document.getElementById("pair-list");
+  if (!list || !DATA || !DATA.groups.length) { return; }
+  var PAGE = 10, state = { group: 0, run: "", flipped: false, page: 0 };
+  var groupSelect = document.getElementById("pair-group"), runSelect = document.getElementById("pair-run");
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    if (text !== undefined && text !== null) { node.textContent = String(text); }
+    return node;
+  }
+  function outcomeText(o) {
+    if (o === null || o === undefined) { return "no verdict in one order: not counted"; }
+    return o > 0.5 ? "run wins (" + o + ")" : (o < 0.5 ? "reference wins (" + o + ")" : "tie (0.5)");
+  }
+  function verdictBlock(title, v, runSide) {
+    var box = el("div", "verdict");
+    box.appendChild(el("h6", null, title));
+    var line = el("p", "verdict-line");
+    if (v[0] === "scored") {
+      line.appendChild(el("strong", null, "Verdict: " + v[1]));
+      var winner = v[1] === runSide ? "the run" : (v[1] === "A" || v[1] === "B" ? "the reference" : null);
+      if (winner) { line.appendChild(document.createTextNode(" (" + winner + ")")); }
+    } else { line.appendChild(el("span", "status " + v[0], v[0] || "not asked")); }
+    box.appendChild(line);
+    if (v[2]) { box.appendChild(el("p", "text reason", v[2])); }
+    if (v[3]) { box.appendChild(el("p", "text reason error", "error: " + v[3])); }
+    return box;
+  }
+  function matching() {
+    return DATA.rows.filter(function (p) {
+      if (p.g !== state.group || (state.run && p.r !== state.run)) { return false; }
+      if (!state.flipped) { return true; }
+      for (var k in p.j) { if (p.j[k][1] === false) { return true; } }
+      return false;
+    });
+  }
+  function fillRuns() {
+    var runs = [];
+    DATA.rows.forEach(function (p) { if (p.g === state.group && runs.indexOf(p.r) < 0) { runs.push(p.r); } });
+    var options = [el("option", null, "all")];
+    options[0].value = "";
+    runs.forEach(function (r) { var o = el("option", null, r); o.value = r; options.push(o); });
+    runSelect.replaceChildren.apply(runSelect, options);
+    state.run = "";
+  }
+  function render() {
+    var found = matching(), group = DATA.groups[state.group];
+    var pages = Math.max(1, Math.ceil(found.length / PAGE));
+    state.page = Math.min(state.page, pages - 1);
+    var shown = found.slice(state.page * PAGE, state.page * PAGE + PAGE), fragment = document.createDocumentFragment();
+    shown.forEach(function (p) {
+      var card = el("article", "pair-card");
+      card.dataset.run = p.r;
+      card.appendChild(el("h5", null, "Prompt " + p.d + ": " + p.r + " vs " + group.reference));
+      card.appendChild(el("p", "text prompt", p.q));
+      var sides = el("div", "pair-sides");
+      [[p.r, p.a, p.n[0]], [group.reference + " (reference)", p.b, p.n[1]]].forEach(function (side) {
+        var cell = el("div", "side-cell");
+        cell.appendChild(el("h6", null, side[0] + (side[2] === null || side[2] === undefined ? "" : " \u00b7 " + side[2] + " tokens")));
+        cell.appendChild(el("p", "text response", side[1]));
+        sides.appendChild(cell);
+      });
+      card.appendChild(sides);
+      Object.keys(p.j).forEach(function (name) {
+        var j = p.j[name], box = el("div", "pair-judgment" + (j[1] === false ? " flipped" : ""));
+        box.appendChild(el("p", "verdict-head", name + ": " + outcomeText(j[0]) +
+          (j[1] === false ? " \u2014 the verdict changed with the order" : (j[1] ? " \u2014 both orders agree" : ""))));
+        var orders = el("div", "pair-sides");
+        orders.appendChild(verdictBlock("Order 1: " + p.r + " as A, reference as B", j[2], "A"));
+        orders.appendChild(verdictBlock("Order 2: reference as A, " + p.r + " as B", j[3], "B"));
+        box.appendChild(orders);
+        card.appendChild(box);
+      });
+      fragment.appendChild(card);
+    });
+    list.replaceChildren(fragment);
+    document.getElementById("pair-count").textContent = found.length + " pairs";
+    document.getElementById("pair-page").textContent = "page " + (state.page + 1) + " of " + pages;
+    document.getElementById("pair-prev").disabled = state.page === 0;
+    document.getElementById("pair-next").disabled = state.page >= pages - 1;
+  }
+  groupSelect.addEventListener("change", function () { state.group = Number(groupSelect.value); state.page = 0; fillRuns(); render(); });
+  runSelect.addEventListener("change", function () { state.run = runSelect.value; state.page = 0; render(); });
+  document.getElementById("pair-flipped").addEventListener("change", function (event) {
+    state.flipped = event.target.checked; state.page = 0; render();
+  });
+  document.getElementById("pair-prev").addEventListener("click", function () { state.page -= 1; render(); });
+  document.getElementById("pair-next").addEventListener("click", function () { state.page += 1; render(); });
+  fillRuns();
+  render();
+}());
