@@ -63,6 +63,9 @@ _EXPORTS = {
     "register_aggregation": "_aggregation",
     "JudgeLike": "_summary",
     "judge_noise": "_judge_noise",
+    "krippendorff_alpha": "_jury",
+    "krippendorff_alpha_estimate": "_jury",
+    "summarize_jury": "_jury",
     "judge_noise_of": "_judge_noise",
     "STATUSES": "_summary",
     "standard_error": "_summary",
@@ -177,7 +180,10 @@ __all__ = [
     "resample_means",
     "response_tokens",
     "settings_from_args",
+    "krippendorff_alpha",
+    "krippendorff_alpha_estimate",
     "short_label",
+    "summarize_jury",
     "spearman_estimate",
     "standard_error",
     "summarize_groups",
@@ -188,6 +194,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from eft_eval.stats._jury import krippendorff_alpha, krippendorff_alpha_estimate, summarize_jury
     from eft_eval.stats._aggregation import (
         Aggregation,
         aggregation_names,

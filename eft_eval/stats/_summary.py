@@ -58,6 +58,10 @@ def summarize_judgments(judgments: Iterable[Mapping[str, Any]], spec: JudgeLike 
         from eft_eval.stats._judge_noise import judge_noise_of
 
         summary["judge_noise"] = _finite_values(judge_noise_of, judgments)
+    if any(judgment.get("models") for judgment in judgments):  # a jury of judge models: each one, and alpha
+        from eft_eval.stats._jury import summarize_jury
+
+        summary["jury"] = summarize_jury(judgments, spec)
     if spec is not None:
         described: dict[str, Any] = {"higher_is_better": spec.higher_is_better, "aggregation": spec.aggregation}
         if params:
