@@ -125,7 +125,7 @@ def _refuse_all_failed(rows: Sequence[dict[str, Any]], judges: Sequence[JudgeSpe
 
 def describe_config(config: JudgeConfig, judges: Sequence[JudgeSpec]) -> dict[str, Any]:
     """What produced the judgments, for results.json. Deliberately has no API key."""
-    described = {
+    described: dict[str, Any] = {
         "backend": config.backend,
         "judge_models": {spec.name: judge_model_name(spec, config) for spec in judges},
         # Never `user:password@`: credentials in the URL stay out of run.json and results.json.

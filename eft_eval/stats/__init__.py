@@ -65,7 +65,7 @@ _EXPORTS = {
     "judge_noise": "_judge_noise",
     "krippendorff_alpha": "_jury",
     "krippendorff_alpha_estimate": "_jury",
-    "summarize_jury": "_jury",
+    "summarize_jury": "_summary",
     "judge_noise_of": "_judge_noise",
     "STATUSES": "_summary",
     "standard_error": "_summary",
@@ -194,7 +194,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from eft_eval.stats._jury import krippendorff_alpha, krippendorff_alpha_estimate, summarize_jury
     from eft_eval.stats._aggregation import (
         Aggregation,
         aggregation_names,
@@ -228,6 +227,7 @@ if TYPE_CHECKING:
     )
     from eft_eval.stats._format import format_mean_se, format_number, format_table, short_label
     from eft_eval.stats._judge_noise import judge_noise, judge_noise_of
+    from eft_eval.stats._jury import krippendorff_alpha, krippendorff_alpha_estimate
     from eft_eval.stats._length import is_cut_off, response_tokens, summarize_lengths
     from eft_eval.stats._paired import (
         DENOMINATOR_OK,
@@ -271,6 +271,7 @@ if TYPE_CHECKING:
         standard_error,
         summarize_groups,
         summarize_judgments,
+        summarize_jury,
         summarize_samples,
     )
 

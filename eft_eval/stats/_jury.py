@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def krippendorff_alpha(matrix: Sequence[Sequence[float]] | np.ndarray, level: st
         return math.nan
     if data.shape[1] * len(np.unique(data[~np.isnan(data)])) ** 2 > LIBRARY_MAX_VALUES:
         return float(weighted_alpha(data, level, np.ones((1, data.shape[1])))[0])
-    return float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
+    return float(krippendorff.alpha(reliability_data=data, level_of_measurement=cast(Any, level)))
 
 
 def krippendorff_alpha_estimate(matrix: Sequence[Sequence[float]] | np.ndarray, level: str, *,
@@ -135,29 +135,5 @@ def jury_matrix(judgments: Sequence[Mapping[str, Any]], models: Sequence[str]) -
     return matrix
 
 
-def summarize_jury(judgments: Sequence[Mapping[str, Any]], spec: Any = None) -> dict[str, Any] | None:
-    """results.json's `jury` of one judge: the aggregation, each model's summary (as the judge's
-    own), and their agreement; None when no judgment was a jury's."""
-    from eft_eval.stats._summary import summarize_judgments
-
-    juries = [j for j in judgments if j.get("models")]
-    if not juries:
-        return None
-    models = list(dict.fromkeys(model for j in juries for model in j["models"]))
-    level = alpha_level(getattr(spec, "score", None))
-    alpha = krippendorff_alpha_estimate(jury_matrix(judgments, models), level)
-    per_model = {}
-    for model in models:
-        own = [j["models"][model] for j in juries if model in j["models"]]
-        summary = summarize_judgments(own, spec)
-        per_model[model] = {key: summary[key] for key in ("mean", "stderr", "aggregate", "n", "n_scored",
-                                                           "n_abstained", "n_failed", "usage")}
-    return {
-        "aggregation": juries[0].get("jury_aggregation"),
-        "models": per_model,
-        "agreement": {"krippendorff_alpha": alpha.to_dict(), "level": level, "n_models": len(models)},
-    }
-
-
 __all__ = ["ALPHA_LEVELS", "ALPHA_N_RESAMPLES", "alpha_level", "jury_matrix", "krippendorff_alpha",
-           "krippendorff_alpha_estimate", "summarize_jury", "weighted_alpha"]
+           "krippendorff_alpha_estimate", "weighted_alpha"]
