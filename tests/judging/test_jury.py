@@ -58,8 +58,13 @@ def rows_of(folder: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def judged(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
-    tmp = tmp_path_factory.mktemp("jury")
+def jury_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("jury")
+
+
+@pytest.fixture(scope="module")
+def judged(jury_folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
+    tmp = jury_folder
     with LoopbackServer(script) as server:
         results = judge_files([write_inputs(tmp)], ["helpfulness", "factuality"], tmp / "out",
                               config(server.base_url, tmp / "c.sqlite"))
@@ -199,3 +204,19 @@ def test_cli_jury_and_bad_aggregation(tmp_path: Path, monkeypatch: pytest.Monkey
     row = rows_of(tmp_path / "out")[4]["judgments"]["factuality"]
     assert list(row["models"]) == list(JURY)
     assert row["score"] == statistics.median(factuality(m, 4) for m in JURY)
+
+
+def test_the_report_shows_each_models_mean_and_the_jurys_alpha(judged: Any, jury_folder: Path) -> None:
+    import html
+
+    results, _, _ = judged
+    out = jury_folder / "report.html"
+    assert main(["report", str(jury_folder / "out"), "--html", str(out)]) == 0
+    page = html.unescape(out.read_text())
+    assert "Jury: each model's mean; agreement" in page
+    for name, level in (("helpfulness", "interval"), ("factuality", "ordinal")):
+        jury = results["judges"][name]["jury"]
+        means = ", ".join(f"{m} {jury['models'][m]['mean']:.3g}" for m in JURY)
+        alpha = jury["agreement"]["krippendorff_alpha"]
+        assert (f"{means}; Krippendorff's alpha {alpha['value']:.2f} (95% CI {alpha['ci_low']:.2f}-"
+                f"{alpha['ci_high']:.2f}, {level})") in page
