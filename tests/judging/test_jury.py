@@ -220,3 +220,26 @@ def test_the_report_shows_each_models_mean_and_the_jurys_alpha(judged: Any, jury
         alpha = jury["agreement"]["krippendorff_alpha"]
         assert (f"{means}; Krippendorff's alpha {alpha['value']:.2f} (95% CI {alpha['ci_low']:.2f}-"
                 f"{alpha['ci_high']:.2f}, {level})") in page
+
+
+def test_analyze_agreement_takes_each_jury_model_against_the_jury(judged: Any, jury_folder: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from scipy import stats
+
+    run = str(jury_folder / "out")
+    for model in JURY:
+        out = jury_folder / f"agreement-{model}"
+        assert main(["analyze", "agreement", run, run, "--judge", f"helpfulness@{model}", "--judge-b", "helpfulness",
+                     "--threshold", "40", "--n-resamples", "200", "-o", str(out)]) == 0
+        data = json.loads((out / "agreement.json").read_text())
+        own = [helpfulness(model, i) for i in range(N)]
+        jury = [statistics.mean(helpfulness(m, i) for m in JURY) for i in range(N)]
+        assert data["n_paired"] == N
+        assert data["spearman"]["value"] == pytest.approx(stats.spearmanr(own, jury).statistic)
+        assert data["agreement"]["value"] == pytest.approx(statistics.mean((a >= 40) == (b >= 40)
+                                                                           for a, b in zip(own, jury)))
+    capsys.readouterr()
+    assert main(["analyze", "agreement", run, run, "--judge", "helpfulness@gpt-5", "--judge-b", "helpfulness",
+                 "-o", str(jury_folder / "bad")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "judge 'helpfulness' has no jury model 'gpt-5' (its models here: gpt-4o," in err[0]
