@@ -243,3 +243,25 @@ def test_analyze_agreement_takes_each_jury_model_against_the_jury(judged: Any, j
                  "-o", str(jury_folder / "bad")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "judge 'helpfulness' has no jury model 'gpt-5' (its models here: gpt-4o," in err[0]
+
+
+def test_the_budget_estimate_prices_each_model(tmp_path: Path) -> None:
+    from eft_eval.errors import EFTEvalError
+    from eft_eval.judging import CostSettings
+
+    inputs = write_inputs(tmp_path)
+    estimates = {}
+    with LoopbackServer(script) as server:
+        for models in [(m,) for m in JURY] + [JURY]:
+            name = "-".join(models)
+            results = judge_files([inputs], ["harm"], tmp_path / name,
+                                  config(server.base_url, tmp_path / f"{name}.sqlite", models,
+                                         cost=CostSettings(budget=100.0)))
+            estimates[models] = results["cost"]["estimate_usd"]
+        with pytest.raises(EFTEvalError, match=r"needs up to \$.*more than --budget"):
+            judge_files([inputs], ["harm"], tmp_path / "poor", config(
+                server.base_url, tmp_path / "poor.sqlite", cost=CostSettings(budget=estimates[JURY] * 0.99)))
+    assert all(estimates[(m,)] > 0 for m in JURY)
+    assert estimates[JURY] == pytest.approx(sum(estimates[(m,)] for m in JURY), abs=1e-6)
+    # the cheapest model alone fits a budget the jury does not
+    assert min(estimates[(m,)] for m in JURY) < estimates[JURY] * 0.99
