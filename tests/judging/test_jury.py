@@ -265,3 +265,18 @@ def test_the_budget_estimate_prices_each_model(tmp_path: Path) -> None:
     assert estimates[JURY] == pytest.approx(sum(estimates[(m,)] for m in JURY), abs=1e-6)
     # the cheapest model alone fits a budget the jury does not
     assert min(estimates[(m,)] for m in JURY) < estimates[JURY] * 0.99
+
+
+def test_each_jury_model_against_human_labels(judged: Any, jury_folder: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    labels = jury_folder / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"doc_id": i, "label": 20 + 5 * i}) + "\n" for i in range(0, N, 2)))
+    capsys.readouterr()
+    for model in JURY:
+        out = jury_folder / f"calibrated-{model}"
+        assert main(["analyze", "calibrated", str(jury_folder / "out"), "--labels", str(labels),
+                     "--judge", f"helpfulness@{model}", "--output", str(out)]) == 0
+        data = json.loads((out / "calibrated.json").read_text())
+        [figures] = data["judges"].values() if isinstance(data["judges"], dict) else data["judges"]
+        assert figures["judge_only"]["value"] == pytest.approx(statistics.mean(helpfulness(model, i) for i in range(N)))
+        assert figures["human_only"]["value"] == pytest.approx(statistics.mean(20 + 5 * i for i in range(0, N, 2)))
