@@ -258,6 +258,8 @@ def judge_model_names(spec: JudgeSpec, config: JudgeConfig) -> list[str]:
 
 def judge_model_name(spec: JudgeSpec, config: JudgeConfig) -> str:
     """The model recorded in (and asked for) each judgment; a jury's models comma-separated."""
+    if config.jury_models():
+        return ",".join(config.jury_models())
     if config.backend == "local":
         model, gguf = config.resolved_local_model()
         return f"local:{gguf or model}"

@@ -201,6 +201,9 @@ def test_cli_jury_and_bad_aggregation(tmp_path: Path, monkeypatch: pytest.Monkey
         assert main([*argv[:-2], "--judge-model", "gpt-4o,,x", "--output", str(tmp_path / "o2")]) != 0
     err = capsys.readouterr().err
     assert "unknown --jury-aggregation 'loudest'" in err and "an empty model name in the jury" in err
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["config"]["judge_models"] == {"factuality": ",".join(JURY)}
+    assert results["config"]["jury"] == {"models": list(JURY), "aggregation": "median"}
     row = rows_of(tmp_path / "out")[4]["judgments"]["factuality"]
     assert list(row["models"]) == list(JURY)
     assert row["score"] == statistics.median(factuality(m, 4) for m in JURY)
