@@ -266,11 +266,24 @@ class StoredRun:
         return list(dict.fromkeys(name for row in self.rows for name in row.get("judgments") or {}))
 
     def judgments(self, judge: str) -> list[dict[str, Any] | None]:
-        """Each sample's judgment by `judge`, None where it has none."""
-        return [(row.get("judgments") or {}).get(judge) for row in self.rows]
+        """Each sample's judgment by `judge`, None where it has none. `judge@model` is one model of
+        a jury (`--judge-model a,b,c`): its own judgment, kept under the jury's `models`."""
+        base, model = split_jury_member(judge) if judge not in self.judge_names() else (judge, None)
+        found = [(row.get("judgments") or {}).get(base) for row in self.rows]
+        if model is None:
+            return found
+        return [(judgment.get("models") or {}).get(model) if isinstance(judgment, dict) else None
+                for judgment in found]
+
+    def jury_models(self, judge: str) -> list[str]:
+        """The models of `judge`'s jury in this run, in jury order; [] for a judge of one model."""
+        return list(dict.fromkeys(model for judgment in self.judgments(judge) if isinstance(judgment, dict)
+                                  for model in judgment.get("models") or {}))
 
     def recorded_direction(self, judge: str) -> bool | None:
         """The judge's `higher_is_better` as results.json recorded it (under any of its names)."""
+        if judge not in self.judge_names():
+            judge = split_jury_member(judge)[0]  # a jury's model: its judge's direction
         summaries = self.results.get("judges") or {}
         for name in (judge, *judge_aliases(judge)):
             value = (summaries.get(name) or {}).get("higher_is_better")
@@ -303,7 +316,19 @@ class StoredRun:
             for name, judgment in (judgments or {}).items():
                 if judgment is not None or judged:
                     _check_judgment(name, judgment, where)
+                for model, own in ((judgment or {}).get("models") or {}).items():  # a jury's models
+                    _check_judgment(f"{name}{JURY_MEMBER}{model}", own, where)
         return self
+
+
+JURY_MEMBER = "@"
+"""`harm@gpt-4o`: the judgments of one model of judge `harm`'s jury (analyses take it as a judge name)."""
+
+
+def split_jury_member(judge: str) -> tuple[str, str | None]:
+    """(`harm`, `gpt-4o`) from `harm@gpt-4o`; (`harm`, None) from `harm`."""
+    base, separator, model = judge.partition(JURY_MEMBER)
+    return (base, model) if separator and model else (judge, None)
 
 
 def _check_judgment(name: str, judgment: Any, where: str) -> None:

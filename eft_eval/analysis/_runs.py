@@ -20,7 +20,15 @@ from typing import Any
 
 from eft_eval.analysis._run_spec import check_one_model, samples_spec, unknown_setting
 from eft_eval.errors import EFTEvalError, short_repr
-from eft_eval.runfolder import SAMPLES_FILE, StoredRun, judge_aliases, read_run, remembered_include_paths
+from eft_eval.runfolder import (
+    JURY_MEMBER,
+    SAMPLES_FILE,
+    StoredRun,
+    judge_aliases,
+    read_run,
+    remembered_include_paths,
+    split_jury_member,
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,14 @@ class LoadedRun(StoredRun):
         for name in (judge, *judge_aliases(judge)):
             if name in names:
                 return name
+        base, model = split_jury_member(judge)
+        if model is not None:  # one model of a jury: `harm@gpt-4o`
+            name = self.resolve_judge(base)
+            models = self.jury_models(name)
+            if model not in models:
+                raise EFTEvalError(f"{self.path}: judge {name!r} has no jury model {model!r} "
+                                   f"(its models here: {', '.join(models) or 'none, it is one model'})")
+            return f"{name}{JURY_MEMBER}{model}"
         raise EFTEvalError(f"{self.path}: no judgments by judge {judge!r} (judges here: {', '.join(names) or 'none'})")
 
     def scores(self, judge: str) -> JudgeScores:
@@ -90,6 +106,7 @@ class LoadedRun(StoredRun):
         from eft_eval.judging import discover_judges
 
         available = discover_judges(list(self.include_paths))
+        judge = split_jury_member(judge)[0] if judge not in self.judge_names() else judge
         for name in (judge, *judge_aliases(judge)):
             if name in available:
                 return available[name].higher_is_better

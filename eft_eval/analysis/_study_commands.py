@@ -69,7 +69,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("agreement", help="judge versus judge on the same responses (agreement, kappa, Spearman)")
     p.add_argument("run_a", metavar="RUN_A", help=_RUN_HELP)
     p.add_argument("run_b", metavar="RUN_B", help=f"{_RUN_HELP}; the reference (e.g. judged by GPT-4)")
-    p.add_argument("--judge", required=True, help="the judge compared (its judgments in RUN_A)")
+    p.add_argument("--judge", required=True,
+                   help="the judge compared (its judgments in RUN_A); JUDGE@MODEL: one model of its jury")
     p.add_argument("--judge-b", help="the judge in RUN_B when its name differs (default: --judge)")
     p.add_argument("--threshold", type=number_arg(), default=1.0,
                    help="binary label: score >= THRESHOLD (default 1: factuality's 'any error')")

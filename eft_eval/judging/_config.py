@@ -114,7 +114,8 @@ class JudgeConfig:
     backend: Backend = "openai"
     """"openai": any OpenAI-compatible server; "local": a transformers chat model in-process."""
     judge_model: str | None = None
-    """Overrides every judge's `judge_model` (e.g. "gpt-4o", or the name a local server expects)."""
+    """Overrides every judge's `judge_model` (e.g. "gpt-4o", or the name a local server expects).
+    Several, comma-separated ("gpt-4o,claude,llama"), make a jury: every judge asks each of them."""
     base_url: str | None = None
     """OpenAI-compatible endpoint (vLLM, llama.cpp, `transformers serve`); default $OPENAI_BASE_URL."""
     api_key: str | None = field(default=None, repr=False)
@@ -142,6 +143,8 @@ class JudgeConfig:
     answers within 24 h), set up by `batch`. Answers land in the same cache either way."""
     samples: int = 1
     """Answers asked of each judge per response (distinct seeds); scored by the judge's aggregation."""
+    jury_aggregation: str | None = None
+    """How a jury's scores of one response become its score; default each judge's `aggregation`."""
     local: LocalModelSettings = field(default_factory=LocalModelSettings)
     """The local backend's model."""
     batch: BatchSettings = field(default_factory=BatchSettings)
@@ -159,6 +162,26 @@ class JudgeConfig:
         _check_numbers(self, {
             "timeout": _POSITIVE_WAIT, "backoff_base": _WAIT, "backoff_max": _WAIT,
             "concurrency": _COUNT, "samples": _COUNT, "max_retries": _RETRIES, "max_parse_retries": _RETRIES})
+        models = self.jury_models()
+        if models and self.backend != "openai":
+            raise EFTEvalError(f"a jury of judge models ({self.judge_model}) needs the openai backend")
+        if self.jury_aggregation is not None:
+            from eft_eval.stats import aggregation_names
+
+            if self.jury_aggregation not in aggregation_names():
+                raise EFTEvalError(f"unknown --jury-aggregation {self.jury_aggregation!r} "
+                                   f"(known: {', '.join(aggregation_names())})")
+
+    def jury_models(self) -> list[str]:
+        """The models of a jury (`--judge-model a,b,c`), in the order given; [] for one model."""
+        if self.judge_model is None or "," not in self.judge_model:
+            return []
+        models = [model.strip() for model in self.judge_model.split(",")]
+        if not all(models):
+            raise EFTEvalError(f"--judge-model {self.judge_model!r}: an empty model name in the jury")
+        if len(set(models)) != len(models):
+            raise EFTEvalError(f"--judge-model {self.judge_model!r}: a model named twice in the jury")
+        return models
 
     def with_batch_state(self, path: Path) -> JudgeConfig:
         """This configuration recording its batches in `path` (a run or output folder's own file)."""
@@ -231,7 +254,8 @@ JUDGE_SETTINGS: tuple[Setting, ...] = (
     # defaults into each `eft-eval run` command.
     Setting("backend", "backend", study=True, argument={"choices": ("openai", "local")},
             help="openai: OpenAI or any OpenAI-compatible server; local: a transformers model, offline"),
-    Setting("judge_model", "judge_model", study=True, help="override every judge's judge_model"),
+    Setting("judge_model", "judge_model", study=True,
+            help="override every judge's judge_model; several, comma-separated (a,b,c), ask a jury of models"),
     Setting("base_url", "base_url", study=True,
             help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (default $OPENAI_BASE_URL); "
             "the API key is read from $OPENAI_API_KEY"),
@@ -250,6 +274,9 @@ JUDGE_SETTINGS: tuple[Setting, ...] = (
             help="local backend: most reasoning tokens before the score"),
     Setting("show_query", "show_query", study=True, argument={"action": "store_true"},
             help="use judges' prompt_with_query (factuality's paper prompt shows only the response)"),
+    Setting("jury_aggregation", "jury_aggregation", study=True, argument={"metavar": "NAME"},
+            help="a jury (--judge-model a,b,c): how the models' scores of a response combine (mean, median, "
+            "majority, ...; default each judge's aggregation)"),
     # Flags only: judging at paper scale is chosen per invocation, not per study.
     Setting("judge_mode", "mode", argument={"choices": ("live", "batch")},
             help="live: one request per answer; batch: OpenAI's Batch API (half the price, answers within 24 h; "

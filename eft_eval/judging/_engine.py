@@ -27,6 +27,7 @@ from eft_eval.judging._backends import (
 )
 from eft_eval.judging._cache import Completion, JudgeCache, cache_key
 from eft_eval.judging._config import JudgeConfig, JudgeRunState
+from eft_eval.judging._jury import combine_jury
 from eft_eval.judging._ledger import BudgetExceeded, CostLedger, new_ledger
 from eft_eval.judging._parse import ParsedAnswer, describe_range, parse_answer
 from eft_eval.judging._samples import combine_samples, sample_params
@@ -95,6 +96,8 @@ async def judge_items(
         ledger = new_ledger(config, state.budget_spent)
     judge = _Judge(config, backend, cache, ledger)
     samples = config.samples
+    jury = config.jury_models()
+    answers = samples * max(1, len(jury))  # answers asked per judgment
     try:  # before anything is paid for: the estimate, and the budget it must fit
         _check_estimate(judge, ledger or new_ledger(config), items, judges)
     except BaseException:
@@ -109,27 +112,34 @@ async def judge_items(
     # every judgment starts at once and each one says when it is done.
     collecting = backend if isinstance(backend, CollectingBackend) else None
     if collecting is not None:
-        collecting.expect(len(items) * len(judges) * samples)
+        collecting.expect(len(items) * len(judges) * answers)
 
     # Identical prompts (two responses with the same text, for the same query or for a judge that
     # does not show the query) are asked once; every item gets its own copy of the judgment.
     asked: dict[tuple[str, str], asyncio.Future[Judgment]] = {}
 
+    async def judge_model(item: JudgeItem, spec: JudgeSpec, model: str | None) -> Judgment:
+        if samples == 1:
+            return await judge.judge(item, spec, 0, model)
+        # K answers with distinct seeds, scored by the judge's aggregation
+        return combine_samples(
+            await asyncio.gather(*(judge.judge(item, spec, k, model) for k in range(samples))), spec)
+
     async def judge_once(item: JudgeItem, spec: JudgeSpec) -> Judgment:
         prompt = json.dumps(spec.render_messages(item.query, item.response, config.show_query, item.response_b))
         shared = asked.get((spec.name, prompt))
         if shared is not None and collecting is not None:
-            collecting.judgment_done(samples)
+            collecting.judgment_done(answers)
         if shared is None:
             shared = asked[(spec.name, prompt)] = asyncio.get_running_loop().create_future()
             try:
-                if samples == 1:
-                    judgment = await judge.judge(item, spec)
-                else:  # K answers with distinct seeds, scored by the judge's aggregation
-                    judgment = combine_samples(
-                        await asyncio.gather(*(judge.judge(item, spec, k) for k in range(samples))), spec)
+                if not jury:
+                    judgment = await judge_model(item, spec, None)
+                else:  # each model's judgment, then the jury's score
+                    found_by_model = await asyncio.gather(*(judge_model(item, spec, model) for model in jury))
+                    judgment = combine_jury(dict(zip(jury, found_by_model)), spec, config.jury_aggregation)
                 if collecting is not None:
-                    collecting.judgment_done(samples)
+                    collecting.judgment_done(answers)
                 shared.set_result(judgment)
                 return judgment  # the asker keeps the original; only duplicates pay for a copy
             except asyncio.CancelledError:
@@ -228,19 +238,28 @@ def _uncached_first_requests(
 ) -> Iterator[tuple[str, list[Message], dict[str, Any]]]:
     """(model, messages, parameters) of each distinct first question that the cache cannot answer."""
     seen: set[str] = set()
+    jury: list[str | None] = [*judge.config.jury_models()] or [None]
     for item in items:
         for spec in judges:
             for sample in range(judge.config.samples):
-                model, messages, params = judge.first_request(item, spec, sample)
-                key = judge.key(spec, model, messages, params)
-                if key in seen or (judge.cache is not None and judge.cache.get(key) is not None):
-                    continue
-                seen.add(key)
-                yield model, messages, params
+                for member in jury:
+                    model, messages, params = judge.first_request(item, spec, sample, member)
+                    key = judge.key(spec, model, messages, params)
+                    if key in seen or (judge.cache is not None and judge.cache.get(key) is not None):
+                        continue
+                    seen.add(key)
+                    yield model, messages, params
+
+
+def judge_model_names(spec: JudgeSpec, config: JudgeConfig) -> list[str]:
+    """The models asked for each judgment: a jury's, or the one."""
+    return config.jury_models() or [judge_model_name(spec, config)]
 
 
 def judge_model_name(spec: JudgeSpec, config: JudgeConfig) -> str:
-    """The model recorded in (and asked for) each judgment."""
+    """The model recorded in (and asked for) each judgment; a jury's models comma-separated."""
+    if config.jury_models():
+        return ",".join(config.jury_models())
     if config.backend == "local":
         model, gguf = config.resolved_local_model()
         return f"local:{gguf or model}"
@@ -255,10 +274,11 @@ class _Judge:
         # Spec fingerprints by judge name: hashing a spec costs more than the rest of a cache key.
         self._fingerprints: dict[str, str] = {}
 
-    def first_request(self, item: JudgeItem,
-                      spec: JudgeSpec, sample: int = 0) -> tuple[str, list[Message], dict[str, Any]]:
-        """(model, messages, parameters) of the first question of one judgment."""
-        model = judge_model_name(spec, self.config)
+    def first_request(self, item: JudgeItem, spec: JudgeSpec, sample: int = 0,
+                      model: str | None = None) -> tuple[str, list[Message], dict[str, Any]]:
+        """(model, messages, parameters) of the first question of one judgment; `model` is one
+        model of a jury (default the judge's one model)."""
+        model = model or judge_model_name(spec, self.config)
         return model, spec.render_messages(item.query, item.response, self.config.show_query,
                                            item.response_b), sample_params(spec, sample)
 
@@ -273,8 +293,8 @@ class _Judge:
             return "batch"
         return "live"
 
-    async def judge(self, item: JudgeItem, spec: JudgeSpec, sample: int = 0) -> Judgment:
-        model, messages, params = self.first_request(item, spec, sample)
+    async def judge(self, item: JudgeItem, spec: JudgeSpec, sample: int = 0, model: str | None = None) -> Judgment:
+        model, messages, params = self.first_request(item, spec, sample, model)
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         raw, parsed = "", ParsedAnswer("failed", None, "", "no answer")
         attempts = 0

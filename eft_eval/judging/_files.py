@@ -125,7 +125,7 @@ def _refuse_all_failed(rows: Sequence[dict[str, Any]], judges: Sequence[JudgeSpe
 
 def describe_config(config: JudgeConfig, judges: Sequence[JudgeSpec]) -> dict[str, Any]:
     """What produced the judgments, for results.json. Deliberately has no API key."""
-    return {
+    described: dict[str, Any] = {
         "backend": config.backend,
         "judge_models": {spec.name: judge_model_name(spec, config) for spec in judges},
         # Never `user:password@`: credentials in the URL stay out of run.json and results.json.
@@ -135,3 +135,6 @@ def describe_config(config: JudgeConfig, judges: Sequence[JudgeSpec]) -> dict[st
         "mode": config.mode,  # live or the Batch API, and answers per judge and response
         "judge_samples": config.samples,
     }
+    if config.jury_models():  # a jury: its models, and how their scores combine when not each judge's own
+        described["jury"] = {"models": config.jury_models(), "aggregation": config.jury_aggregation}
+    return described

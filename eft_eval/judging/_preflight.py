@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.judging._config import JudgeConfig
-from eft_eval.judging._engine import judge_model_name
+from eft_eval.judging._engine import judge_model_names
 from eft_eval.judging._retry import classify, describe_error
 from eft_eval.judging._spec import JudgeSpec
 from eft_eval.redact import client_url_and_headers, url_without_userinfo
@@ -37,7 +37,7 @@ def preflight(config: JudgeConfig, judges: Sequence[JudgeSpec]) -> None:
         return
     import openai
 
-    models = list(dict.fromkeys(judge_model_name(spec, config) for spec in judges))
+    models = list(dict.fromkeys(model for spec in judges for model in judge_model_names(spec, config)))
     base_url = config.resolved_base_url()
     # One endpoint per run today (one base URL, one key); the judges' models share it. Credentials
     # in the URL are sent as the judge backend sends them (basic auth).

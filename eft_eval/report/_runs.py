@@ -15,7 +15,7 @@ from eft_eval.errors import EFTEvalError
 from eft_eval.judging import JudgeSpec
 from eft_eval.models import delta_roles
 from eft_eval.runfolder import StoredRun as RunData  # not through _collect, which imports this module
-from eft_eval.stats import summarize_judgments
+from eft_eval.stats import summarize_judgments, summarize_jury
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +83,43 @@ def results_rows(run: RunData, judges: list[JudgeInfo]) -> list[dict[str, Any]]:
         if not judgments:
             continue
         summary = summarize_judgments(judgments)
+        if summary.get("jury"):  # a jury: alpha at the level of the judge's scores, and each model's mean
+            summary["jury"] = summarize_jury(judgments, _ScoreOwner(judge))
+            summary["jury_text"] = jury_text(summary["jury"])
         rows.append({"judge": judge.name, "direction": judge.direction, **summary})
     return rows
+
+
+@dataclass(frozen=True)
+class _ScoreOwner:
+    """A judge's score as `stats.summarize_jury` reads it (kind, min, max), from its `JudgeInfo`."""
+
+    judge: JudgeInfo
+
+    @property
+    def score(self) -> Any:
+        from types import SimpleNamespace
+
+        low, high = self.judge.score_range
+        return SimpleNamespace(kind="integer" if self.judge.integer else "number", min=low, max=high)
+
+    def __getattr__(self, name: str) -> Any:  # aggregation, higher_is_better: a plain mean summary's
+        return {"name": self.judge.name, "higher_is_better": self.judge.higher_is_better,
+                "aggregation": "mean", "aggregation_params": {}}[name]
+
+
+def jury_text(jury: dict[str, Any]) -> str:
+    """`gpt-4o 37.5, gpt-4o-mini 39.5; alpha 0.93 (95% CI 0.85-0.97, interval)`: the results
+    table's jury column."""
+    means = ", ".join(f"{model} {summary['mean']:.3g}" if summary.get("mean") is not None else f"{model} -"
+                      for model, summary in jury["models"].items())
+    agreement = jury.get("agreement") or {}
+    alpha = agreement.get("krippendorff_alpha") or {}
+    if alpha.get("value") is None:
+        return f"{means}; alpha undefined"
+    interval = (f"95% CI {alpha['ci_low']:.2f}-{alpha['ci_high']:.2f}, " if alpha.get("ci_low") is not None
+                and alpha.get("ci_high") is not None else "")
+    return f"{means}; Krippendorff's alpha {alpha['value']:.2f} ({interval}{agreement.get('level')})"
 
 
 def _component_rows(spec: dict[str, Any]) -> list[dict[str, Any]]:

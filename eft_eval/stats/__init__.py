@@ -63,6 +63,9 @@ _EXPORTS = {
     "register_aggregation": "_aggregation",
     "JudgeLike": "_summary",
     "judge_noise": "_judge_noise",
+    "krippendorff_alpha": "_jury",
+    "krippendorff_alpha_estimate": "_jury",
+    "summarize_jury": "_summary",
     "judge_noise_of": "_judge_noise",
     "STATUSES": "_summary",
     "standard_error": "_summary",
@@ -177,7 +180,10 @@ __all__ = [
     "resample_means",
     "response_tokens",
     "settings_from_args",
+    "krippendorff_alpha",
+    "krippendorff_alpha_estimate",
     "short_label",
+    "summarize_jury",
     "spearman_estimate",
     "standard_error",
     "summarize_groups",
@@ -221,6 +227,7 @@ if TYPE_CHECKING:
     )
     from eft_eval.stats._format import format_mean_se, format_number, format_table, short_label
     from eft_eval.stats._judge_noise import judge_noise, judge_noise_of
+    from eft_eval.stats._jury import krippendorff_alpha, krippendorff_alpha_estimate
     from eft_eval.stats._length import is_cut_off, response_tokens, summarize_lengths
     from eft_eval.stats._paired import (
         DENOMINATOR_OK,
@@ -264,6 +271,7 @@ if TYPE_CHECKING:
         standard_error,
         summarize_groups,
         summarize_judgments,
+        summarize_jury,
         summarize_samples,
     )
 

@@ -132,3 +132,4 @@ def spearman_estimate(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.n
 def analytic_proportion_se(p: float, n: int) -> float:
     """sqrt(p (1 - p) / n): the textbook standard error of a proportion, for comparison."""
     return math.sqrt(p * (1 - p) / n) if n else math.nan
+

@@ -58,12 +58,38 @@ def summarize_judgments(judgments: Iterable[Mapping[str, Any]], spec: JudgeLike 
         from eft_eval.stats._judge_noise import judge_noise_of
 
         summary["judge_noise"] = _finite_values(judge_noise_of, judgments)
+    if any(judgment.get("models") for judgment in judgments):  # a jury of judge models: each one, and alpha
+        summary["jury"] = summarize_jury(judgments, spec)
     if spec is not None:
         described: dict[str, Any] = {"higher_is_better": spec.higher_is_better, "aggregation": spec.aggregation}
         if params:
             described["aggregation_params"] = params
         summary = {**described, **summary}
     return summary
+
+
+def summarize_jury(judgments: Sequence[Mapping[str, Any]], spec: Any = None) -> dict[str, Any] | None:
+    """results.json's `jury` of one judge: the aggregation, each model's summary (as the judge's
+    own), and their agreement; None when no judgment was a jury's."""
+    from eft_eval.stats._jury import alpha_level, jury_matrix, krippendorff_alpha_estimate
+
+    juries = [j for j in judgments if j.get("models")]
+    if not juries:
+        return None
+    models = list(dict.fromkeys(model for j in juries for model in j["models"]))
+    level = alpha_level(getattr(spec, "score", None))
+    alpha = krippendorff_alpha_estimate(jury_matrix(judgments, models), level)
+    per_model = {}
+    for model in models:
+        own = [j["models"][model] for j in juries if model in j["models"]]
+        summary = summarize_judgments(own, spec)
+        per_model[model] = {key: summary[key] for key in ("mean", "stderr", "aggregate", "n", "n_scored",
+                                                           "n_abstained", "n_failed", "usage")}
+    return {
+        "aggregation": juries[0].get("jury_aggregation"),
+        "models": per_model,
+        "agreement": {"krippendorff_alpha": alpha.to_dict(), "level": level, "n_models": len(models)},
+    }
 
 
 def summarize_groups(
