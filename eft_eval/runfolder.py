@@ -275,6 +275,22 @@ class StoredRun:
         return [(judgment.get("models") or {}).get(model) if isinstance(judgment, dict) else None
                 for judgment in found]
 
+    def resolve_judge(self, judge: str) -> str:
+        """The name `judge` has in this run, accepting a judge's former or new name."""
+        names = self.judge_names()
+        for name in (judge, *judge_aliases(judge)):
+            if name in names:
+                return name
+        base, model = split_jury_member(judge)
+        if model is not None:  # one model of a jury: `harm@gpt-4o`
+            name = self.resolve_judge(base)
+            models = self.jury_models(name)
+            if model not in models:
+                raise EFTEvalError(f"{self.path}: judge {name!r} has no jury model {model!r} "
+                                   f"(its models here: {', '.join(models) or 'none, it is one model'})")
+            return f"{name}{JURY_MEMBER}{model}"
+        raise EFTEvalError(f"{self.path}: no judgments by judge {judge!r} (judges here: {', '.join(names) or 'none'})")
+
     def jury_models(self, judge: str) -> list[str]:
         """The models of `judge`'s jury in this run, in jury order; [] for a judge of one model."""
         return list(dict.fromkeys(model for judgment in self.judgments(judge) if isinstance(judgment, dict)

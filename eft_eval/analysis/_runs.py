@@ -21,7 +21,6 @@ from typing import Any
 from eft_eval.analysis._run_spec import check_one_model, samples_spec, unknown_setting
 from eft_eval.errors import EFTEvalError, short_repr
 from eft_eval.runfolder import (
-    JURY_MEMBER,
     SAMPLES_FILE,
     StoredRun,
     judge_aliases,
@@ -61,22 +60,6 @@ class LoadedRun(StoredRun):
     labelled: bool = False
     """The label was given (a mapping's key), not taken from the folder's name."""
     _ids: list[str] = field(default_factory=list)
-
-    def resolve_judge(self, judge: str) -> str:
-        """The name `judge` has in this run, accepting a judge's former or new name."""
-        names = self.judge_names()
-        for name in (judge, *judge_aliases(judge)):
-            if name in names:
-                return name
-        base, model = split_jury_member(judge)
-        if model is not None:  # one model of a jury: `harm@gpt-4o`
-            name = self.resolve_judge(base)
-            models = self.jury_models(name)
-            if model not in models:
-                raise EFTEvalError(f"{self.path}: judge {name!r} has no jury model {model!r} "
-                                   f"(its models here: {', '.join(models) or 'none, it is one model'})")
-            return f"{name}{JURY_MEMBER}{model}"
-        raise EFTEvalError(f"{self.path}: no judgments by judge {judge!r} (judges here: {', '.join(names) or 'none'})")
 
     def scores(self, judge: str) -> JudgeScores:
         name = self.resolve_judge(judge)

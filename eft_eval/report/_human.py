@@ -74,6 +74,8 @@ def human_section(project_dir: Path, adjudication_dir: Path | None = None, resul
         "summary_rows": study.summary_rows(results),
         "confusion_svg": study.confusion_svg(results.confusion),
         "confusion": results.confusion.as_rows(),
+        "jury_header": study.JURY_HEADER,
+        "jury_rows": study.jury_rows(results),
         "annotator_header": study.ANNOTATOR_HEADER,
         "annotator_rows": study.annotator_rows(results),
         "annotator_svg": annotator_agreement(annotators) if annotators else None,

@@ -38,6 +38,8 @@ _EXPORTS = {
     "summary_rows": "_report",
     "write_report": "_report",
     "ANNOTATOR_HEADER": "_report",
+    "JURY_HEADER": "_report",
+    "jury_rows": "_report",
     "JudgedSample": "_selection",
     "SelectionConfig": "_selection",
     "select_items": "_selection",
@@ -53,6 +55,7 @@ _EXPORTS = {
 
 __all__ = [
     "ANNOTATOR_HEADER",
+    "JURY_HEADER",
     "AnnotationImport",
     "Answer",
     "BootstrapSettings",
@@ -76,6 +79,7 @@ __all__ = [
     "compute_results",
     "confusion_svg",
     "import_annotations",
+    "jury_rows",
     "load_gold",
     "load_project",
     "load_template",
@@ -107,10 +111,12 @@ if TYPE_CHECKING:
     )
     from eft_eval.study._report import (
         ANNOTATOR_HEADER,
+        JURY_HEADER,
         StudyPage,
         annotator_rows,
         calibrated_rows,
         confusion_svg,
+        jury_rows,
         method_note,
         summary_rows,
         write_report,

@@ -65,6 +65,8 @@ class StudyItem:
     """Where the response came from: samples file line, doc_id, task, model."""
     human_label: bool | None = None
     """Adjudication projects only: the crowd's majority label being checked."""
+    jury_scores: dict[str, float | None] | None = None
+    """A jury's judge: each model's own score (None: it abstained or failed). Absent otherwise."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,11 @@ class StudyManifest:
     created_by: str = f"eft-eval {__version__}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for item in data["items"]:  # a single-model judge's study.json is as before: no jury key
+            if item["jury_scores"] is None:
+                del item["jury_scores"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudyManifest:

@@ -15,8 +15,9 @@ from typing import Protocol
 
 from eft_eval.fileio import refuse_overwrite, write_json, write_text_atomic
 from eft_eval.locking import lock_folder
+from eft_eval.runfolder import JURY_MEMBER
 from eft_eval.stats import ConfusionMatrix, format_number
-from eft_eval.study._results import GoldFigures, StudyResults
+from eft_eval.study._results import JURY, GoldFigures, StudyResults
 
 MARKDOWN_FILE = "report.md"
 HTML_FILE = "report.html"
@@ -99,6 +100,26 @@ def annotator_rows(results: StudyResults) -> list[list[str]]:
     ]
 
 
+JURY_HEADER = ["Judge", "Items", "Agreement with humans", "Cohen's kappa with humans",
+               "Share with any factual error", "Agreement with the jury"]
+
+
+def jury_rows(results: StudyResults) -> list[list[str]]:
+    """A jury's judge: the jury's row (the figures of the summary table) and each model's, on the
+    labelled items it scored; [] for a judge of one model."""
+    return [
+        [
+            f"{results.judge} (jury)" if row.model == JURY else f"{results.judge}{JURY_MEMBER}{row.model}",
+            str(row.n_items),
+            row.agreement.format(),
+            row.kappa.format(),
+            row.error_rate.format(),
+            row.agreement_with_jury.format(),
+        ]
+        for row in results.jury
+    ]
+
+
 ANNOTATOR_HEADER = ["Annotator", "Items", "Agreement with judge", "Kappa with judge",
                     "Agreement with other annotators", "Matches gold"]
 
@@ -130,6 +151,10 @@ def render_markdown(results: StudyResults, title: str) -> str:
         "",
         f"![Confusion matrix]({PICTURE_FILE})",
     ]
+    if results.jury:
+        lines += ["", "## Each jury model against the humans", "", "| " + " | ".join(JURY_HEADER) + " |",
+                  "|" + "---|" * len(JURY_HEADER)]
+        lines += ["| " + " | ".join(row) + " |" for row in jury_rows(results)]
     if results.annotators:
         lines += ["", "## Per annotator", "", "| " + " | ".join(ANNOTATOR_HEADER) + " |",
                   "|" + "---|" * len(ANNOTATOR_HEADER)]
@@ -203,11 +228,13 @@ def write_report(results: StudyResults, out: Path, *, title: str = "Human study:
 
 __all__ = [
     "ANNOTATOR_HEADER",
+    "JURY_HEADER",
     "ReportFiles",
     "StudyPage",
     "annotator_rows",
     "calibrated_rows",
     "confusion_svg",
+    "jury_rows",
     "method_note",
     "render_markdown",
     "summary_rows",

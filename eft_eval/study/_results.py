@@ -40,6 +40,25 @@ class AnnotatorFigures:
 
 
 @dataclass(frozen=True)
+class JuryModelFigures:
+    """One model of the judge's jury (or the jury itself) against the humans' majority label."""
+
+    model: str
+    """A model's name, or `JURY` for the jury's combined label."""
+    n_items: int
+    """Labelled items this model scored (an abstention or failure leaves the item out of its row)."""
+    agreement: Estimate
+    kappa: Estimate
+    error_rate: Estimate
+    """Share of those items this model labels "any factual error"."""
+    agreement_with_jury: Estimate
+    """Against the jury's label on the same items (1 for the jury's own row)."""
+
+
+JURY = "jury"
+
+
+@dataclass(frozen=True)
 class GoldFigures:
     """Who matches the expert gold label on the adjudicated disagreements."""
 
@@ -83,6 +102,8 @@ class StudyResults:
     """The error rate of every response the items were drawn from, corrected by the labels (PPI++)."""
     calibrated_unavailable: str | None = None
     """Why `calibrated` is None (the samples file is gone, ...)."""
+    jury: list[JuryModelFigures] = field(default_factory=list)
+    """A jury's judge: the jury's row, then each model's; [] for a judge of one model."""
 
     def to_dict(self) -> dict[str, Any]:
         def convert(value: Any) -> Any:
@@ -103,7 +124,10 @@ class StudyResults:
                 return None  # JSON has no NaN
             return value
 
-        return convert(self)
+        data = convert(self)
+        if not self.jury:  # a single-model judge's report.json is as before
+            del data["jury"]
+        return data
 
 
 def _others_majority(answers_by_item: dict[str, dict[str, bool]], annotator: str, item_id: str) -> bool | None:
@@ -184,6 +208,38 @@ def _disagreements(project: StudyProject, labels: list[ItemLabel]) -> list[str]:
             if label.label is not None and bool(label.label) != items[label.item_id].judge_label]
 
 
+def _jury_figures(project: StudyProject, labelled: list[ItemLabel],
+                  settings: BootstrapSettings) -> list[JuryModelFigures]:
+    """The jury's row and each model's, over the labelled items (each model: those it scored)."""
+    items = project.items_by_id
+    models = list(dict.fromkeys(model for label in labelled for model in items[label.item_id].jury_scores or {}))
+    if not models:
+        return []
+    threshold = project.manifest.error_threshold
+    rows = []
+    for model in (JURY, *models):
+        triples = []  # (this model's label, the humans', the jury's)
+        for label in labelled:
+            item = items[label.item_id]
+            if model == JURY:
+                own: bool | None = item.judge_label
+            else:
+                score = (item.jury_scores or {}).get(model)
+                own = None if score is None else score >= threshold
+            if own is not None:
+                triples.append((own, bool(label.label), item.judge_label))
+        mine, human, jury = ([t[i] for t in triples] for i in range(3))
+        rows.append(JuryModelFigures(
+            model=model,
+            n_items=len(triples),
+            agreement=agreement_estimate(mine, human, **settings.kwargs()),
+            kappa=kappa_estimate(mine, human, **settings.kwargs()),
+            error_rate=proportion_estimate(mine, **settings.kwargs()),
+            agreement_with_jury=agreement_estimate(mine, jury, **settings.kwargs()),
+        ))
+    return rows
+
+
 def compute_results(
     project: StudyProject,
     labels: list[ItemLabel],
@@ -226,5 +282,6 @@ def compute_results(
         tied_item_ids=[label.item_id for label in labels if label.tie],
         calibrated=calibrated,
         calibrated_unavailable=unavailable,
+        jury=_jury_figures(project, labelled, settings),
     )
 

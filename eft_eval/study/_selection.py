@@ -14,7 +14,7 @@ from pathlib import Path
 
 from eft_eval.errors import EFTEvalError
 from eft_eval.parsing import parse_number
-from eft_eval.runfolder import judge_aliases, read_run
+from eft_eval.runfolder import JURY_MEMBER, StoredRun, judge_aliases, read_run, split_jury_member
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class JudgedSample:
     response: str
     judge_status: str
     judge_score: float | None
+    jury_scores: dict[str, float | None] = field(default_factory=dict)
+    """A jury's judge: each model's own score (None: that model abstained or failed); {} otherwise."""
 
     def judge_label(self, threshold: float) -> bool | None:
         """True = the judge found at least one factual error; None = no usable score."""
@@ -79,19 +81,39 @@ class Selection:
 
 
 def read_judged_samples(path: Path, judge: str) -> list[JudgedSample]:
-    """Every sample of a samples file or run folder, with `judge`'s status and score (none: "missing")."""
+    """Every sample of a samples file or run folder, with `judge`'s status and score (none: "missing").
+
+    `judge@model` is one model of a jury (`--judge-model a,b,c`); a jury's judge also gives each
+    model's own score, for the report's per-model rows."""
     stored = read_run(path).check_samples(judged=False)
-    name = next((n for n in (judge, *judge_aliases(judge)) if n in stored.judge_names()), judge)
+    name = _judge_name(stored, judge)
+    # One model of a jury has no `models` of its own, so this is {} for it as for a single-model judge.
+    own = {model: stored.judgments(f"{name}{JURY_MEMBER}{model}") for model in stored.jury_models(name)}
     samples = []
-    for line, row, judgment in zip(stored.lines, stored.rows, stored.judgments(name)):
+    for index, (line, row, judgment) in enumerate(zip(stored.lines, stored.rows, stored.judgments(name))):
         verdict = judgment or {"status": "missing"}
         for key in ("query", "response"):
             if not isinstance(row.get(key), str):
                 raise EFTEvalError(f"{stored.samples_path}:{line}: field {key!r} must be a string")
         score = float(verdict["score"]) if verdict["status"] == "scored" else None
+        jury = {model: _scored(judgments[index]) for model, judgments in own.items()}
         samples.append(JudgedSample(line, row.get("doc_id"), str(row.get("task", "")), str(row.get("model", "")),
-                                    row["query"], row["response"], verdict["status"], score))
+                                    row["query"], row["response"], verdict["status"], score, jury))
     return samples
+
+
+def _judge_name(stored: StoredRun, judge: str) -> str:
+    """`judge` as the run names it: a former name is found under the current one; `judge@model` is
+    resolved as the analyses resolve it (an unknown model is refused in one line)."""
+    if split_jury_member(judge)[1] is not None and judge not in stored.judge_names():
+        return stored.resolve_judge(judge)
+    return next((n for n in (judge, *judge_aliases(judge)) if n in stored.judge_names()), judge)
+
+
+def _scored(judgment: dict[str, object] | None) -> float | None:
+    if not judgment or judgment.get("status") != "scored":
+        return None
+    return float(judgment["score"])  # type: ignore[arg-type]  # checked by `check_samples`
 
 
 def judged_error_rates(samples: list[JudgedSample], threshold: float) -> dict[str, float]:

@@ -71,6 +71,7 @@ def _items(selection: Selection, threshold: float) -> list[StudyItem]:
             judge_label=bool(sample.judge_label(threshold)),
             judge_score=sample.judge_score,
             source={"line": sample.source_line, "doc_id": sample.doc_id, "task": sample.task, "model": sample.model},
+            jury_scores=dict(sample.jury_scores) or None,
         )
         for k, sample in enumerate(selection.items, start=1)
     ]

@@ -103,6 +103,9 @@ def _report(args: argparse.Namespace, page: StudyPage) -> int:
                             page=page)
     print(f"agreement: {results.agreement.format()}")
     print(f"Cohen's kappa: {results.kappa.format()}")
+    for row in results.jury[1:]:  # a jury's judge: its models (the jury's row is the figures above)
+        print(f"jury model {row.model}: agreement {row.agreement.format()}; kappa {row.kappa.format()} "
+              f"({row.n_items} items)")
     if results.gold is not None:
         gold = results.gold
         print(f"disagreements: {gold.n_disagreements}; with a gold label: {gold.n_adjudicated}; without: "
@@ -139,7 +142,8 @@ def register(subparsers: Any, page: StudyPage) -> None:
     p.add_argument("--n", type=count_arg(), required=True, help="number of items")
     p.add_argument("--out", type=Path, required=True, help="project folder to write")
     p.add_argument("--seed", type=seed_arg(), default=0, help="seed of the random draw (default 0)")
-    p.add_argument("--judge", default="factuality", help="judge whose labels are checked (default factuality)")
+    p.add_argument("--judge", default="factuality",
+                   help="judge whose labels are checked (default factuality); JUDGE@MODEL: one model of its jury")
     p.add_argument("--error-threshold", type=number_arg(), default=1.0,
                    help="judge score counted as 'any factual error' (default >= 1)")
     which = p.add_mutually_exclusive_group()
