@@ -9,7 +9,6 @@ import json
 import math
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
