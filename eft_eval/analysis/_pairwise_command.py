@@ -64,6 +64,10 @@ def _run(args: argparse.Namespace) -> int:
         if prompts["run_only"] or prompts["reference_only"]:
             print(f"{run}: {prompts['run_only']} prompt(s) not in the reference, {prompts['reference_only']} reference "
                   "prompt(s) not in the run: not compared (their doc_ids: results.json `prompts`)")
+    for two in (results.get("round_robin") or {}).get("pairs", []):  # --round-robin: runs with different prompts
+        if two["run_only"] or two["opponent_only"]:
+            print(f"{two['run']} vs {two['opponent']}: {two['matched']} shared prompt(s) compared, {two['run_only']} "
+                  f"only in {two['run']}, {two['opponent_only']} only in {two['opponent']}")
     print(f"wrote {Path(args.output) / 'pairs.jsonl'} and {Path(args.output) / 'results.json'}")
     return 0
 

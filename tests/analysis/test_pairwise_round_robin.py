@@ -145,3 +145,21 @@ def test_a_round_robin_ranks_the_runs_by_all_comparisons(tmp_path: Path) -> None
     parser.feed(page.read_text())
     ranking = parser.tables["bradley-terry-0-preference"]
     assert [row[1].replace(" (reference)", "") for row in ranking if row] == ORDER
+
+
+def test_runs_are_paired_with_each_other_on_the_prompts_they_share(tmp_path: Path) -> None:
+    first = write_run(tmp_path / "first", {i: f"q=1 first {i}" for i in range(6)})
+    second = write_run(tmp_path / "second", {i: f"q=0.5 second {i}" for i in range(2, 8)})
+    third = write_run(tmp_path / "third", {i: f"q=0.2 third {i}" for i in range(6, 8)})
+    ref = write_run(tmp_path / "ref", {i: f"q=0 ref {i}" for i in range(8)})
+    with LoopbackServer(PairwiseJudge(strength)) as server:
+        printed = pairwise_cli([first, second, third], ref, tmp_path / "out", server.base_url, "--round-robin")
+        # Against the reference 6 + 6 + 2 prompts, first-second 4, second-third 2, first-third none.
+        assert server.request_count == 2 * (6 + 6 + 2 + 4 + 2)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [(p["run"], p["opponent"], p["matched"], p["run_only"], p["opponent_only"])
+            for p in results["round_robin"]["pairs"]] == [
+        ("first", "second", 4, 2, 2), ("first", "third", 0, 6, 2), ("second", "third", 2, 4, 0)]
+    assert [(e["run"], e["opponent"], e["n_pairs"]) for e in results["judges"]["preference"]["between_runs"]] == [
+        ("first", "second", 4), ("second", "third", 2)]
+    assert "first vs third: 0 shared prompt(s) compared, 6 only in first, 2 only in third" in printed
