@@ -45,6 +45,9 @@ PAIRWISE_FILE = "pairwise.json"
 """A pairwise folder's record (`eft-eval pairwise`): the runs, the reference, the judges."""
 PAIRS_FILE = "pairs.jsonl"
 """A pairwise folder's pairs: both orders' verdicts per run and prompt."""
+RUN_PAIRS_FILE = "run_pairs.jsonl"
+"""A round-robin pairwise folder's pairs of runs with each other (rows as in `PAIRS_FILE`, the other
+run in `reference`)."""
 
 STATUSES = ("scored", "abstained", "failed")
 """A judgment's `status`: only `scored` carries a score."""
@@ -434,7 +437,7 @@ def _rename_former_judges(rows: Sequence[dict[str, Any]], own_judges: Collection
 
 __all__ = [
     "ANALYSIS_FOLDER", "BATCH_STATE_FILE", "GENERATIONS_FILE", "JUDGE_ALIASES", "JUDGE_CACHE_FILE", "PAIRS_FILE",
-    "PAIRWISE_FILE", "PAIRWISE_FOLDER", "RESULTS_FILE",
+    "PAIRWISE_FILE", "PAIRWISE_FOLDER", "RESULTS_FILE", "RUN_PAIRS_FILE",
     "RUNS_FOLDER", "RUN_FILE", "SAMPLES_FILE", "STATUSES", "SWEEP_FILE", "RunFolder", "StoredRun", "SweepFolder",
     "identity_differences", "judge_aliases", "now", "read_run", "remembered_include_paths", "revision_changes",
 ]

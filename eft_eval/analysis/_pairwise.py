@@ -13,6 +13,9 @@
 3. Turn each verdict round to the run's view (`1 - outcome` when the run was response B), combine
    the two orders by the judge's `order_rule` (`stats.combine_orders`), and write `pairs.jsonl`
    (both verdicts, with their reasoning) and `results.json` (`_pairwise_numbers.summarize`).
+4. With `round_robin`, also ask every two runs about each other (both orders, prompts they share):
+   `run_pairs.jsonl`, per-pair win rates in `results.json`, and Bradley-Terry fitted on every
+   comparison, so the runs' ranking rests on more than how each fared against the reference.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from eft_eval.runfolder import (
     PAIRS_FILE,
     PAIRWISE_FILE,
     RESULTS_FILE,
+    RUN_PAIRS_FILE,
     RunFolder,
     StoredRun,
     now,
@@ -60,6 +64,9 @@ class Pair:
     reference_response: str
     response_tokens: int | None
     reference_tokens: int | None
+    opponent: str | None = None
+    """Round robin: the other run's label (`reference_response` is then its response); None against
+    the reference."""
 
     @property
     def length_difference(self) -> int | None:
@@ -77,6 +84,8 @@ def pairwise(
     config: JudgeConfig | None = None,
     include_paths: Sequence[str] | None = None,
     bootstrap: BootstrapSettings | None = None,
+    round_robin: bool = False,
+    budget_spent: float = 0.0,
 ) -> dict[str, Any]:
     """Judge every run's responses against `against`'s, prompt by prompt, in both orders; write
     `output_dir`/pairwise.json, pairs.jsonl and results.json and return the results.
@@ -84,6 +93,9 @@ def pairwise(
     `judges`: pairwise judge names (default: every pairwise judge, e.g. the built-in `preference`).
     `config`: how to judge (`JudgeConfig`); its cache is put in `output_dir` (what a re-run
     replays) unless it has none (`--no-cache`) or the backend is local.
+    `round_robin`: also judge every two runs against each other (`run_pairs.jsonl`; Bradley-Terry
+    then fits all comparisons). `budget_spent`: USD already spent against `config.cost.budget` by
+    the caller (a sweep's runs), so that the whole stays within it.
     """
     from eft_eval.analysis._pairwise_numbers import summarize
 
@@ -107,25 +119,31 @@ def pairwise(
         config = dataclasses.replace(config, cache_path=output / JUDGE_CACHE_FILE)
     if config.mode == "batch" and config.batch.state is None:  # a re-run re-attaches to its batches
         config = config.with_batch_state(folder.batch_state)
-    items = [item for pair in pairs for item in _both_orders(pair)]
+    between, between_prompts = match_runs(stored) if round_robin else ([], [])
+    items = [item for pair in [*pairs, *between] for item in _both_orders(pair)]
     if count_uncached(items, specs, config):  # a fully cached re-run needs no server
         preflight(config, specs)
 
     with folder.lock("eft-eval pairwise"):
         _check_output(output)
-        record = _record(stored, reference, specs, output)
+        record = _record(stored, reference, specs, output, round_robin)
         write_json(output / PAIRWISE_FILE, record)
-        ledger = new_ledger(config)
+        ledger = new_ledger(config, budget_spent if config.cost.budget is not None else 0.0)
         judged = judge_items_sync(items, specs, config, ledger=ledger)
-        rows = [_pair_row(pair, reference.label, judged[2 * k], judged[2 * k + 1], specs)
-                for k, pair in enumerate(pairs)]
+        rows = [_pair_row(pair, pair.opponent or reference.label, judged[2 * k], judged[2 * k + 1], specs)
+                for k, pair in enumerate([*pairs, *between])]
+        rows, between_rows = rows[:len(pairs)], rows[len(pairs):]
         write_jsonl(output / PAIRS_FILE, rows)  # what was paid for is on disk before the statistics
+        if round_robin:
+            write_jsonl(output / RUN_PAIRS_FILE, between_rows)
         results = {
             "kind": "pairwise",
             "reference": reference.label,
             "runs": [run.label for run in stored],
             "prompts": prompts,
-            "judges": summarize(rows, [run.label for run in stored], reference.label, specs, bootstrap),
+            "round_robin": {"pairs": between_prompts} if round_robin else None,
+            "judges": summarize(rows, [run.label for run in stored], reference.label, specs, bootstrap,
+                                between_rows if round_robin else None),
             "config": describe_config(config, specs),
             "cost": ledger.summary(),
             "bootstrap": {"n_resamples": bootstrap.n_resamples, "seed": bootstrap.seed,
@@ -185,6 +203,32 @@ def match_prompts(stored: Sequence[StoredRun], reference: StoredRun) -> tuple[li
                               "reference_only": len(reference_only),
                               "run_only_ids": run_only, "reference_only_ids": reference_only}
     return pairs, prompts
+
+
+def match_runs(stored: Sequence[StoredRun]) -> tuple[list[Pair], list[dict[str, Any]]]:
+    """Every two runs' pairs by `doc_id` (the earlier-named run as `run`, the other as `opponent`),
+    and per two runs how many prompts were shared and how many only one of them answered."""
+    pairs: list[Pair] = []
+    counts: list[dict[str, Any]] = []
+    by_id = [_by_doc_id(run) for run in stored]
+    for first in range(len(stored)):
+        for second in range(first + 1, len(stored)):
+            run, other = stored[first], stored[second]
+            rows, others = by_id[first], by_id[second]
+            matched = [doc_id for doc_id in rows if doc_id in others]
+            for doc_id in matched:
+                (line, row), (_, theirs) = rows[doc_id], others[doc_id]
+                if row["query"] != theirs["query"]:
+                    raise EFTEvalError(
+                        f"{run.samples_path}:{line}: doc_id {short_repr(doc_id)} holds another prompt than in "
+                        f"{other.samples_path} ({short_repr(row['query'])} vs {short_repr(theirs['query'])}): "
+                        "were the runs run on the same task?")
+                pairs.append(Pair(run.label, doc_id, row["query"], row["response"], theirs["response"],
+                                  response_tokens(row), response_tokens(theirs), opponent=other.label))
+            counts.append({"run": run.label, "opponent": other.label, "matched": len(matched),
+                           "run_only": sum(1 for doc_id in rows if doc_id not in others),
+                           "opponent_only": sum(1 for doc_id in others if doc_id not in rows)})
+    return pairs, counts
 
 
 def _by_doc_id(run: StoredRun) -> dict[Any, tuple[int, dict[str, Any]]]:
@@ -260,7 +304,7 @@ def _check_output(output: Path) -> None:
 
 
 def _record(stored: Sequence[StoredRun], reference: StoredRun, specs: Sequence[JudgeSpec],
-            output: Path) -> dict[str, Any]:
+            output: Path, round_robin: bool) -> dict[str, Any]:
     """pairwise.json: what was compared, when; `resumed` counts re-runs into the folder."""
     previous = read_json_object(output / PAIRWISE_FILE, missing_ok=True)
     return {
@@ -268,6 +312,7 @@ def _record(stored: Sequence[StoredRun], reference: StoredRun, specs: Sequence[J
         "runs": [{"label": run.label, "path": str(run.path)} for run in stored],
         "reference": {"label": reference.label, "path": str(reference.path)},
         "judges": [spec.name for spec in specs],
+        **({"round_robin": True} if round_robin else {}),
         "created": previous.get("created", now()),
         "updated": now(),
         **({"resumed": int(previous.get("resumed", 0)) + 1} if previous else {}),

@@ -23,8 +23,9 @@ def register(subparsers: Any) -> None:
         description="Pair each RUN's responses with the reference's by prompt id (doc_id), ask pairwise judges "
         "(kind: pairwise, e.g. the built-in preference) about every pair in both orders, and write DIR/pairs.jsonl "
         "(both verdicts with their reasoning) and DIR/results.json (win rate, length-controlled win rate, position "
-        "inconsistency per judge and run; Bradley-Terry scores for several runs). Re-running resumes from the "
-        "judge cache in DIR.",
+        "inconsistency per judge and run; Bradley-Terry scores for several runs). With --round-robin, every two "
+        "runs are also judged against each other (DIR/run_pairs.jsonl) and Bradley-Terry fits all comparisons. "
+        "Re-running resumes from the judge cache in DIR.",
     )
     parser.add_argument("runs", nargs="+", metavar="RUN", help=_RUN_HELP)
     parser.add_argument("--against", required=True, metavar="REF", help=f"the reference: {_RUN_HELP}")
@@ -32,6 +33,9 @@ def register(subparsers: Any) -> None:
                         help="comma-separated pairwise judge names (default: every pairwise judge)")
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="folder for pairwise.json, pairs.jsonl and results.json")
+    parser.add_argument("--round-robin", action="store_true",
+                        help="also judge every two runs against each other, both orders (runs*(runs-1)/2 more "
+                        "comparisons): per-pair win rates, and Bradley-Terry fitted on all comparisons")
     add_judge_arguments(parser)
     bootstrap = parser.add_argument_group("intervals")
     add_bootstrap_arguments(bootstrap)
@@ -54,12 +58,16 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     names = [name.strip() for name in args.judges.split(",") if name.strip()] if args.judges else None
     results = pairwise(args.runs, args.against, args.output, names, config, include_paths=args.include_path,
-                       bootstrap=settings_from_args(args))
+                       bootstrap=settings_from_args(args), round_robin=args.round_robin)
     print(format_pairwise_table(results))
     for run, prompts in results["prompts"].items():  # never dropped in silence
         if prompts["run_only"] or prompts["reference_only"]:
             print(f"{run}: {prompts['run_only']} prompt(s) not in the reference, {prompts['reference_only']} reference "
                   "prompt(s) not in the run: not compared (their doc_ids: results.json `prompts`)")
+    for two in (results.get("round_robin") or {}).get("pairs", []):  # --round-robin: runs with different prompts
+        if two["run_only"] or two["opponent_only"]:
+            print(f"{two['run']} vs {two['opponent']}: {two['matched']} shared prompt(s) compared, {two['run_only']} "
+                  f"only in {two['run']}, {two['opponent_only']} only in {two['opponent']}")
     print(f"wrote {Path(args.output) / 'pairs.jsonl'} and {Path(args.output) / 'results.json'}")
     return 0
 
@@ -83,4 +91,10 @@ def format_pairwise_table(results: dict[str, Any]) -> str:
                          f"{numbers['n_compared']}/{numbers['n_pairs']}", str(unmatched)])
     header = ["judge", f"run (vs {results['reference']})", "win rate", "LC win rate", "length diff",
               "inconsistent", "compared", "unmatched"]
-    return format_table(header, rows)
+    table = format_table(header, rows)
+    between = [[judge, f"{numbers['run']} vs {numbers['opponent']}", shown(numbers["win_rate"]),
+                shown(numbers["position_inconsistency"]), f"{numbers['n_compared']}/{numbers['n_pairs']}"]
+               for judge, entry in results["judges"].items() for numbers in entry.get("between_runs") or []]
+    if between:  # a round robin: the runs against each other
+        table += "\n\n" + format_table(["judge", "run vs run", "win rate (first)", "inconsistent", "compared"], between)
+    return table

@@ -5,7 +5,9 @@ move together), the length-controlled win rate (AlpacaEval 2's logistic model re
 difference; undefined, NaN, when a compared pair lacks `response_tokens`), the raw length
 difference beside it, and the position inconsistency (the share of pairs whose verdict flips with
 the order). Per judge: the position inconsistency over every pair, and with several runs,
-Bradley-Terry scores of the runs and the reference (anchored at the reference, prompts resampled).
+Bradley-Terry scores of the runs and the reference (anchored at the reference, prompts resampled);
+with a round robin, also per two runs their numbers against each other (`between_runs`), and
+Bradley-Terry fitted on those comparisons too.
 Every estimate is `stats.Estimate.to_dict()`. A pair without a verdict in either order (failed or
 abstained) has no outcome: it is counted in `n_no_verdict`, never scored as a tie.
 """
@@ -21,8 +23,11 @@ from eft_eval.stats import BootstrapSettings, Estimate
 
 
 def summarize(rows: Sequence[dict[str, Any]], runs: Sequence[str], reference: str, specs: Sequence[JudgeSpec],
-              bootstrap: BootstrapSettings) -> dict[str, Any]:
-    """results.json's `judges`: per judge, its settings, per-run numbers and overall figures."""
+              bootstrap: BootstrapSettings, between: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """results.json's `judges`: per judge, its settings, per-run numbers and overall figures.
+
+    `between`: the round robin's rows (`run` against the other run in `reference`), or None.
+    """
     from eft_eval.stats import bradley_terry
 
     summary: dict[str, Any] = {}
@@ -38,9 +43,21 @@ def summarize(rows: Sequence[dict[str, Any]], runs: Sequence[str], reference: st
             "runs": per_run,
             "bradley_terry": None,
         }
-        if len(runs) > 1 and both:
-            comparisons = [(row["run"], reference, float(j["outcome"])) for row, j in both]
-            fit = bradley_terry(comparisons, groups=[_group(row["doc_id"]) for row, _ in both], anchor=reference,
+        among = [(row, row["judgments"][spec.name]) for row in between or []]
+        if between is not None:
+            entry["between_runs"] = []
+            for index, first in enumerate(runs):
+                for second in runs[index + 1:]:
+                    judged_pair = [(row, j) for row, j in among if row["run"] == first and row["reference"] == second]
+                    if judged_pair:  # two runs without a shared prompt: `round_robin.pairs` says so
+                        entry["between_runs"].append({"run": first, "opponent": second,
+                                                      **_run_numbers(judged_pair, spec, bootstrap)})
+        # Every comparison with an outcome, against the reference and (round robin) between runs;
+        # one bootstrap group per prompt, so all of a prompt's comparisons move together.
+        fitted = both + [(row, j) for row, j in among if j["outcome"] is not None]
+        if len(runs) > 1 and both:  # the reference, the anchor, must be among the compared
+            comparisons = [(row["run"], row["reference"], float(j["outcome"])) for row, j in fitted]
+            fit = bradley_terry(comparisons, groups=[_group(row["doc_id"]) for row, _ in fitted], anchor=reference,
                                 **bootstrap.kwargs())
             entry["bradley_terry"] = fit.to_dict()
         summary[spec.name] = entry

@@ -6,6 +6,7 @@
       # or: against: {config: small-ft}   grid values: in each group of points sharing the other
       #                                   grid values (each task), the matching point is the reference
       runs: {config: [up]}            # optional: only these points are compared (labels, or grid values)
+      round_robin: true               # optional: also every two compared points against each other
 
 After its runs and its analysis, `eft-eval sweep` calls `analysis.pairwise` once per group into
 `pairwise/` (one group) or `pairwise/<group>/` (`SweepFolder.pairwise_folder`); the judge cache
@@ -19,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eft_eval.errors import EFTEvalError
+from eft_eval.parsing import parse_bool
 
-PAIRWISE_KEYS = ("judges", "against", "runs")
+PAIRWISE_KEYS = ("judges", "against", "runs", "round_robin")
 
 
 class LabelledPoint(Protocol):
@@ -49,10 +51,13 @@ class Comparison:
 class StudyPairwise:
     judges: list[str]
     comparisons: list[Comparison]
+    round_robin: bool = False
+    """Also judge every two runs of a comparison against each other (`analysis.pairwise(round_robin=)`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"judges": self.judges,
-                "comparisons": [{"group": c.group, "against": c.reference, "runs": c.runs} for c in self.comparisons]}
+                "comparisons": [{"group": c.group, "against": c.reference, "runs": c.runs} for c in self.comparisons],
+                **({"round_robin": True} if self.round_robin else {})}
 
 
 def parse_pairwise(raw: Any, points: Sequence[LabelledPoint], grid: dict[str, list[str]],
@@ -70,6 +75,10 @@ def parse_pairwise(raw: Any, points: Sequence[LabelledPoint], grid: dict[str, li
         judges = [judges]
     if not isinstance(judges, list) or not judges or not all(isinstance(j, str) and j.strip() for j in judges):
         raise bad("pairwise.judges", f"must list pairwise judge names (e.g. [preference]), got {judges!r}")
+    try:  # `bool("false")` is True: parsed strictly
+        round_robin = parse_bool(raw.get("round_robin", False), "round_robin", "pairwise")
+    except EFTEvalError:
+        raise bad("pairwise.round_robin", f"must be true or false, got {raw.get('round_robin')!r}") from None
     labels = [point.label for point in points]
     against = raw.get("against")
     if isinstance(against, str):
@@ -99,7 +108,7 @@ def parse_pairwise(raw: Any, points: Sequence[LabelledPoint], grid: dict[str, li
     comparisons = [c for c in comparisons if c.runs]
     if not comparisons:
         raise bad("pairwise.runs", "leaves no grid point to compare with the reference")
-    return StudyPairwise(judges=[j.strip() for j in judges], comparisons=comparisons)
+    return StudyPairwise(judges=[j.strip() for j in judges], comparisons=comparisons, round_robin=round_robin)
 
 
 def _check_values(values: dict[str, Any], grid: dict[str, list[str]], key: str,

@@ -117,6 +117,7 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
     points = shard_points(study.points, options.shard)
     sweep = SweepFolder(options.output)
     failed: dict[str, str] = {}
+    spent = 0.0  # what this sweep's runs paid for judging: the pairwise step has the rest of --budget
     if study.pairwise is not None:  # an unknown or pointwise judge is refused before any generation
         from eft_eval.judging import load_judges
 
@@ -126,7 +127,7 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
         if not analyze_only:
             prepared = prepare_points(points, options)
             generate_all(prepared, say, options.progress)
-            failed = _judge_points(study, prepared, options, say)
+            failed, spent = _judge_points(study, prepared, options, say)
         finished, missing = _finished_and_missing(study, options)
         say(f"sweep {study.name}: {len(finished)}/{len(study.points)} runs finished"
             + (f"; missing: {', '.join(missing)}" if missing else ""))
@@ -134,13 +135,14 @@ def run_sweep(study: Study, options: SweepOptions, analyze_only: bool = False,
         pairwise: list[tuple[str, dict[str, Any]]] = []
         if options.analyze and (options.shard is None or analyze_only):
             analysis = analyze(study, options, finished, say)
-            pairwise = compare_pairwise(study, options, finished, say)
+            pairwise = compare_pairwise(study, options, finished, say, budget_spent=spent)
     return SweepResult(finished=finished, missing=missing, failed=failed, analysis=analysis, pairwise=pairwise)
 
 
 def _judge_points(study: Study, points: Sequence[PreparedPoint], options: SweepOptions,
-                  say: Callable[[str], None]) -> dict[str, str]:
-    """Run (judge and aggregate) every grid point, in order; the points that failed, with why.
+                  say: Callable[[str], None]) -> tuple[dict[str, str], float]:
+    """Run (judge and aggregate) every grid point, in order; the points that failed, with why, and
+    what the runs spent (or may still be billed) against `--budget`.
 
     `--budget` is for the whole sweep: each run may spend what the earlier ones left. In batch mode
     every point first submits its batches without waiting (so that they all progress on OpenAI's
@@ -179,7 +181,7 @@ def _judge_points(study: Study, points: Sequence[PreparedPoint], options: SweepO
             # What it paid stays paid; batches it submitted may still be billed, up to their worst case.
             spent += max(error.spent_usd if isinstance(error, JudgingStopped) else 0.0, pending.get(point.label, 0.0))
         pending.pop(point.label, None)
-    return failed
+    return failed, spent + sum(pending.values())
 
 
 def _open_batches(options: SweepOptions, point: PreparedPoint) -> bool:
@@ -289,9 +291,10 @@ def analyze(study: Study, options: SweepOptions, finished: Sequence[str],
 
 
 def compare_pairwise(study: Study, options: SweepOptions, finished: Sequence[str],
-                     say: Callable[[str], None]) -> list[tuple[str, dict[str, Any]]]:
+                     say: Callable[[str], None], budget_spent: float = 0.0) -> list[tuple[str, dict[str, Any]]]:
     """The study's pairwise comparisons (`pairwise:`) of the finished points, each into its folder;
-    a comparison whose reference has not finished waits for a later sweep."""
+    a comparison whose reference has not finished waits for a later sweep. `--budget` is the whole
+    sweep's: `budget_spent` (what its runs spent) and each comparison's spending count against it."""
     if study.pairwise is None:
         return []
     from eft_eval.analysis import pairwise
@@ -311,7 +314,10 @@ def compare_pairwise(study: Study, options: SweepOptions, finished: Sequence[str
         # The reference's judge settings (the study's `judge:`, e.g. the demo's local backend).
         config = with_values(options.judge, JUDGE_SETTINGS, reference.judge)
         results = pairwise([run_folder(options, point) for point in runs], run_folder(options, reference),
-                           output, study.pairwise.judges, config, include_paths=list(options.include_paths))
+                           output, study.pairwise.judges, config, include_paths=list(options.include_paths),
+                           round_robin=study.pairwise.round_robin, budget_spent=budget_spent)
+        new = results.get("cost", {}).get("new_usd")
+        budget_spent += new if isinstance(new, float) else 0.0
         say(f"sweep {study.name}: {name}: {len(runs)} run(s) against {reference.label} in {output}")
         written.append((str(output), results))
     return written

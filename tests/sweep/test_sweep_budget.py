@@ -235,10 +235,12 @@ def test_what_a_failed_run_paid_or_submitted_still_counts_against_the_sweep_s_bu
     points = [SimpleNamespace(label=label) for label in "ABC"]
     options = SimpleNamespace(judge=JudgeConfig(mode="batch", cost=CostSettings(budget=20.0), api_key="k"))
     said: list[str] = []
-    failed = _sweep._judge_points(SimpleNamespace(name="s"), points, options, said.append)  # type: ignore[arg-type]
+    failed, spent = _sweep._judge_points(SimpleNamespace(name="s"), points, options,  # type: ignore[arg-type]
+                                         said.append)
     assert calls == [("A", 0.0, True), ("B", 4.0, True), ("C", 7.0, True),  # submitted worst cases add up
                      ("A", 3.0, False),  # B's pending $3
                      ("B", 4.0, False),  # A failed: its $4 worst case stays counted (more than the $1 paid)
                      ("C", 6.5, False)]  # + B's $2.50 paid
     assert list(failed) == ["A"]
+    assert spent == 4.0 + 2.5 + 0.5  # A's worst case, B and C paid: what the pairwise step may not spend again
     assert "run 3/3 C ($13.5000 of --budget left)" in "\n".join(said)
