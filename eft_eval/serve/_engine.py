@@ -386,7 +386,7 @@ class BatchEngine:
         """End the waiting rows whose clients went away (holding `_wakeup`)."""
         for row in [r for r in self._pending if r.cancelled.is_set()]:
             self._pending.remove(row)
-            self._finish(row, Generation("", [], "cancelled"))
+            self._finish(row, Generation("", [], "cancelled"), running=False)
 
     # -- step scheduling ------------------------------------------------------------------------
 
@@ -481,13 +481,15 @@ class BatchEngine:
             self.metrics.per_token.observe(now - row.last_token_at)
         row.last_token_at = now
 
-    def _finish(self, row: Row, generation: Generation) -> None:
-        """A row's answer goes out; counted by how it ended."""
+    def _finish(self, row: Row, generation: Generation, running: bool = True) -> None:
+        """A row's answer goes out; counted by how it ended (`running`: it left the running batch)."""
         self.finished[generation.finish_reason] += 1
         self.metrics.rows.labels(generation.finish_reason).inc()
         self.metrics.generation_tokens.inc(len(generation.token_ids))
         if row.arrived:
             self.metrics.latency.observe(time.monotonic() - row.arrived)
+        if running:  # it has left before its client hears so: a scrape right after the answer sees it gone
+            self.metrics.running.dec()
         row.sink(DoneEvent(generation))
 
     def _fail(self, row: Row, error: BaseException) -> None:
