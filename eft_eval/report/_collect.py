@@ -20,6 +20,7 @@ from eft_eval.runfolder import (
     PAIRS_FILE,
     PAIRWISE_FILE,
     RESULTS_FILE,
+    RUN_PAIRS_FILE,
     SAMPLES_FILE,
     SWEEP_FILE,
     RunFolder,
@@ -54,6 +55,8 @@ class PairwiseData:
     record: dict[str, Any]
     results: dict[str, Any]
     pairs: list[dict[str, Any]]
+    run_pairs: list[dict[str, Any]] = field(default_factory=list)
+    """A round robin's run-vs-run pairs (`run_pairs.jsonl`; the other run in `reference`)."""
 
 
 @dataclass
@@ -143,10 +146,11 @@ def _add_sweep(path: Path, inputs: ReportInputs, load_run: Callable[[Path], RunD
 
 def load_pairwise(path: Path) -> PairwiseData:
     """A pairwise folder; one whose command has not finished yet (no results.json) shows no numbers."""
-    pairs = path / PAIRS_FILE
+    pairs, run_pairs = path / PAIRS_FILE, path / RUN_PAIRS_FILE
     return PairwiseData(root=path.resolve(), record=read_json_object(path / PAIRWISE_FILE),
                         results=read_json_object(path / RESULTS_FILE, missing_ok=True),
-                        pairs=[row for _, row in iter_jsonl(pairs)] if pairs.is_file() else [])
+                        pairs=[row for _, row in iter_jsonl(pairs)] if pairs.is_file() else [],
+                        run_pairs=[row for _, row in iter_jsonl(run_pairs)] if run_pairs.is_file() else [])
 
 
 def run_folders_in(paths: Sequence[str | Path]) -> list[Path]:

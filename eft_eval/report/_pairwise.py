@@ -39,24 +39,33 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _row(numbers: dict[str, Any], run: int | None, label: str, matched: dict[str, Any], other_only: str,
+         ) -> dict[str, Any]:
+    """One win-rate table row; `other_only` names the count of prompts only the other side answered."""
+    win, win_ci = _estimate(numbers.get("win_rate"))
+    lc, lc_ci = _estimate(numbers.get("length_controlled_win_rate"))
+    flips, flips_ci = _estimate(numbers.get("position_inconsistency"))
+    length = (numbers.get("length_difference") or {}).get("mean_tokens")
+    return {
+        "run": run, "label": label, "win": win, "win_ci": win_ci, "lc": lc, "lc_ci": lc_ci,
+        "lc_note": numbers.get("length_controlled_note") or "",
+        "length": "-" if not _finite(length) else f"{length:+.1f}", "inconsistency": flips,
+        "inconsistency_ci": flips_ci,
+        "wtl": f"{numbers.get('wins', 0)} / {numbers.get('ties', 0)} / {numbers.get('losses', 0)}",
+        "compared": f"{numbers.get('n_compared', 0)} of {numbers.get('n_pairs', 0)}",
+        "unmatched": int(matched.get("run_only") or 0) + int(matched.get(other_only) or 0),
+    }
+
+
 def _judge_table(name: str, entry: dict[str, Any], prompts: dict[str, Any], run_ids: dict[str, int | None],
-                 index: int) -> dict[str, Any]:
-    rows = []
-    for run, numbers in (entry.get("runs") or {}).items():
-        win, win_ci = _estimate(numbers.get("win_rate"))
-        lc, lc_ci = _estimate(numbers.get("length_controlled_win_rate"))
-        flips, flips_ci = _estimate(numbers.get("position_inconsistency"))
-        length = (numbers.get("length_difference") or {}).get("mean_tokens")
-        matched = prompts.get(run) or {}
-        rows.append({
-            "run": run_ids.get(run), "label": run, "win": win, "win_ci": win_ci, "lc": lc, "lc_ci": lc_ci,
-            "lc_note": numbers.get("length_controlled_note") or "",
-            "length": "-" if not _finite(length) else f"{length:+.1f}", "inconsistency": flips,
-            "inconsistency_ci": flips_ci,
-            "wtl": f"{numbers.get('wins', 0)} / {numbers.get('ties', 0)} / {numbers.get('losses', 0)}",
-            "compared": f"{numbers.get('n_compared', 0)} of {numbers.get('n_pairs', 0)}",
-            "unmatched": int(matched.get("run_only") or 0) + int(matched.get("reference_only") or 0),
-        })
+                 index: int, round_robin: dict[str, Any] | None = None) -> dict[str, Any]:
+    rows = [_row(numbers, run_ids.get(run), run, prompts.get(run) or {}, "reference_only")
+            for run, numbers in (entry.get("runs") or {}).items()]
+    # A round robin: every two runs against each other, unmatched counted as in `round_robin.pairs`.
+    shared = {(c.get("run"), c.get("opponent")): c for c in (round_robin or {}).get("pairs") or []}
+    between = [_row(numbers, run_ids.get(numbers.get("run")), f"{numbers.get('run')} vs {numbers.get('opponent')}",
+                    shared.get((numbers.get("run"), numbers.get("opponent"))) or {}, "opponent_only")
+               for numbers in entry.get("between_runs") or []]
     overall, overall_ci = _estimate(entry.get("position_inconsistency"))
     fit = entry.get("bradley_terry") or None
     ranking = []
@@ -72,6 +81,7 @@ def _judge_table(name: str, entry: dict[str, Any], prompts: dict[str, Any], run_
                    for run, numbers in (entry.get("runs") or {}).items()]
     return {"name": name, "order_rule": entry.get("order_rule"), "verdicts": entry.get("verdicts") or {},
             "inconsistency": overall, "inconsistency_ci": overall_ci, "rows": rows, "ranking": ranking,
+            "between": between,
             "scale": (fit or {}).get("scale", "elo"),
             "svg": figures.win_rates(f"pairwise-{index}-{name}", figure_rows)}
 
@@ -92,7 +102,7 @@ def pairwise_sections(items: Sequence[PairwiseData], runs: Sequence[RunData]) ->
             "reference_run": run_ids.get(str(reference.get("label"))),
             "runs": [str(r.get("label")) for r in item.record.get("runs") or []],
             "finished": bool(results),
-            "judges": [_judge_table(name, entry, prompts, run_ids, index)
+            "judges": [_judge_table(name, entry, prompts, run_ids, index, results.get("round_robin"))
                        for name, entry in (results.get("judges") or {}).items()],
             "n_pairs": len(item.pairs),
         })
@@ -106,22 +116,38 @@ def _verdict(judgment: dict[str, Any]) -> list[Any]:
 
 def pair_records(items: Sequence[PairwiseData]) -> dict[str, Any]:
     """The pair browser's data: every pair's two responses and, per judge, both verdicts with their
-    reasoning and the combined outcome (from the run's view: 1 win, 0.5 tie, 0 loss)."""
-    groups, rows = [], []
-    for index, item in enumerate(items):
+    reasoning and the combined outcome (from the run's view: 1 win, 0.5 tie, 0 loss). A round robin's
+    two runs are one more comparison each (`between`: true; the other run stands as the reference)."""
+    groups: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for item in items:
         judges = list((item.results.get("judges") or {}) or (item.record.get("judges") or []))
         reference = (item.record.get("reference") or {}).get("label") or item.results.get("reference")
-        groups.append({"id": index, "reference": reference, "judges": judges, "root": item.root.name})
-        for pair in item.pairs:
-            judged = {}
-            for name, judgment in (pair.get("judgments") or {}).items():
-                verdicts = judgment.get("verdicts") or {}
-                judged[name] = [judgment.get("outcome"), judgment.get("consistent"),
-                                _verdict(verdicts.get("first") or {}), _verdict(verdicts.get("swapped") or {})]
-            rows.append({"g": index, "r": pair.get("run"), "d": pair.get("doc_id"), "q": pair.get("query") or "",
-                         "a": pair.get("response") or "", "b": pair.get("reference_response") or "",
-                         "n": [pair.get("response_tokens"), pair.get("reference_tokens")], "j": judged})
+        group = len(groups)
+        groups.append({"id": group, "reference": reference, "judges": judges, "root": item.root.name,
+                       "label": f"{', '.join(str(r.get('label')) for r in item.record.get('runs') or [])} vs {reference}",
+                       "between": False})
+        rows += [_pair_row(group, pair) for pair in item.pairs]
+        between: dict[tuple[Any, Any], int] = {}
+        for pair in item.run_pairs:
+            two = (pair.get("run"), pair.get("reference"))
+            if two not in between:
+                between[two] = len(groups)
+                groups.append({"id": len(groups), "reference": two[1], "judges": judges, "root": item.root.name,
+                               "label": f"{two[0]} vs {two[1]} (run vs run)", "between": True})
+            rows.append(_pair_row(between[two], pair))
     return {"groups": groups, "rows": rows}
+
+
+def _pair_row(group: int, pair: dict[str, Any]) -> dict[str, Any]:
+    judged = {}
+    for name, judgment in (pair.get("judgments") or {}).items():
+        verdicts = judgment.get("verdicts") or {}
+        judged[name] = [judgment.get("outcome"), judgment.get("consistent"),
+                        _verdict(verdicts.get("first") or {}), _verdict(verdicts.get("swapped") or {})]
+    return {"g": group, "r": pair.get("run"), "d": pair.get("doc_id"), "q": pair.get("query") or "",
+            "a": pair.get("response") or "", "b": pair.get("reference_response") or "",
+            "n": [pair.get("response_tokens"), pair.get("reference_tokens")], "j": judged}
 
 
 __all__ = ["pair_records", "pairwise_sections"]

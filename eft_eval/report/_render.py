@@ -172,6 +172,7 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
         "n_samples": len(samples),
         "studies": study_sections(inputs.studies, inputs.runs, label),
         "pairwise": pairwise_sections(inputs.pairwise, inputs.runs),
+        "pair_groups": page_data["pairs"]["groups"],
         "human": [human_section(h.project,
                                 h.adjudication, h.results) for h in [*options.human,
                                                                      *(HumanStudy(p, a)

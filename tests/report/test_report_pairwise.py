@@ -81,7 +81,8 @@ def test_every_pair_goes_to_the_pair_browser_with_both_verdicts_and_their_reason
     block = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', swept["html"], re.DOTALL)
     assert block is not None
     data = json.loads(block.group(1))["pairs"]
-    assert data["groups"] == [{"id": 0, "reference": "alpha=0.0", "judges": ["preference"], "root": "pairwise"}]
+    assert data["groups"] == [{"id": 0, "reference": "alpha=0.0", "judges": ["preference"], "root": "pairwise",
+                               "label": "alpha=0.5, alpha=1.0 vs alpha=0.0", "between": False}]
     assert len(data["rows"]) == len(swept["pairs"]) == 12
     for row, pair in zip(data["rows"], swept["pairs"]):
         judgment = pair["judgments"]["preference"]

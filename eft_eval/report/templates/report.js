@@ -291,17 +291,17 @@
     if (text !== undefined && text !== null) { node.textContent = String(text); }
     return node;
   }
-  function outcomeText(o) {
+  function outcomeText(o, other) {
     if (o === null || o === undefined) { return "no verdict in one order: not counted"; }
-    return o > 0.5 ? "run wins (" + o + ")" : (o < 0.5 ? "reference wins (" + o + ")" : "tie (0.5)");
+    return o > 0.5 ? "run wins (" + o + ")" : (o < 0.5 ? other + " wins (" + o + ")" : "tie (0.5)");
   }
-  function verdictBlock(title, v, runSide) {
+  function verdictBlock(title, v, runSide, other) {
     var box = el("div", "verdict");
     box.appendChild(el("h6", null, title));
     var line = el("p", "verdict-line");
     if (v[0] === "scored") {
       line.appendChild(el("strong", null, "Verdict: " + v[1]));
-      var winner = v[1] === runSide ? "the run" : (v[1] === "A" || v[1] === "B" ? "the reference" : null);
+      var winner = v[1] === runSide ? "the run" : (v[1] === "A" || v[1] === "B" ? "the " + other : null);
       if (winner) { line.appendChild(document.createTextNode(" (" + winner + ")")); }
     } else { line.appendChild(el("span", "status " + v[0], v[0] || "not asked")); }
     box.appendChild(line);
@@ -328,6 +328,8 @@
   }
   function render() {
     var found = matching(), group = DATA.groups[state.group];
+    /* a round robin's run-vs-run comparison: the other run stands where the reference does */
+    var other = group.between ? "other run" : "reference", otherLabel = group.between ? group.reference : "reference";
     var pages = Math.max(1, Math.ceil(found.length / PAGE));
     state.page = Math.min(state.page, pages - 1);
     var shown = found.slice(state.page * PAGE, state.page * PAGE + PAGE), fragment = document.createDocumentFragment();
@@ -337,7 +339,7 @@
       card.appendChild(el("h5", null, "Prompt " + p.d + ": " + p.r + " vs " + group.reference));
       card.appendChild(el("p", "text prompt", p.q));
       var sides = el("div", "pair-sides");
-      [[p.r, p.a, p.n[0]], [group.reference + " (reference)", p.b, p.n[1]]].forEach(function (side) {
+      [[p.r, p.a, p.n[0]], [group.reference + " (" + other + ")", p.b, p.n[1]]].forEach(function (side) {
         var cell = el("div", "side-cell");
         cell.appendChild(el("h6", null, side[0] + (side[2] === null || side[2] === undefined ? "" : " \u00b7 " + side[2] + " tokens")));
         cell.appendChild(el("p", "text response", side[1]));
@@ -346,11 +348,11 @@
       card.appendChild(sides);
       Object.keys(p.j).forEach(function (name) {
         var j = p.j[name], box = el("div", "pair-judgment" + (j[1] === false ? " flipped" : ""));
-        box.appendChild(el("p", "verdict-head", name + ": " + outcomeText(j[0]) +
+        box.appendChild(el("p", "verdict-head", name + ": " + outcomeText(j[0], other) +
           (j[1] === false ? " \u2014 the verdict changed with the order" : (j[1] ? " \u2014 both orders agree" : ""))));
         var orders = el("div", "pair-sides");
-        orders.appendChild(verdictBlock("Order 1: " + p.r + " as A, reference as B", j[2], "A"));
-        orders.appendChild(verdictBlock("Order 2: reference as A, " + p.r + " as B", j[3], "B"));
+        orders.appendChild(verdictBlock("Order 1: " + p.r + " as A, " + otherLabel + " as B", j[2], "A", other));
+        orders.appendChild(verdictBlock("Order 2: " + otherLabel + " as A, " + p.r + " as B", j[3], "B", other));
         box.appendChild(orders);
         card.appendChild(box);
       });
