@@ -43,6 +43,10 @@ def summarize(rows: Sequence[dict[str, Any]], runs: Sequence[str], reference: st
             "runs": per_run,
             "bradley_terry": None,
         }
+        jury = _jury_agreement([j for _, j in judged] + [row["judgments"][spec.name] for row in between or []],
+                               bootstrap)
+        if jury is not None:  # a jury (`--judge-model a,b,c`): how much its models agree on the verdicts
+            entry["jury"] = jury
         among = [(row, row["judgments"][spec.name]) for row in between or []]
         if between is not None:
             entry["between_runs"] = []
@@ -62,6 +66,26 @@ def summarize(rows: Sequence[dict[str, Any]], runs: Sequence[str], reference: st
             entry["bradley_terry"] = fit.to_dict()
         summary[spec.name] = entry
     return summary
+
+
+def _jury_agreement(judged: Sequence[dict[str, Any]], bootstrap: BootstrapSettings) -> dict[str, Any] | None:
+    """The jury's models and Krippendorff's alpha of their verdicts: one item per order of each pair,
+    each model's outcome for response A (ordinal: B < tie < A, graded verdicts in their order);
+    None without a jury. Undefined (NaN) when every model gave one verdict throughout."""
+    from eft_eval.stats import krippendorff_alpha_estimate
+
+    asked = [judgment["verdicts"][order] for judgment in judged for order in ("first", "swapped")]
+    juries = [one for one in asked if one.get("models")]
+    if not juries:
+        return None
+    models = list(dict.fromkeys(model for one in juries for model in one["models"]))
+    matrix = [[float(own["score"]) if (own := (one.get("models") or {}).get(model)) is not None
+               and own.get("status") == "scored" and own.get("score") is not None else math.nan for one in asked]
+              for model in models]
+    alpha = krippendorff_alpha_estimate(matrix, "ordinal", seed=bootstrap.seed,
+                                        confidence_level=bootstrap.confidence_level)
+    return {"aggregation": juries[0].get("jury_aggregation"), "models": models,
+            "agreement": {"krippendorff_alpha": alpha.to_dict(), "level": "ordinal", "n_items": len(asked)}}
 
 
 def _inconsistency(both: Sequence[tuple[dict[str, Any], dict[str, Any]]], spec: JudgeSpec,

@@ -67,6 +67,13 @@ def _judge_table(name: str, entry: dict[str, Any], prompts: dict[str, Any], run_
                     shared.get((numbers.get("run"), numbers.get("opponent"))) or {}, "opponent_only")
                for numbers in entry.get("between_runs") or []]
     overall, overall_ci = _estimate(entry.get("position_inconsistency"))
+    jury = entry.get("jury")
+    if isinstance(jury, dict):  # a jury of judge models: who, and how far they agree on the verdicts
+        alpha, alpha_ci = _estimate((jury.get("agreement") or {}).get("krippendorff_alpha"))
+        jury_text = (f"jury {', '.join(map(str, jury.get('models') or []))} ({jury.get('aggregation')}); "
+                     f"Krippendorff's alpha of their verdicts {alpha} ({alpha_ci})")
+    else:
+        jury_text = ""
     fit = entry.get("bradley_terry") or None
     ranking = []
     if isinstance(fit, dict):
@@ -81,7 +88,7 @@ def _judge_table(name: str, entry: dict[str, Any], prompts: dict[str, Any], run_
                    for run, numbers in (entry.get("runs") or {}).items()]
     return {"name": name, "order_rule": entry.get("order_rule"), "verdicts": entry.get("verdicts") or {},
             "inconsistency": overall, "inconsistency_ci": overall_ci, "rows": rows, "ranking": ranking,
-            "between": between,
+            "between": between, "jury": jury_text,
             "scale": (fit or {}).get("scale", "elo"),
             "svg": figures.win_rates(f"pairwise-{index}-{name}", figure_rows)}
 
@@ -110,8 +117,13 @@ def pairwise_sections(items: Sequence[PairwiseData], runs: Sequence[RunData]) ->
 
 
 def _verdict(judgment: dict[str, Any]) -> list[Any]:
-    """[status, verdict label, reason, error] of one order's judgment."""
-    return [judgment.get("status"), judgment.get("verdict"), judgment.get("reason") or "", judgment.get("error") or ""]
+    """[status, verdict label, reason, error] of one order's judgment; a jury's label is each model's
+    verdict and the jury's outcome for response A (a mean of verdicts is no verdict of its own)."""
+    label = judgment.get("verdict")
+    if label is None and judgment.get("models") and judgment.get("status") == "scored":
+        label = (f"{fmt(judgment.get('score'))} for A (" + ", ".join(
+            f"{model} {own.get('verdict') or own.get('status')}" for model, own in judgment["models"].items()) + ")")
+    return [judgment.get("status"), label, judgment.get("reason") or "", judgment.get("error") or ""]
 
 
 def pair_records(items: Sequence[PairwiseData]) -> dict[str, Any]:
@@ -123,10 +135,9 @@ def pair_records(items: Sequence[PairwiseData]) -> dict[str, Any]:
     for item in items:
         judges = list((item.results.get("judges") or {}) or (item.record.get("judges") or []))
         reference = (item.record.get("reference") or {}).get("label") or item.results.get("reference")
-        group = len(groups)
+        group, labels = len(groups), ", ".join(str(r.get("label")) for r in item.record.get("runs") or [])
         groups.append({"id": group, "reference": reference, "judges": judges, "root": item.root.name,
-                       "label": f"{', '.join(str(r.get('label')) for r in item.record.get('runs') or [])} vs {reference}",
-                       "between": False})
+                       "label": f"{labels} vs {reference}", "between": False})
         rows += [_pair_row(group, pair) for pair in item.pairs]
         between: dict[tuple[Any, Any], int] = {}
         for pair in item.run_pairs:

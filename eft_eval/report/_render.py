@@ -150,6 +150,7 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
     tasks: dict[str, int] = {}
     for run in runs:
         tasks[str(run["task"])] = tasks.get(str(run["task"]), 0) + 1
+    pairs = pair_records(inputs.pairwise)
     page_data = {
         "runs": [{"id": r["id"], "label": r["label"], "task": r["task"]} for r in runs],
         "judges": [j.to_dict() for j in judges],
@@ -157,7 +158,7 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
             old: new for old, new in JUDGE_ALIASES.items() if new in by_name},
         "samples": samples,
         "prompts": prompts,
-        "pairs": pair_records(inputs.pairwise),
+        "pairs": pairs,
     }
     js = _template_text("report.js")
     return {
@@ -172,7 +173,7 @@ def build_context(inputs: ReportInputs, options: ReportOptions) -> dict[str, Any
         "n_samples": len(samples),
         "studies": study_sections(inputs.studies, inputs.runs, label),
         "pairwise": pairwise_sections(inputs.pairwise, inputs.runs),
-        "pair_groups": page_data["pairs"]["groups"],
+        "pair_groups": pairs["groups"],
         "human": [human_section(h.project,
                                 h.adjudication, h.results) for h in [*options.human,
                                                                      *(HumanStudy(p, a)

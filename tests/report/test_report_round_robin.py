@@ -18,6 +18,7 @@ from eft_eval.judging import JudgeConfig
 from eft_eval.report._studies import fmt
 from eft_eval.testing import LoopbackServer
 
+
 def test_a_round_robin_report_shows_run_vs_run_win_rates_and_their_pairs(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "sweep", n_docs=6, lengths=True)
     third = write_run(sweep / "runs" / "third", 3, 6, lengths=True)  # a third run, as weak as the reference
