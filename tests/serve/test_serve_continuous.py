@@ -220,3 +220,56 @@ def test_metrics_parse_as_prometheus_text(server: ThreadServer) -> None:
         r.usage.completion_tokens for r in responses)
     assert value("eft_serve_running_rows", "eft_serve_running_rows") == 0
     assert value("eft_serve_waiting_rows", "eft_serve_waiting_rows") == 0
+
+
+@pytest.mark.parametrize("scheduling", ["step", "batch"])
+def test_a_steps_events_reach_an_event_loop_in_one_handoff(model: Any, scheduling: str) -> None:
+    """Rows that name their event loop get their sinks called on it, each step's tokens for all of
+    them handed over at once (not one cross-thread call per token), in order, equal to `generate`."""
+    from eft_eval.models import SamplingConfig, prompt_key
+    from eft_eval.serve import BatchEngine, Row
+    from eft_eval.serve._engine import DoneEvent, TokenEvent
+
+    async def run() -> tuple[list[list[int]], list[str], int, set[int]]:
+        loop = asyncio.get_running_loop()
+        handoffs = 0
+        threadsafe = loop.call_soon_threadsafe
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal handoffs
+            handoffs += 1
+            return threadsafe(*args, **kwargs)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+        tokens: list[list[int]] = [[] for _ in QUERIES[:4]]
+        texts = [""] * 4
+        threads: set[int] = set()
+        done = asyncio.Event()
+
+        def sink_for(index: int) -> Any:
+            def sink(event: Any) -> None:
+                threads.add(threading.get_ident())
+                if isinstance(event, TokenEvent):
+                    tokens[index].append(event.token)
+                elif isinstance(event, DoneEvent):
+                    texts[index] = event.generation.text
+                    if all(texts):
+                        done.set()
+            return sink
+
+        engine = BatchEngine(model, max_batch_size=4, batch_wait_s=0.2, scheduling=scheduling)
+        rows = [Row(engine.encode(q), prompt_key(q), SamplingConfig(max_new_tokens=6), sink_for(i), ignore_eos=True,
+                    stream=True, loop=loop) for i, q in enumerate(QUERIES[:4])]
+        engine.start()
+        try:
+            engine.submit(rows)
+            await asyncio.wait_for(done.wait(), 60)
+        finally:
+            engine.stop(30)
+        return tokens, texts, handoffs, threads
+
+    tokens, texts, handoffs, threads = asyncio.run(run())
+    expected = [_generate_ignoring_eos(model, q, max_new_tokens=6) for q in QUERIES[:4]]
+    assert tokens == [g.token_ids for g in expected] and texts == [g.text for g in expected]
+    assert threads == {threading.get_ident()}  # every sink ran on the loop's thread
+    assert handoffs <= 6  # one per step (6 steps, the answers with the last), not 4 rows x 7 events
