@@ -111,10 +111,10 @@ class EFTModelAPI(ModelAPI):
         events: asyncio.Queue[tuple[int, RowEvent]] = asyncio.Queue()
         rows = []
         for index, config in enumerate(request.configs):
-            def sink(event: RowEvent, index: int = index) -> None:  # runs on `loop` (Row.loop)
-                events.put_nowait((index, event))
+            def sink(event: RowEvent, index: int = index) -> None:
+                loop.call_soon_threadsafe(events.put_nowait, (index, event))
 
-            rows.append(Row(prompt_ids, key, config, sink, logprobs=request.logprobs, loop=loop))
+            rows.append(Row(prompt_ids, key, config, sink, logprobs=request.logprobs))
         results: list[Generation | None] = [None] * len(rows)
         tokens: list[list[TokenEvent]] = [[] for _ in rows]
         engine.submit(rows)

@@ -125,11 +125,11 @@ async def start_job(
         for config in configs:
             index = len(rows)
 
-            def sink(event: RowEvent, index: int = index) -> None:  # runs on `loop` (Row.loop)
-                events.put_nowait((index, event))
+            def sink(event: RowEvent, index: int = index) -> None:
+                loop.call_soon_threadsafe(events.put_nowait, (index, event))
 
             rows.append(Row(prompt_ids, prompt_key(prompt), config, sink, ignore_eos=request.ignore_eos,
-                            logprobs=request.logprob_count, stream=bool(request.stream), loop=loop))
+                            logprobs=request.logprob_count, stream=bool(request.stream)))
     lead = lead_component_index(engine)
     job = Job(rows, events, sum(len(ids[lead]) for ids in encoded),
               f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}",

@@ -16,13 +16,10 @@ Rows that finish leave at once and their answer goes out then. A row whose clien
 cancelled at the next step. Randomness is per (seed, prompt, step), so a row gets the same tokens
 whatever its batch mates: the same as `EFTModel.generate` with that seed.
 
-The decoder thread reports to each row through its `sink`: called on that thread, or, for a row
-that names its event `loop` (the web layer's rows do), on that loop. A step's events for the rows
-of one loop go over in one `call_soon_threadsafe`: one wakeup of the loop (and one handoff of the
-GIL between the two threads) per step, not one per token of every stream. The HTTP side never
-touches the model, except the tokenizer under `tokenizer_lock` (fast tokenizers must not be used
-from two threads at once). `submit` refuses rows with `QueueFull` (a 429) while `max_waiting` rows
-wait.
+The decoder thread reports to each row through its `sink` (called on that thread; the web layer
+hands the events to its event loop). The HTTP side never touches the model, except the tokenizer
+under `tokenizer_lock` (fast tokenizers must not be used from two threads at once). `submit`
+refuses rows with `QueueFull` (a 429) while `max_waiting` rows wait.
 
 If the decoder thread itself dies (not a failed batch, which only fails its rows), every row it
 held or that waits is failed with a 503 and `failure` says why: `/health` reports it and `submit`
@@ -31,7 +28,6 @@ refuses new rows, instead of requests waiting forever on a thread that is gone.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import itertools
@@ -139,7 +135,7 @@ class Row:
     """The prompt's randomness key (`sampling.prompt_key`)."""
     config: SamplingConfig
     sink: Callable[[RowEvent], None]
-    """Receives this row's events, on the decoder thread (or on `loop`); must not block."""
+    """Receives this row's events, on the decoder thread; must not block."""
     ignore_eos: bool = False
     logprobs: int | None = None
     """None: no per-token events unless `stream`; k >= 0: send log-prob and top-k with each token."""
@@ -149,8 +145,6 @@ class Row:
     """When `submit` queued it (`time.monotonic`); the engine's own bookkeeping, as the next two."""
     first_token_at: float = field(default=0.0, repr=False)
     last_token_at: float = field(default=0.0, repr=False)
-    loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
-    """If set, `sink` runs on this event loop: the engine hands it each step's events at once."""
 
     @property
     def batch_key(self) -> tuple[SamplingConfig, bool]:
@@ -226,8 +220,6 @@ class BatchEngine:
         self.decode_seconds = 0.0
         self.finished: Counter[str] = Counter()
         """Rows ended so far, by finish reason (`eos`, `stop`, `length`, `cancelled`, `failed`)."""
-        self._outbox: list[tuple[Row, RowEvent]] = []
-        """Events for rows with a `loop`, held until the step ends (`_flush`); decoder thread only."""
 
     # -- the web side ----------------------------------------------------------------------------
 
@@ -317,30 +309,6 @@ class BatchEngine:
                 self._decode_batches()
         except BaseException as error:  # noqa: BLE001 (the thread ends either way; its rows must hear why)
             self._die(error)
-        finally:
-            self._flush()
-
-    def _send(self, row: Row, event: RowEvent) -> None:
-        """`event` to its row: at once on this thread, or held for the row's loop until `_flush`."""
-        if row.loop is None:
-            row.sink(event)
-        else:
-            self._outbox.append((row, event))
-
-    def _flush(self) -> None:
-        """Hand the held events to their loops: one `call_soon_threadsafe` per loop, in order."""
-        if not self._outbox:
-            return
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Row, RowEvent]]] = {}
-        for row, event in self._outbox:
-            assert row.loop is not None  # only such rows' events are held
-            by_loop.setdefault(row.loop, []).append((row, event))
-        self._outbox = []
-        for loop, events in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_deliver, events)
-            except RuntimeError:  # the loop is closed: nobody is left to hear these rows
-                logger.debug("dropped %d events for a closed event loop", len(events))
 
     def _decode_batches(self) -> None:
         while True:
@@ -360,7 +328,6 @@ class BatchEngine:
                     self._fail(row, error)
             self._current = []
             self.metrics.running.set(0)
-            self._flush()
             self._last_batch_end = time.monotonic()
             self.decode_seconds += time.perf_counter() - started
 
@@ -375,8 +342,7 @@ class BatchEngine:
             self._current = []
             self._live = {}
         for row in rows:
-            self._send(row, ErrorEvent(self.failure, status=503))
-        self._flush()
+            row.sink(ErrorEvent(self.failure, status=503))
 
     def _next_batch(self) -> list[Row] | None:
         with self._wakeup:
@@ -457,8 +423,7 @@ class BatchEngine:
                 self._live = {}
                 batch = ContinuousBatch(batch.models, batch.compose, batch.pad_id, batch.vocab_size,
                                         batch.detokenize)
-            self.metrics.running.set(len(batch))  # before the answers go out: a client then reads it
-            self._flush()
+            self.metrics.running.set(len(batch))
             self.decode_seconds += time.perf_counter() - started
             if not len(batch):
                 self._last_batch_size, peak = max(1, peak), 0
@@ -496,8 +461,7 @@ class BatchEngine:
         rows = [self._live[tag] for tag in step.tags]
         finished = {p: step.finished[tag] for p, tag in enumerate(step.tags) if tag in step.finished}
         top_k = max((row.logprobs or 0 for row in rows), default=0)
-        _report_tokens(DecodeStep(list(range(len(rows))), step.tokens, step.logprobs, finished), rows, top_k,
-                       self._send)
+        _report_tokens(DecodeStep(list(range(len(rows))), step.tokens, step.logprobs, finished), rows, top_k)
         now = time.monotonic()
         for row in rows:
             self._observe_token(row, now)
@@ -524,12 +488,12 @@ class BatchEngine:
         self.metrics.generation_tokens.inc(len(generation.token_ids))
         if row.arrived:
             self.metrics.latency.observe(time.monotonic() - row.arrived)
-        self._send(row, DoneEvent(generation))
+        row.sink(DoneEvent(generation))
 
     def _fail(self, row: Row, error: BaseException) -> None:
         self.finished["failed"] += 1
         self.metrics.rows.labels("failed").inc()
-        self._send(row, ErrorEvent(f"generation failed: {type(error).__name__}: {error}"))
+        row.sink(ErrorEvent(f"generation failed: {type(error).__name__}: {error}"))
 
     # -- batch scheduling -----------------------------------------------------------------------
 
@@ -557,7 +521,7 @@ class BatchEngine:
         top_k = max((row.logprobs or 0 for row in batch), default=0)
 
         def on_step(step: DecodeStep) -> list[int]:
-            _report_tokens(step, batch, top_k, self._send)
+            _report_tokens(step, batch, top_k)
             now = time.monotonic()
             for index in step.rows:
                 self._observe_token(batch[index], now)
@@ -577,7 +541,6 @@ class BatchEngine:
                     stop_now.append(index)
                 elif batch[index].cancelled.is_set():
                     stop_now.append(index)
-            self._flush()
             return stop_now
 
         row_keys = [seeded_key(row.config.seed, row.key) for row in batch]  # each row its own seed
@@ -588,14 +551,7 @@ class BatchEngine:
                 self._finish(row, generation)
 
 
-def _deliver(events: list[tuple[Row, RowEvent]]) -> None:
-    """On a row's loop: one step's held events, in the order the decoder sent them."""
-    for row, event in events:
-        row.sink(event)
-
-
-def _report_tokens(step: DecodeStep, batch: list[Row], top_k: int,
-                   send: Callable[[Row, RowEvent], None]) -> None:
+def _report_tokens(step: DecodeStep, batch: list[Row], top_k: int) -> None:
     """Send each row that wants them its token, the token's EFT log-prob and the top-k log-probs."""
     positions = [p for p, index in enumerate(step.rows) if batch[index].wants_tokens]
     if not positions:
@@ -616,4 +572,4 @@ def _report_tokens(step: DecodeStep, batch: list[Row], top_k: int,
             continue  # the EOS token ends the row; it is not part of the answer
         k = row.logprobs or 0
         top = list(zip(top_ids[i][:k], top_values[i][:k]))
-        send(row, TokenEvent(step.tokens[p], float(chosen[i]), top))
+        row.sink(TokenEvent(step.tokens[p], float(chosen[i]), top))
