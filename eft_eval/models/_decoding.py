@@ -151,20 +151,32 @@ class ComponentStream:
         self.attention_mask = self.attention_mask.index_select(0, rows)
         self.next_position = self.next_position.index_select(0, rows)
 
-    def join(self, other: ComponentStream) -> None:
-        """Append the rows of `other` (same model, prefilled, never advanced) to this running batch.
+    @torch.inference_mode()
+    def join(self, other: ComponentStream, slots: Sequence[int] = ()) -> None:
+        """Add the rows of `other` (same model, prefilled, never advanced) to this running batch: the
+        first `len(slots)` take over the rows `slots` (rows that left), the others are appended.
 
-        Both caches and masks are left-padded to the wider of the two (`join_cache_rows`); each row
-        keeps its own positions, so a row computes what it would in a batch of its own.
+        Caches and masks are left-padded to the wider of the two (`join_cache_rows`); each row keeps
+        its own positions, so a row computes what it would in a batch of its own.
         """
-        width = join_cache_rows(self.cache, other.cache)
+        width = join_cache_rows(self.cache, other.cache, slots)
+        placed = len(slots)
 
         def padded(mask: torch.Tensor) -> torch.Tensor:
             mask = mask.to(self.device)
+            if mask.shape[1] == width:
+                return mask
             return torch.cat([mask.new_zeros((mask.shape[0], width - mask.shape[1])), mask], dim=-1)
 
-        self.attention_mask = torch.cat([padded(self.attention_mask), padded(other.attention_mask)])
-        self.next_position = torch.cat([self.next_position, other.next_position.to(self.device)])
+        mask, positions = padded(self.attention_mask), self.next_position
+        other_mask, other_positions = padded(other.attention_mask), other.next_position.to(self.device)
+        if placed:
+            index = torch.tensor(list(slots), dtype=torch.long, device=self.device)
+            mask, positions = mask.clone(), positions.clone()
+            mask[index] = other_mask[:placed]
+            positions[index] = other_positions[:placed]
+        self.attention_mask = torch.cat([mask, other_mask[placed:]])
+        self.next_position = torch.cat([positions, other_positions[placed:]])
 
     def trim_padding(self) -> None:
         """Drop leading slots that every row masks out (left by longer rows that left the batch):

@@ -5,14 +5,16 @@ outputs) to `cache`, warning that the old name goes away in 5.40. Versions befor
 know `cache=`: a model would take it into `**kwargs` and silently run without a cache. So the name is
 chosen per model class from its `forward` signature, and read back from whichever field the output has.
 
-Continuous batching adds rows to a running cache and drops its leading padding (`join_cache_rows`,
-`drop_leading_slots`), for caches whose layers are plain dynamic ones (`mergeable`).
+Continuous batching adds rows to a running cache, in the rows of rows that left or appended, and
+drops its leading padding (`join_cache_rows`, `drop_leading_slots`), for caches whose layers are
+plain dynamic ones (`mergeable`).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -67,19 +69,30 @@ def _stacked(first: torch.Tensor, second: torch.Tensor, width: int) -> torch.Ten
     return out
 
 
-def join_cache_rows(cache: Any, joining: Any) -> int:
-    """Append the rows of `joining` to `cache`, in place; returns the common width.
+def join_cache_rows(cache: Any, joining: Any, slots: Sequence[int] = ()) -> int:
+    """Add the rows of `joining` to `cache`, in place; returns the common width.
 
-    Algorithm, per layer:
+    The first `len(slots)` joining rows take over the rows `slots` of `cache` (rows that left: their
+    keys and values are overwritten); the others are appended. Algorithm, per layer:
       1. W = max(width of `cache`, width of `joining`);
-      2. left-pad both layers' keys and values with zeros to W (the callers pad their attention
-         masks with zeros alike, so the new slots are masked);
-      3. concatenate on the row axis: `cache` rows first, then `joining`'s.
+      2. if W is wider than `cache`, or rows are appended: one new allocation holding `cache`'s rows
+         left-padded with zeros to W, then the appended joining rows, left-padded alike (each
+         copied once); else `cache`'s keys and values stay where they are;
+      3. the joining rows for `slots` are left-padded to W and written into those rows.
+    (The callers pad their attention masks with zeros alike, so padded slots are masked.) A batch
+    whose leaving rows are replaced by joining ones thus copies only the joining rows' caches.
     """
     width = max(cache.get_seq_length(), joining.get_seq_length())
+    placed = len(slots)
+    index = torch.tensor(list(slots), dtype=torch.long)
     for layer, other in zip(cache.layers, joining.layers):
-        layer.keys = _stacked(layer.keys, other.keys, width)
-        layer.values = _stacked(layer.values, other.values, width)
+        for name in ("keys", "values"):
+            mine, theirs = getattr(layer, name), getattr(other, name).to(getattr(layer, name).device)
+            if width > mine.shape[-2] or placed < theirs.shape[0]:
+                mine = _stacked(mine, theirs[placed:], width)
+            if placed:
+                mine[index.to(mine.device)] = _stacked(theirs[:placed], theirs[:0], width)
+            setattr(layer, name, mine)
     return width
 
 

@@ -91,3 +91,35 @@ def test_per_row_choice_equals_the_one_config_choice(model: Any) -> None:
     together = choose_tokens_per_row(composed, configs, keys, steps).tolist()
     alone = [int(choose_next_tokens(composed[i:i + 1], configs[i], [keys[i]], steps[i])[0]) for i in range(6)]
     assert together == alone
+
+
+def test_rows_joining_as_others_leave_take_their_slots_and_each_equal_generate(model: Any,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from eft_eval.models import JoiningRow, SamplingConfig, prompt_key, seeded_key
+
+    monkeypatch.setattr(model, "eos_token_ids", set())  # every row exactly its length: the steps below are known
+    lengths = {0: 3, 2: 3, 3: 5, 1: 6, 4: 4, 5: 7}
+    settings = {i: {**{k: v for k, v in SETTINGS[i].items() if k != "stop"}, "max_new_tokens": n}
+                for i, n in lengths.items()}
+    expected = {i: model.generate([QUERIES[i]], **s)[0] for i, s in settings.items()}
+
+    def joining(index: int) -> JoiningRow:
+        config = SamplingConfig(**settings[index])
+        return JoiningRow([ids[0] for ids in model.encode([QUERIES[index]])],
+                          seeded_key(config.seed, prompt_key(QUERIES[index])), config, frozenset())
+
+    batch = _batch(model)
+    # Rows 0 and 2 leave after step 2; row 1 (the longest prompt: the batch widens) takes row 0's
+    # slot and row 2's is dropped. Row 3 leaves after step 4; row 4 takes its slot, row 5 is appended.
+    joins = {0: [0, 2, 3], 3: [1], 5: [4, 5]}
+    tags_after_join = {}
+    results: dict[int, Any] = {}
+    step = 0
+    while step <= max(joins) or len(batch):
+        batch.join([joining(i) for i in joins.get(step, [])], joins.get(step, []))
+        tags_after_join[step] = batch.tags
+        results.update(batch.step().finished)
+        step += 1
+    assert tags_after_join[3] == [1, 3] and tags_after_join[5] == [1, 4, 5]
+    assert {i: (r.token_ids, r.finish_reason) for i, r in results.items()} == {
+        i: (g.token_ids, g.finish_reason) for i, g in expected.items()}
