@@ -187,19 +187,10 @@ def match_prompts(stored: Sequence[StoredRun], reference: StoredRun) -> tuple[li
     prompts: dict[str, Any] = {}
     for run in stored:
         rows = _by_doc_id(run)
-        matched = [doc_id for doc_id in rows if doc_id in ref_rows]
-        for doc_id in matched:
-            (line, row), (_, ref) = rows[doc_id], ref_rows[doc_id]
-            if row["query"] != ref["query"]:
-                raise EFTEvalError(
-                    f"{run.samples_path}:{line}: doc_id {short_repr(doc_id)} holds another prompt than in "
-                    f"{reference.samples_path} ({short_repr(row['query'])} vs {short_repr(ref['query'])}): "
-                    "were the run and the reference run on the same task?")
-            pairs.append(Pair(run.label, doc_id, row["query"], row["response"], ref["response"],
-                              response_tokens(row), response_tokens(ref)))
+        matched = _pair_rows(run, rows, reference, ref_rows, pairs, opponent=None)
         run_only = [doc_id for doc_id in rows if doc_id not in ref_rows]
         reference_only = [doc_id for doc_id in ref_rows if doc_id not in rows]
-        prompts[run.label] = {"matched": len(matched), "run_only": len(run_only),
+        prompts[run.label] = {"matched": matched, "run_only": len(run_only),
                               "reference_only": len(reference_only),
                               "run_only_ids": run_only, "reference_only_ids": reference_only}
     return pairs, prompts
@@ -215,20 +206,29 @@ def match_runs(stored: Sequence[StoredRun]) -> tuple[list[Pair], list[dict[str, 
         for second in range(first + 1, len(stored)):
             run, other = stored[first], stored[second]
             rows, others = by_id[first], by_id[second]
-            matched = [doc_id for doc_id in rows if doc_id in others]
-            for doc_id in matched:
-                (line, row), (_, theirs) = rows[doc_id], others[doc_id]
-                if row["query"] != theirs["query"]:
-                    raise EFTEvalError(
-                        f"{run.samples_path}:{line}: doc_id {short_repr(doc_id)} holds another prompt than in "
-                        f"{other.samples_path} ({short_repr(row['query'])} vs {short_repr(theirs['query'])}): "
-                        "were the runs run on the same task?")
-                pairs.append(Pair(run.label, doc_id, row["query"], row["response"], theirs["response"],
-                                  response_tokens(row), response_tokens(theirs), opponent=other.label))
-            counts.append({"run": run.label, "opponent": other.label, "matched": len(matched),
+            matched = _pair_rows(run, rows, other, others, pairs, opponent=other.label)
+            counts.append({"run": run.label, "opponent": other.label, "matched": matched,
                            "run_only": sum(1 for doc_id in rows if doc_id not in others),
                            "opponent_only": sum(1 for doc_id in others if doc_id not in rows)})
     return pairs, counts
+
+
+def _pair_rows(run: StoredRun, rows: dict[Any, tuple[int, dict[str, Any]]], other: StoredRun,
+               others: dict[Any, tuple[int, dict[str, Any]]], pairs: list[Pair], opponent: str | None) -> int:
+    """Append a `Pair` for each doc_id both runs answered (`other` as the reference, or as the run
+    `opponent`); returns how many. A shared doc_id with another prompt text is an error: the two runs
+    would pair responses to different questions."""
+    matched = [doc_id for doc_id in rows if doc_id in others]
+    for doc_id in matched:
+        (line, row), (_, theirs) = rows[doc_id], others[doc_id]
+        if row["query"] != theirs["query"]:
+            raise EFTEvalError(
+                f"{run.samples_path}:{line}: doc_id {short_repr(doc_id)} holds another prompt than in "
+                f"{other.samples_path} ({short_repr(row['query'])} vs {short_repr(theirs['query'])}): "
+                f"were {'the runs' if opponent else 'the run and the reference'} run on the same task?")
+        pairs.append(Pair(run.label, doc_id, row["query"], row["response"], theirs["response"],
+                          response_tokens(row), response_tokens(theirs), opponent=opponent))
+    return len(matched)
 
 
 def _by_doc_id(run: StoredRun) -> dict[Any, tuple[int, dict[str, Any]]]:
