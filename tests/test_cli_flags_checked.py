@@ -118,6 +118,12 @@ REFUSED = [
     (["serve", "--model", "m", "--batch-wait-ms", "nan"], "--batch-wait-ms"),
     (["serve", "--model", "m", "--batch-wait-ms", "inf"], "--batch-wait-ms"),
     (["serve", "--model", "m", "--batch-wait-ms", "1e300"], "--batch-wait-ms"),
+    (["serve", "--model", "m", "--retry-after-s", "3601"], "--retry-after-s"),
+    (["serve", "--model", "m", "--retry-after-s", "nan"], "--retry-after-s"),
+    (["serve", "--model", "m", "--max-prefill-tokens", "inf"], "--max-prefill-tokens"),
+    (["serve", "--model", "m", "--max-waiting", "-1"], "--max-waiting"),
+    (["bench", "serve", "--load", "nan"], "--load"),
+    (["bench", "serve", "--load", "0"], "--load"),
     (["serve", "--model", "m", "--port", "99999"], "--port"),
     (["serve", "--model", "m", "--port", "-1"], "--port"),
     (["serve", "--model", "m", "--port", "0"], "--port"),
@@ -165,6 +171,7 @@ def test_a_bad_number_is_one_line_naming_the_flag(argv: list[str], flag: str,
 @pytest.mark.parametrize("argv, attribute, value", [
     (["serve", "--model", "m", "--batch-wait-ms", "0"], "batch_wait_ms", 0),
     (["serve", "--model", "m", "--port", "65535", "--speculative-block", "0"], "port", 65535),
+    (["serve", "--model", "m", "--retry-after-s", "3600", "--max-waiting", "0"], "retry_after_s", 3600),
     (["bench", "serve", "--batch-size", "0"], "batch_size", 0),  # 0: as many as --clients
     (["bench", "decode", "--threads", "0"], "threads", 0),  # 0: torch's default
     (["generate", "--model", "m", "--temperature", "0", "--top-p", "1", "--top-k", "0"], "temperature", 0),

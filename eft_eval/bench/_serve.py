@@ -17,16 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import re
-import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from eft_eval.bench._serve_stream import bench_prompts, measure_stream
+from eft_eval.bench._serve_stream import bench_prompts, measure_stream, percentile, serve_subprocess
 from eft_eval.bench.commands import (
     add_json_flag,
     add_tiny_family_arguments,
@@ -72,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
 
 def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from eft_eval.models import EFTModel
-    from eft_eval.testing import free_port, wait_healthy
 
     batch = args.batch_size or args.clients
     spec = upscaling_spec(tiny_family(folder, args))
@@ -93,30 +88,20 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
                 done[i], texts[i] = time.perf_counter() - start, generation.text
         return time.perf_counter() - start, done, texts
 
-    port = free_port()
     log = folder / "serve.log"
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
-    command = [sys.executable, "-m", "eft_eval.cli", "serve", "--model", spec, "--served-name", "eft", "--port",
-               str(port), "--max-batch-size", str(batch), "--max-n", str(batch), "--log-level", "warning"]  # uvicorn's
-    with log.open("w") as log_file:
-        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-        try:
-            wait_healthy(f"http://127.0.0.1:{port}", server, log, "eft-eval serve")
-            base_url = f"http://127.0.0.1:{port}/v1"
-            warm = asyncio.run(_client_run(base_url, prompts[: args.clients], args.clients, args.tokens))
-            serve_walls = [warm[0]]
-            generate_run()  # warm-up
-            generate_best: tuple[float, list[float], list[str]] | None = None
-            serve_best: tuple[float, list[float], list[str]] | None = None
-            for _ in range(max(1, args.repeats)):
-                run_g = generate_run()
-                run_s = asyncio.run(_client_run(base_url, prompts, args.clients, args.tokens))
-                serve_walls.append(run_s[0])
-                generate_best = run_g if generate_best is None or run_g[0] < generate_best[0] else generate_best
-                serve_best = run_s if serve_best is None or run_s[0] < serve_best[0] else serve_best
-        finally:
-            server.terminate()
-            server.wait(60)
+    with serve_subprocess(log, spec, args.threads, "--max-batch-size", str(batch), "--max-n", str(batch)) as root:
+        base_url = f"{root}/v1"
+        warm = asyncio.run(_client_run(base_url, prompts[: args.clients], args.clients, args.tokens))
+        serve_walls = [warm[0]]
+        generate_run()  # warm-up
+        generate_best: tuple[float, list[float], list[str]] | None = None
+        serve_best: tuple[float, list[float], list[str]] | None = None
+        for _ in range(max(1, args.repeats)):
+            run_g = generate_run()
+            run_s = asyncio.run(_client_run(base_url, prompts, args.clients, args.tokens))
+            serve_walls.append(run_s[0])
+            generate_best = run_g if generate_best is None or run_g[0] < generate_best[0] else generate_best
+            serve_best = run_s if serve_best is None or run_s[0] < serve_best[0] else serve_best
     batching = re.search(r"mean batch ([0-9.]+), largest \d+, ([0-9.]+) s decoding", log.read_text())
     assert generate_best is not None and serve_best is not None
     total_tokens = len(prompts) * args.tokens
@@ -125,10 +110,10 @@ def measure(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
         "throughput_ratio": round(serve_tps / generate_tps, 3),
         "serve_tokens_per_s": round(serve_tps, 1),
         "generate_tokens_per_s": round(generate_tps, 1),
-        "serve_latency_p50_s": round(_percentile(serve_best[1], 50), 3),
-        "serve_latency_p95_s": round(_percentile(serve_best[1], 95), 3),
-        "generate_latency_p50_s": round(_percentile(generate_best[1], 50), 3),
-        "generate_latency_p95_s": round(_percentile(generate_best[1], 95), 3),
+        "serve_latency_p50_s": round(percentile(serve_best[1], 50), 3),
+        "serve_latency_p95_s": round(percentile(serve_best[1], 95), 3),
+        "generate_latency_p50_s": round(percentile(generate_best[1], 50), 3),
+        "generate_latency_p95_s": round(percentile(generate_best[1], 95), 3),
         "outputs_identical": serve_best[2] == generate_best[2],
         "serve_mean_batch": float(batching.group(1)) if batching else None,
         # The share of the clients' wall time the server spent decoding (the rest: HTTP, queueing).
@@ -166,9 +151,3 @@ async def _client_run(base_url: str, prompts: list[str],
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         return time.perf_counter() - start, latencies, texts
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if len(values) < 2:
-        return values[0] if values else 0.0
-    return float(statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1])

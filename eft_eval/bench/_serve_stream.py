@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,9 +88,29 @@ def with_arrivals(requests: list[Request], rate: float, seed: int) -> list[Reque
     return timed
 
 
+@contextmanager
+def serve_subprocess(log: Path, spec: str, threads: int, *flags: str) -> Iterator[str]:
+    """A real `eft-eval serve --model spec *flags` subprocess on a free port, output to `log`, its
+    model named `eft`; yields its root URL once /health answers, terminates it on exit."""
+    from eft_eval.testing import free_port, wait_healthy
+
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
+    command = [sys.executable, "-m", "eft_eval.cli", "serve", "--model", spec, "--served-name", "eft", "--port",
+               str(port), *flags, "--log-level", "warning"]  # uvicorn's
+    with log.open("w") as log_file:
+        server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        try:
+            root = f"http://127.0.0.1:{port}"
+            wait_healthy(root, server, log, "eft-eval serve")
+            yield root
+        finally:
+            server.terminate()
+            server.wait(60)
+
+
 def measure_stream(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from eft_eval.models import EFTModel
-    from eft_eval.testing import free_port, wait_healthy
 
     batch = args.batch_size or args.clients
     spec = upscaling_spec(tiny_family(folder, args))
@@ -113,34 +135,23 @@ def measure_stream(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     rate = args.load * len(workload) / generate_wall
     timed = with_arrivals(workload, rate, args.seed)
     result: dict[str, Any] = {}
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
     for scheduling in ("batch", "step"):
-        port = free_port()
-        log = folder / f"serve-{scheduling}.log"
-        command = [sys.executable, "-m", "eft_eval.cli", "serve", "--model", spec, "--served-name", "eft", "--port",
-                   str(port), "--max-batch-size", str(batch), "--scheduling", scheduling, "--max-waiting", "0",
-                   "--log-level", "warning"]
-        with log.open("w") as log_file:
-            server = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-            try:
-                wait_healthy(f"http://127.0.0.1:{port}", server, log, "eft-eval serve")
-                base_url = f"http://127.0.0.1:{port}/v1"
-                asyncio.run(_send_stream(base_url, with_arrivals(workload[:batch], 1000.0, 0)))  # warm-up
-                runs = [asyncio.run(_send_stream(base_url, timed)) for _ in range(max(1, args.repeats))]
-                occupancy = _mean_occupancy(f"http://127.0.0.1:{port}/metrics")
-            finally:
-                server.terminate()
-                server.wait(60)
+        with serve_subprocess(folder / f"serve-{scheduling}.log", spec, args.threads, "--max-batch-size", str(batch),
+                              "--scheduling", scheduling, "--max-waiting", "0") as root:
+            base_url = f"{root}/v1"
+            asyncio.run(_send_stream(base_url, with_arrivals(workload[:batch], 1000.0, 0)))  # warm-up
+            runs = [asyncio.run(_send_stream(base_url, timed)) for _ in range(max(1, args.repeats))]
+            occupancy = _mean_occupancy(f"{root}/metrics")
         wall, ttfts, latencies, texts = min(runs, key=lambda r: r[0])
         # Timed again after each server: on a shared machine, the best of generate's runs counts.
         generate_wall = min(generate_wall, generate_run()[0])
         result[scheduling] = {
             "tokens_per_s": round(total_tokens / wall, 1),
             "throughput_ratio": wall,  # to generate's best, once both servers ran (below)
-            "ttft_p50_s": round(_percentile(ttfts, 50), 3),
-            "ttft_p95_s": round(_percentile(ttfts, 95), 3),
-            "latency_p50_s": round(_percentile(latencies, 50), 3),
-            "latency_p95_s": round(_percentile(latencies, 95), 3),
+            "ttft_p50_s": round(percentile(ttfts, 50), 3),
+            "ttft_p95_s": round(percentile(ttfts, 95), 3),
+            "latency_p50_s": round(percentile(latencies, 50), 3),
+            "latency_p95_s": round(percentile(latencies, 95), 3),
             "mean_rows_per_step": occupancy,
             "outputs_identical": texts == generate_texts,
         }
@@ -207,7 +218,8 @@ def _mean_occupancy(url: str) -> float | None:
     return round(values["eft_serve_batch_occupancy_rows_sum"] / count, 2) if count else None
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile, linear between ranks (`statistics.quantiles`' inclusive method); 0 if empty."""
     ordered = sorted(values)
     if not ordered:
         return 0.0

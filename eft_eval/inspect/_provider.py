@@ -32,7 +32,7 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from eft_eval.errors import EFTEvalError
 from eft_eval.inspect._config import DEFAULT_MAX_TOKENS, Request, chat_prompt, model_spec, sampling_request
 from eft_eval.models import EFTModel, Generation, context_overflow, prompt_key
-from eft_eval.serve import BatchEngine, DoneEvent, ErrorEvent, Row, RowEvent, TokenEvent
+from eft_eval.serve import BatchEngine, DoneEvent, ErrorEvent, Row, RowEvent, TokenEvent, lead_component_index
 
 _STOP_REASONS = {"eos": "stop", "stop": "stop", "length": "max_tokens"}
 
@@ -56,6 +56,7 @@ class EFTModelAPI(ModelAPI):
         self.model = EFTModel.from_spec(self.spec)
         self.engine = BatchEngine(self.model, max_batch_size=self.options.batch_size,
                                   batch_wait_s=self.options.batch_wait_s)
+        self._lead = lead_component_index(self.engine)  # the component whose prompt is `usage`'s, as serve counts it
         self._started = False
         self._start_lock = threading.Lock()
 
@@ -88,14 +89,12 @@ class EFTModelAPI(ModelAPI):
                                f"({request.configs[0].max_new_tokens}) is over the model's context of {context} tokens")
         generations, token_events = await self._decode(engine, prompt_ids, prompt_key(prompt), request)
         choices = [self._choice(generation, events, request) for generation, events in zip(generations, token_events)]
-        lead = self.model.response_component
-        index = next(i for i, c in enumerate(self.model.forward_components) if c.render_key == lead.render_key)
         output_tokens = sum(len(g.token_ids) for g in generations)
         return ModelOutput(
             model=self.model_name,
             choices=choices,
-            usage=ModelUsage(input_tokens=len(prompt_ids[index]), output_tokens=output_tokens,
-                             total_tokens=len(prompt_ids[index]) + output_tokens),
+            usage=ModelUsage(input_tokens=len(prompt_ids[self._lead]), output_tokens=output_tokens,
+                             total_tokens=len(prompt_ids[self._lead]) + output_tokens),
             metadata={"eft": {
                 "finish_reasons": [g.finish_reason for g in generations],
                 "seeds": [c.seed for c in request.configs],

@@ -20,16 +20,17 @@ _EXPORTS = {
     "DoneEvent": "_engine",
     "ErrorEvent": "_engine",
     "Limits": "_completions",
+    "lead_component_index": "_completions",
     "ServeSettings": "_app",
     "create_app": "_app",
 }
 
 __all__ = ["BatchEngine", "DoneEvent", "ErrorEvent", "Limits", "Row", "RowEvent", "ServeSettings", "TokenEvent",
-           "create_app"]
+           "create_app", "lead_component_index"]
 
 if TYPE_CHECKING:
     from eft_eval.serve._app import ServeSettings, create_app
-    from eft_eval.serve._completions import Limits
+    from eft_eval.serve._completions import Limits, lead_component_index
     from eft_eval.serve._engine import BatchEngine, DoneEvent, ErrorEvent, Row, RowEvent, TokenEvent
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)

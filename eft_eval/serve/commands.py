@@ -53,8 +53,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-waiting", type=count_arg(0), default=256, metavar="N",
                         help="most rows (choices) waiting to join; more get 429 with Retry-After (default 256; "
                         "0: no limit)")
-    parser.add_argument("--retry-after-s", type=count_arg(), default=1, metavar="S",
-                        help="the Retry-After seconds of a 429 (default 1)")
+    # At most an hour, as `BatchEngine` checks: a larger value passed the flag and failed only after
+    # the weights had loaded, with a line naming `BatchEngine: retry_after_s` rather than the flag.
+    parser.add_argument("--retry-after-s", type=count_arg(1, 3600), default=1, metavar="S",
+                        help="the Retry-After seconds of a 429 (default 1, at most 3600)")
     # At most a minute: the wait is per gap between requests, and the decoder thread's waits refuse
     # absurd timeouts with an OverflowError (the thread died while /health still said 200).
     parser.add_argument("--batch-wait-ms", type=number_arg(minimum=0, maximum=60_000), default=25.0, metavar="MS",
