@@ -9,10 +9,10 @@ single judge's; the models' own scores stay there for per-model estimates and th
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
+from eft_eval.judging._samples import aggregate_judgments
 from eft_eval.judging._spec import JudgeSpec
 
 
@@ -28,39 +28,13 @@ def combine_jury(judgments: Mapping[str, dict[str, Any]], spec: JudgeSpec,
                  aggregation: str | None = None) -> dict[str, Any]:
     """One judgment from each model's (`{model: judgment}`, in jury order): the jury's score, the
     first scoring model's reason, usage and attempts summed, every model's judgment kept."""
-    from eft_eval.stats import get_aggregation
-
     name, params = jury_aggregation(spec, aggregation)
     models = list(judgments)
-    scored = [judgments[m] for m in models if judgments[m]["status"] == "scored"]
-    scores = [float(j["score"]) for j in scored]
-    score = get_aggregation(name, params)(scores) if scores else math.nan
-    shown = scored[0] if scored else judgments[models[0]]
-    error = None
-    if not math.isnan(score):
-        status = "scored"
-    elif scores:  # e.g. majority with a tie: the models do not agree on one score
-        status, error = "failed", f"the {len(models)} jury models have no {name} ({scores})"
-    elif any(j["status"] == "abstained" for j in judgments.values()):
-        status = "abstained"
-    else:
-        status = "failed"
-        error = next((j.get("error") for j in judgments.values() if j.get("error")), "no answer")
-    usage: dict[str, int] = {}
-    for judgment in judgments.values():
-        for key, value in (judgment.get("usage") or {}).items():
-            usage[key] = usage.get(key, 0) + int(value)
-    combined: dict[str, Any] = {
-        "status": status,
-        "score": score if status == "scored" else None,
-        "reason": shown["reason"],
-        "raw": shown["raw"],
-        "judge_model": ",".join(models),
-        "attempts": sum(int(j["attempts"]) for j in judgments.values()),
-        "usage": usage,
-        "jury_aggregation": name,
-        "models": {model: dict(judgments[model]) for model in models},
-    }
+    combined = aggregate_judgments([judgments[m] for m in models], name, params,
+                                   f"{len(models)} jury models", judge_model=",".join(models))
+    error = combined.pop("error", None)
+    combined["jury_aggregation"] = name
+    combined["models"] = {model: dict(judgments[model]) for model in models}
     if error is not None:
         combined["error"] = error
     return combined

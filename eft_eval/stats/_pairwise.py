@@ -33,8 +33,8 @@ from eft_eval.stats._estimate import (
     DEFAULT_CONFIDENCE_LEVEL,
     DEFAULT_N_RESAMPLES,
     DEFAULT_SEED,
+    BootstrapSettings,
     Estimate,
-    checked_bootstrap,
 )
 
 COMBINE_RULES = ("tie", "mean", "side")
@@ -120,11 +120,6 @@ def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(x, axis=axis)
 
 
-def _bootstrap_kwargs(n_resamples: int, seed: int, confidence_level: float) -> dict[str, Any]:
-    n_resamples, seed, confidence_level = checked_bootstrap(n_resamples, seed, confidence_level)
-    return {"n_resamples": n_resamples, "seed": seed, "confidence_level": confidence_level}
-
-
 def position_inconsistency(
     first: Sequence[float] | np.ndarray,
     swapped: Sequence[float] | np.ndarray,
@@ -154,7 +149,7 @@ def position_inconsistency(
     else:
         flips = np.abs(a - b) > _TOLERANCE
     indicators = flips.astype(float)
-    kwargs = _bootstrap_kwargs(n_resamples, seed, confidence_level)
+    kwargs = BootstrapSettings(n_resamples, seed, confidence_level).kwargs()
     if method == "bootstrap":
         return bootstrap_estimate([indicators], _mean, **kwargs)
     n, k = indicators.size, int(indicators.sum())
@@ -186,7 +181,8 @@ def win_rate(
     pair's two responses together: the interval is the paired one (`paired-bootstrap-percentile`).
     """
     values = _outcomes(outcomes, "outcomes")
-    return _paired(bootstrap_estimate([values], _mean, **_bootstrap_kwargs(n_resamples, seed, confidence_level)))
+    settings = BootstrapSettings(n_resamples, seed, confidence_level)
+    return _paired(bootstrap_estimate([values], _mean, **settings.kwargs()))
 
 
 # --- length-controlled win rate -----------------------------------------------------------------
@@ -284,7 +280,7 @@ def length_controlled_win_rate(
     if not (math.isfinite(regularization) and regularization >= 0):
         raise PairwiseInputError(f"regularization = {regularization!r} must be a finite number >= 0")
     return _paired(bootstrap_estimate([y, d], _lc_statistic(regularization),
-                                      **_bootstrap_kwargs(n_resamples, seed, confidence_level)))
+                                      **BootstrapSettings(n_resamples, seed, confidence_level).kwargs()))
 
 
 # --- Bradley-Terry ------------------------------------------------------------------------------
@@ -430,7 +426,7 @@ def bradley_terry(
         raise PairwiseInputError(f"unknown scale {scale!r} for Bradley-Terry scores; known: {', '.join(BT_SCALES)}")
     if not (math.isfinite(regularization) and regularization >= 0):
         raise PairwiseInputError(f"regularization = {regularization!r} must be a finite number >= 0")
-    kwargs = _bootstrap_kwargs(n_resamples, seed, confidence_level)
+    kwargs = BootstrapSettings(n_resamples, seed, confidence_level).kwargs()
     names: dict[str, int] = {}
     first, second, outcomes = [], [], []
     for position, item in enumerate(comparisons):

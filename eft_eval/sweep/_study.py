@@ -35,7 +35,7 @@ from eft_eval.errors import EFTEvalError
 from eft_eval.models import smollm2_gguf
 from eft_eval.parsing import parse_bool
 from eft_eval.pipeline import RUN_KEYS
-from eft_eval.plugins import check_plugin_name, plugin_dirs, unrecognized_note
+from eft_eval.plugins import check_plugin_name, plugin_dirs, unrecognized_note, yaml_files
 from eft_eval.sweep._grid import (
     DEFAULT_MAX_POINTS,
     Axis,
@@ -96,7 +96,7 @@ def discover_studies(include_paths: Sequence[str | Path] = ()) -> dict[str, Path
     """Study name -> file, for every YAML file with a top-level `study:` key in the study folders."""
     found: dict[str, Path] = {}
     for folder in study_folders(include_paths):
-        for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        for path in yaml_files(folder):
             data = _read_yaml(path, quiet=True)
             if not isinstance(data, dict) or "study" not in data:
                 continue
